@@ -1,0 +1,167 @@
+//! `Pgcluster`: one PostgreSQL cluster, a primary and its replicas.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the user asked for. Fields default so that an object written by an
+/// older pgo, or by hand with `kubectl`, still reads.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[kube(
+    group = "pgo.dev",
+    version = "v1",
+    kind = "Pgcluster",
+    plural = "pgclusters",
+    namespaced,
+    status = "PgclusterStatus",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Primary","type":"string","jsonPath":".status.primary"}"#
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PgclusterSpec {
+    /// Replicas to create with the cluster; `pgo scale` adds Pgreplicas later.
+    pub replicas: u32,
+    /// PostgreSQL port inside each instance (Kubernetes); the local platform
+    /// assigns loopback ports and reports them in the status.
+    pub port: u16,
+    /// Deployment strategy: the template set under `templates/cluster/<strategy>`.
+    pub strategy: String,
+    /// Database created for the application user.
+    pub database: String,
+    /// Application user, owner of `database`.
+    pub user: String,
+    /// Storage of the primary's volume.
+    pub primary_storage: StorageSpec,
+    /// Storage of each replica's volume.
+    pub replica_storage: StorageSpec,
+    /// A shared volume (`CLUSTER.PVC_NAME`): when set no volume is created for
+    /// the primary and this one is used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pvc_name: Option<String>,
+    /// Preferred node for the primary (`--node-name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    /// Name of a custom configuration (`--custom-config`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_config: Option<String>,
+    /// Run a metrics exporter beside each instance (`--metrics`).
+    pub metrics: bool,
+    /// Automatic failover for this cluster (`--autofail`).
+    pub autofail: bool,
+    /// Synchronous replication to at least one replica (`--sync-replication`).
+    pub sync_replication: bool,
+    /// Labels the user asked to be put on every object of the cluster.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub user_labels: BTreeMap<String, String>,
+}
+
+/// Size and class of a volume.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StorageSpec {
+    /// Requested size, in Kubernetes quantity form (`1G`).
+    pub size: String,
+    /// Storage class; empty means the cluster's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    /// Access mode (`ReadWriteOnce` unless told otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_mode: Option<String>,
+}
+
+/// Where the cluster is in its life.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ClusterPhase {
+    /// Accepted, instances not ready yet.
+    #[default]
+    Creating,
+    /// The primary accepts connections.
+    Ready,
+    /// Was ready and is not any more (the primary is down or not reachable).
+    NotReady,
+    /// Cannot proceed without a change from the user; `message` says why.
+    Failed,
+    /// Being deleted.
+    Deleting,
+}
+
+impl std::fmt::Display for ClusterPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            ClusterPhase::Creating => "Creating",
+            ClusterPhase::Ready => "Ready",
+            ClusterPhase::NotReady => "NotReady",
+            ClusterPhase::Failed => "Failed",
+            ClusterPhase::Deleting => "Deleting",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What the operator observed, written through the status subresource.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PgclusterStatus {
+    pub phase: ClusterPhase,
+    /// Why the phase is what it is, when that needs saying.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Name of the instance that is the primary. The store, not the instances,
+    /// is the authority on this.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    pub members: Vec<MemberStatus>,
+    pub services: Vec<ServiceStatus>,
+    /// The spec generation this status describes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// The role of an instance in its cluster.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum MemberRole {
+    #[default]
+    Primary,
+    Replica,
+}
+
+impl std::fmt::Display for MemberRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MemberRole::Primary => "primary",
+            MemberRole::Replica => "replica",
+        })
+    }
+}
+
+/// One instance of the cluster as last observed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct MemberStatus {
+    pub name: String,
+    pub role: MemberRole,
+    pub ready: bool,
+    pub node: String,
+    pub host: String,
+    pub port: u16,
+    /// Timeline and WAL position as the instance reported them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wal_lsn: Option<String>,
+    /// Why the member is not ready, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// A stable endpoint of the cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    /// Instances new connections go to.
+    pub targets: Vec<String>,
+}

@@ -1,0 +1,67 @@
+//! The instance manager's contract: the configuration a platform hands it,
+//! and the report it serves on `/status`. It knows nothing of Kubernetes.
+
+use crate::cluster::MemberRole;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Everything an instance manager needs to bootstrap and run one PostgreSQL.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceConfig {
+    pub name: String,
+    pub cluster: String,
+    pub role: MemberRole,
+    /// The volume; PostgreSQL's data directory is `pgdata` inside it.
+    pub volume_dir: PathBuf,
+    /// Where PostgreSQL listens.
+    pub listen_address: String,
+    pub port: u16,
+    /// Where the manager's HTTP endpoints listen.
+    pub http_address: String,
+    pub http_port: u16,
+    /// Networks allowed to connect (pg_hba.conf), every one with a password.
+    pub allowed_cidrs: Vec<String>,
+    pub database: String,
+    pub app_user: String,
+    /// Secret directories holding `username` and `password` files.
+    pub superuser_secret: PathBuf,
+    pub replication_secret: PathBuf,
+    pub app_secret: PathBuf,
+    /// File with the bearer token the control endpoints require.
+    pub token_file: PathBuf,
+    /// Directory of the PostgreSQL binaries; found on the machine when unset.
+    #[serde(default)]
+    pub pg_bin_dir: Option<PathBuf>,
+    /// OS user PostgreSQL runs as; when unset, `postgres` if started as root,
+    /// else the current user.
+    #[serde(default)]
+    pub run_as: Option<String>,
+}
+
+impl InstanceConfig {
+    pub fn pgdata(&self) -> PathBuf {
+        self.volume_dir.join("pgdata")
+    }
+}
+
+/// What `/status` answers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct InstanceReport {
+    pub name: String,
+    /// The manager's own process.
+    pub manager_pid: u32,
+    /// PostgreSQL's postmaster, when running.
+    pub postmaster_pid: Option<u32>,
+    /// The role PostgreSQL is in (`pg_is_in_recovery`), when it answers.
+    pub role: Option<MemberRole>,
+    /// Accepting connections and bootstrapped.
+    pub ready: bool,
+    pub timeline: Option<u32>,
+    pub wal_lsn: Option<String>,
+    /// Why it is not ready.
+    pub message: Option<String>,
+    /// Set when the instance cannot start without a change from the user.
+    pub fatal: Option<String>,
+}

@@ -1,0 +1,15 @@
+//! Label and annotation keys pgo puts on what it creates. Both platforms use
+//! them, so that `kubectl get pod -l pg-cluster=NAME` finds every member.
+
+/// The cluster an object belongs to (the original's key).
+pub const CLUSTER: &str = "pg-cluster";
+/// `primary` or `replica`.
+pub const ROLE: &str = "role";
+/// Set on the primary when a custom configuration was used.
+pub const CUSTOM_CONFIG: &str = "custom-config";
+/// Marks objects created by the operator; nothing else is touched.
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY`].
+pub const MANAGER: &str = "pgo";
+/// Finalizer that holds a Pgcluster until its instances and services are gone.
+pub const CLUSTER_FINALIZER: &str = "pgo.dev/cluster";

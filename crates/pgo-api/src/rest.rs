@@ -1,0 +1,96 @@
+//! Bodies of the apiserver's REST API, shared by the apiserver and `pgo`.
+
+use crate::cluster::{ClusterPhase, MemberStatus, ServiceStatus};
+use serde::{Deserialize, Serialize};
+
+/// `POST /clusters`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CreateClusterRequest {
+    pub name: String,
+    /// Replicas to create; `None` takes `Cluster.ReplicaCount` from pgo.yaml.
+    pub replica_count: Option<u32>,
+    pub node_name: Option<String>,
+    pub custom_config: Option<String>,
+    pub storage_size: Option<String>,
+    pub pvc_name: Option<String>,
+    pub metrics: bool,
+    pub autofail: Option<bool>,
+    pub sync_replication: bool,
+}
+
+/// A cluster as `pgo show cluster` presents it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ClusterView {
+    pub name: String,
+    pub phase: ClusterPhase,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
+    pub replicas: u32,
+    pub database: String,
+    pub user: String,
+    pub created: String,
+    pub members: Vec<MemberStatus>,
+    pub services: Vec<ServiceStatus>,
+    /// Only with `--show-secrets`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<SecretView>>,
+}
+
+/// Credentials of one database user.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SecretView {
+    pub username: String,
+    pub password: String,
+}
+
+/// `DELETE /clusters/{name}`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DeleteClusterResponse {
+    pub name: String,
+    pub message: String,
+}
+
+/// `GET /version`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VersionResponse {
+    pub version: String,
+    pub platform: String,
+    pub api_group: String,
+}
+
+/// `GET /status`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct StatusResponse {
+    pub platform: String,
+    pub nodes: Vec<String>,
+    pub clusters: usize,
+    pub clusters_ready: usize,
+    pub instances: usize,
+    pub instances_ready: usize,
+    pub volumes: Vec<VolumeView>,
+    /// Clusters and instances that are not ready, with the reason when known.
+    pub not_ready: Vec<String>,
+}
+
+/// A volume the platform holds.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VolumeView {
+    pub name: String,
+    pub cluster: String,
+    pub path: String,
+}
+
+/// Every error the apiserver answers with.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct ErrorBody {
+    pub error: String,
+}

@@ -1,0 +1,34 @@
+//! `Pgtask`: a unit of work the operator carries out and records, such as
+//! removing a volume's data (rmdata) or a failover, so that it survives an
+//! operator restart.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[kube(
+    group = "pgo.dev",
+    version = "v1",
+    kind = "Pgtask",
+    plural = "pgtasks",
+    namespaced,
+    status = "PgtaskStatus"
+)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PgtaskSpec {
+    pub cluster_name: String,
+    /// `rmdata`, `failover`, …
+    pub task_type: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PgtaskStatus {
+    /// `Pending`, `Running`, `Succeeded` or `Failed`.
+    pub phase: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

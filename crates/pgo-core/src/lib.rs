@@ -1,0 +1,8 @@
+//! What should exist, decided without touching anything: validation of user
+//! input, the desired objects of a cluster, and its phase from observations.
+//! Both platforms and the apiserver call these; none of them does I/O.
+
+pub mod desired;
+pub mod names;
+pub mod status;
+pub mod validate;

@@ -1,0 +1,31 @@
+//! How the objects of a cluster are named, as the original named them.
+
+/// The primary service carries the cluster's name.
+pub fn primary_service(cluster: &str) -> String {
+    cluster.to_string()
+}
+
+/// The replica service: `<cluster>-replica`.
+pub fn replica_service(cluster: &str) -> String {
+    format!("{cluster}-replica")
+}
+
+/// The primary's volume, unless a shared one (`CLUSTER.PVC_NAME`) is named.
+pub fn primary_volume(cluster: &str) -> String {
+    cluster.to_string()
+}
+
+/// The first primary instance is named after the cluster.
+pub fn initial_primary(cluster: &str) -> String {
+    cluster.to_string()
+}
+
+/// Secret holding the credentials of `user` in `cluster`.
+pub fn secret(cluster: &str, user: &str) -> String {
+    format!("{cluster}-{user}-secret")
+}
+
+/// The database superuser.
+pub const SUPERUSER: &str = "postgres";
+/// The user replicas stream as.
+pub const REPLICATION_USER: &str = "primaryuser";

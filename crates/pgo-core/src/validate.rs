@@ -1,0 +1,210 @@
+//! Checks of user input. Each error names the rule that was broken.
+
+use pgo_api::cluster::{PgclusterSpec, StorageSpec};
+use pgo_api::config::PgoConfig;
+use pgo_api::rest::CreateClusterRequest;
+
+/// Strategies whose templates pgo ships.
+pub const KNOWN_STRATEGIES: &[&str] = &["1"];
+/// The most replicas one request may ask for.
+pub const MAX_REPLICAS: u32 = 15;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ValidationError {
+    #[error(
+        "invalid name {name:?}: {rule} (a DNS-1035 label: at most 63 characters of a-z, 0-9 and '-', starting with a letter and ending with a letter or digit)"
+    )]
+    Name { name: String, rule: &'static str },
+    #[error("--replica-count {0} is over the limit of {MAX_REPLICAS}")]
+    TooManyReplicas(u32),
+    #[error("unknown strategy {0:?} (CLUSTER.STRATEGY): known strategies are {known}", known = KNOWN_STRATEGIES.join(", "))]
+    UnknownStrategy(String),
+    #[error("invalid storage size {0:?}: expected a Kubernetes quantity such as 1G or 500Mi")]
+    StorageSize(String),
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// A DNS-1035 label: what Kubernetes requires of Service names, and what
+/// keeps a cluster name safe as a directory name on the local platform.
+pub fn dns1035_label(name: &str) -> Result<(), ValidationError> {
+    let fail = |rule| {
+        Err(ValidationError::Name {
+            name: name.to_string(),
+            rule,
+        })
+    };
+    if name.is_empty() {
+        return fail("it is empty");
+    }
+    if name.len() > 63 {
+        return fail("it is longer than 63 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return fail("it has a character other than a-z, 0-9 and '-'");
+    }
+    if !name.as_bytes()[0].is_ascii_lowercase() {
+        return fail("it does not start with a letter");
+    }
+    if name.ends_with('-') {
+        return fail("it ends with '-'");
+    }
+    Ok(())
+}
+
+/// A cluster name leaves room for the suffixes pgo adds (`-replica`,
+/// `-xxxx` of replicas, `-primaryuser-secret`) within 63 characters.
+pub fn cluster_name(name: &str) -> Result<(), ValidationError> {
+    dns1035_label(name)?;
+    if name.len() > 40 {
+        return Err(ValidationError::Name {
+            name: name.to_string(),
+            rule: "a cluster name is at most 40 characters, so the names derived from it stay within 63",
+        });
+    }
+    Ok(())
+}
+
+/// A Kubernetes quantity in the forms people write for volumes.
+pub fn storage_size(size: &str) -> Result<(), ValidationError> {
+    let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &size[digits.len()..];
+    let units = ["", "K", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !units.contains(&unit) {
+        return Err(ValidationError::StorageSize(size.to_string()));
+    }
+    Ok(())
+}
+
+/// Turns a create request into the spec of a new Pgcluster, filling what the
+/// request leaves out from `pgo.yaml`.
+pub fn create_request(
+    req: &CreateClusterRequest,
+    config: &PgoConfig,
+) -> Result<PgclusterSpec, ValidationError> {
+    cluster_name(&req.name)?;
+    let replicas = req.replica_count.unwrap_or(config.cluster.replica_count);
+    if replicas > MAX_REPLICAS {
+        return Err(ValidationError::TooManyReplicas(replicas));
+    }
+    let strategy = config.cluster.strategy.clone();
+    if !KNOWN_STRATEGIES.contains(&strategy.as_str()) {
+        return Err(ValidationError::UnknownStrategy(strategy));
+    }
+    let size = req
+        .storage_size
+        .clone()
+        .unwrap_or_else(|| config.cluster.storage_size.clone());
+    storage_size(&size)?;
+    if let Some(pvc) = req.pvc_name.as_ref().or(config.cluster.pvc_name.as_ref()) {
+        dns1035_label(pvc)?;
+    }
+    if let Some(node) = &req.node_name {
+        if node.is_empty() {
+            return Err(ValidationError::Unsupported("--node-name is empty".into()));
+        }
+    }
+    if let Some(cc) = &req.custom_config {
+        dns1035_label(cc)?;
+    }
+    let storage = StorageSpec {
+        size,
+        storage_class: None,
+        access_mode: None,
+    };
+    Ok(PgclusterSpec {
+        replicas,
+        port: config.cluster.port,
+        strategy,
+        database: config.cluster.database.clone(),
+        user: config.cluster.user.clone(),
+        primary_storage: storage.clone(),
+        replica_storage: storage,
+        pvc_name: req.pvc_name.clone().or(config.cluster.pvc_name.clone()),
+        node_name: req.node_name.clone(),
+        custom_config: req.custom_config.clone(),
+        metrics: req.metrics,
+        autofail: req.autofail.unwrap_or(config.cluster.autofail),
+        sync_replication: req.sync_replication,
+        user_labels: Default::default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_dns1035_labels() {
+        for ok in ["a", "mycluster", "db-1", "x9"] {
+            assert_eq!(dns1035_label(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn refuses_everything_else_naming_the_rule() {
+        let cases = [
+            ("", "empty"),
+            ("My", "character"),
+            ("a..b", "character"),
+            ("a/b", "character"),
+            ("a b", "character"),
+            ("1db", "start with a letter"),
+            ("db-", "ends with"),
+        ];
+        for (name, rule) in cases {
+            let err = dns1035_label(name).unwrap_err().to_string();
+            assert!(err.contains(rule), "{name:?}: {err}");
+        }
+        let long = "a".repeat(64);
+        assert!(dns1035_label(&long).unwrap_err().to_string().contains("63"));
+        assert!(cluster_name(&"a".repeat(41)).is_err());
+    }
+
+    #[test]
+    fn create_fills_defaults_from_pgo_yaml() {
+        let req = CreateClusterRequest {
+            name: "db".into(),
+            ..Default::default()
+        };
+        let spec = create_request(&req, &PgoConfig::default()).unwrap();
+        assert_eq!(spec.replicas, 0);
+        assert_eq!(spec.strategy, "1");
+        assert_eq!(spec.database, "userdb");
+        assert_eq!(spec.user, "testuser");
+        assert_eq!(spec.primary_storage.size, "1G");
+    }
+
+    #[test]
+    fn create_refuses_an_unknown_strategy_and_too_many_replicas() {
+        let mut config = PgoConfig::default();
+        config.cluster.strategy = "7".into();
+        let req = CreateClusterRequest {
+            name: "db".into(),
+            ..Default::default()
+        };
+        let err = create_request(&req, &config).unwrap_err();
+        assert_eq!(err, ValidationError::UnknownStrategy("7".into()));
+
+        let req = CreateClusterRequest {
+            name: "db".into(),
+            replica_count: Some(16),
+            ..Default::default()
+        };
+        let err = create_request(&req, &PgoConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("limit of 15"), "{err}");
+    }
+
+    #[test]
+    fn storage_sizes() {
+        for ok in ["1G", "500Mi", "10", "2Ti"] {
+            assert!(storage_size(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "G", "1.5G", "1GB", "-1G"] {
+            assert!(storage_size(bad).is_err(), "{bad}");
+        }
+    }
+}

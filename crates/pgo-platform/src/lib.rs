@@ -1,0 +1,111 @@
+//! How desired objects become real. The operator decides what a cluster
+//! should have ([`pgo_core::desired`]); a [`Platform`] realises it: on the
+//! local platform a volume is a directory, an instance a detached
+//! instance-manager process, a service a TCP proxy; on Kubernetes they are
+//! PVCs, Deployments and Services. Every call is idempotent, so a
+//! level-triggered controller can make them all on every pass.
+
+pub mod local;
+mod random;
+
+pub use random::password;
+
+use pgo_api::cluster::MemberRole;
+use pgo_core::desired::{InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("service {name}: port {port} is in use ({source}); free it or delete the service record {record}")]
+    PortInUse {
+        name: String,
+        port: u16,
+        record: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl PlatformError {
+    pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
+        PlatformError::Io {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// A volume the platform holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VolumeInfo {
+    pub name: String,
+    pub cluster: String,
+    /// Where it is (a directory, or a PVC's name).
+    pub location: String,
+}
+
+/// Credentials read back from a secret.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// What was last seen of one instance.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct InstanceObservation {
+    pub name: String,
+    /// The instance's process (pod) exists.
+    pub running: bool,
+    pub ready: bool,
+    /// The role PostgreSQL reports itself in.
+    pub role: Option<MemberRole>,
+    pub node: String,
+    /// Where PostgreSQL can be reached directly.
+    pub host: String,
+    pub port: u16,
+    pub timeline: Option<u32>,
+    pub wal_lsn: Option<String>,
+    pub message: Option<String>,
+    /// The instance cannot start without a change from the user.
+    pub fatal: Option<String>,
+}
+
+/// Where a service accepts connections.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+#[async_trait::async_trait]
+pub trait Platform: Send + Sync + 'static {
+    /// `local` or `kubernetes`.
+    fn name(&self) -> &'static str;
+    async fn nodes(&self) -> Result<Vec<String>, PlatformError>;
+
+    async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), PlatformError>;
+    async fn volumes(&self) -> Result<Vec<VolumeInfo>, PlatformError>;
+
+    /// Creates the secret with a new random password unless it exists.
+    async fn ensure_secret(&self, spec: &SecretSpec) -> Result<(), PlatformError>;
+    async fn read_secret(&self, name: &str) -> Result<Option<Credentials>, PlatformError>;
+
+    /// Makes sure the instance runs (starting it, or adopting one that runs).
+    async fn ensure_instance(&self, spec: &InstanceSpec) -> Result<(), PlatformError>;
+    /// `None` when there is no such instance.
+    async fn observe_instance(&self, name: &str) -> Result<Option<InstanceObservation>, PlatformError>;
+    /// Stops the instance; its volume stays.
+    async fn remove_instance(&self, name: &str) -> Result<(), PlatformError>;
+
+    /// Opens (or repoints) a service; the same name keeps the same endpoint.
+    async fn ensure_service(&self, spec: &ServiceSpec) -> Result<Endpoint, PlatformError>;
+    async fn remove_service(&self, name: &str) -> Result<(), PlatformError>;
+}

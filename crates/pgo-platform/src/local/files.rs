@@ -1,0 +1,53 @@
+//! Small file helpers: private directories and files, JSON records written
+//! atomically so a crash never leaves half a record.
+
+use crate::PlatformError;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+pub fn private_dir(dir: &Path) -> Result<(), PlatformError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| PlatformError::io(format!("cannot create {}", dir.display()), e))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| PlatformError::io(format!("cannot set the mode of {}", dir.display()), e))
+}
+
+/// Writes `bytes` to `path` with `mode`, through a temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), PlatformError> {
+    let tmp = path.with_extension("tmp");
+    let err = |e| PlatformError::io(format!("cannot write {}", path.display()), e);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(err)?;
+    f.write_all(bytes).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), PlatformError> {
+    let bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| PlatformError::Invalid(format!("cannot encode {}: {e}", path.display())))?;
+    write_atomic(path, &bytes, 0o600)
+}
+
+/// `None` when the file does not exist; an error naming the file when it
+/// does not parse.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, PlatformError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| PlatformError::Invalid(format!("{} does not parse: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(PlatformError::io(format!("cannot read {}", path.display()), e)),
+    }
+}

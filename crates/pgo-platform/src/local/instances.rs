@@ -1,0 +1,202 @@
+//! An instance is a detached `postgres-operator instance` process (the
+//! instance manager), its record `instance.json` (which fixes its ports for
+//! life), a bearer token for its control endpoints, and `manager.pid`.
+
+use super::process::{self, cmdline, is_alive, read_pid};
+use super::{Layout, LocalSettings, files};
+use crate::{InstanceObservation, PlatformError};
+use nix::sys::signal::Signal;
+use pgo_api::instance::{InstanceConfig, InstanceReport};
+use pgo_core::desired::InstanceSpec;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+const CONFIG: &str = "instance.json";
+const PID: &str = "manager.pid";
+const TOKEN: &str = "token";
+const LOG: &str = "instance.log";
+
+pub fn read_config(dir: &Path) -> Result<Option<InstanceConfig>, PlatformError> {
+    files::read_json(&dir.join(CONFIG))
+}
+
+pub fn config(layout: &Layout, name: &str) -> Result<Option<InstanceConfig>, PlatformError> {
+    read_config(&layout.instance(name))
+}
+
+/// The running manager of the instance in `dir`, checked by its command line
+/// so a reused pid is never taken for it.
+fn running_manager(dir: &Path) -> Option<u32> {
+    let pid = read_pid(&dir.join(PID))?;
+    let config = dir.join(CONFIG);
+    let expected = config.to_string_lossy();
+    (is_alive(pid) && cmdline(pid).is_some_and(|c| c.contains(expected.as_ref()))).then_some(pid)
+}
+
+fn free_ports() -> Result<(u16, u16), PlatformError> {
+    let bind = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| PlatformError::io("cannot find a free port on 127.0.0.1", e))
+    };
+    // Both held at once so they differ.
+    let (a, b) = (bind()?, bind()?);
+    let port = |l: &std::net::TcpListener| {
+        l.local_addr()
+            .map(|a| a.port())
+            .map_err(|e| PlatformError::io("cannot read a bound port", e))
+    };
+    Ok((port(&a)?, port(&b)?))
+}
+
+pub async fn ensure(
+    layout: &Layout,
+    settings: &LocalSettings,
+    _http: &reqwest::Client,
+    spec: &InstanceSpec,
+) -> Result<(), PlatformError> {
+    let dir = layout.instance(&spec.name);
+    files::private_dir(&dir)?;
+    let existing = read_config(&dir)?;
+    let (port, http_port) = match &existing {
+        Some(c) => (c.port, c.http_port),
+        None => free_ports()?,
+    };
+    let token = dir.join(TOKEN);
+    if !token.exists() {
+        let t = crate::password(40).map_err(|_| PlatformError::Invalid("the system random source failed".into()))?;
+        files::write_atomic(&token, t.as_bytes(), 0o600)?;
+    }
+    let config = InstanceConfig {
+        name: spec.name.clone(),
+        cluster: spec.cluster.clone(),
+        role: spec.role,
+        volume_dir: layout.volume(&spec.volume),
+        listen_address: "127.0.0.1".into(),
+        port,
+        http_address: "127.0.0.1".into(),
+        http_port,
+        allowed_cidrs: vec!["127.0.0.1/32".into()],
+        database: spec.database.clone(),
+        app_user: spec.app_user.clone(),
+        superuser_secret: layout.secret(&spec.superuser_secret),
+        replication_secret: layout.secret(&spec.replication_secret),
+        app_secret: layout.secret(&spec.app_secret),
+        token_file: token,
+        pg_bin_dir: settings.pg_bin_dir.clone(),
+        run_as: None,
+    };
+    if existing.as_ref() != Some(&config) {
+        files::write_json(&dir.join(CONFIG), &config)?;
+    }
+    if running_manager(&dir).is_some() {
+        return Ok(());
+    }
+    spawn(&dir, settings).await
+}
+
+async fn spawn(dir: &Path, settings: &LocalSettings) -> Result<(), PlatformError> {
+    let log_path = dir.join(LOG);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| PlatformError::io(format!("cannot open {}", log_path.display()), e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| PlatformError::io(format!("cannot open {}", log_path.display()), e))?;
+    let mut child = tokio::process::Command::new(&settings.exe)
+        .arg("instance")
+        .arg("--config")
+        .arg(dir.join(CONFIG))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2)
+        // Its own process group: a signal to the server's group, or the
+        // server's death, does not reach PostgreSQL.
+        .process_group(0)
+        .kill_on_drop(false)
+        .spawn()
+        .map_err(|e| PlatformError::io(format!("cannot start {}", settings.exe.display()), e))?;
+    let pid = child
+        .id()
+        .ok_or_else(|| PlatformError::Invalid("the instance manager exited at once".into()))?;
+    files::write_atomic(&dir.join(PID), format!("{pid}\n").as_bytes(), 0o600)?;
+    tracing::info!(instance = %dir.display(), pid, "started instance manager");
+    // Reap it when it exits, so it does not linger as a zombie.
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    Ok(())
+}
+
+pub async fn observe(
+    layout: &Layout,
+    http: &reqwest::Client,
+    node: &str,
+    name: &str,
+) -> Result<Option<InstanceObservation>, PlatformError> {
+    let dir = layout.instance(name);
+    let Some(config) = read_config(&dir)? else {
+        return Ok(None);
+    };
+    let mut seen = InstanceObservation {
+        name: name.to_string(),
+        node: node.to_string(),
+        host: config.listen_address.clone(),
+        port: config.port,
+        ..Default::default()
+    };
+    let url = format!("http://{}:{}/status", config.http_address, config.http_port);
+    let report = async {
+        http.get(&url)
+            .send()
+            .await?
+            .error_for_status()?
+            .json::<InstanceReport>()
+            .await
+    };
+    match report.await {
+        Ok(r) => {
+            seen.running = true;
+            seen.ready = r.ready;
+            seen.role = r.role;
+            seen.timeline = r.timeline;
+            seen.wal_lsn = r.wal_lsn;
+            seen.message = r.message;
+            seen.fatal = r.fatal;
+        }
+        Err(e) => {
+            seen.running = running_manager(&dir).is_some();
+            seen.message = Some(if seen.running {
+                format!("the instance manager does not answer: {e}")
+            } else {
+                "the instance manager is not running".into()
+            });
+        }
+    }
+    Ok(Some(seen))
+}
+
+pub async fn remove(layout: &Layout, name: &str) -> Result<(), PlatformError> {
+    let dir = layout.instance(name);
+    if !dir.exists() {
+        return Ok(());
+    }
+    if let Some(pid) = running_manager(&dir) {
+        // The manager shuts PostgreSQL down fast on SIGTERM.
+        process::stop(pid, Signal::SIGTERM, Duration::from_secs(60)).await;
+    }
+    // A postmaster whose manager was killed must not go on serving.
+    if let Some(config) = read_config(&dir)? {
+        if let Some(pid) = read_pid(&config.pgdata().join("postmaster.pid")) {
+            if is_alive(pid) && cmdline(pid).is_some_and(|c| c.contains("postgres")) {
+                process::stop(pid, Signal::SIGINT, Duration::from_secs(60)).await;
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir)
+        .map_err(|e| PlatformError::io(format!("cannot remove {}", dir.display()), e))?;
+    tracing::info!(instance = name, "removed instance");
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! The local platform: one machine, no Kubernetes. A volume is a directory,
+//! a secret a directory of files (as a Kubernetes secret is mounted), an
+//! instance a detached `postgres-operator instance` process, a service a TCP
+//! proxy inside the server on a port that stays the same across restarts.
+//!
+//! Instances are detached from the server (their own process group), so a
+//! server that stops or is killed leaves PostgreSQL serving; the next server
+//! adopts them from the pid files below.
+
+mod files;
+mod instances;
+mod layout;
+mod process;
+mod proxy;
+mod secrets;
+mod volumes;
+
+pub use layout::Layout;
+pub use process::{is_alive, kill_instance_processes};
+
+use crate::{
+    Credentials, Endpoint, InstanceObservation, Platform, PlatformError, VolumeInfo,
+};
+use pgo_core::desired::{InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
+use std::path::PathBuf;
+
+/// Settings of the local platform.
+#[derive(Clone, Debug)]
+pub struct LocalSettings {
+    /// The server's home: secrets, instance records, service records.
+    pub home: PathBuf,
+    /// Where volumes go (`<home>/volumes` unless told otherwise).
+    pub data_dir: PathBuf,
+    /// The `postgres-operator` binary instances run.
+    pub exe: PathBuf,
+    /// PostgreSQL binaries, when not found on their own.
+    pub pg_bin_dir: Option<PathBuf>,
+}
+
+pub struct LocalPlatform {
+    layout: Layout,
+    settings: LocalSettings,
+    node: String,
+    proxies: proxy::Proxies,
+    http: reqwest::Client,
+}
+
+impl LocalPlatform {
+    pub fn new(settings: LocalSettings) -> Result<Self, PlatformError> {
+        let layout = Layout::new(&settings.home, &settings.data_dir);
+        layout.create()?;
+        let node = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(2))
+            .no_proxy()
+            .build()
+            .map_err(|e| PlatformError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        Ok(LocalPlatform {
+            proxies: proxy::Proxies::new(layout.clone()),
+            layout,
+            settings,
+            node,
+            http,
+        })
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+}
+
+#[async_trait::async_trait]
+impl Platform for LocalPlatform {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn nodes(&self) -> Result<Vec<String>, PlatformError> {
+        Ok(vec![self.node.clone()])
+    }
+
+    async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), PlatformError> {
+        volumes::ensure(&self.layout, spec)
+    }
+
+    async fn volumes(&self) -> Result<Vec<VolumeInfo>, PlatformError> {
+        volumes::list(&self.layout)
+    }
+
+    async fn ensure_secret(&self, spec: &SecretSpec) -> Result<(), PlatformError> {
+        secrets::ensure(&self.layout, spec)
+    }
+
+    async fn read_secret(&self, name: &str) -> Result<Option<Credentials>, PlatformError> {
+        secrets::read(&self.layout, name)
+    }
+
+    async fn ensure_instance(&self, spec: &InstanceSpec) -> Result<(), PlatformError> {
+        instances::ensure(&self.layout, &self.settings, &self.http, spec).await
+    }
+
+    async fn observe_instance(&self, name: &str) -> Result<Option<InstanceObservation>, PlatformError> {
+        instances::observe(&self.layout, &self.http, &self.node, name).await
+    }
+
+    async fn remove_instance(&self, name: &str) -> Result<(), PlatformError> {
+        instances::remove(&self.layout, name).await
+    }
+
+    async fn ensure_service(&self, spec: &ServiceSpec) -> Result<Endpoint, PlatformError> {
+        let mut targets = Vec::new();
+        for name in &spec.targets {
+            if let Some(config) = instances::config(&self.layout, name)? {
+                targets.push(std::net::SocketAddr::new(
+                    config
+                        .listen_address
+                        .parse()
+                        .map_err(|e| PlatformError::Invalid(format!("instance {name}: bad listen address: {e}")))?,
+                    config.port,
+                ));
+            }
+        }
+        self.proxies.ensure(&spec.name, &spec.cluster, targets).await
+    }
+
+    async fn remove_service(&self, name: &str) -> Result<(), PlatformError> {
+        self.proxies.remove(name).await
+    }
+}

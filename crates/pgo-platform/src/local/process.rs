@@ -1,0 +1,88 @@
+//! Processes on this machine: whether a pid is alive and is what we think it
+//! is, and signalling them.
+
+use super::Layout;
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// True when `pid` runs (a zombie does not count).
+pub fn is_alive(pid: u32) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    if kill(Pid::from_raw(raw), None).is_err() {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name in parentheses.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(true),
+        Err(_) => false,
+    }
+}
+
+/// The command line of `pid`, arguments joined by spaces.
+pub fn cmdline(pid: u32) -> Option<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+}
+
+/// The pid in a pid file's first line.
+pub fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+pub fn signal(pid: u32, sig: Signal) {
+    if let Ok(raw) = i32::try_from(pid) {
+        // A process that is already gone is what we wanted.
+        let _ = kill(Pid::from_raw(raw), sig);
+    }
+}
+
+/// Sends `first`, waits up to `grace` for the process to go, then SIGKILL.
+pub async fn stop(pid: u32, first: Signal, grace: Duration) {
+    signal(pid, first);
+    let deadline = Instant::now() + grace;
+    while is_alive(pid) {
+        if Instant::now() >= deadline {
+            signal(pid, Signal::SIGKILL);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// SIGKILLs every instance manager and postmaster under `home` whose pid
+/// files are found: what a test harness does so nothing outlives it.
+pub fn kill_instance_processes(home: &Path, data_dir: &Path) {
+    let layout = Layout::new(home, data_dir);
+    let Ok(entries) = std::fs::read_dir(layout.instances()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if let Some(pid) = read_pid(&entry.path().join("manager.pid")) {
+            if cmdline(pid).is_some_and(|c| c.contains(" instance ")) {
+                signal(pid, Signal::SIGKILL);
+            }
+        }
+        if let Ok(Some(config)) = super::instances::read_config(&entry.path()) {
+            if let Some(pid) = read_pid(&config.pgdata().join("postmaster.pid")) {
+                if cmdline(pid).is_some_and(|c| c.contains("postgres")) {
+                    signal(pid, Signal::SIGKILL);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! A volume is a directory under the data dir, marked with a small record
+//! that says which cluster it belongs to.
+
+use super::{Layout, files};
+use crate::{PlatformError, VolumeInfo};
+use pgo_core::desired::VolumeSpec;
+use serde::{Deserialize, Serialize};
+
+const RECORD: &str = ".pgo-volume.json";
+
+#[derive(Serialize, Deserialize)]
+struct VolumeRecord {
+    name: String,
+    cluster: String,
+    size: String,
+}
+
+pub fn ensure(layout: &Layout, spec: &VolumeSpec) -> Result<(), PlatformError> {
+    let dir = layout.volume(&spec.name);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| PlatformError::io(format!("cannot create volume {}", dir.display()), e))?;
+    let record = dir.join(RECORD);
+    if let Some(existing) = files::read_json::<VolumeRecord>(&record)? {
+        if existing.cluster != spec.cluster {
+            return Err(PlatformError::Invalid(format!(
+                "volume {} belongs to cluster {}, not {}",
+                spec.name, existing.cluster, spec.cluster
+            )));
+        }
+        return Ok(());
+    }
+    files::write_json(
+        &record,
+        &VolumeRecord {
+            name: spec.name.clone(),
+            cluster: spec.cluster.clone(),
+            size: spec.storage.size.clone(),
+        },
+    )
+}
+
+pub fn list(layout: &Layout) -> Result<Vec<VolumeInfo>, PlatformError> {
+    let dir = layout.volumes();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(PlatformError::io(format!("cannot list {}", dir.display()), e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if let Some(record) = files::read_json::<VolumeRecord>(&path.join(RECORD))? {
+            out.push(VolumeInfo {
+                name: record.name,
+                cluster: record.cluster,
+                location: path.display().to_string(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}

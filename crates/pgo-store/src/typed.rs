@@ -1,0 +1,134 @@
+//! A typed view of a [`Store`] for one resource kind, in the shape of kube's
+//! `Api<K>`, so controllers read the same on both platforms.
+
+use crate::{EventType, Store, StoreError};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use kube::Resource;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// A change to an object of kind `K`.
+#[derive(Clone, Debug)]
+pub enum Event<K> {
+    Added(K),
+    Modified(K),
+    Deleted(K),
+}
+
+impl<K> Event<K> {
+    pub fn object(&self) -> &K {
+        match self {
+            Event::Added(k) | Event::Modified(k) | Event::Deleted(k) => k,
+        }
+    }
+}
+
+pub struct Api<K> {
+    store: Arc<dyn Store>,
+    kind: String,
+    _kind: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for Api<K> {
+    fn clone(&self) -> Self {
+        Api {
+            store: self.store.clone(),
+            kind: self.kind.clone(),
+            _kind: PhantomData,
+        }
+    }
+}
+
+impl<K> Api<K>
+where
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Send + 'static,
+{
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Api {
+            store,
+            kind: K::kind(&()).into_owned(),
+            _kind: PhantomData,
+        }
+    }
+
+    fn decode(kind: &str, value: Value) -> Result<K, StoreError> {
+        serde_json::from_value(value).map_err(|e| StoreError::Invalid(format!("a stored {kind} does not read: {e}")))
+    }
+
+    fn encode(&self, object: &K) -> Result<Value, StoreError> {
+        let mut value = serde_json::to_value(object).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        if let Some(map) = value.as_object_mut() {
+            map.insert("apiVersion".into(), Value::String(K::api_version(&()).into_owned()));
+            map.insert("kind".into(), Value::String(self.kind.clone()));
+        }
+        Ok(value)
+    }
+
+    pub async fn get(&self, name: &str) -> Result<K, StoreError> {
+        Self::decode(&self.kind, self.store.get(&self.kind, name).await?)
+    }
+
+    /// `None` where the object does not exist.
+    pub async fn get_opt(&self, name: &str) -> Result<Option<K>, StoreError> {
+        match self.get(name).await {
+            Ok(k) => Ok(Some(k)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every object and the resourceVersion to watch from.
+    pub async fn list(&self) -> Result<(Vec<K>, u64), StoreError> {
+        let list = self.store.list(&self.kind).await?;
+        let items = list
+            .items
+            .into_iter()
+            .map(|v| Self::decode(&self.kind, v))
+            .collect::<Result<_, _>>()?;
+        Ok((items, list.resource_version))
+    }
+
+    pub async fn create(&self, object: &K) -> Result<K, StoreError> {
+        let value = self.encode(object)?;
+        Self::decode(&self.kind, self.store.create(&self.kind, value).await?)
+    }
+
+    pub async fn replace(&self, object: &K) -> Result<K, StoreError> {
+        let value = self.encode(object)?;
+        Self::decode(&self.kind, self.store.replace(&self.kind, value).await?)
+    }
+
+    pub async fn replace_status(&self, object: &K) -> Result<K, StoreError> {
+        let value = self.encode(object)?;
+        Self::decode(&self.kind, self.store.replace_status(&self.kind, value).await?)
+    }
+
+    /// `None` once the object is gone; `Some` while finalizers hold it.
+    pub async fn delete(&self, name: &str) -> Result<Option<K>, StoreError> {
+        self.store
+            .delete(&self.kind, name)
+            .await?
+            .map(|v| Self::decode(&self.kind, v))
+            .transpose()
+    }
+
+    pub async fn watch(&self, since: u64) -> Result<BoxStream<'static, Result<Event<K>, StoreError>>, StoreError> {
+        let kind = self.kind.clone();
+        let raw = self.store.watch(&self.kind, since).await?;
+        Ok(raw
+            .map(move |event| {
+                let event = event?;
+                let object = Self::decode(&kind, event.object)?;
+                Ok(match event.event_type {
+                    EventType::Added => Event::Added(object),
+                    EventType::Modified => Event::Modified(object),
+                    EventType::Deleted => Event::Deleted(object),
+                })
+            })
+            .boxed())
+    }
+}
