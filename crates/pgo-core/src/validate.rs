@@ -208,3 +208,19 @@ mod tests {
         }
     }
 }
+
+/// Checks a stored spec, which may have been written by hand (`kubectl
+/// apply`) rather than through the apiserver.
+pub fn stored_spec(name: &str, spec: &PgclusterSpec) -> Result<(), ValidationError> {
+    cluster_name(name)?;
+    if !KNOWN_STRATEGIES.contains(&spec.strategy.as_str()) {
+        return Err(ValidationError::UnknownStrategy(spec.strategy.clone()));
+    }
+    if spec.replicas > MAX_REPLICAS {
+        return Err(ValidationError::TooManyReplicas(spec.replicas));
+    }
+    if let Some(pvc) = &spec.pvc_name {
+        dns1035_label(pvc)?;
+    }
+    Ok(())
+}

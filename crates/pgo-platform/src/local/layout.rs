@@ -1,6 +1,7 @@
 //! Where the local platform keeps things.
 
 use crate::PlatformError;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug)]
@@ -21,7 +22,12 @@ impl Layout {
         for dir in [self.instances(), self.secrets(), self.services()] {
             super::files::private_dir(&dir)?;
         }
-        std::fs::create_dir_all(&self.data_dir)
+        // Each volume below is owned by PostgreSQL's user, mode 0700; the
+        // directory that holds them only needs to be searchable.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.data_dir)
             .map_err(|e| PlatformError::io(format!("cannot create {}", self.data_dir.display()), e))
     }
 

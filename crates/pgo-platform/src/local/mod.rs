@@ -53,6 +53,8 @@ impl LocalPlatform {
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".into());
+        // reqwest's TLS stack needs a process-wide provider even for plain HTTP.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(2))
             .no_proxy()

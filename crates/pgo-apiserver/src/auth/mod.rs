@@ -1,0 +1,163 @@
+//! Who is asking, and may they. Users come from the pgouser file
+//! (`user:password-hash:role` per line), roles from the pgorole file
+//! (`role: Permission, …`). Both are read again when they change on disk.
+
+mod hash;
+mod roles;
+mod users;
+
+pub use hash::{hash_password, verify_password};
+pub use roles::{Permission, Roles, default_roles_file};
+pub use users::{Users, user_line};
+
+use crate::{ApiError, AppState};
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use base64::Engine;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {reason}")]
+pub struct AuthFileError {
+    pub path: String,
+    pub reason: String,
+}
+
+/// The users and roles, reloaded when either file's mtime changes.
+pub struct Auth {
+    users_path: PathBuf,
+    roles_path: PathBuf,
+    state: Mutex<Loaded>,
+}
+
+struct Loaded {
+    stamp: (Option<SystemTime>, Option<SystemTime>),
+    users: Users,
+    roles: Roles,
+    /// Credentials already checked against the current hash, so PBKDF2's
+    /// deliberate slowness is paid once per user, not per request.
+    verified: HashMap<String, [u8; 32]>,
+}
+
+fn mtime(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl Auth {
+    /// Reads both files; an unreadable or corrupt one is an error naming it.
+    pub fn load(users_path: &Path, roles_path: &Path) -> Result<Self, AuthFileError> {
+        let roles = Roles::read(roles_path)?;
+        let users = Users::read(users_path, &roles)?;
+        Ok(Auth {
+            users_path: users_path.to_path_buf(),
+            roles_path: roles_path.to_path_buf(),
+            state: Mutex::new(Loaded {
+                stamp: (mtime(users_path), mtime(roles_path)),
+                users,
+                roles,
+                verified: HashMap::new(),
+            }),
+        })
+    }
+
+    fn refresh(&self, loaded: &mut Loaded) {
+        let stamp = (mtime(&self.users_path), mtime(&self.roles_path));
+        if stamp == loaded.stamp {
+            return;
+        }
+        let fresh = Roles::read(&self.roles_path).and_then(|r| Users::read(&self.users_path, &r).map(|u| (u, r)));
+        match fresh {
+            Ok((users, roles)) => {
+                loaded.users = users;
+                loaded.roles = roles;
+                loaded.verified.clear();
+                tracing::info!("reloaded the pgouser and pgorole files");
+            }
+            // Keep serving with what was good; say what is wrong.
+            Err(e) => tracing::error!(error = %e, "not reloading the auth files"),
+        }
+        loaded.stamp = stamp;
+    }
+
+    /// The caller, if `user` and `password` are right.
+    pub fn authenticate(&self, user: &str, password: &str) -> Option<Caller> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, format!("{user}\0{password}").as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(digest.as_ref());
+        let mut loaded = self.state.lock().ok()?;
+        self.refresh(&mut loaded);
+        let entry = loaded.users.get(user)?.clone();
+        let known = loaded.verified.get(user) == Some(&key);
+        if !known {
+            if !verify_password(password, &entry.hash) {
+                return None;
+            }
+            loaded.verified.insert(user.to_string(), key);
+        }
+        let permissions = loaded.roles.permissions(&entry.role).cloned().unwrap_or_default();
+        Some(Caller {
+            user: user.to_string(),
+            role: entry.role,
+            permissions,
+        })
+    }
+}
+
+/// An authenticated user and what their role allows.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: String,
+    pub role: String,
+    permissions: Vec<Permission>,
+}
+
+impl Caller {
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.permissions.contains(&permission) {
+            Ok(())
+        } else {
+            tracing::warn!(target: "audit", user = %self.user, permission = permission.name(), "denied");
+            Err(ApiError::Forbidden {
+                user: self.user.clone(),
+                role: self.role.clone(),
+                permission: permission.name(),
+            })
+        }
+    }
+
+    pub fn may(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
+    }
+
+    /// One line per mutation: who, with which permission, on what.
+    pub fn audit(&self, permission: Permission, object: &str) {
+        tracing::info!(target: "audit", user = %self.user, permission = permission.name(), object, "allowed");
+    }
+}
+
+fn basic(parts: &Parts) -> Option<(String, String)> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+impl FromRequestParts<Arc<AppState>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let (user, password) = basic(parts).ok_or(ApiError::Unauthenticated)?;
+        let auth = state.clone();
+        // PBKDF2 is slow on purpose; keep it off the async workers.
+        tokio::task::spawn_blocking(move || auth.auth.authenticate(&user, &password))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?
+            .ok_or(ApiError::Unauthenticated)
+    }
+}

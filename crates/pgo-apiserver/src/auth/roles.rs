@@ -1,0 +1,124 @@
+//! Roles and their permissions (the pgorole file).
+
+use super::AuthFileError;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+macro_rules! permissions {
+    ($($p:ident),* $(,)?) => {
+        /// What a role may do, named as in the original's pgorole file.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Permission { $($p),* }
+        impl Permission {
+            pub const ALL: &[Permission] = &[$(Permission::$p),*];
+            pub fn name(self) -> &'static str {
+                match self { $(Permission::$p => stringify!($p)),* }
+            }
+        }
+    };
+}
+
+permissions!(
+    CreateCluster,
+    DeleteCluster,
+    ShowCluster,
+    ShowSecrets,
+    ScaleCluster,
+    Failover,
+    TestCluster,
+    DfCluster,
+    Status,
+    Version,
+);
+
+impl Permission {
+    pub fn parse(s: &str) -> Option<Permission> {
+        Permission::ALL.iter().copied().find(|p| p.name() == s)
+    }
+}
+
+/// The pgorole file written on first start.
+pub fn default_roles_file() -> String {
+    let all: Vec<&str> = Permission::ALL.iter().map(|p| p.name()).collect();
+    format!(
+        "# role: Permission, Permission, ...   ('*' is every permission)\npgoadmin: {}\npgoreader: ShowCluster, TestCluster, DfCluster, Status, Version\n",
+        all.join(", ")
+    )
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Roles {
+    roles: BTreeMap<String, Vec<Permission>>,
+}
+
+impl Roles {
+    pub fn read(path: &Path) -> Result<Roles, AuthFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| AuthFileError {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Roles::parse(&text).map_err(|reason| AuthFileError {
+            path: path.display().to_string(),
+            reason,
+        })
+    }
+
+    pub fn parse(text: &str) -> Result<Roles, String> {
+        let mut roles = BTreeMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let n = i + 1;
+            let (role, perms) = line
+                .split_once(':')
+                .ok_or_else(|| format!("line {n}: expected 'role: Permission, ...'"))?;
+            let role = role.trim();
+            if role.is_empty() {
+                return Err(format!("line {n}: the role name is empty"));
+            }
+            let mut list = Vec::new();
+            for p in perms.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                if p == "*" {
+                    list.extend_from_slice(Permission::ALL);
+                } else {
+                    list.push(Permission::parse(p).ok_or_else(|| format!("line {n}: unknown permission {p:?}"))?);
+                }
+            }
+            roles.insert(role.to_string(), list);
+        }
+        Ok(Roles { roles })
+    }
+
+    pub fn permissions(&self, role: &str) -> Option<&Vec<Permission>> {
+        self.roles.get(role)
+    }
+
+    pub fn has(&self, role: &str) -> bool {
+        self.roles.contains_key(role)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_file_gives_admin_everything_and_reader_only_shows() {
+        let roles = Roles::parse(&default_roles_file()).unwrap();
+        assert_eq!(roles.permissions("pgoadmin").unwrap().len(), Permission::ALL.len());
+        let reader = roles.permissions("pgoreader").unwrap();
+        assert!(reader.contains(&Permission::ShowCluster));
+        assert!(!reader.contains(&Permission::CreateCluster));
+        assert!(!reader.contains(&Permission::ShowSecrets));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let err = Roles::parse("pgoadmin: *\nbroken line\n").unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        let err = Roles::parse("r: CreateCluster, Fly\n").unwrap_err();
+        assert!(err.contains("line 1") && err.contains("Fly"), "{err}");
+    }
+}

@@ -1,0 +1,121 @@
+//! `/clusters`: create, list, show, delete.
+
+use crate::auth::{Caller, Permission};
+use crate::views;
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use pgo_api::rest::{ClusterView, CreateClusterRequest, DeleteClusterResponse, SecretView};
+use pgo_api::{Pgcluster, labels};
+use pgo_core::{names, validate};
+use pgo_store::Api;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn api(state: &AppState) -> Api<Pgcluster> {
+    Api::new(state.store.clone())
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!("cluster {name:?} not found"))
+}
+
+pub async fn create(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+    Json(req): Json<CreateClusterRequest>,
+) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
+    caller.require(Permission::CreateCluster)?;
+    let spec = validate::create_request(&req, &state.config).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if let Some(node) = &spec.node_name {
+        let nodes = state.platform.nodes().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        if !nodes.contains(node) {
+            return Err(ApiError::NotFound(format!(
+                "node {node:?} not found (nodes: {})",
+                nodes.join(", ")
+            )));
+        }
+    }
+    let mut cluster = Pgcluster::new(&req.name, spec);
+    cluster.metadata.labels = Some(BTreeMap::from([
+        (labels::CLUSTER.to_string(), req.name.clone()),
+        (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+    ]));
+    // Deletion always goes through the operator, which stops the instances.
+    cluster.metadata.finalizers = Some(vec![labels::CLUSTER_FINALIZER.to_string()]);
+    let created = api(&state).create(&cluster).await.map_err(|e| match e {
+        pgo_store::StoreError::AlreadyExists { .. } => ApiError::Conflict(format!("cluster {:?} already exists", req.name)),
+        other => other.into(),
+    })?;
+    caller.audit(Permission::CreateCluster, &format!("pgcluster/{}", req.name));
+    Ok((StatusCode::CREATED, Json(views::cluster(&created))))
+}
+
+pub async fn list(caller: Caller, State(state): State<Arc<AppState>>) -> Result<Json<Vec<ClusterView>>, ApiError> {
+    caller.require(Permission::ShowCluster)?;
+    let (items, _) = api(&state).list().await?;
+    Ok(Json(items.iter().map(views::cluster).collect()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ShowQuery {
+    show_secrets: bool,
+}
+
+pub async fn show(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> Result<Json<ClusterView>, ApiError> {
+    caller.require(Permission::ShowCluster)?;
+    let cluster = api(&state).get_opt(&name).await?.ok_or_else(|| not_found(&name))?;
+    let mut view = views::cluster(&cluster);
+    if q.show_secrets {
+        caller.require(Permission::ShowSecrets)?;
+        caller.audit(Permission::ShowSecrets, &format!("pgcluster/{name}"));
+        let mut secrets = Vec::new();
+        for user in [names::SUPERUSER, names::REPLICATION_USER, cluster.spec.user.as_str()] {
+            let secret = names::secret(&name, user);
+            if let Some(c) = state
+                .platform
+                .read_secret(&secret)
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+            {
+                secrets.push(SecretView {
+                    username: c.username,
+                    password: c.password,
+                });
+            }
+        }
+        view.secrets = Some(secrets);
+    }
+    Ok(Json(view))
+}
+
+pub async fn delete(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<(StatusCode, Json<DeleteClusterResponse>), ApiError> {
+    caller.require(Permission::DeleteCluster)?;
+    let outcome = api(&state).delete(&name).await.map_err(|e| {
+        if e.is_not_found() { not_found(&name) } else { e.into() }
+    })?;
+    caller.audit(Permission::DeleteCluster, &format!("pgcluster/{name}"));
+    let message = match outcome {
+        Some(_) => "deleting: instances and services are being stopped; data is kept",
+        None => "deleted",
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(DeleteClusterResponse {
+            name,
+            message: message.into(),
+        }),
+    ))
+}

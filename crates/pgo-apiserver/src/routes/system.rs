@@ -1,0 +1,69 @@
+//! `/healthz`, `/version`, `/status`.
+
+use crate::auth::{Caller, Permission};
+use crate::views;
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::State;
+use pgo_api::Pgcluster;
+use pgo_api::cluster::ClusterPhase;
+use pgo_api::rest::{StatusResponse, VersionResponse, VolumeView};
+use pgo_store::Api;
+use std::sync::Arc;
+
+/// Open to all, and says nothing but that the server answers.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+pub async fn version(caller: Caller, State(state): State<Arc<AppState>>) -> Result<Json<VersionResponse>, ApiError> {
+    caller.require(Permission::Version)?;
+    Ok(Json(VersionResponse {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        platform: state.platform.name().to_string(),
+        api_group: format!("{}/{}", pgo_api::GROUP, pgo_api::VERSION),
+    }))
+}
+
+pub async fn status(caller: Caller, State(state): State<Arc<AppState>>) -> Result<Json<StatusResponse>, ApiError> {
+    caller.require(Permission::Status)?;
+    let (clusters, _) = Api::<Pgcluster>::new(state.store.clone()).list().await?;
+    let platform_err = |e: pgo_platform::PlatformError| ApiError::Internal(e.to_string());
+    let mut out = StatusResponse {
+        platform: state.platform.name().to_string(),
+        nodes: state.platform.nodes().await.map_err(platform_err)?,
+        clusters: clusters.len(),
+        ..Default::default()
+    };
+    for c in &clusters {
+        let view = views::cluster(c);
+        if view.phase == ClusterPhase::Ready {
+            out.clusters_ready += 1;
+        } else {
+            let why = view.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+            out.not_ready.push(format!("cluster {} is {}{why}", view.name, view.phase));
+        }
+        for m in &view.members {
+            out.instances += 1;
+            if m.ready {
+                out.instances_ready += 1;
+            } else {
+                let why = m.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+                out.not_ready.push(format!("instance {} ({}) is not ready{why}", m.name, m.role));
+            }
+        }
+    }
+    out.volumes = state
+        .platform
+        .volumes()
+        .await
+        .map_err(platform_err)?
+        .into_iter()
+        .map(|v| VolumeView {
+            name: v.name,
+            cluster: v.cluster,
+            path: v.location,
+        })
+        .collect();
+    Ok(Json(out))
+}

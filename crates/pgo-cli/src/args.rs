@@ -1,0 +1,127 @@
+//! The command line.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "pgo", version, about = "Create, show and delete PostgreSQL clusters run by the pgo operator")]
+pub struct Cli {
+    /// The apiserver's URL.
+    #[arg(long, global = true, env = "PGO_APISERVER_URL", default_value = "https://127.0.0.1:8443")]
+    pub apiserver_url: String,
+    /// The CA certificate that signed the apiserver's certificate.
+    #[arg(long, global = true, env = "PGO_CA_CERT")]
+    pub pgo_ca_cert: Option<PathBuf>,
+    /// File holding `username:password` (default ~/.pgouser).
+    #[arg(long, global = true, env = "PGOUSER")]
+    pub pgouser: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a resource.
+    Create {
+        #[command(subcommand)]
+        what: CreateWhat,
+    },
+    /// Show resources.
+    Show {
+        #[command(subcommand)]
+        what: ShowWhat,
+    },
+    /// Delete resources.
+    Delete {
+        #[command(subcommand)]
+        what: DeleteWhat,
+    },
+    /// Client and server versions.
+    Version,
+    /// Clusters, instances, volumes, and what is not ready.
+    Status {
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CreateWhat {
+    /// Create a PostgreSQL cluster and wait until its primary is ready.
+    Cluster(CreateCluster),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateCluster {
+    /// Cluster name: a DNS-1035 label of at most 40 characters.
+    pub name: String,
+    /// Replicas to create with it (pgo.yaml's Cluster.ReplicaCount by default).
+    #[arg(long)]
+    pub replica_count: Option<u32>,
+    /// Preferred node for the primary.
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// A custom configuration to use.
+    #[arg(long)]
+    pub custom_config: Option<String>,
+    /// Size of each volume (Kubernetes quantity, e.g. 1G).
+    #[arg(long)]
+    pub storage_size: Option<String>,
+    /// Use this existing (shared) volume for the primary.
+    #[arg(long)]
+    pub pvc_name: Option<String>,
+    /// Run a metrics exporter beside each instance.
+    #[arg(long)]
+    pub metrics: bool,
+    /// Fail over automatically when the primary stays not ready.
+    #[arg(long)]
+    pub autofail: bool,
+    /// Acknowledge commits only once a replica has them.
+    #[arg(long)]
+    pub sync_replication: bool,
+    /// Return once the cluster is accepted, without waiting for it.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait for the primary to be ready.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ShowWhat {
+    /// Show clusters: names, or `all`.
+    Cluster {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+        /// Include each database user's password.
+        #[arg(long)]
+        show_secrets: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DeleteWhat {
+    /// Delete clusters. Their data and volumes are kept.
+    Cluster {
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        no_prompt: bool,
+        /// Return once the deletion is accepted.
+        #[arg(long)]
+        no_wait: bool,
+        /// Seconds to wait for each cluster to be gone.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
+pub enum Format {
+    Table,
+    Json,
+    Yaml,
+}

@@ -1,0 +1,67 @@
+//! How one cluster reads on a terminal.
+
+use crate::output::table;
+use pgo_api::rest::ClusterView;
+
+pub fn render(c: &ClusterView) -> String {
+    let mut out = format!(
+        "cluster {} ({})  primary {}  replicas {}  database {}  user {}  created {}\n",
+        c.name,
+        c.phase,
+        c.primary.as_deref().unwrap_or("-"),
+        c.replicas,
+        c.database,
+        c.user,
+        c.created
+    );
+    if let Some(m) = &c.message {
+        out.push_str(&format!("  message: {m}\n"));
+    }
+    let members: Vec<Vec<String>> = c
+        .members
+        .iter()
+        .map(|m| {
+            vec![
+                m.name.clone(),
+                m.role.to_string(),
+                if m.ready { "yes".into() } else { "no".into() },
+                m.node.clone(),
+                if m.port == 0 { "-".into() } else { format!("{}:{}", m.host, m.port) },
+                m.timeline.map_or("-".into(), |t| t.to_string()),
+                m.wal_lsn.clone().unwrap_or_else(|| "-".into()),
+                m.message.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["INSTANCE", "ROLE", "READY", "NODE", "HOST:PORT", "TIMELINE", "WAL", "MESSAGE"],
+        &members,
+        "  ",
+    ));
+    let services: Vec<Vec<String>> = c
+        .services
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                format!("{}:{}", s.host, s.port),
+                if s.targets.is_empty() { "-".into() } else { s.targets.join(",") },
+            ]
+        })
+        .collect();
+    out.push_str(&table(&["SERVICE", "HOST:PORT", "TARGETS"], &services, "  "));
+    if let Some(primary) = c.services.iter().find(|s| s.name == c.name) {
+        out.push_str(&format!(
+            "  connect: psql \"host={} port={} user={} dbname={}\"\n",
+            primary.host, primary.port, c.user, c.database
+        ));
+    }
+    if let Some(secrets) = &c.secrets {
+        let rows: Vec<Vec<String>> = secrets
+            .iter()
+            .map(|s| vec![s.username.clone(), s.password.clone()])
+            .collect();
+        out.push_str(&table(&["USER", "PASSWORD"], &rows, "  "));
+    }
+    out
+}

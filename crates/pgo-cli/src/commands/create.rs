@@ -1,0 +1,68 @@
+use super::{cluster_table, segment};
+use crate::CliError;
+use crate::args::CreateCluster;
+use crate::client::Client;
+use crate::progress::Progress;
+use pgo_api::cluster::ClusterPhase;
+use pgo_api::rest::{ClusterView, CreateClusterRequest};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+pub async fn cluster(client: &Client, args: &CreateCluster) -> Result<ExitCode, CliError> {
+    let req = CreateClusterRequest {
+        name: args.name.clone(),
+        replica_count: args.replica_count,
+        node_name: args.node_name.clone(),
+        custom_config: args.custom_config.clone(),
+        storage_size: args.storage_size.clone(),
+        pvc_name: args.pvc_name.clone(),
+        metrics: args.metrics,
+        autofail: args.autofail.then_some(true),
+        sync_replication: args.sync_replication,
+    };
+    let started = Instant::now();
+    let created: ClusterView = client.post("/clusters", &req).await?;
+    if args.no_wait {
+        println!("created cluster {}", created.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let deadline = started + Duration::from_secs(args.timeout);
+    let mut progress = Progress::new();
+    let path = format!("/clusters/{}", segment(&args.name));
+    loop {
+        let view: ClusterView = client.get(&path).await?;
+        match view.phase {
+            ClusterPhase::Ready => {
+                progress.finish();
+                println!(
+                    "created cluster {}: primary ready in {:.1}s",
+                    view.name,
+                    started.elapsed().as_secs_f64()
+                );
+                print!("{}", cluster_table::render(&view));
+                println!("  passwords: pgo show cluster {} --show-secrets", view.name);
+                return Ok(ExitCode::SUCCESS);
+            }
+            ClusterPhase::Failed => {
+                progress.finish();
+                return Err(CliError::Api(format!(
+                    "cluster {} failed: {}",
+                    view.name,
+                    view.message.unwrap_or_else(|| "no reason given".into())
+                )));
+            }
+            phase => {
+                let why = view.message.unwrap_or_default();
+                progress.update(&format!("cluster {} is {phase} {why}", view.name));
+            }
+        }
+        if Instant::now() >= deadline {
+            progress.finish();
+            return Err(CliError::Api(format!(
+                "cluster {} was created but its primary was not ready within {}s; see 'pgo show cluster {}'",
+                args.name, args.timeout, args.name
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,70 @@
+use super::segment;
+use crate::CliError;
+use crate::client::Client;
+use crate::progress::Progress;
+use pgo_api::rest::{ClusterView, DeleteClusterResponse};
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn confirm(names: &[String]) -> Result<bool, CliError> {
+    print!(
+        "Delete cluster{} {}? Instances and services stop; data and volumes are kept. [y/N] ",
+        if names.len() > 1 { "s" } else { "" },
+        names.join(", ")
+    );
+    std::io::stdout().flush().map_err(|e| CliError::Local(e.to_string()))?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::Local(e.to_string()))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
+/// Deletes each name; a name that does not exist is reported and the
+/// others are still deleted.
+pub async fn cluster(client: &Client, names: &[String], no_prompt: bool, no_wait: bool, timeout: u64) -> Result<ExitCode, CliError> {
+    if !no_prompt && std::io::stdin().is_terminal() && !confirm(names)? {
+        println!("nothing deleted");
+        return Ok(ExitCode::FAILURE);
+    }
+    let mut failed = false;
+    let mut pending = Vec::new();
+    for name in names {
+        match client.delete::<DeleteClusterResponse>(&format!("/clusters/{}", segment(name))).await {
+            Ok(r) => {
+                println!("cluster {}: {}", r.name, r.message);
+                pending.push(name.clone());
+            }
+            Err(CliError::Api(e)) => {
+                eprintln!("pgo: {e}");
+                failed = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if !no_wait {
+        let deadline = Instant::now() + Duration::from_secs(timeout);
+        let mut progress = Progress::new();
+        for name in pending {
+            loop {
+                let still = client.get_opt::<ClusterView>(&format!("/clusters/{}", segment(&name))).await?;
+                if still.is_none() {
+                    progress.finish();
+                    println!("cluster {name} deleted");
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    progress.finish();
+                    eprintln!("pgo: cluster {name} is still being deleted after {timeout}s");
+                    failed = true;
+                    break;
+                }
+                progress.update(&format!("waiting for cluster {name} to stop"));
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}

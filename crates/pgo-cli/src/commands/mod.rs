@@ -1,0 +1,44 @@
+//! One module per verb.
+
+mod cluster_table;
+mod create;
+mod delete;
+mod show;
+mod status;
+mod version;
+
+use crate::CliError;
+use crate::args::{Cli, Command, CreateWhat, DeleteWhat, ShowWhat};
+use crate::client::Client;
+use std::process::ExitCode;
+
+pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    match &cli.command {
+        Command::Version => version::run(&cli).await,
+        command => {
+            let client = Client::new(&cli)?;
+            match command {
+                Command::Create { what: CreateWhat::Cluster(args) } => create::cluster(&client, args).await,
+                Command::Show {
+                    what: ShowWhat::Cluster { names, output, show_secrets },
+                } => show::cluster(&client, names, *output, *show_secrets).await,
+                Command::Delete {
+                    what: DeleteWhat::Cluster { names, no_prompt, no_wait, timeout },
+                } => delete::cluster(&client, names, *no_prompt, *no_wait, *timeout).await,
+                Command::Status { output } => status::run(&client, *output).await,
+                Command::Version => version::run(&cli).await,
+            }
+        }
+    }
+}
+
+/// Path segment for a cluster name; the server refuses bad names, this only
+/// keeps the URL well formed whatever was typed.
+fn segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

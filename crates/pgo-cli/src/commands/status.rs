@@ -1,0 +1,34 @@
+use crate::CliError;
+use crate::args::Format;
+use crate::client::Client;
+use crate::output::{self, table};
+use pgo_api::rest::StatusResponse;
+use std::process::ExitCode;
+
+pub async fn run(client: &Client, format: Format) -> Result<ExitCode, CliError> {
+    let s: StatusResponse = client.get("/status").await?;
+    if output::structured(format, &s)? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("platform   {} (nodes: {})", s.platform, s.nodes.join(", "));
+    println!("clusters   {} ({} ready)", s.clusters, s.clusters_ready);
+    println!("instances  {} ({} ready)", s.instances, s.instances_ready);
+    println!("volumes    {}", s.volumes.len());
+    if !s.volumes.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .volumes
+            .iter()
+            .map(|v| vec![v.name.clone(), v.cluster.clone(), v.path.clone()])
+            .collect();
+        print!("{}", table(&["VOLUME", "CLUSTER", "PATH"], &rows, "  "));
+    }
+    if s.not_ready.is_empty() {
+        println!("everything is ready");
+    } else {
+        println!("not ready:");
+        for line in &s.not_ready {
+            println!("  - {line}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

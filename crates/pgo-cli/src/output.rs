@@ -1,0 +1,53 @@
+//! Plain aligned tables, and JSON or YAML for scripts.
+
+use crate::CliError;
+use crate::args::Format;
+use serde::Serialize;
+
+/// Columns padded to their widest cell, two spaces apart.
+pub fn table(headers: &[&str], rows: &[Vec<String>], indent: &str) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::from(indent);
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(headers.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// Prints `value` as JSON or YAML; false for `Table`, which the caller prints.
+pub fn structured<T: Serialize>(format: Format, value: &T) -> Result<bool, CliError> {
+    let text = match format {
+        Format::Table => return Ok(false),
+        Format::Json => serde_json::to_string_pretty(value).map_err(|e| CliError::Local(e.to_string()))? + "\n",
+        Format::Yaml => serde_yaml::to_string(value).map_err(|e| CliError::Local(e.to_string()))?,
+    };
+    print!("{text}");
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn columns_line_up() {
+        let t = super::table(&["NAME", "READY"], &[vec!["a-long-name".into(), "yes".into()]], "");
+        assert_eq!(t, "NAME         READY\na-long-name  yes\n");
+    }
+}

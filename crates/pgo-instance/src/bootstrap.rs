@@ -1,0 +1,204 @@
+//! A new data directory: `initdb`, the configuration pgo owns, and the first
+//! users and database.
+
+use crate::osuser::RunAs;
+use pgo_api::instance::InstanceConfig;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Present in a volume from a successful initdb until the setup SQL ran.
+const SETUP_PENDING: &str = ".pgo-setup-pending";
+/// The file of settings pgo writes; postgresql.conf includes it last.
+const PGO_CONF: &str = "pgo.conf";
+
+pub fn read_secret(dir: &Path, file: &str) -> Result<String, String> {
+    let path = dir.join(file);
+    std::fs::read_to_string(&path)
+        .map(|s| s.trim_end().to_string())
+        .map_err(|e| format!("cannot read secret {}: {e}", path.display()))
+}
+
+pub fn is_initialized(config: &InstanceConfig) -> bool {
+    config.pgdata().join("PG_VERSION").is_file()
+}
+
+pub fn setup_pending(config: &InstanceConfig) -> bool {
+    config.volume_dir.join(SETUP_PENDING).exists()
+}
+
+/// Runs initdb into a scratch directory and renames it into place, so an
+/// interrupted initdb never leaves a half-made data directory behind.
+pub async fn initdb(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> Result<(), String> {
+    let volume = &config.volume_dir;
+    std::fs::create_dir_all(volume).map_err(|e| format!("cannot create {}: {e}", volume.display()))?;
+    run_as.own(volume, 0o700)?;
+    let scratch = volume.join("pgdata.initdb");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).map_err(|e| format!("cannot clear {}: {e}", scratch.display()))?;
+    }
+    let superuser = read_secret(&config.superuser_secret, "username")?;
+    let password = read_secret(&config.superuser_secret, "password")?;
+    let pwfile = volume.join(".pwfile");
+    run_as.write(&pwfile, &password)?;
+    let mut cmd = tokio::process::Command::new(bin.join("initdb"));
+    cmd.arg("--pgdata")
+        .arg(&scratch)
+        .arg("--data-checksums")
+        .arg("--auth=scram-sha-256")
+        .arg(format!("--username={superuser}"))
+        .arg(format!("--pwfile={}", pwfile.display()))
+        .arg("--encoding=UTF8")
+        .arg("--locale=C.UTF-8")
+        .arg("--no-instructions")
+        .current_dir(volume)
+        .kill_on_drop(true);
+    run_as.apply(&mut cmd);
+    let output = cmd.output().await;
+    let _ = std::fs::remove_file(&pwfile);
+    let output = output.map_err(|e| format!("cannot run {}: {e}", bin.join("initdb").display()))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!("initdb failed ({}): {}", output.status, tail.join(" / ")));
+    }
+    std::fs::write(volume.join(SETUP_PENDING), b"")
+        .map_err(|e| format!("cannot mark {}: {e}", volume.display()))?;
+    let pgdata = config.pgdata();
+    std::fs::rename(&scratch, &pgdata).map_err(|e| format!("cannot move the new data directory into place: {e}"))?;
+    let conf = pgdata.join("postgresql.conf");
+    let mut text = std::fs::read_to_string(&conf).map_err(|e| format!("cannot read {}: {e}", conf.display()))?;
+    text.push_str(&format!("\n# Settings pgo manages; they win over the above.\ninclude_if_exists = '{PGO_CONF}'\n"));
+    run_as.write(&conf, &text)?;
+    Ok(())
+}
+
+fn conf_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+/// Writes the settings and access rules pgo owns; run before every start so
+/// a changed port or network takes effect.
+pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), String> {
+    let pgdata = config.pgdata();
+    let settings = [
+        ("listen_addresses", conf_literal(&config.listen_address)),
+        ("port", config.port.to_string()),
+        // TCP only: nothing to get wrong about socket directories and peers.
+        ("unix_socket_directories", conf_literal("")),
+        ("password_encryption", conf_literal("scram-sha-256")),
+        ("wal_level", conf_literal("replica")),
+        ("max_wal_senders", "10".into()),
+        ("max_replication_slots", "10".into()),
+        ("hot_standby", "on".into()),
+        // pg_rewind needs it to bring a former primary back.
+        ("wal_log_hints", "on".into()),
+        ("logging_collector", "off".into()),
+        ("log_line_prefix", conf_literal("%m [%p] ")),
+    ];
+    let mut conf = String::from("# Written by the pgo instance manager at every start; edits are lost.\n");
+    for (k, v) in settings {
+        conf.push_str(&format!("{k} = {v}\n"));
+    }
+    run_as.write(&pgdata.join(PGO_CONF), &conf)?;
+
+    let replication_user = read_secret(&config.replication_secret, "username")?;
+    let mut hba = String::from(
+        "# Written by the pgo instance manager at every start; edits are lost.\n# TCP only; every connection proves a password (SCRAM).\n",
+    );
+    for cidr in &config.allowed_cidrs {
+        hba.push_str(&format!("host all all {cidr} scram-sha-256\n"));
+        hba.push_str(&format!("host replication {replication_user} {cidr} scram-sha-256\n"));
+    }
+    run_as.write(&pgdata.join("pg_hba.conf"), &hba)
+}
+
+fn ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// Creates the replication user, the application user and its database.
+/// Every statement may run twice: a manager that died half-way runs it again.
+pub async fn setup(config: &InstanceConfig, client: &tokio_postgres::Client) -> Result<(), String> {
+    let repl_user = read_secret(&config.replication_secret, "username")?;
+    let repl_pass = read_secret(&config.replication_secret, "password")?;
+    let app_user = read_secret(&config.app_secret, "username")?;
+    let app_pass = read_secret(&config.app_secret, "password")?;
+    let sql_err = |what: &str, e: tokio_postgres::Error| format!("setup: {what}: {}", describe(&e));
+    for (user, pass, attrs) in [
+        (&repl_user, &repl_pass, "LOGIN REPLICATION"),
+        (&app_user, &app_pass, "LOGIN"),
+    ] {
+        let exists = client
+            .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[user])
+            .await
+            .map_err(|e| sql_err("look up role", e))?
+            .is_some();
+        let verb = if exists { "ALTER" } else { "CREATE" };
+        client
+            .batch_execute(&format!("{verb} ROLE {} WITH {attrs} PASSWORD {}", ident(user), literal(pass)))
+            .await
+            .map_err(|e| sql_err(&format!("{verb} ROLE {user}"), e))?;
+    }
+    let db = &config.database;
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[db])
+        .await
+        .map_err(|e| sql_err("look up database", e))?
+        .is_some();
+    if !exists {
+        client
+            .batch_execute(&format!("CREATE DATABASE {} OWNER {}", ident(db), ident(&app_user)))
+            .await
+            .map_err(|e| sql_err(&format!("CREATE DATABASE {db}"), e))?;
+    }
+    let marker = config.volume_dir.join(SETUP_PENDING);
+    std::fs::remove_file(&marker).map_err(|e| format!("cannot clear {}: {e}", marker.display()))?;
+    Ok(())
+}
+
+/// A connection as the superuser, over TCP.
+pub async fn connect(config: &InstanceConfig) -> Result<tokio_postgres::Client, String> {
+    let user = read_secret(&config.superuser_secret, "username")?;
+    let password = read_secret(&config.superuser_secret, "password")?;
+    let mut pg = tokio_postgres::Config::new();
+    pg.host(&config.listen_address)
+        .port(config.port)
+        .user(&user)
+        .password(password)
+        .dbname("postgres")
+        .application_name("pgo-instance-manager")
+        .connect_timeout(Duration::from_secs(2));
+    let (client, connection) = tokio::time::timeout(Duration::from_secs(3), pg.connect(tokio_postgres::NoTls))
+        .await
+        .map_err(|_| "connecting to PostgreSQL timed out".to_string())?
+        .map_err(|e| describe(&e))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// The server's message where there is one, not just "db error".
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => {
+            let mut s = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(inner) = source {
+                s.push_str(&format!(": {inner}"));
+                source = inner.source();
+            }
+            s
+        }
+    }
+}
+
+pub fn postgres_log(log_dir: &Path) -> PathBuf {
+    log_dir.join("postgres.log")
+}

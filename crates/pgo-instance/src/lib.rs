@@ -1,0 +1,62 @@
+//! The instance manager (`postgres-operator instance`): what runs in every
+//! "pod". It bootstraps a data directory with `initdb`, writes PostgreSQL's
+//! configuration, runs `postgres` (as the `postgres` OS user when started as
+//! root), restarts it with backoff when it crashes, and reports on loopback
+//! HTTP. It knows nothing of Kubernetes or of the store.
+//!
+//! PostgreSQL is the manager's child but not tied to it: a manager that dies
+//! leaves PostgreSQL serving, and the next one adopts the running postmaster
+//! from `postmaster.pid` instead of starting another.
+
+mod bootstrap;
+mod http;
+mod osuser;
+mod pgbin;
+mod postmaster;
+mod probe;
+mod supervisor;
+
+pub use osuser::RunAs;
+pub use pgbin::find as find_pg_bin_dir;
+
+use pgo_api::instance::InstanceConfig;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    #[error("cannot read the instance config {path}: {reason}")]
+    Config { path: String, reason: String },
+    #[error("{0}")]
+    Environment(String),
+    #[error("cannot listen on {addr} for the instance's HTTP endpoints: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs the instance described by the config file at `path` until SIGTERM or
+/// SIGINT, which shut PostgreSQL down fast.
+pub async fn run(path: &Path) -> Result<(), InstanceError> {
+    let config_err = |reason: String| InstanceError::Config {
+        path: path.display().to_string(),
+        reason,
+    };
+    let text = std::fs::read(path).map_err(|e| config_err(e.to_string()))?;
+    let config: InstanceConfig = serde_json::from_slice(&text).map_err(|e| config_err(e.to_string()))?;
+    let token = std::fs::read_to_string(&config.token_file)
+        .map_err(|e| config_err(format!("token file {}: {e}", config.token_file.display())))?
+        .trim()
+        .to_string();
+    if token.len() < 16 {
+        return Err(config_err(format!(
+            "token file {} holds no usable token",
+            config.token_file.display()
+        )));
+    }
+    let run_as = osuser::RunAs::resolve(config.run_as.as_deref())?;
+    let bin = pgbin::find(config.pg_bin_dir.as_deref())?;
+    let log_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    supervisor::run(config, token, run_as, bin, log_dir).await
+}

@@ -1,0 +1,253 @@
+//! The manager's loop: bootstrap, start or adopt, probe, restart with backoff.
+
+use crate::bootstrap;
+use crate::http::{self, Shared};
+use crate::osuser::RunAs;
+use crate::postmaster::Postmaster;
+use crate::probe::Prober;
+use crate::InstanceError;
+use pgo_api::instance::{InstanceConfig, InstanceReport};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// Probe often while not ready (startup is what everyone waits on), less
+/// once ready.
+const PROBE_NOT_READY: Duration = Duration::from_millis(100);
+const PROBE_READY: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Failed bootstraps before the instance is reported as needing a human.
+const FATAL_AFTER: u32 = 3;
+
+pub async fn run(
+    config: InstanceConfig,
+    token: String,
+    run_as: RunAs,
+    bin: PathBuf,
+    log_dir: PathBuf,
+) -> Result<(), InstanceError> {
+    let shared = Arc::new(Shared {
+        report: RwLock::new(InstanceReport {
+            name: config.name.clone(),
+            manager_pid: std::process::id(),
+            message: Some("starting".into()),
+            ..Default::default()
+        }),
+        token,
+        reload: Notify::new(),
+    });
+    let addr = format!("{}:{}", config.http_address, config.http_port);
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| InstanceError::Listen { addr: addr.clone(), source })?;
+    let app = http::router(shared.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the HTTP endpoints stopped");
+        }
+    });
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    tracing::info!(instance = %config.name, %addr, bin = %bin.display(), user = %run_as.name, "instance manager started");
+    Supervisor {
+        config,
+        run_as,
+        bin,
+        log_dir,
+        shared,
+        stop,
+    }
+    .run()
+    .await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}
+
+struct Supervisor {
+    config: InstanceConfig,
+    run_as: RunAs,
+    bin: PathBuf,
+    log_dir: PathBuf,
+    shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Supervisor {
+    fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Sleeps, unless asked to stop; true when asked.
+    async fn pause(&mut self, d: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => self.stopping(),
+            _ = self.stop.changed() => true,
+        }
+    }
+
+    fn not_ready(&self, message: String) {
+        tracing::warn!(instance = %self.config.name, "{message}");
+        self.shared.update(|r| {
+            r.ready = false;
+            r.message = Some(message);
+        });
+    }
+
+    async fn run(mut self) {
+        let mut backoff = Duration::from_secs(1);
+        let mut failures = 0u32;
+        while !self.stopping() {
+            match self.prepare().await {
+                Ok(()) => {}
+                Err(e) => {
+                    failures += 1;
+                    if failures >= FATAL_AFTER {
+                        self.shared.update(|r| r.fatal = Some(e.clone()));
+                    }
+                    self.not_ready(format!("{e}; retrying in {}s", backoff.as_secs()));
+                    if self.pause(backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            }
+            let pgdata = self.config.pgdata();
+            let mut postmaster = match Postmaster::adopt(&pgdata) {
+                Some(p) => {
+                    tracing::info!(pid = p.pid, "adopted the running postmaster");
+                    p
+                }
+                None => match Postmaster::start(&self.bin, &pgdata, &self.run_as, &bootstrap::postgres_log(&self.log_dir)) {
+                    Ok(p) => {
+                        tracing::info!(pid = p.pid, "started postgres");
+                        p
+                    }
+                    Err(e) => {
+                        self.not_ready(e);
+                        if self.pause(backoff).await {
+                            return;
+                        }
+                        backoff = (backoff * 2).min(MAX_BACKOFF);
+                        continue;
+                    }
+                },
+            };
+            self.shared.update(|r| r.postmaster_pid = Some(postmaster.pid));
+            let outcome = self.monitor(&mut postmaster, &mut backoff, &mut failures).await;
+            self.shared.update(|r| {
+                r.ready = false;
+                r.role = None;
+            });
+            match outcome {
+                Exit::Stop => {
+                    self.not_ready("shutting down".into());
+                    postmaster.stop(Duration::from_secs(60)).await;
+                    tracing::info!("postgres stopped; instance manager exiting");
+                    return;
+                }
+                Exit::Crashed(why) => {
+                    self.shared.update(|r| r.postmaster_pid = None);
+                    self.not_ready(format!("postgres exited ({why}); restarting in {}s", backoff.as_secs()));
+                    if self.pause(backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+
+    /// A data directory that exists and configuration written.
+    async fn prepare(&mut self) -> Result<(), String> {
+        if !bootstrap::is_initialized(&self.config) {
+            self.shared.update(|r| r.message = Some("initializing the data directory (initdb)".into()));
+            bootstrap::initdb(&self.config, &self.run_as, &self.bin).await?;
+            tracing::info!("initdb done");
+        }
+        bootstrap::write_config(&self.config, &self.run_as)
+    }
+
+    async fn monitor(&mut self, postmaster: &mut Postmaster, backoff: &mut Duration, failures: &mut u32) -> Exit {
+        let mut prober = Prober::default();
+        let shared = self.shared.clone();
+        loop {
+            let ready = shared.report().ready;
+            let period = if ready { PROBE_READY } else { PROBE_NOT_READY };
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = self.stop.changed() => return Exit::Stop,
+                _ = shared.reload.notified() => {
+                    match bootstrap::write_config(&self.config, &self.run_as) {
+                        Ok(()) => { postmaster.reload(); tracing::info!("configuration reloaded"); }
+                        Err(e) => tracing::warn!("reload: {e}"),
+                    }
+                }
+            }
+            if self.stopping() {
+                return Exit::Stop;
+            }
+            if let Some(why) = postmaster.exited() {
+                return Exit::Crashed(why);
+            }
+            match prober.probe(&self.config).await {
+                Ok(p) => {
+                    if bootstrap::setup_pending(&self.config) {
+                        let setup = match prober.client(&self.config).await {
+                            Ok(client) => bootstrap::setup(&self.config, client).await,
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = setup {
+                            self.not_ready(e);
+                            continue;
+                        }
+                        tracing::info!("users and database created");
+                    }
+                    if !ready {
+                        tracing::info!(role = %p.role, "ready");
+                    }
+                    *backoff = Duration::from_secs(1);
+                    *failures = 0;
+                    shared.update(|r| {
+                        r.ready = true;
+                        r.role = Some(p.role);
+                        r.timeline = p.timeline;
+                        r.wal_lsn = p.wal_lsn;
+                        r.message = None;
+                        r.fatal = None;
+                    });
+                }
+                Err(e) => {
+                    if ready {
+                        tracing::warn!("not ready: {e}");
+                    }
+                    shared.update(|r| {
+                        r.ready = false;
+                        r.message = Some(e);
+                    });
+                }
+            }
+        }
+    }
+}
+
+enum Exit {
+    Stop,
+    Crashed(String),
+}

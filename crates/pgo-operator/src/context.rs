@@ -1,0 +1,11 @@
+use pgo_api::config::PgoConfig;
+use pgo_platform::Platform;
+use pgo_store::Store;
+use std::sync::Arc;
+
+/// What every reconcile needs.
+pub struct Context {
+    pub store: Arc<dyn Store>,
+    pub platform: Arc<dyn Platform>,
+    pub config: PgoConfig,
+}

@@ -1,0 +1,17 @@
+//! The operator: controllers that make what the store says true on the
+//! platform. Level-triggered: a watch event only makes a reconcile sooner;
+//! every cluster is reconciled again on a timer, and every reconcile reads
+//! the whole state afresh instead of trusting what an event said.
+
+pub mod cluster;
+mod context;
+
+pub use context::Context;
+
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// Runs every controller until `stop` turns true.
+pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
+    cluster::controller::run(ctx, stop).await;
+}

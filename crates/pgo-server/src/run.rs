@@ -1,0 +1,149 @@
+//! `postgres-operator run`: the apiserver and the operator in one process.
+
+use crate::ServerError;
+use crate::args::{PlatformKind, RunArgs};
+use crate::home::Home;
+use pgo_api::config::PgoConfig;
+use pgo_apiserver::{AppState, auth::Auth, tls};
+use pgo_operator::Context;
+use pgo_platform::Platform;
+use pgo_platform::local::{LocalPlatform, LocalSettings};
+use pgo_store::Store;
+use pgo_store::sqlite::SqliteStore;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+fn start_err(s: String) -> ServerError {
+    ServerError::Start(s)
+}
+
+pub async fn run(args: RunArgs) -> Result<(), ServerError> {
+    if args.platform == PlatformKind::Kubernetes {
+        return Err(start_err(
+            "the kubernetes platform is not in this build yet; use --platform local".into(),
+        ));
+    }
+    let home = Home::open(&args.home)?;
+    // One server per home: two would fight over the same instances.
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(home.lock())
+        .map_err(|e| start_err(format!("cannot open {}: {e}", home.lock().display())))?;
+    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+        start_err(format!(
+            "another postgres-operator is running with home {}",
+            home.root.display()
+        ))
+    })?;
+
+    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| {
+        start_err(format!(
+            "cannot listen on {} (port {}): {e}",
+            args.listen,
+            args.listen.port()
+        ))
+    })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| start_err(format!("cannot read the bound address: {e}")))?;
+
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| home.default_data_dir());
+    let data_dir = if data_dir.is_absolute() {
+        data_dir
+    } else {
+        std::env::current_dir()
+            .map_err(|e| start_err(format!("cannot resolve {}: {e}", data_dir.display())))?
+            .join(data_dir)
+    };
+    let pg_bin = pgo_instance::find_pg_bin_dir(args.pg_bin_dir.as_deref())?;
+    let run_as = pgo_instance::RunAs::resolve(None)?;
+    crate::reach::check(&data_dir, run_as.uid, run_as.gid).map_err(|why| {
+        start_err(format!(
+            "PostgreSQL's OS user {} cannot reach the data directory {}: {why}. Start with --data-dir on a path it can reach (for example --data-dir /var/lib/pgo), or let it through with chmod o+x on that directory",
+            run_as.name,
+            data_dir.display()
+        ))
+    })?;
+
+    let config = match std::fs::read_to_string(home.config()) {
+        Ok(text) => PgoConfig::from_yaml(&text)
+            .map_err(|e| start_err(format!("{}: {e}", home.config().display())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => PgoConfig::default(),
+        Err(e) => return Err(start_err(format!("cannot read {}: {e}", home.config().display()))),
+    };
+
+    home.ensure_auth()?;
+    let auth = Auth::load(&home.users(), &home.roles()).map_err(|e| start_err(e.to_string()))?;
+
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into());
+    let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string(), hostname];
+    let ip = bound.ip().to_string();
+    if !hosts.contains(&ip) && !bound.ip().is_unspecified() {
+        hosts.push(ip);
+    }
+    let tls_files = tls::ensure(&home.tls_dir(), &hosts).map_err(|e| start_err(e.to_string()))?;
+    let tls_config = tls::server_config(&tls_files).map_err(|e| start_err(e.to_string()))?;
+
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&home.store()).map_err(|e| start_err(e.to_string()))?);
+    let exe = std::env::current_exe().map_err(|e| start_err(format!("cannot find this binary: {e}")))?;
+    let platform: Arc<dyn Platform> = Arc::new(
+        LocalPlatform::new(LocalSettings {
+            home: home.root.clone(),
+            data_dir: data_dir.clone(),
+            exe,
+            pg_bin_dir: Some(pg_bin.clone()),
+        })
+        .map_err(|e| start_err(e.to_string()))?,
+    );
+
+    let host = if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() };
+    let url = if bound.is_ipv6() && !bound.ip().is_unspecified() {
+        format!("https://[{host}]:{}", bound.port())
+    } else {
+        format!("https://{host}:{}", bound.port())
+    };
+    let exports = home.write_client_files(&tls_files.ca_cert, &url)?;
+
+    let (stop_tx, stop) = watch::channel(false);
+    let ctx = Arc::new(Context {
+        store: store.clone(),
+        platform: platform.clone(),
+        config: config.clone(),
+    });
+    let operator = tokio::spawn(pgo_operator::run(ctx, stop.clone()));
+    let app = pgo_apiserver::router(Arc::new(AppState {
+        store,
+        platform,
+        auth,
+        config,
+    }));
+    let api = tokio::spawn(pgo_apiserver::serve(listener, tls_config, app, stop));
+    tracing::info!(%url, home = %home.root.display(), data_dir = %data_dir.display(), postgres = %pg_bin.display(), "postgres-operator running (local platform)");
+    println!("postgres-operator is running. To use pgo:\n{exports}(also in {})", home.client_dir().join("env").display());
+
+    wait_for_signal().await;
+    tracing::info!("stopping; PostgreSQL instances keep running and are adopted at the next start");
+    let _ = stop_tx.send(true);
+    let _ = operator.await;
+    let _ = api.await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+}

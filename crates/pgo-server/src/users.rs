@@ -1,0 +1,50 @@
+//! `postgres-operator user add`: a new apiserver user, its password hashed.
+
+use crate::ServerError;
+use crate::home::Home;
+use pgo_apiserver::auth::{Roles, hash_password, user_line};
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+pub fn add(home: &Path, name: &str, role: &str, password_stdin: bool) -> Result<(), ServerError> {
+    let err = |s: String| ServerError::Start(s);
+    if name.is_empty() || name.contains(':') || name.contains(char::is_whitespace) {
+        return Err(err(format!("invalid user name {name:?}: it must be non-empty, without ':' or spaces")));
+    }
+    let home = Home::open(home)?;
+    home.ensure_auth()?;
+    let roles = Roles::read(&home.roles()).map_err(|e| err(e.to_string()))?;
+    if !roles.has(role) {
+        return Err(err(format!("role {role:?} is not in {}", home.roles().display())));
+    }
+    let users_text = std::fs::read_to_string(home.users())
+        .map_err(|e| err(format!("cannot read {}: {e}", home.users().display())))?;
+    if users_text.lines().any(|l| l.split(':').next() == Some(name)) {
+        return Err(err(format!("user {name} already exists in {}", home.users().display())));
+    }
+    let password = if password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| err(format!("cannot read the password: {e}")))?;
+        let p = line.trim_end_matches(['\r', '\n']).to_string();
+        if p.is_empty() {
+            return Err(err("the password read from standard input is empty".into()));
+        }
+        p
+    } else {
+        pgo_platform::password(24).map_err(|_| err("the system random source failed".into()))?
+    };
+    let hash = hash_password(&password).map_err(|_| err("the system random source failed".into()))?;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(home.users())
+        .map_err(|e| err(format!("cannot open {}: {e}", home.users().display())))?;
+    f.write_all(user_line(name, &hash, role).as_bytes())
+        .map_err(|e| err(format!("cannot write {}: {e}", home.users().display())))?;
+    if !password_stdin {
+        println!("{name}:{password}");
+    }
+    Ok(())
+}
