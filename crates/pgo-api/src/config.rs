@@ -3,20 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
 pub struct PgoConfig {
     pub cluster: ClusterDefaults,
     pub pgo: OperatorSettings,
-}
-
-impl Default for PgoConfig {
-    fn default() -> Self {
-        PgoConfig {
-            cluster: ClusterDefaults::default(),
-            pgo: OperatorSettings::default(),
-        }
-    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -84,8 +75,8 @@ mod tests {
 
     #[test]
     fn reads_the_original_spelling() {
-        let c = PgoConfig::from_yaml("Cluster:\n  Strategy: \"1\"\nPgo:\n  AutofailSleepSeconds: 9\n")
-            .unwrap();
+        let c =
+            PgoConfig::from_yaml("Cluster:\n  Strategy: \"1\"\nPgo:\n  AutofailSleepSeconds: 9\n").unwrap();
         assert_eq!(c.pgo.autofail_sleep_seconds, 9);
         assert_eq!(c.cluster.user, "testuser");
     }

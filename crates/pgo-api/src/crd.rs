@@ -51,7 +51,11 @@ mod tests {
         for crd in all() {
             let version = &crd.spec.versions[0];
             assert!(
-                version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(),
+                version
+                    .subresources
+                    .as_ref()
+                    .and_then(|s| s.status.as_ref())
+                    .is_some(),
                 "{} has no status subresource",
                 crd.spec.names.kind
             );

@@ -30,7 +30,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { .. } => ApiError::NotFound(e.to_string()),
-            StoreError::AlreadyExists { .. } | StoreError::Conflict { .. } => ApiError::Conflict(e.to_string()),
+            StoreError::AlreadyExists { .. } | StoreError::Conflict { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
             StoreError::Invalid(_) => ApiError::BadRequest(e.to_string()),
             _ => ApiError::Internal(e.to_string()),
         }

@@ -10,7 +10,12 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 /// Serves `app` on `listener` until `stop` turns true.
-pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, app: Router, mut stop: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+) {
     let acceptor = TlsAcceptor::from(tls);
     loop {
         let (tcp, peer) = tokio::select! {

@@ -2,7 +2,10 @@
 //! certificate signed by it are made under the home directory; the CLI
 //! trusts the CA (`PGO_CA_CERT`).
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::io::Write;
@@ -62,15 +65,24 @@ pub fn ensure(dir: &Path, hosts: &[String]) -> Result<TlsFiles, TlsError> {
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca.distinguished_name.push(DnType::CommonName, "pgo apiserver CA");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     let ca_cert = ca.self_signed(&ca_key)?;
     let issuer = Issuer::new(ca, &ca_key);
 
     let server_key = KeyPair::generate()?;
     let mut server = CertificateParams::new(hosts.to_vec())?;
-    server.distinguished_name.push(DnType::CommonName, "pgo apiserver");
+    server
+        .distinguished_name
+        .push(DnType::CommonName, "pgo apiserver");
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    server.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    server.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
     let server_cert = server.signed_by(&server_key, &issuer)?;
 
     write(&dir.join("ca.key"), &ca_key.serialize_pem(), 0o600)?;
@@ -93,7 +105,8 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
     if certs.is_empty() {
         return Err(file_err(&files.server_cert, "holds no certificate".into()));
     }
-    let key = PrivateKeyDer::from_pem_file(&files.server_key).map_err(|e| file_err(&files.server_key, e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_file(&files.server_key)
+        .map_err(|e| file_err(&files.server_key, e.to_string()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?

@@ -4,10 +4,19 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "pgo", version, about = "Create, show and delete PostgreSQL clusters run by the pgo operator")]
+#[command(
+    name = "pgo",
+    version,
+    about = "Create, show and delete PostgreSQL clusters run by the pgo operator"
+)]
 pub struct Cli {
     /// The apiserver's URL.
-    #[arg(long, global = true, env = "PGO_APISERVER_URL", default_value = "https://127.0.0.1:8443")]
+    #[arg(
+        long,
+        global = true,
+        env = "PGO_APISERVER_URL",
+        default_value = "https://127.0.0.1:8443"
+    )]
     pub apiserver_url: String,
     /// The CA certificate that signed the apiserver's certificate.
     #[arg(long, global = true, env = "PGO_CA_CERT")]

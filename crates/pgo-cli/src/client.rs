@@ -109,7 +109,12 @@ impl Client {
         &self.base
     }
 
-    async fn send<B: Serialize>(&self, method: Method, path: &str, body: Option<&B>) -> Result<(StatusCode, Vec<u8>), CliError> {
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, Vec<u8>), CliError> {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -136,7 +141,8 @@ impl Client {
                 .unwrap_or_else(|_| String::from_utf8_lossy(bytes).trim().to_string());
             return Err(CliError::Api(format!("{message} (HTTP {})", status.as_u16())));
         }
-        serde_json::from_slice(bytes).map_err(|e| CliError::Api(format!("unexpected answer from the apiserver: {e}")))
+        serde_json::from_slice(bytes)
+            .map_err(|e| CliError::Api(format!("unexpected answer from the apiserver: {e}")))
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {

@@ -22,6 +22,9 @@ pub enum CliError {
     Api(String),
     #[error("{0}")]
     Local(String),
+    /// Standard output was closed by its reader.
+    #[error("standard output closed")]
+    Closed,
 }
 
 /// Runs `pgo` with the process's arguments and returns its exit code.
@@ -41,6 +44,7 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
+        Err(CliError::Closed) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("pgo: {e}");
             ExitCode::FAILURE

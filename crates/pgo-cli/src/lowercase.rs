@@ -11,9 +11,7 @@ pub fn check(argv: &[String]) -> Result<(), String> {
     for word in positionals {
         let lower = word.to_lowercase();
         if &lower != word && WORDS.contains(&lower.as_str()) {
-            return Err(format!(
-                "commands are lowercase: use '{lower}', not '{word}'"
-            ));
+            return Err(format!("commands are lowercase: use '{lower}', not '{word}'"));
         }
     }
     Ok(())
@@ -31,8 +29,15 @@ mod tests {
     fn capitalised_verbs_and_kinds_name_the_right_spelling() {
         let err = check(&args("pgo Create cluster x")).unwrap_err();
         assert!(err.contains("'create'") && err.contains("'Create'"), "{err}");
-        assert!(check(&args("pgo show CLUSTER all")).unwrap_err().contains("'cluster'"));
+        assert!(
+            check(&args("pgo show CLUSTER all"))
+                .unwrap_err()
+                .contains("'cluster'")
+        );
         assert!(check(&args("pgo show cluster all")).is_ok());
-        assert!(check(&args("pgo create cluster Mixed")).is_ok(), "names are checked by the server");
+        assert!(
+            check(&args("pgo create cluster Mixed")).is_ok(),
+            "names are checked by the server"
+        );
     }
 }

@@ -3,6 +3,35 @@
 use crate::CliError;
 use crate::args::Format;
 use serde::Serialize;
+use std::io::Write;
+
+/// Writes to standard output. A reader that went away (`pgo … | head`) ends
+/// the command quietly instead of with a panic.
+pub fn write_out(text: &str) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                CliError::Closed
+            } else {
+                CliError::Local(format!("cannot write the output: {e}"))
+            }
+        })
+}
+
+/// `print!` that returns an error instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => { $crate::output::write_out(&format!($($arg)*))? };
+}
+
+/// `println!` that returns an error instead of panicking.
+macro_rules! sayln {
+    () => { $crate::output::write_out("\n")? };
+    ($($arg:tt)*) => { $crate::output::write_out(&(format!($($arg)*) + "\n"))? };
+}
+
+pub(crate) use {say, sayln};
 
 /// Columns padded to their widest cell, two spaces apart.
 pub fn table(headers: &[&str], rows: &[Vec<String>], indent: &str) -> String {
@@ -36,10 +65,12 @@ pub fn table(headers: &[&str], rows: &[Vec<String>], indent: &str) -> String {
 pub fn structured<T: Serialize>(format: Format, value: &T) -> Result<bool, CliError> {
     let text = match format {
         Format::Table => return Ok(false),
-        Format::Json => serde_json::to_string_pretty(value).map_err(|e| CliError::Local(e.to_string()))? + "\n",
+        Format::Json => {
+            serde_json::to_string_pretty(value).map_err(|e| CliError::Local(e.to_string()))? + "\n"
+        }
         Format::Yaml => serde_yaml::to_string(value).map_err(|e| CliError::Local(e.to_string()))?,
     };
-    print!("{text}");
+    write_out(&text)?;
     Ok(true)
 }
 
@@ -47,7 +78,11 @@ pub fn structured<T: Serialize>(format: Format, value: &T) -> Result<bool, CliEr
 mod tests {
     #[test]
     fn columns_line_up() {
-        let t = super::table(&["NAME", "READY"], &[vec!["a-long-name".into(), "yes".into()]], "");
+        let t = super::table(
+            &["NAME", "READY"],
+            &[vec!["a-long-name".into(), "yes".into()]],
+            "",
+        );
         assert_eq!(t, "NAME         READY\na-long-name  yes\n");
     }
 }

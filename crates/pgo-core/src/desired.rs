@@ -162,12 +162,20 @@ mod tests {
         let secret_names: Vec<_> = d.secrets.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             secret_names,
-            ["db-postgres-secret", "db-primaryuser-secret", "db-testuser-secret"]
+            [
+                "db-postgres-secret",
+                "db-primaryuser-secret",
+                "db-testuser-secret"
+            ]
         );
         assert_eq!(d.instances.len(), 1);
         assert_eq!(d.instances[0].role, MemberRole::Primary);
         assert_eq!(d.instances[0].labels["pg-cluster"], "db");
-        let services: Vec<_> = d.services.iter().map(|s| (s.name.as_str(), s.targets.clone())).collect();
+        let services: Vec<_> = d
+            .services
+            .iter()
+            .map(|s| (s.name.as_str(), s.targets.clone()))
+            .collect();
         assert_eq!(services, [("db", vec!["db".to_string()]), ("db-replica", vec![])]);
     }
 

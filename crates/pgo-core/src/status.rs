@@ -46,9 +46,15 @@ mod tests {
     #[test]
     fn creating_until_the_primary_is_ready_then_ready() {
         let m = member(false);
-        assert_eq!(phase(ClusterPhase::Creating, PrimaryObservation::Seen(&m)).0, ClusterPhase::Creating);
+        assert_eq!(
+            phase(ClusterPhase::Creating, PrimaryObservation::Seen(&m)).0,
+            ClusterPhase::Creating
+        );
         let m = member(true);
-        assert_eq!(phase(ClusterPhase::Creating, PrimaryObservation::Seen(&m)), (ClusterPhase::Ready, None));
+        assert_eq!(
+            phase(ClusterPhase::Creating, PrimaryObservation::Seen(&m)),
+            (ClusterPhase::Ready, None)
+        );
     }
 
     #[test]
@@ -57,12 +63,18 @@ mod tests {
         let (p, msg) = phase(ClusterPhase::Ready, PrimaryObservation::Seen(&m));
         assert_eq!(p, ClusterPhase::NotReady);
         assert_eq!(msg.as_deref(), Some("starting"));
-        assert_eq!(phase(ClusterPhase::NotReady, PrimaryObservation::Missing).0, ClusterPhase::NotReady);
+        assert_eq!(
+            phase(ClusterPhase::NotReady, PrimaryObservation::Missing).0,
+            ClusterPhase::NotReady
+        );
     }
 
     #[test]
     fn fatal_is_failed_with_the_reason() {
-        let (p, msg) = phase(ClusterPhase::Creating, PrimaryObservation::Fatal("initdb: disk full"));
+        let (p, msg) = phase(
+            ClusterPhase::Creating,
+            PrimaryObservation::Fatal("initdb: disk full"),
+        );
         assert_eq!(p, ClusterPhase::Failed);
         assert_eq!(msg.as_deref(), Some("initdb: disk full"));
     }

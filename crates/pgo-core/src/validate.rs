@@ -102,10 +102,10 @@ pub fn create_request(
     if let Some(pvc) = req.pvc_name.as_ref().or(config.cluster.pvc_name.as_ref()) {
         dns1035_label(pvc)?;
     }
-    if let Some(node) = &req.node_name {
-        if node.is_empty() {
-            return Err(ValidationError::Unsupported("--node-name is empty".into()));
-        }
+    if let Some(node) = &req.node_name
+        && node.is_empty()
+    {
+        return Err(ValidationError::Unsupported("--node-name is empty".into()));
     }
     if let Some(cc) = &req.custom_config {
         dns1035_label(cc)?;
@@ -131,6 +131,22 @@ pub fn create_request(
         sync_replication: req.sync_replication,
         user_labels: Default::default(),
     })
+}
+
+/// Checks a stored spec, which may have been written by hand (`kubectl
+/// apply`) rather than through the apiserver.
+pub fn stored_spec(name: &str, spec: &PgclusterSpec) -> Result<(), ValidationError> {
+    cluster_name(name)?;
+    if !KNOWN_STRATEGIES.contains(&spec.strategy.as_str()) {
+        return Err(ValidationError::UnknownStrategy(spec.strategy.clone()));
+    }
+    if spec.replicas > MAX_REPLICAS {
+        return Err(ValidationError::TooManyReplicas(spec.replicas));
+    }
+    if let Some(pvc) = &spec.pvc_name {
+        dns1035_label(pvc)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -207,20 +223,4 @@ mod tests {
             assert!(storage_size(bad).is_err(), "{bad}");
         }
     }
-}
-
-/// Checks a stored spec, which may have been written by hand (`kubectl
-/// apply`) rather than through the apiserver.
-pub fn stored_spec(name: &str, spec: &PgclusterSpec) -> Result<(), ValidationError> {
-    cluster_name(name)?;
-    if !KNOWN_STRATEGIES.contains(&spec.strategy.as_str()) {
-        return Err(ValidationError::UnknownStrategy(spec.strategy.clone()));
-    }
-    if spec.replicas > MAX_REPLICAS {
-        return Err(ValidationError::TooManyReplicas(spec.replicas));
-    }
-    if let Some(pvc) = &spec.pvc_name {
-        dns1035_label(pvc)?;
-    }
-    Ok(())
 }

@@ -50,6 +50,9 @@ pub async fn initdb(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> Resu
         .arg("--encoding=UTF8")
         .arg("--locale=C.UTF-8")
         .arg("--no-instructions")
+        // Synced below with one syncfs() instead of an fsync per file: the
+        // same durability (what PostgreSQL 16's --sync-method=syncfs does).
+        .arg("--no-sync")
         .current_dir(volume)
         .kill_on_drop(true);
     run_as.apply(&mut cmd);
@@ -62,15 +65,26 @@ pub async fn initdb(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> Resu
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(format!("initdb failed ({}): {}", output.status, tail.join(" / ")));
     }
+    let conf = scratch.join("postgresql.conf");
+    let mut text =
+        std::fs::read_to_string(&conf).map_err(|e| format!("cannot read {}: {e}", conf.display()))?;
+    text.push_str(&format!(
+        "\n# Settings pgo manages; they win over the above.\ninclude_if_exists = '{PGO_CONF}'\n"
+    ));
+    run_as.write(&conf, &text)?;
     std::fs::write(volume.join(SETUP_PENDING), b"")
         .map_err(|e| format!("cannot mark {}: {e}", volume.display()))?;
-    let pgdata = config.pgdata();
-    std::fs::rename(&scratch, &pgdata).map_err(|e| format!("cannot move the new data directory into place: {e}"))?;
-    let conf = pgdata.join("postgresql.conf");
-    let mut text = std::fs::read_to_string(&conf).map_err(|e| format!("cannot read {}: {e}", conf.display()))?;
-    text.push_str(&format!("\n# Settings pgo manages; they win over the above.\ninclude_if_exists = '{PGO_CONF}'\n"));
-    run_as.write(&conf, &text)?;
-    Ok(())
+    sync_filesystem(volume)?;
+    // Only a complete, durable data directory ever takes the real name.
+    std::fs::rename(&scratch, config.pgdata())
+        .map_err(|e| format!("cannot move the new data directory into place: {e}"))?;
+    sync_filesystem(volume)
+}
+
+/// Flushes everything written to the filesystem holding `dir`.
+fn sync_filesystem(dir: &Path) -> Result<(), String> {
+    let handle = std::fs::File::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
+    nix::unistd::syncfs(&handle).map_err(|e| format!("cannot sync the filesystem of {}: {e}", dir.display()))
 }
 
 fn conf_literal(s: &str) -> String {
@@ -108,7 +122,9 @@ pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), Strin
     );
     for cidr in &config.allowed_cidrs {
         hba.push_str(&format!("host all all {cidr} scram-sha-256\n"));
-        hba.push_str(&format!("host replication {replication_user} {cidr} scram-sha-256\n"));
+        hba.push_str(&format!(
+            "host replication {replication_user} {cidr} scram-sha-256\n"
+        ));
     }
     run_as.write(&pgdata.join("pg_hba.conf"), &hba)
 }
@@ -140,7 +156,11 @@ pub async fn setup(config: &InstanceConfig, client: &tokio_postgres::Client) -> 
             .is_some();
         let verb = if exists { "ALTER" } else { "CREATE" };
         client
-            .batch_execute(&format!("{verb} ROLE {} WITH {attrs} PASSWORD {}", ident(user), literal(pass)))
+            .batch_execute(&format!(
+                "{verb} ROLE {} WITH {attrs} PASSWORD {}",
+                ident(user),
+                literal(pass)
+            ))
             .await
             .map_err(|e| sql_err(&format!("{verb} ROLE {user}"), e))?;
     }
@@ -152,7 +172,11 @@ pub async fn setup(config: &InstanceConfig, client: &tokio_postgres::Client) -> 
         .is_some();
     if !exists {
         client
-            .batch_execute(&format!("CREATE DATABASE {} OWNER {}", ident(db), ident(&app_user)))
+            .batch_execute(&format!(
+                "CREATE DATABASE {} OWNER {}",
+                ident(db),
+                ident(&app_user)
+            ))
             .await
             .map_err(|e| sql_err(&format!("CREATE DATABASE {db}"), e))?;
     }
@@ -173,10 +197,11 @@ pub async fn connect(config: &InstanceConfig) -> Result<tokio_postgres::Client, 
         .dbname("postgres")
         .application_name("pgo-instance-manager")
         .connect_timeout(Duration::from_secs(2));
-    let (client, connection) = tokio::time::timeout(Duration::from_secs(3), pg.connect(tokio_postgres::NoTls))
-        .await
-        .map_err(|_| "connecting to PostgreSQL timed out".to_string())?
-        .map_err(|e| describe(&e))?;
+    let (client, connection) =
+        tokio::time::timeout(Duration::from_secs(3), pg.connect(tokio_postgres::NoTls))
+            .await
+            .map_err(|_| "connecting to PostgreSQL timed out".to_string())?
+            .map_err(|e| describe(&e))?;
     tokio::spawn(async move {
         let _ = connection.await;
     });

@@ -84,7 +84,11 @@ async fn reload(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
         return unauthorized();
     }
     s.reload.notify_one();
-    (StatusCode::ACCEPTED, Json(serde_json::json!({ "reload": "requested" }))).into_response()
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "reload": "requested" })),
+    )
+        .into_response()
 }
 
 #[cfg(test)]

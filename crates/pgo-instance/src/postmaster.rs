@@ -20,7 +20,10 @@ fn alive(pid: u32) -> bool {
     kill(Pid::from_raw(raw), None).is_ok()
         && std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .ok()
-            .and_then(|s| s.rsplit_once(')').map(|(_, rest)| !rest.trim_start().starts_with('Z')))
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            })
             .unwrap_or(false)
 }
 
@@ -87,7 +90,11 @@ impl Postmaster {
     /// Fast shutdown (SIGINT): open transactions roll back, a checkpoint is
     /// written. If that takes too long, immediate (SIGQUIT), then SIGKILL.
     pub async fn stop(&mut self, grace: Duration) {
-        let steps = [(Signal::SIGINT, grace), (Signal::SIGQUIT, Duration::from_secs(5)), (Signal::SIGKILL, Duration::from_secs(5))];
+        let steps = [
+            (Signal::SIGINT, grace),
+            (Signal::SIGQUIT, Duration::from_secs(5)),
+            (Signal::SIGKILL, Duration::from_secs(5)),
+        ];
         for (sig, wait) in steps {
             self.signal(sig);
             let deadline = Instant::now() + wait;

@@ -42,7 +42,11 @@ impl Prober {
             let lsn: Option<String> = row.get(1);
             let timeline: Option<i32> = row.get(2);
             Ok(Probe {
-                role: if in_recovery { MemberRole::Replica } else { MemberRole::Primary },
+                role: if in_recovery {
+                    MemberRole::Replica
+                } else {
+                    MemberRole::Primary
+                },
                 timeline: timeline.and_then(|t| u32::try_from(t).ok()),
                 wal_lsn: lsn,
             })

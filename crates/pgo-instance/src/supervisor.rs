@@ -1,11 +1,11 @@
 //! The manager's loop: bootstrap, start or adopt, probe, restart with backoff.
 
+use crate::InstanceError;
 use crate::bootstrap;
 use crate::http::{self, Shared};
 use crate::osuser::RunAs;
 use crate::postmaster::Postmaster;
 use crate::probe::Prober;
-use crate::InstanceError;
 use pgo_api::instance::{InstanceConfig, InstanceReport};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -14,7 +14,7 @@ use tokio::sync::{Notify, watch};
 
 /// Probe often while not ready (startup is what everyone waits on), less
 /// once ready.
-const PROBE_NOT_READY: Duration = Duration::from_millis(100);
+const PROBE_NOT_READY: Duration = Duration::from_millis(25);
 const PROBE_READY: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Failed bootstraps before the instance is reported as needing a human.
@@ -40,7 +40,10 @@ pub async fn run(
     let addr = format!("{}:{}", config.http_address, config.http_port);
     let listener = tokio::net::TcpListener::bind(&addr)
         .await
-        .map_err(|source| InstanceError::Listen { addr: addr.clone(), source })?;
+        .map_err(|source| InstanceError::Listen {
+            addr: addr.clone(),
+            source,
+        })?;
     let app = http::router(shared.clone());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -134,7 +137,12 @@ impl Supervisor {
                     tracing::info!(pid = p.pid, "adopted the running postmaster");
                     p
                 }
-                None => match Postmaster::start(&self.bin, &pgdata, &self.run_as, &bootstrap::postgres_log(&self.log_dir)) {
+                None => match Postmaster::start(
+                    &self.bin,
+                    &pgdata,
+                    &self.run_as,
+                    &bootstrap::postgres_log(&self.log_dir),
+                ) {
                     Ok(p) => {
                         tracing::info!(pid = p.pid, "started postgres");
                         p
@@ -164,7 +172,10 @@ impl Supervisor {
                 }
                 Exit::Crashed(why) => {
                     self.shared.update(|r| r.postmaster_pid = None);
-                    self.not_ready(format!("postgres exited ({why}); restarting in {}s", backoff.as_secs()));
+                    self.not_ready(format!(
+                        "postgres exited ({why}); restarting in {}s",
+                        backoff.as_secs()
+                    ));
                     if self.pause(backoff).await {
                         return;
                     }
@@ -177,14 +188,20 @@ impl Supervisor {
     /// A data directory that exists and configuration written.
     async fn prepare(&mut self) -> Result<(), String> {
         if !bootstrap::is_initialized(&self.config) {
-            self.shared.update(|r| r.message = Some("initializing the data directory (initdb)".into()));
+            self.shared
+                .update(|r| r.message = Some("initializing the data directory (initdb)".into()));
             bootstrap::initdb(&self.config, &self.run_as, &self.bin).await?;
             tracing::info!("initdb done");
         }
         bootstrap::write_config(&self.config, &self.run_as)
     }
 
-    async fn monitor(&mut self, postmaster: &mut Postmaster, backoff: &mut Duration, failures: &mut u32) -> Exit {
+    async fn monitor(
+        &mut self,
+        postmaster: &mut Postmaster,
+        backoff: &mut Duration,
+        failures: &mut u32,
+    ) -> Exit {
         let mut prober = Prober::default();
         let shared = self.shared.clone();
         loop {

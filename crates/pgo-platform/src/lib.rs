@@ -21,7 +21,9 @@ pub enum PlatformError {
         #[source]
         source: std::io::Error,
     },
-    #[error("service {name}: port {port} is in use ({source}); free it or delete the service record {record}")]
+    #[error(
+        "service {name}: port {port} is in use ({source}); free it or delete the service record {record}"
+    )]
     PortInUse {
         name: String,
         port: u16,

@@ -4,7 +4,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "postgres-operator", version, about = "The pgo server: apiserver, operator and instance manager")]
+#[command(
+    name = "postgres-operator",
+    version,
+    about = "The pgo server: apiserver, operator and instance manager"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -74,12 +78,19 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
         Command::Run(args) => crate::run::run(args).await,
         Command::Instance { config } => Ok(pgo_instance::run(&config).await?),
         Command::Crd => {
-            let yaml = pgo_api::crd::yaml().map_err(|e| ServerError::Start(format!("cannot render the CRDs: {e}")))?;
+            let yaml = pgo_api::crd::yaml()
+                .map_err(|e| ServerError::Start(format!("cannot render the CRDs: {e}")))?;
             print!("{yaml}");
             Ok(())
         }
         Command::User {
-            command: UserCommand::Add { name, role, home, password_stdin },
+            command:
+                UserCommand::Add {
+                    name,
+                    role,
+                    home,
+                    password_stdin,
+                },
         } => crate::users::add(&home, &name, &role, password_stdin),
     }
 }

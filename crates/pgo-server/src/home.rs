@@ -37,7 +37,12 @@ impl Home {
             .recursive(true)
             .mode(0o711)
             .create(root)
-            .map_err(|e| start_err(format!("cannot create the home directory {}: {e}", root.display())))?;
+            .map_err(|e| {
+                start_err(format!(
+                    "cannot create the home directory {}: {e}",
+                    root.display()
+                ))
+            })?;
         let root = root
             .canonicalize()
             .map_err(|e| start_err(format!("cannot resolve {}: {e}", root.display())))?;
@@ -87,8 +92,10 @@ impl Home {
         if self.users().exists() {
             return Ok(());
         }
-        let password = pgo_platform::password(24).map_err(|_| start_err("the system random source failed".into()))?;
-        let hash = hash_password(&password).map_err(|_| start_err("the system random source failed".into()))?;
+        let password =
+            pgo_platform::password(24).map_err(|_| start_err("the system random source failed".into()))?;
+        let hash =
+            hash_password(&password).map_err(|_| start_err("the system random source failed".into()))?;
         let client = self.client_dir().join("pgouser");
         // The client file first: a crash between the two leaves no user
         // whose password nobody has.

@@ -31,12 +31,13 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         .write(true)
         .open(home.lock())
         .map_err(|e| start_err(format!("cannot open {}: {e}", home.lock().display())))?;
-    let _lock = nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
-        start_err(format!(
-            "another postgres-operator is running with home {}",
-            home.root.display()
-        ))
-    })?;
+    let _lock =
+        nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+            start_err(format!(
+                "another postgres-operator is running with home {}",
+                home.root.display()
+            ))
+        })?;
 
     let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| {
         start_err(format!(
@@ -68,8 +69,9 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     })?;
 
     let config = match std::fs::read_to_string(home.config()) {
-        Ok(text) => PgoConfig::from_yaml(&text)
-            .map_err(|e| start_err(format!("{}: {e}", home.config().display())))?,
+        Ok(text) => {
+            PgoConfig::from_yaml(&text).map_err(|e| start_err(format!("{}: {e}", home.config().display())))?
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => PgoConfig::default(),
         Err(e) => return Err(start_err(format!("cannot read {}: {e}", home.config().display()))),
     };
@@ -81,7 +83,12 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "localhost".into());
-    let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string(), hostname];
+    let mut hosts = vec![
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+        hostname,
+    ];
     let ip = bound.ip().to_string();
     if !hosts.contains(&ip) && !bound.ip().is_unspecified() {
         hosts.push(ip);
@@ -102,7 +109,11 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         .map_err(|e| start_err(e.to_string()))?,
     );
 
-    let host = if bound.ip().is_unspecified() { "127.0.0.1".to_string() } else { bound.ip().to_string() };
+    let host = if bound.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        bound.ip().to_string()
+    };
     let url = if bound.is_ipv6() && !bound.ip().is_unspecified() {
         format!("https://[{host}]:{}", bound.port())
     } else {
@@ -125,7 +136,10 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     }));
     let api = tokio::spawn(pgo_apiserver::serve(listener, tls_config, app, stop));
     tracing::info!(%url, home = %home.root.display(), data_dir = %data_dir.display(), postgres = %pg_bin.display(), "postgres-operator running (local platform)");
-    println!("postgres-operator is running. To use pgo:\n{exports}(also in {})", home.client_dir().join("env").display());
+    println!(
+        "postgres-operator is running. To use pgo:\n{exports}(also in {})",
+        home.client_dir().join("env").display()
+    );
 
     wait_for_signal().await;
     tracing::info!("stopping; PostgreSQL instances keep running and are adopted at the next start");

@@ -9,7 +9,9 @@ use std::path::Path;
 pub fn add(home: &Path, name: &str, role: &str, password_stdin: bool) -> Result<(), ServerError> {
     let err = |s: String| ServerError::Start(s);
     if name.is_empty() || name.contains(':') || name.contains(char::is_whitespace) {
-        return Err(err(format!("invalid user name {name:?}: it must be non-empty, without ':' or spaces")));
+        return Err(err(format!(
+            "invalid user name {name:?}: it must be non-empty, without ':' or spaces"
+        )));
     }
     let home = Home::open(home)?;
     home.ensure_auth()?;
@@ -20,7 +22,10 @@ pub fn add(home: &Path, name: &str, role: &str, password_stdin: bool) -> Result<
     let users_text = std::fs::read_to_string(home.users())
         .map_err(|e| err(format!("cannot read {}: {e}", home.users().display())))?;
     if users_text.lines().any(|l| l.split(':').next() == Some(name)) {
-        return Err(err(format!("user {name} already exists in {}", home.users().display())));
+        return Err(err(format!(
+            "user {name} already exists in {}",
+            home.users().display()
+        )));
     }
     let password = if password_stdin {
         let mut line = String::new();

@@ -87,13 +87,17 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        conn.pragma_update(None, "synchronous", "FULL").map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
         conn.execute_batch(SCHEMA).map_err(open_err)?;
         let check: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
             .map_err(open_err)?;
         if check != "ok" {
-            return Err(backend(format!("the store {} is damaged: {check}", path.display())));
+            return Err(backend(format!(
+                "the store {} is damaged: {check}",
+                path.display()
+            )));
         }
         let (live, _) = broadcast::channel(1024);
         Ok(SqliteStore {
@@ -123,17 +127,20 @@ impl Inner {
         &self,
         f: impl FnOnce(&Transaction<'_>, &mut Vec<RawEvent>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock().map_err(|_| backend("the store lock is poisoned"))?;
+        let mut conn = self
+            .conn
+            .lock()
+            .map_err(|_| backend("the store lock is poisoned"))?;
         let tx = conn.transaction().map_err(backend)?;
         let mut events = Vec::new();
         let out = f(&tx, &mut events)?;
         tx.commit().map_err(backend)?;
-        if let Some(last) = events.last() {
-            if last.resource_version % 1000 == 0 {
-                let floor = last.resource_version.saturating_sub(KEEP_EVENTS);
-                conn.execute("DELETE FROM events WHERE rv <= ?1", params![floor as i64])
-                    .map_err(backend)?;
-            }
+        if let Some(last) = events.last()
+            && last.resource_version % 1000 == 0
+        {
+            let floor = last.resource_version.saturating_sub(KEEP_EVENTS);
+            conn.execute("DELETE FROM events WHERE rv <= ?1", params![floor as i64])
+                .map_err(backend)?;
         }
         for e in events {
             // No receiver is fine: nobody is watching.
@@ -172,11 +179,17 @@ impl Inner {
         let rv = tx.last_insert_rowid() as u64;
         object::metadata_mut(&mut object)?.insert("resourceVersion".into(), Value::String(rv.to_string()));
         let body = serde_json::to_string(&object).map_err(backend)?;
-        tx.execute("UPDATE events SET body = ?1 WHERE rv = ?2", params![body, rv as i64])
-            .map_err(backend)?;
+        tx.execute(
+            "UPDATE events SET body = ?1 WHERE rv = ?2",
+            params![body, rv as i64],
+        )
+        .map_err(backend)?;
         if event_type == EventType::Deleted {
-            tx.execute("DELETE FROM objects WHERE kind = ?1 AND name = ?2", params![kind, name])
-                .map_err(backend)?;
+            tx.execute(
+                "DELETE FROM objects WHERE kind = ?1 AND name = ?2",
+                params![kind, name],
+            )
+            .map_err(backend)?;
         } else {
             tx.execute(
                 "INSERT OR REPLACE INTO objects (kind, name, rv, body) VALUES (?1, ?2, ?3, ?4)",
@@ -237,21 +250,28 @@ impl Inner {
     }
 
     fn events_since(&self, kind: &str, since: u64) -> Result<Vec<RawEvent>, StoreError> {
-        let conn = self.conn.lock().map_err(|_| backend("the store lock is poisoned"))?;
+        let conn = self
+            .conn
+            .lock()
+            .map_err(|_| backend("the store lock is poisoned"))?;
         let oldest: Option<i64> = conn
             .query_row("SELECT MIN(rv) FROM events", [], |r| r.get(0))
             .map_err(backend)?;
-        if let Some(oldest) = oldest {
-            if since + 1 < oldest as u64 {
-                return Err(StoreError::Gone(since));
-            }
+        if let Some(oldest) = oldest
+            && since + 1 < oldest as u64
+        {
+            return Err(StoreError::Gone(since));
         }
         let mut stmt = conn
             .prepare("SELECT rv, type, body FROM events WHERE kind = ?1 AND rv > ?2 ORDER BY rv")
             .map_err(backend)?;
         let rows = stmt
             .query_map(params![kind, since as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .map_err(backend)?;
         let mut out = Vec::new();
@@ -273,7 +293,10 @@ impl Store for SqliteStore {
     async fn get(&self, kind: &str, name: &str) -> Result<Value, StoreError> {
         let (kind, name) = (kind.to_string(), name.to_string());
         self.run(move |inner| {
-            let conn = inner.conn.lock().map_err(|_| backend("the store lock is poisoned"))?;
+            let conn = inner
+                .conn
+                .lock()
+                .map_err(|_| backend("the store lock is poisoned"))?;
             let body: Option<String> = conn
                 .query_row(
                     "SELECT body FROM objects WHERE kind = ?1 AND name = ?2",
@@ -293,7 +316,10 @@ impl Store for SqliteStore {
     async fn list(&self, kind: &str) -> Result<RawList, StoreError> {
         let kind = kind.to_string();
         self.run(move |inner| {
-            let conn = inner.conn.lock().map_err(|_| backend("the store lock is poisoned"))?;
+            let conn = inner
+                .conn
+                .lock()
+                .map_err(|_| backend("the store lock is poisoned"))?;
             let rv: i64 = conn
                 .query_row("SELECT COALESCE(MAX(rv), 0) FROM events", [], |r| r.get(0))
                 .map_err(backend)?;

@@ -56,13 +56,17 @@ where
     }
 
     fn decode(kind: &str, value: Value) -> Result<K, StoreError> {
-        serde_json::from_value(value).map_err(|e| StoreError::Invalid(format!("a stored {kind} does not read: {e}")))
+        serde_json::from_value(value)
+            .map_err(|e| StoreError::Invalid(format!("a stored {kind} does not read: {e}")))
     }
 
     fn encode(&self, object: &K) -> Result<Value, StoreError> {
         let mut value = serde_json::to_value(object).map_err(|e| StoreError::Invalid(e.to_string()))?;
         if let Some(map) = value.as_object_mut() {
-            map.insert("apiVersion".into(), Value::String(K::api_version(&()).into_owned()));
+            map.insert(
+                "apiVersion".into(),
+                Value::String(K::api_version(&()).into_owned()),
+            );
             map.insert("kind".into(), Value::String(self.kind.clone()));
         }
         Ok(value)
@@ -116,7 +120,10 @@ where
             .transpose()
     }
 
-    pub async fn watch(&self, since: u64) -> Result<BoxStream<'static, Result<Event<K>, StoreError>>, StoreError> {
+    pub async fn watch(
+        &self,
+        since: u64,
+    ) -> Result<BoxStream<'static, Result<Event<K>, StoreError>>, StoreError> {
         let kind = self.kind.clone();
         let raw = self.store.watch(&self.kind, since).await?;
         Ok(raw

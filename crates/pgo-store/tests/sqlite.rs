@@ -26,7 +26,10 @@ async fn a_stale_resource_version_is_a_conflict() {
     let mut first = created.clone();
     first.spec.replicas = 1;
     let updated = api.replace(&first).await.unwrap();
-    assert_ne!(updated.metadata.resource_version, created.metadata.resource_version);
+    assert_ne!(
+        updated.metadata.resource_version,
+        created.metadata.resource_version
+    );
     assert_eq!(updated.metadata.generation, Some(2));
 
     let mut stale = created;
@@ -104,7 +107,14 @@ async fn watch_delivers_every_change_in_order_from_a_version() {
             .unwrap();
         let name = event.object().metadata.name.clone().unwrap();
         versions.push(
-            event.object().metadata.resource_version.clone().unwrap().parse::<u64>().unwrap(),
+            event
+                .object()
+                .metadata
+                .resource_version
+                .clone()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap(),
         );
         seen.push(match event {
             Event::Added(_) => format!("+{name}"),
@@ -165,7 +175,11 @@ async fn reopening_after_an_abrupt_close_keeps_every_write() {
 async fn a_damaged_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
-    std::fs::write(&path, b"this is not a database, just some bytes that are long enough to matter........").unwrap();
+    std::fs::write(
+        &path,
+        b"this is not a database, just some bytes that are long enough to matter........",
+    )
+    .unwrap();
     let err = SqliteStore::open(&path).err().expect("must not open");
     assert!(err.to_string().contains("store.db"), "{err}");
 }

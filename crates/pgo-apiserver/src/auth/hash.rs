@@ -15,16 +15,30 @@ pub fn hash_password(password: &str) -> Result<String, ring::error::Unspecified>
     SystemRandom::new().fill(&mut salt)?;
     let iterations = NonZeroU32::new(ITERATIONS).ok_or(ring::error::Unspecified)?;
     let mut out = [0u8; 32];
-    ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, iterations, &salt, password.as_bytes(), &mut out);
-    Ok(format!("{SCHEME}${ITERATIONS}${}${}", B64.encode(salt), B64.encode(out)))
+    ring::pbkdf2::derive(
+        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations,
+        &salt,
+        password.as_bytes(),
+        &mut out,
+    );
+    Ok(format!(
+        "{SCHEME}${ITERATIONS}${}${}",
+        B64.encode(salt),
+        B64.encode(out)
+    ))
 }
 
 /// True when `hash` is well formed and `password` matches it.
 pub fn verify_password(password: &str, hash: &str) -> bool {
     let mut parts = hash.split('$');
-    let (Some(SCHEME), Some(iter), Some(salt), Some(expected), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(SCHEME), Some(iter), Some(salt), Some(expected), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
         return false;
     };
     let (Some(iterations), Ok(salt), Ok(expected)) = (
@@ -34,7 +48,14 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     ) else {
         return false;
     };
-    ring::pbkdf2::verify(ring::pbkdf2::PBKDF2_HMAC_SHA256, iterations, &salt, password.as_bytes(), &expected).is_ok()
+    ring::pbkdf2::verify(
+        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        iterations,
+        &salt,
+        password.as_bytes(),
+        &expected,
+    )
+    .is_ok()
 }
 
 pub fn is_hash(s: &str) -> bool {

@@ -69,7 +69,8 @@ impl Auth {
         if stamp == loaded.stamp {
             return;
         }
-        let fresh = Roles::read(&self.roles_path).and_then(|r| Users::read(&self.users_path, &r).map(|u| (u, r)));
+        let fresh =
+            Roles::read(&self.roles_path).and_then(|r| Users::read(&self.users_path, &r).map(|u| (u, r)));
         match fresh {
             Ok((users, roles)) => {
                 loaded.users = users;
@@ -142,7 +143,9 @@ impl Caller {
 fn basic(parts: &Parts) -> Option<(String, String)> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let encoded = value.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some((user.to_string(), password.to_string()))

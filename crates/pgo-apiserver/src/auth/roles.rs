@@ -83,7 +83,9 @@ impl Roles {
                 if p == "*" {
                     list.extend_from_slice(Permission::ALL);
                 } else {
-                    list.push(Permission::parse(p).ok_or_else(|| format!("line {n}: unknown permission {p:?}"))?);
+                    list.push(
+                        Permission::parse(p).ok_or_else(|| format!("line {n}: unknown permission {p:?}"))?,
+                    );
                 }
             }
             roles.insert(role.to_string(), list);
@@ -107,7 +109,10 @@ mod tests {
     #[test]
     fn the_default_file_gives_admin_everything_and_reader_only_shows() {
         let roles = Roles::parse(&default_roles_file()).unwrap();
-        assert_eq!(roles.permissions("pgoadmin").unwrap().len(), Permission::ALL.len());
+        assert_eq!(
+            roles.permissions("pgoadmin").unwrap().len(),
+            Permission::ALL.len()
+        );
         let reader = roles.permissions("pgoreader").unwrap();
         assert!(reader.contains(&Permission::ShowCluster));
         assert!(!reader.contains(&Permission::CreateCluster));

@@ -52,10 +52,18 @@ impl Users {
                 ));
             }
             if !roles.has(role) {
-                return Err(format!("line {n}: role {role:?} of {user} is not in the pgorole file"));
+                return Err(format!(
+                    "line {n}: role {role:?} of {user} is not in the pgorole file"
+                ));
             }
             if users
-                .insert(user.to_string(), UserEntry { hash: hash.to_string(), role: role.to_string() })
+                .insert(
+                    user.to_string(),
+                    UserEntry {
+                        hash: hash.to_string(),
+                        role: role.to_string(),
+                    },
+                )
                 .is_some()
             {
                 return Err(format!("line {n}: user {user} is listed twice"));

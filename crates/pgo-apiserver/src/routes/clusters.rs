@@ -28,9 +28,14 @@ pub async fn create(
     Json(req): Json<CreateClusterRequest>,
 ) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
     caller.require(Permission::CreateCluster)?;
-    let spec = validate::create_request(&req, &state.config).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let spec =
+        validate::create_request(&req, &state.config).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if let Some(node) = &spec.node_name {
-        let nodes = state.platform.nodes().await.map_err(|e| ApiError::Internal(e.to_string()))?;
+        let nodes = state
+            .platform
+            .nodes()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
         if !nodes.contains(node) {
             return Err(ApiError::NotFound(format!(
                 "node {node:?} not found (nodes: {})",
@@ -46,14 +51,19 @@ pub async fn create(
     // Deletion always goes through the operator, which stops the instances.
     cluster.metadata.finalizers = Some(vec![labels::CLUSTER_FINALIZER.to_string()]);
     let created = api(&state).create(&cluster).await.map_err(|e| match e {
-        pgo_store::StoreError::AlreadyExists { .. } => ApiError::Conflict(format!("cluster {:?} already exists", req.name)),
+        pgo_store::StoreError::AlreadyExists { .. } => {
+            ApiError::Conflict(format!("cluster {:?} already exists", req.name))
+        }
         other => other.into(),
     })?;
     caller.audit(Permission::CreateCluster, &format!("pgcluster/{}", req.name));
     Ok((StatusCode::CREATED, Json(views::cluster(&created))))
 }
 
-pub async fn list(caller: Caller, State(state): State<Arc<AppState>>) -> Result<Json<Vec<ClusterView>>, ApiError> {
+pub async fn list(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<Vec<ClusterView>>, ApiError> {
     caller.require(Permission::ShowCluster)?;
     let (items, _) = api(&state).list().await?;
     Ok(Json(items.iter().map(views::cluster).collect()))
@@ -72,13 +82,20 @@ pub async fn show(
     Query(q): Query<ShowQuery>,
 ) -> Result<Json<ClusterView>, ApiError> {
     caller.require(Permission::ShowCluster)?;
-    let cluster = api(&state).get_opt(&name).await?.ok_or_else(|| not_found(&name))?;
+    let cluster = api(&state)
+        .get_opt(&name)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
     let mut view = views::cluster(&cluster);
     if q.show_secrets {
         caller.require(Permission::ShowSecrets)?;
         caller.audit(Permission::ShowSecrets, &format!("pgcluster/{name}"));
         let mut secrets = Vec::new();
-        for user in [names::SUPERUSER, names::REPLICATION_USER, cluster.spec.user.as_str()] {
+        for user in [
+            names::SUPERUSER,
+            names::REPLICATION_USER,
+            cluster.spec.user.as_str(),
+        ] {
             let secret = names::secret(&name, user);
             if let Some(c) = state
                 .platform
@@ -104,7 +121,11 @@ pub async fn delete(
 ) -> Result<(StatusCode, Json<DeleteClusterResponse>), ApiError> {
     caller.require(Permission::DeleteCluster)?;
     let outcome = api(&state).delete(&name).await.map_err(|e| {
-        if e.is_not_found() { not_found(&name) } else { e.into() }
+        if e.is_not_found() {
+            not_found(&name)
+        } else {
+            e.into()
+        }
     })?;
     caller.audit(Permission::DeleteCluster, &format!("pgcluster/{name}"));
     let message = match outcome {

@@ -16,7 +16,10 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-pub async fn version(caller: Caller, State(state): State<Arc<AppState>>) -> Result<Json<VersionResponse>, ApiError> {
+pub async fn version(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<VersionResponse>, ApiError> {
     caller.require(Permission::Version)?;
     Ok(Json(VersionResponse {
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -25,7 +28,10 @@ pub async fn version(caller: Caller, State(state): State<Arc<AppState>>) -> Resu
     }))
 }
 
-pub async fn status(caller: Caller, State(state): State<Arc<AppState>>) -> Result<Json<StatusResponse>, ApiError> {
+pub async fn status(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<StatusResponse>, ApiError> {
     caller.require(Permission::Status)?;
     let (clusters, _) = Api::<Pgcluster>::new(state.store.clone()).list().await?;
     let platform_err = |e: pgo_platform::PlatformError| ApiError::Internal(e.to_string());
@@ -40,8 +46,13 @@ pub async fn status(caller: Caller, State(state): State<Arc<AppState>>) -> Resul
         if view.phase == ClusterPhase::Ready {
             out.clusters_ready += 1;
         } else {
-            let why = view.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
-            out.not_ready.push(format!("cluster {} is {}{why}", view.name, view.phase));
+            let why = view
+                .message
+                .as_deref()
+                .map(|m| format!(": {m}"))
+                .unwrap_or_default();
+            out.not_ready
+                .push(format!("cluster {} is {}{why}", view.name, view.phase));
         }
         for m in &view.members {
             out.instances += 1;
@@ -49,7 +60,8 @@ pub async fn status(caller: Caller, State(state): State<Arc<AppState>>) -> Resul
                 out.instances_ready += 1;
             } else {
                 let why = m.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
-                out.not_ready.push(format!("instance {} ({}) is not ready{why}", m.name, m.role));
+                out.not_ready
+                    .push(format!("instance {} ({}) is not ready{why}", m.name, m.role));
             }
         }
     }

@@ -26,7 +26,11 @@ pub fn render(c: &ClusterView) -> String {
                 m.role.to_string(),
                 if m.ready { "yes".into() } else { "no".into() },
                 m.node.clone(),
-                if m.port == 0 { "-".into() } else { format!("{}:{}", m.host, m.port) },
+                if m.port == 0 {
+                    "-".into()
+                } else {
+                    format!("{}:{}", m.host, m.port)
+                },
                 m.timeline.map_or("-".into(), |t| t.to_string()),
                 m.wal_lsn.clone().unwrap_or_else(|| "-".into()),
                 m.message.clone().unwrap_or_default(),
@@ -34,7 +38,16 @@ pub fn render(c: &ClusterView) -> String {
         })
         .collect();
     out.push_str(&table(
-        &["INSTANCE", "ROLE", "READY", "NODE", "HOST:PORT", "TIMELINE", "WAL", "MESSAGE"],
+        &[
+            "INSTANCE",
+            "ROLE",
+            "READY",
+            "NODE",
+            "HOST:PORT",
+            "TIMELINE",
+            "WAL",
+            "MESSAGE",
+        ],
         &members,
         "  ",
     ));
@@ -45,7 +58,11 @@ pub fn render(c: &ClusterView) -> String {
             vec![
                 s.name.clone(),
                 format!("{}:{}", s.host, s.port),
-                if s.targets.is_empty() { "-".into() } else { s.targets.join(",") },
+                if s.targets.is_empty() {
+                    "-".into()
+                } else {
+                    s.targets.join(",")
+                },
             ]
         })
         .collect();

@@ -2,6 +2,7 @@ use super::{cluster_table, segment};
 use crate::CliError;
 use crate::args::CreateCluster;
 use crate::client::Client;
+use crate::output::{say, sayln};
 use crate::progress::Progress;
 use pgo_api::cluster::ClusterPhase;
 use pgo_api::rest::{ClusterView, CreateClusterRequest};
@@ -23,7 +24,7 @@ pub async fn cluster(client: &Client, args: &CreateCluster) -> Result<ExitCode, 
     let started = Instant::now();
     let created: ClusterView = client.post("/clusters", &req).await?;
     if args.no_wait {
-        println!("created cluster {}", created.name);
+        sayln!("created cluster {}", created.name);
         return Ok(ExitCode::SUCCESS);
     }
     let deadline = started + Duration::from_secs(args.timeout);
@@ -34,13 +35,13 @@ pub async fn cluster(client: &Client, args: &CreateCluster) -> Result<ExitCode, 
         match view.phase {
             ClusterPhase::Ready => {
                 progress.finish();
-                println!(
+                sayln!(
                     "created cluster {}: primary ready in {:.1}s",
                     view.name,
                     started.elapsed().as_secs_f64()
                 );
-                print!("{}", cluster_table::render(&view));
-                println!("  passwords: pgo show cluster {} --show-secrets", view.name);
+                say!("{}", cluster_table::render(&view));
+                sayln!("  passwords: pgo show cluster {} --show-secrets", view.name);
                 return Ok(ExitCode::SUCCESS);
             }
             ClusterPhase::Failed => {
@@ -63,6 +64,6 @@ pub async fn cluster(client: &Client, args: &CreateCluster) -> Result<ExitCode, 
                 args.name, args.timeout, args.name
             )));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -1,6 +1,7 @@
 use super::segment;
 use crate::CliError;
 use crate::client::Client;
+use crate::output::{say, sayln};
 use crate::progress::Progress;
 use pgo_api::rest::{ClusterView, DeleteClusterResponse};
 use std::io::{BufRead, IsTerminal, Write};
@@ -8,12 +9,14 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 fn confirm(names: &[String]) -> Result<bool, CliError> {
-    print!(
+    say!(
         "Delete cluster{} {}? Instances and services stop; data and volumes are kept. [y/N] ",
         if names.len() > 1 { "s" } else { "" },
         names.join(", ")
     );
-    std::io::stdout().flush().map_err(|e| CliError::Local(e.to_string()))?;
+    std::io::stdout()
+        .flush()
+        .map_err(|e| CliError::Local(e.to_string()))?;
     let mut answer = String::new();
     std::io::stdin()
         .lock()
@@ -24,17 +27,26 @@ fn confirm(names: &[String]) -> Result<bool, CliError> {
 
 /// Deletes each name; a name that does not exist is reported and the
 /// others are still deleted.
-pub async fn cluster(client: &Client, names: &[String], no_prompt: bool, no_wait: bool, timeout: u64) -> Result<ExitCode, CliError> {
+pub async fn cluster(
+    client: &Client,
+    names: &[String],
+    no_prompt: bool,
+    no_wait: bool,
+    timeout: u64,
+) -> Result<ExitCode, CliError> {
     if !no_prompt && std::io::stdin().is_terminal() && !confirm(names)? {
-        println!("nothing deleted");
+        sayln!("nothing deleted");
         return Ok(ExitCode::FAILURE);
     }
     let mut failed = false;
     let mut pending = Vec::new();
     for name in names {
-        match client.delete::<DeleteClusterResponse>(&format!("/clusters/{}", segment(name))).await {
+        match client
+            .delete::<DeleteClusterResponse>(&format!("/clusters/{}", segment(name)))
+            .await
+        {
             Ok(r) => {
-                println!("cluster {}: {}", r.name, r.message);
+                sayln!("cluster {}: {}", r.name, r.message);
                 pending.push(name.clone());
             }
             Err(CliError::Api(e)) => {
@@ -49,10 +61,12 @@ pub async fn cluster(client: &Client, names: &[String], no_prompt: bool, no_wait
         let mut progress = Progress::new();
         for name in pending {
             loop {
-                let still = client.get_opt::<ClusterView>(&format!("/clusters/{}", segment(&name))).await?;
+                let still = client
+                    .get_opt::<ClusterView>(&format!("/clusters/{}", segment(&name)))
+                    .await?;
                 if still.is_none() {
                     progress.finish();
-                    println!("cluster {name} deleted");
+                    sayln!("cluster {name} deleted");
                     break;
                 }
                 if Instant::now() >= deadline {
@@ -66,5 +80,9 @@ pub async fn cluster(client: &Client, names: &[String], no_prompt: bool, no_wait
             }
         }
     }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

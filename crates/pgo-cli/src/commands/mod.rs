@@ -18,12 +18,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         command => {
             let client = Client::new(&cli)?;
             match command {
-                Command::Create { what: CreateWhat::Cluster(args) } => create::cluster(&client, args).await,
+                Command::Create {
+                    what: CreateWhat::Cluster(args),
+                } => create::cluster(&client, args).await,
                 Command::Show {
-                    what: ShowWhat::Cluster { names, output, show_secrets },
+                    what:
+                        ShowWhat::Cluster {
+                            names,
+                            output,
+                            show_secrets,
+                        },
                 } => show::cluster(&client, names, *output, *show_secrets).await,
                 Command::Delete {
-                    what: DeleteWhat::Cluster { names, no_prompt, no_wait, timeout },
+                    what:
+                        DeleteWhat::Cluster {
+                            names,
+                            no_prompt,
+                            no_wait,
+                            timeout,
+                        },
                 } => delete::cluster(&client, names, *no_prompt, *no_wait, *timeout).await,
                 Command::Status { output } => status::run(&client, *output).await,
                 Command::Version => version::run(&cli).await,

@@ -3,10 +3,16 @@ use crate::CliError;
 use crate::args::Format;
 use crate::client::Client;
 use crate::output;
+use crate::output::{say, sayln};
 use pgo_api::rest::ClusterView;
 use std::process::ExitCode;
 
-pub async fn cluster(client: &Client, names: &[String], format: Format, secrets: bool) -> Result<ExitCode, CliError> {
+pub async fn cluster(
+    client: &Client,
+    names: &[String],
+    format: Format,
+    secrets: bool,
+) -> Result<ExitCode, CliError> {
     let query = if secrets { "?showSecrets=true" } else { "" };
     let mut views: Vec<ClusterView> = Vec::new();
     let mut missing = Vec::new();
@@ -15,14 +21,21 @@ pub async fn cluster(client: &Client, names: &[String], format: Format, secrets:
         let list: Vec<ClusterView> = client.get("/clusters").await?;
         for v in list {
             if secrets {
-                views.push(client.get(&format!("/clusters/{}{query}", segment(&v.name))).await?);
+                views.push(
+                    client
+                        .get(&format!("/clusters/{}{query}", segment(&v.name)))
+                        .await?,
+                );
             } else {
                 views.push(v);
             }
         }
     } else {
         for name in names {
-            match client.get_opt::<ClusterView>(&format!("/clusters/{}{query}", segment(name))).await? {
+            match client
+                .get_opt::<ClusterView>(&format!("/clusters/{}{query}", segment(name)))
+                .await?
+            {
                 Some(v) => views.push(v),
                 None => missing.push(name.clone()),
             }
@@ -36,17 +49,21 @@ pub async fn cluster(client: &Client, names: &[String], format: Format, secrets:
     };
     if !printed {
         if views.is_empty() && all {
-            println!("no clusters");
+            sayln!("no clusters");
         }
         for (i, v) in views.iter().enumerate() {
             if i > 0 {
-                println!();
+                sayln!();
             }
-            print!("{}", cluster_table::render(v));
+            say!("{}", cluster_table::render(v));
         }
     }
     for name in &missing {
         eprintln!("pgo: cluster {name:?} not found");
     }
-    Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -2,6 +2,7 @@ use crate::CliError;
 use crate::args::Format;
 use crate::client::Client;
 use crate::output::{self, table};
+use crate::output::{say, sayln};
 use pgo_api::rest::StatusResponse;
 use std::process::ExitCode;
 
@@ -10,24 +11,24 @@ pub async fn run(client: &Client, format: Format) -> Result<ExitCode, CliError> 
     if output::structured(format, &s)? {
         return Ok(ExitCode::SUCCESS);
     }
-    println!("platform   {} (nodes: {})", s.platform, s.nodes.join(", "));
-    println!("clusters   {} ({} ready)", s.clusters, s.clusters_ready);
-    println!("instances  {} ({} ready)", s.instances, s.instances_ready);
-    println!("volumes    {}", s.volumes.len());
+    sayln!("platform   {} (nodes: {})", s.platform, s.nodes.join(", "));
+    sayln!("clusters   {} ({} ready)", s.clusters, s.clusters_ready);
+    sayln!("instances  {} ({} ready)", s.instances, s.instances_ready);
+    sayln!("volumes    {}", s.volumes.len());
     if !s.volumes.is_empty() {
         let rows: Vec<Vec<String>> = s
             .volumes
             .iter()
             .map(|v| vec![v.name.clone(), v.cluster.clone(), v.path.clone()])
             .collect();
-        print!("{}", table(&["VOLUME", "CLUSTER", "PATH"], &rows, "  "));
+        say!("{}", table(&["VOLUME", "CLUSTER", "PATH"], &rows, "  "));
     }
     if s.not_ready.is_empty() {
-        println!("everything is ready");
+        sayln!("everything is ready");
     } else {
-        println!("not ready:");
+        sayln!("not ready:");
         for line in &s.not_ready {
-            println!("  - {line}");
+            sayln!("  - {line}");
         }
     }
     Ok(ExitCode::SUCCESS)

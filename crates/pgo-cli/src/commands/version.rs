@@ -1,15 +1,16 @@
 use crate::CliError;
 use crate::args::Cli;
 use crate::client::Client;
+use crate::output::sayln;
 use pgo_api::rest::VersionResponse;
 use std::process::ExitCode;
 
 /// The client's version always; the server's when it can be reached.
 pub async fn run(cli: &Cli) -> Result<ExitCode, CliError> {
-    println!("pgo client version {}", env!("CARGO_PKG_VERSION"));
+    sayln!("pgo client version {}", env!("CARGO_PKG_VERSION"));
     let client = Client::new(cli)?;
     let v: VersionResponse = client.get("/version").await?;
-    println!(
+    sayln!(
         "pgo apiserver version {} (platform {}, API {}) at {}",
         v.version,
         v.platform,

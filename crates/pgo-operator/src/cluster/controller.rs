@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-const TICK: Duration = Duration::from_millis(100);
+const TICK: Duration = Duration::from_millis(25);
 const RETRY_LIST: Duration = Duration::from_secs(1);
 
 pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
@@ -62,7 +62,11 @@ pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
                 _ = stop.changed() => return,
             }
             let now = Instant::now();
-            let ready: Vec<String> = due.iter().filter(|(_, t)| **t <= now).map(|(n, _)| n.clone()).collect();
+            let ready: Vec<String> = due
+                .iter()
+                .filter(|(_, t)| **t <= now)
+                .map(|(n, _)| n.clone())
+                .collect();
             for name in ready {
                 let next = match reconcile(&ctx, &name).await {
                     Ok(Action::Requeue(after)) => Some(Instant::now() + after),
@@ -73,8 +77,12 @@ pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
                     }
                 };
                 match next {
-                    Some(t) => { due.insert(name, t); }
-                    None => { due.remove(&name); }
+                    Some(t) => {
+                        due.insert(name, t);
+                    }
+                    None => {
+                        due.remove(&name);
+                    }
                 }
             }
         }

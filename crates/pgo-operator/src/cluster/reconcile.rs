@@ -2,9 +2,9 @@
 //! in pgo-core) → apply (the platform) → status. Each step has its own error.
 
 use crate::Context;
+use pgo_api::Pgcluster;
 use pgo_api::cluster::{ClusterPhase, MemberRole, MemberStatus, PgclusterStatus, ServiceStatus};
 use pgo_api::labels;
-use pgo_api::Pgcluster;
 use pgo_core::desired::{self, DesiredCluster};
 use pgo_core::status::{self, PrimaryObservation};
 use pgo_core::{names, validate};
@@ -21,7 +21,7 @@ pub enum Action {
 }
 
 /// While a cluster is not ready it is looked at often: a create is waited on.
-const NOT_READY_PERIOD: Duration = Duration::from_millis(200);
+const NOT_READY_PERIOD: Duration = Duration::from_millis(50);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -43,7 +43,9 @@ impl ReconcileError {
     /// A conflict means someone wrote in between: look again at once.
     pub fn retry_after(&self) -> Duration {
         match self {
-            ReconcileError::Status(e) | ReconcileError::Finalizer(e) if e.is_conflict() => Duration::from_millis(10),
+            ReconcileError::Status(e) | ReconcileError::Finalizer(e) if e.is_conflict() => {
+                Duration::from_millis(10)
+            }
             _ => Duration::from_secs(2),
         }
     }
@@ -213,7 +215,11 @@ fn log_changes(cluster: &str, before: &[MemberStatus], after: &[MemberStatus]) {
     }
 }
 
-async fn write_status(api: &Api<Pgcluster>, cluster: &Pgcluster, status: PgclusterStatus) -> Result<(), ReconcileError> {
+async fn write_status(
+    api: &Api<Pgcluster>,
+    cluster: &Pgcluster,
+    status: PgclusterStatus,
+) -> Result<(), ReconcileError> {
     if cluster.status.as_ref() == Some(&status) {
         return Ok(());
     }
@@ -236,17 +242,26 @@ async fn teardown(ctx: &Context, api: &Api<Pgcluster>, cluster: Pgcluster) -> Re
         };
         write_status(api, &cluster, status).await?;
     }
-    let primary = previous.primary.clone().unwrap_or_else(|| names::initial_primary(&name));
+    let primary = previous
+        .primary
+        .clone()
+        .unwrap_or_else(|| names::initial_primary(&name));
     let want = desired::cluster(&name, &cluster.spec, &primary);
     let mut instances: Vec<String> = want.instances.iter().map(|i| i.name.clone()).collect();
     instances.extend(previous.members.iter().map(|m| m.name.clone()));
     instances.sort();
     instances.dedup();
     for instance in &instances {
-        ctx.platform.remove_instance(instance).await.map_err(ReconcileError::Teardown)?;
+        ctx.platform
+            .remove_instance(instance)
+            .await
+            .map_err(ReconcileError::Teardown)?;
     }
     for service in &want.services {
-        ctx.platform.remove_service(&service.name).await.map_err(ReconcileError::Teardown)?;
+        ctx.platform
+            .remove_service(&service.name)
+            .await
+            .map_err(ReconcileError::Teardown)?;
     }
     let mut current = api.get(&name).await.map_err(ReconcileError::Read)?;
     if let Some(f) = current.metadata.finalizers.as_mut() {

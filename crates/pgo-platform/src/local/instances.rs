@@ -64,7 +64,8 @@ pub async fn ensure(
     };
     let token = dir.join(TOKEN);
     if !token.exists() {
-        let t = crate::password(40).map_err(|_| PlatformError::Invalid("the system random source failed".into()))?;
+        let t = crate::password(40)
+            .map_err(|_| PlatformError::Invalid("the system random source failed".into()))?;
         files::write_atomic(&token, t.as_bytes(), 0o600)?;
     }
     let config = InstanceConfig {
@@ -188,12 +189,12 @@ pub async fn remove(layout: &Layout, name: &str) -> Result<(), PlatformError> {
         process::stop(pid, Signal::SIGTERM, Duration::from_secs(60)).await;
     }
     // A postmaster whose manager was killed must not go on serving.
-    if let Some(config) = read_config(&dir)? {
-        if let Some(pid) = read_pid(&config.pgdata().join("postmaster.pid")) {
-            if is_alive(pid) && cmdline(pid).is_some_and(|c| c.contains("postgres")) {
-                process::stop(pid, Signal::SIGINT, Duration::from_secs(60)).await;
-            }
-        }
+    if let Some(config) = read_config(&dir)?
+        && let Some(pid) = read_pid(&config.pgdata().join("postmaster.pid"))
+        && is_alive(pid)
+        && cmdline(pid).is_some_and(|c| c.contains("postgres"))
+    {
+        process::stop(pid, Signal::SIGINT, Duration::from_secs(60)).await;
     }
     std::fs::remove_dir_all(&dir)
         .map_err(|e| PlatformError::io(format!("cannot remove {}", dir.display()), e))?;

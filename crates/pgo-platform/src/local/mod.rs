@@ -18,9 +18,7 @@ mod volumes;
 pub use layout::Layout;
 pub use process::{is_alive, kill_instance_processes};
 
-use crate::{
-    Credentials, Endpoint, InstanceObservation, Platform, PlatformError, VolumeInfo,
-};
+use crate::{Credentials, Endpoint, InstanceObservation, Platform, PlatformError, VolumeInfo};
 use pgo_core::desired::{InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
 use std::path::PathBuf;
 
@@ -117,10 +115,9 @@ impl Platform for LocalPlatform {
         for name in &spec.targets {
             if let Some(config) = instances::config(&self.layout, name)? {
                 targets.push(std::net::SocketAddr::new(
-                    config
-                        .listen_address
-                        .parse()
-                        .map_err(|e| PlatformError::Invalid(format!("instance {name}: bad listen address: {e}")))?,
+                    config.listen_address.parse().map_err(|e| {
+                        PlatformError::Invalid(format!("instance {name}: bad listen address: {e}"))
+                    })?,
                     config.port,
                 ));
             }

@@ -72,17 +72,16 @@ pub fn kill_instance_processes(home: &Path, data_dir: &Path) {
         return;
     };
     for entry in entries.flatten() {
-        if let Some(pid) = read_pid(&entry.path().join("manager.pid")) {
-            if cmdline(pid).is_some_and(|c| c.contains(" instance ")) {
-                signal(pid, Signal::SIGKILL);
-            }
+        if let Some(pid) = read_pid(&entry.path().join("manager.pid"))
+            && cmdline(pid).is_some_and(|c| c.contains(" instance "))
+        {
+            signal(pid, Signal::SIGKILL);
         }
-        if let Ok(Some(config)) = super::instances::read_config(&entry.path()) {
-            if let Some(pid) = read_pid(&config.pgdata().join("postmaster.pid")) {
-                if cmdline(pid).is_some_and(|c| c.contains("postgres")) {
-                    signal(pid, Signal::SIGKILL);
-                }
-            }
+        if let Ok(Some(config)) = super::instances::read_config(&entry.path())
+            && let Some(pid) = read_pid(&config.pgdata().join("postmaster.pid"))
+            && cmdline(pid).is_some_and(|c| c.contains("postgres"))
+        {
+            signal(pid, Signal::SIGKILL);
         }
     }
 }

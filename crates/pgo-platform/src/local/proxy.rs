@@ -41,7 +41,12 @@ impl Proxies {
         }
     }
 
-    pub async fn ensure(&self, name: &str, cluster: &str, targets: Vec<SocketAddr>) -> Result<Endpoint, PlatformError> {
+    pub async fn ensure(
+        &self,
+        name: &str,
+        cluster: &str,
+        targets: Vec<SocketAddr>,
+    ) -> Result<Endpoint, PlatformError> {
         let mut running = self.running.lock().await;
         if let Some(proxy) = running.get(name) {
             proxy.targets.send_if_modified(|t| {
@@ -57,14 +62,15 @@ impl Proxies {
         let record_path = self.layout.service(name);
         let recorded = files::read_json::<ServiceRecord>(&record_path)?;
         let port = recorded.as_ref().map_or(0, |r| r.port);
-        let listener = TcpListener::bind(("127.0.0.1", port))
-            .await
-            .map_err(|source| PlatformError::PortInUse {
-                name: name.to_string(),
-                port,
-                record: record_path.display().to_string(),
-                source,
-            })?;
+        let listener =
+            TcpListener::bind(("127.0.0.1", port))
+                .await
+                .map_err(|source| PlatformError::PortInUse {
+                    name: name.to_string(),
+                    port,
+                    record: record_path.display().to_string(),
+                    source,
+                })?;
         let port = listener
             .local_addr()
             .map_err(|e| PlatformError::io("cannot read a bound port", e))?

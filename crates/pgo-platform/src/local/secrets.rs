@@ -12,8 +12,8 @@ pub fn ensure(layout: &Layout, spec: &SecretSpec) -> Result<(), PlatformError> {
         return Ok(());
     }
     files::private_dir(&dir)?;
-    let password = crate::password(24)
-        .map_err(|_| PlatformError::Invalid("the system random source failed".into()))?;
+    let password =
+        crate::password(24).map_err(|_| PlatformError::Invalid("the system random source failed".into()))?;
     files::write_atomic(&dir.join("username"), spec.username.as_bytes(), 0o600)?;
     files::write_atomic(&dir.join("password"), password.as_bytes(), 0o600)
 }

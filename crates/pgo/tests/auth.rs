@@ -1,0 +1,183 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The apiserver's doors: HTTPS only, Basic auth on every route but
+//! /healthz, roles checked per permission, an audit line per mutation.
+
+mod support;
+
+use std::process::Command;
+use std::sync::Arc;
+use support::{SERVER, Server};
+
+fn client(server: &Server) -> reqwest::Client {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&server.ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+fn admin(server: &Server) -> (String, String) {
+    let text = std::fs::read_to_string(&server.pgouser).unwrap();
+    let (u, p) = text.trim().split_once(':').unwrap();
+    (u.to_string(), p.to_string())
+}
+
+#[tokio::test]
+async fn credentials_roles_and_the_open_health_check() {
+    let server = Server::start();
+    let http = client(&server);
+    let url = |p: &str| format!("{}{p}", server.url);
+
+    // /healthz needs nothing and says nothing secret.
+    let r = http.get(url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), r#"{"status":"ok"}"#);
+
+    // Everything else: 401 without credentials or with wrong ones.
+    for path in [
+        "/clusters",
+        "/version",
+        "/status",
+        "/clusters/x",
+        "/no/such/route",
+    ] {
+        let r = http.get(url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        assert!(r.headers().contains_key("www-authenticate"));
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "not authenticated");
+    }
+    let (user, pass) = admin(&server);
+    let r = http
+        .get(url("/clusters"))
+        .basic_auth(&user, Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(url("/clusters"))
+        .basic_auth("nobody", Some(&pass))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = http
+        .get(url("/clusters"))
+        .basic_auth(&user, Some(&pass))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    // Plain HTTP is not served: the TLS handshake fails and nothing answers.
+    let plain = http
+        .get(url("/healthz").replace("https://", "http://"))
+        .send()
+        .await;
+    assert!(plain.is_err(), "plain HTTP must not be answered: {plain:?}");
+
+    // A pgoreader may show but not create: 403 naming the permission.
+    let out = Command::new(SERVER)
+        .args(["user", "add", "reader", "--role", "pgoreader", "--home"])
+        .arg(&server.home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8(out.stdout).unwrap();
+    let (reader, reader_pass) = line.trim().split_once(':').unwrap();
+    let users = std::fs::read_to_string(server.home.join("pgouser")).unwrap();
+    assert!(!users.contains(reader_pass), "passwords are stored hashed");
+    let r = http
+        .post(url("/clusters"))
+        .basic_auth(reader, Some(reader_pass))
+        .json(&serde_json::json!({ "name": "denied" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let body: serde_json::Value = r.json().await.unwrap();
+    let msg = body["error"].as_str().unwrap();
+    assert!(
+        msg.contains("CreateCluster") && msg.contains("pgoreader"),
+        "{msg}"
+    );
+    let r = http
+        .get(url("/clusters"))
+        .basic_auth(reader, Some(reader_pass))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(url("/clusters/x?showSecrets=true"))
+        .basic_auth(reader, Some(reader_pass))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        404,
+        "a missing cluster is 404 before any secret is looked at"
+    );
+
+    // Mutations are not GETs.
+    let r = http
+        .get(url("/clusters/x/delete"))
+        .basic_auth(&user, Some(&pass))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // An audit line per mutation, never a password.
+    let r = http
+        .delete(url("/clusters/nosuch"))
+        .basic_auth(&user, Some(&pass))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    server.pgo_ok(&["create", "cluster", "audited", "--no-wait"]);
+    let log = server.log();
+    assert!(
+        log.contains("allowed") && log.contains("CreateCluster") && log.contains("pgcluster/audited"),
+        "{log}"
+    );
+    assert!(log.contains("denied"), "{log}");
+    assert!(!log.contains(&pass) && !log.contains(reader_pass));
+}
+
+#[test]
+fn the_client_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start();
+    for f in [
+        "pgouser",
+        "pgorole",
+        "tls/server.key",
+        "tls/ca.key",
+        "client/pgouser",
+    ] {
+        let mode = std::fs::metadata(server.home.join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
+    let text = std::fs::read_to_string(&server.pgouser).unwrap();
+    assert!(text.starts_with("admin:"));
+}

@@ -1,0 +1,266 @@
+//! A real `postgres-operator run` in a temporary home on OS-assigned ports,
+//! and the `pgo` binary pointed at it. Dropping a [`Server`] kills the
+//! server and every instance manager and postmaster it started, whether the
+//! test passed or not.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PGO: &str = env!("CARGO_BIN_EXE_pgo");
+pub const SERVER: &str = env!("CARGO_BIN_EXE_postgres-operator");
+
+pub struct Server {
+    dir: tempfile::TempDir,
+    pub home: PathBuf,
+    child: Option<Child>,
+    pub url: String,
+    pub pgouser: String,
+    pub ca: String,
+    log: PathBuf,
+    starts: u32,
+}
+
+/// A temporary directory PostgreSQL's OS user can reach.
+pub fn reachable_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts with extra `run` arguments.
+    pub fn start_with(extra: &[&str]) -> Server {
+        let dir = reachable_tempdir();
+        let home = dir.path().join("home");
+        let log = dir.path().join("server.log");
+        let mut s = Server {
+            dir,
+            home,
+            child: None,
+            url: String::new(),
+            pgouser: String::new(),
+            ca: String::new(),
+            log,
+            starts: 0,
+        };
+        s.launch("127.0.0.1:0", extra);
+        s
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn launch(&mut self, listen: &str, extra: &[&str]) {
+        let env_file = self.home.join("client/env");
+        let _ = std::fs::remove_file(&env_file);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(SERVER)
+            .args(["run", "--platform", "local", "--home"])
+            .arg(&self.home)
+            .args(["--listen", listen])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        self.starts += 1;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&env_file) {
+                for line in text.lines() {
+                    let line = line.trim_start_matches("export ");
+                    if let Some((k, v)) = line.split_once('=') {
+                        match k {
+                            "PGO_APISERVER_URL" => self.url = v.to_string(),
+                            "PGOUSER" => self.pgouser = v.to_string(),
+                            "PGO_CA_CERT" => self.ca = v.to_string(),
+                            _ => {}
+                        }
+                    }
+                }
+                if !self.url.is_empty() {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("the server exited ({status}):\n{}", self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same apiserver port.
+    pub fn restart(&mut self) {
+        self.kill();
+        let listen = format!("127.0.0.1:{}", self.port());
+        self.launch(&listen, &[]);
+    }
+
+    pub fn pgo_command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(PGO);
+        c.args(args)
+            .env("PGO_APISERVER_URL", &self.url)
+            .env("PGOUSER", &self.pgouser)
+            .env("PGO_CA_CERT", &self.ca)
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn pgo(&self, args: &[&str]) -> Output {
+        self.pgo_command(args).output().unwrap()
+    }
+
+    /// Runs pgo and returns its standard output; fails the test if pgo fails.
+    pub fn pgo_ok(&self, args: &[&str]) -> String {
+        let out = self.pgo(args);
+        assert!(
+            out.status.success(),
+            "pgo {args:?} failed ({}):\nstdout: {}\nstderr: {}\nserver log:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs pgo, expects it to fail, and returns its standard error.
+    pub fn pgo_err(&self, args: &[&str]) -> String {
+        let out = self.pgo(args);
+        assert!(
+            !out.status.success(),
+            "pgo {args:?} should have failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+
+    pub fn show_json(&self, cluster: &str) -> serde_json::Value {
+        serde_json::from_str(&self.pgo_ok(&["show", "cluster", cluster, "-o", "json", "--show-secrets"]))
+            .unwrap()
+    }
+
+    pub fn instance_dir(&self, instance: &str) -> PathBuf {
+        self.home.join("instances").join(instance)
+    }
+
+    pub fn postmaster_pid(&self, volume: &str) -> u32 {
+        let text = std::fs::read_to_string(
+            self.home
+                .join("volumes")
+                .join(volume)
+                .join("pgdata/postmaster.pid"),
+        )
+        .unwrap();
+        text.lines().next().unwrap().trim().parse().unwrap()
+    }
+
+    /// Polls `f` until it is true or `secs` pass.
+    pub fn wait_until(&self, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !f() {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}\nserver log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        pgo_platform::local::kill_instance_processes(&self.home, &self.home.join("volumes"));
+        if std::thread::panicking() {
+            eprintln!("--- server log ({}) ---\n{}", self.home.display(), self.log());
+        }
+    }
+}
+
+/// Credentials of `user` from a `show cluster --show-secrets -o json` view.
+pub fn password(view: &serde_json::Value, user: &str) -> String {
+    view["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["username"] == user)
+        .unwrap()["password"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Port of the named service in a cluster view.
+pub fn service_port(view: &serde_json::Value, service: &str) -> u16 {
+    view["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == service)
+        .unwrap()["port"]
+        .as_u64()
+        .unwrap() as u16
+}
+
+pub async fn connect(
+    port: u16,
+    user: &str,
+    password: &str,
+    db: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(port)
+        .user(user)
+        .password(password)
+        .dbname(db)
+        .connect_timeout(Duration::from_secs(5))
+        .connect(tokio_postgres::NoTls)
+        .await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// True while `pid` runs (zombies do not count).
+pub fn is_running(pid: u32) -> bool {
+    pgo_platform::local::is_alive(pid)
+}

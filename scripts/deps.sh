@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what pgo needs to run and test on a fresh Debian machine, and
+# nothing that is already there: PostgreSQL's server and client, the
+# `postgres` OS user (PostgreSQL refuses to run as root), cargo-nextest.
+set -euo pipefail
+
+missing=()
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  missing+=(postgresql)
+fi
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deps: missing ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}'" >&2
+    exit 1
+  fi
+  echo "deps: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  echo "deps: adding the postgres OS user"
+  useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+fi
+if [ "${1:-}" = "--test" ] && ! cargo nextest --version >/dev/null 2>&1; then
+  echo "deps: installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
