@@ -36,6 +36,22 @@ pub enum InstanceError {
     },
 }
 
+/// Resolves at the first SIGTERM or SIGINT: how every pgo process is asked
+/// to stop.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        // Without signal handlers the process is stopped by the default action.
+        _ => std::future::pending().await,
+    }
+}
+
 /// Runs the instance described by the config file at `path` until SIGTERM or
 /// SIGINT, which shut PostgreSQL down fast.
 pub async fn run(path: &Path) -> Result<(), InstanceError> {

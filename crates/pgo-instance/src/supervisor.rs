@@ -52,7 +52,7 @@ pub async fn run(
     });
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
-        wait_for_signal().await;
+        crate::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
     tracing::info!(instance = %config.name, %addr, bin = %bin.display(), user = %run_as.name, "instance manager started");
@@ -67,19 +67,6 @@ pub async fn run(
     .run()
     .await;
     Ok(())
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => std::future::pending().await,
-    }
 }
 
 struct Supervisor {

@@ -141,23 +141,10 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         home.client_dir().join("env").display()
     );
 
-    wait_for_signal().await;
+    pgo_instance::shutdown_signal().await;
     tracing::info!("stopping; PostgreSQL instances keep running and are adopted at the next start");
     let _ = stop_tx.send(true);
     let _ = operator.await;
     let _ = api.await;
     Ok(())
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => std::future::pending().await,
-    }
 }

@@ -120,6 +120,66 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Writes what `make` builds from the stored object and the given one,
+    /// after checking the given resourceVersion.
+    async fn rewrite(
+        &self,
+        kind: &str,
+        object: Value,
+        make: fn(&Value, Value) -> Result<Value, StoreError>,
+    ) -> Result<Value, StoreError> {
+        let kind = kind.to_string();
+        let name = object::name(&object)?;
+        self.run(move |inner| {
+            inner.transact(|tx, events| {
+                let (rv, current) =
+                    Inner::current(tx, &kind, &name)?.ok_or_else(|| Inner::not_found(&kind, &name))?;
+                Inner::check_version(&kind, &name, &object, rv)?;
+                let next = make(&current, object)?;
+                Inner::update(tx, events, &kind, &name, current, next)
+            })
+        })
+        .await
+    }
+}
+
+/// Puts `from`'s status (or none) into `to`.
+fn copy_status(to: &mut Value, from: &Value) -> Result<(), StoreError> {
+    let root = to
+        .as_object_mut()
+        .ok_or_else(|| StoreError::Invalid("an object must be a JSON map".into()))?;
+    match from.get("status") {
+        Some(s) => root.insert("status".into(), s.clone()),
+        None => root.remove("status"),
+    };
+    Ok(())
+}
+
+/// A replace: metadata and spec from the writer; status and the fields the
+/// store owns as stored; the generation counts spec changes.
+fn spec_update(current: &Value, mut next: Value) -> Result<Value, StoreError> {
+    copy_status(&mut next, current)?;
+    let spec_changed = next.get("spec") != current.get("spec");
+    let meta = object::metadata_mut(&mut next)?;
+    for owned in ["uid", "creationTimestamp", "deletionTimestamp"] {
+        match current.pointer(&format!("/metadata/{owned}")) {
+            Some(v) => meta.insert(owned.into(), v.clone()),
+            None => meta.remove(owned),
+        };
+    }
+    let generation = object::generation(current) + i64::from(spec_changed);
+    meta.insert("generation".into(), Value::from(generation));
+    Ok(next)
+}
+
+/// A status replace: everything as stored but the status.
+fn status_update(current: &Value, given: Value) -> Result<Value, StoreError> {
+    let mut next = current.clone();
+    copy_status(&mut next, &given)?;
+    Ok(next)
+}
+
 impl Inner {
     /// Runs `f` in one transaction; the events it records are published after
     /// the commit, in order, while the lock is still held.
@@ -371,59 +431,11 @@ impl Store for SqliteStore {
     }
 
     async fn replace(&self, kind: &str, object: Value) -> Result<Value, StoreError> {
-        let kind = kind.to_string();
-        let name = object::name(&object)?;
-        self.run(move |inner| {
-            inner.transact(|tx, events| {
-                let (rv, current) =
-                    Inner::current(tx, &kind, &name)?.ok_or_else(|| Inner::not_found(&kind, &name))?;
-                Inner::check_version(&kind, &name, &object, rv)?;
-                let mut next = object;
-                // Status is written only through replace_status; the fields
-                // the store owns are kept as they are.
-                let root = next
-                    .as_object_mut()
-                    .ok_or_else(|| StoreError::Invalid("an object must be a JSON map".into()))?;
-                match current.get("status") {
-                    Some(s) => root.insert("status".into(), s.clone()),
-                    None => root.remove("status"),
-                };
-                let spec_changed = next.get("spec") != current.get("spec");
-                let meta = object::metadata_mut(&mut next)?;
-                for owned in ["uid", "creationTimestamp", "deletionTimestamp"] {
-                    match current.pointer(&format!("/metadata/{owned}")) {
-                        Some(v) => meta.insert(owned.into(), v.clone()),
-                        None => meta.remove(owned),
-                    };
-                }
-                let generation = object::generation(&current) + i64::from(spec_changed);
-                meta.insert("generation".into(), Value::from(generation));
-                Inner::update(tx, events, &kind, &name, current, next)
-            })
-        })
-        .await
+        self.rewrite(kind, object, spec_update).await
     }
 
     async fn replace_status(&self, kind: &str, object: Value) -> Result<Value, StoreError> {
-        let kind = kind.to_string();
-        let name = object::name(&object)?;
-        self.run(move |inner| {
-            inner.transact(|tx, events| {
-                let (rv, current) =
-                    Inner::current(tx, &kind, &name)?.ok_or_else(|| Inner::not_found(&kind, &name))?;
-                Inner::check_version(&kind, &name, &object, rv)?;
-                let mut next = current.clone();
-                let root = next
-                    .as_object_mut()
-                    .ok_or_else(|| StoreError::Invalid("an object must be a JSON map".into()))?;
-                match object.get("status") {
-                    Some(s) => root.insert("status".into(), s.clone()),
-                    None => root.remove("status"),
-                };
-                Inner::update(tx, events, &kind, &name, current, next)
-            })
-        })
-        .await
+        self.rewrite(kind, object, status_update).await
     }
 
     async fn delete(&self, kind: &str, name: &str) -> Result<Option<Value>, StoreError> {

@@ -60,27 +60,13 @@ async fn credentials_roles_and_the_open_health_check() {
         assert_eq!(body["error"], "not authenticated");
     }
     let (user, pass) = admin(&server);
-    let r = http
-        .get(url("/clusters"))
-        .basic_auth(&user, Some("wrong"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    let r = http
-        .get(url("/clusters"))
-        .basic_auth("nobody", Some(&pass))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    let r = http
-        .get(url("/clusters"))
-        .basic_auth(&user, Some(&pass))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let get_as = |path: &str, user: &str, pass: &str| {
+        let req = http.get(url(path)).basic_auth(user, Some(pass));
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(get_as("/clusters", &user, "wrong").await, 401);
+    assert_eq!(get_as("/clusters", "nobody", &pass).await, 401);
+    assert_eq!(get_as("/clusters", &user, &pass).await, 200);
 
     // Plain HTTP is not served: the TLS handshake fails and nothing answers.
     let plain = http
@@ -114,13 +100,7 @@ async fn credentials_roles_and_the_open_health_check() {
         msg.contains("CreateCluster") && msg.contains("pgoreader"),
         "{msg}"
     );
-    let r = http
-        .get(url("/clusters"))
-        .basic_auth(reader, Some(reader_pass))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(get_as("/clusters", reader, reader_pass).await, 200);
     let r = http
         .get(url("/clusters/x?showSecrets=true"))
         .basic_auth(reader, Some(reader_pass))
@@ -134,13 +114,7 @@ async fn credentials_roles_and_the_open_health_check() {
     );
 
     // Mutations are not GETs.
-    let r = http
-        .get(url("/clusters/x/delete"))
-        .basic_auth(&user, Some(&pass))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(get_as("/clusters/x/delete", &user, &pass).await, 404);
 
     // An audit line per mutation, never a password.
     let r = http

@@ -37,8 +37,15 @@ impl Server {
 
     /// Starts with extra `run` arguments.
     pub fn start_with(extra: &[&str]) -> Server {
+        Server::start_prepared(extra, |_| {})
+    }
+
+    /// Starts after `prepare` has put files in the new home (pgo.yaml, say).
+    pub fn start_prepared(extra: &[&str], prepare: impl FnOnce(&Path)) -> Server {
         let dir = reachable_tempdir();
         let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        prepare(&home);
         let log = dir.path().join("server.log");
         let mut s = Server {
             dir,

@@ -1,0 +1,71 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! pgo.yaml: the README's example is valid, and the server follows it.
+
+mod support;
+
+use pgo_api::config::PgoConfig;
+use support::Server;
+
+#[test]
+fn the_readme_example_parses() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let block = readme
+        .split("```yaml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let config = PgoConfig::from_yaml(block).unwrap();
+    assert_eq!(config, PgoConfig::default(), "the README shows the defaults");
+}
+
+#[test]
+fn the_server_follows_pgo_yaml() {
+    let server = Server::start_prepared(&[], |home| {
+        std::fs::write(home.join("pgo.yaml"), "Cluster:\n  Strategy: \"7\"\n").unwrap();
+    });
+    let err = server.pgo_err(&["create", "cluster", "x", "--no-wait"]);
+    assert!(
+        err.contains("unknown strategy \"7\"") && err.contains("HTTP 400"),
+        "{err}"
+    );
+
+    let server = Server::start_prepared(&[], |home| {
+        std::fs::write(
+            home.join("pgo.yaml"),
+            "Cluster:\n  Database: appdb\n  User: app\n",
+        )
+        .unwrap();
+    });
+    server.pgo_ok(&["create", "cluster", "custom"]);
+    let view = server.show_json("custom");
+    assert_eq!(view["database"], "appdb");
+    assert!(
+        view["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["username"] == "app")
+    );
+}
+
+#[test]
+fn a_typo_in_pgo_yaml_stops_the_server_naming_it() {
+    let dir = support::reachable_tempdir();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("pgo.yaml"), "Pgo:\n  AutofailSleepSecs: 9\n").unwrap();
+    let out = std::process::Command::new(support::SERVER)
+        .args(["run", "--home"])
+        .arg(&home)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("pgo.yaml") && err.contains("AutofailSleepSecs"),
+        "{err}"
+    );
+}
