@@ -150,6 +150,9 @@ pub struct MemberStatus {
     pub timeline: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wal_lsn: Option<String>,
+    /// How far a replica's replay is behind the primary's WAL, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_bytes: Option<u64>,
     /// Why the member is not ready, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -33,10 +33,34 @@ pub struct InstanceConfig {
     /// Directory of the PostgreSQL binaries; found on the machine when unset.
     #[serde(default)]
     pub pg_bin_dir: Option<PathBuf>,
+    /// For a replica: the primary it streams from, and its own slot there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<Upstream>,
+    /// For a primary: the replicas a commit may wait for (synchronous
+    /// replication, `ANY 1`); empty for asynchronous replication.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sync_standbys: Vec<String>,
     /// OS user PostgreSQL runs as; when unset, `postgres` if started as root,
     /// else the current user.
     #[serde(default)]
     pub run_as: Option<String>,
+}
+
+/// Where a replica streams from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Upstream {
+    pub host: String,
+    pub port: u16,
+    /// The physical replication slot this replica uses on the primary.
+    pub slot: String,
+}
+
+/// `POST /control/drop-slot` on a primary's instance manager.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DropSlot {
+    pub slot: String,
 }
 
 impl InstanceConfig {

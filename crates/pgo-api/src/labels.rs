@@ -13,3 +13,8 @@ pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const MANAGER: &str = "pgo";
 /// Finalizer that holds a Pgcluster until its instances and services are gone.
 pub const CLUSTER_FINALIZER: &str = "pgo.dev/cluster";
+/// Finalizer that holds a Pgreplica until its instance is stopped and its
+/// replication slot dropped.
+pub const REPLICA_FINALIZER: &str = "pgo.dev/replica";
+/// Annotation on a Pgreplica being deleted: remove its data too.
+pub const DELETE_DATA: &str = "pgo.dev/delete-data";

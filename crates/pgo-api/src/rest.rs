@@ -89,6 +89,64 @@ pub struct VolumeView {
     pub path: String,
 }
 
+/// `POST /clusters/{name}/scale`: adds replicas (as the original did).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ScaleRequest {
+    pub replica_count: u32,
+}
+
+/// `POST /clusters/{name}/scaledown`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ScaledownRequest {
+    pub target: String,
+    pub delete_data: bool,
+}
+
+/// `GET /clusters/{name}/test`: can each endpoint be connected to?
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TestResponse {
+    pub cluster: String,
+    pub results: Vec<EndpointTest>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EndpointTest {
+    pub name: String,
+    /// `service` or `instance`.
+    pub kind: String,
+    pub host: String,
+    pub port: u16,
+    pub up: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `GET /clusters/{name}/df`: how full each volume is.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DfResponse {
+    pub cluster: String,
+    pub volumes: Vec<VolumeUsage>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VolumeUsage {
+    pub name: String,
+    /// The instance using it.
+    pub instance: String,
+    pub path: String,
+    /// Bytes the volume's files take.
+    pub used_bytes: u64,
+    /// Bytes free on the filesystem holding it, and its size.
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+}
+
 /// Every error the apiserver answers with.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct ErrorBody {

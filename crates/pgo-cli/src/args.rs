@@ -45,6 +45,48 @@ pub enum Command {
         #[command(subcommand)]
         what: DeleteWhat,
     },
+    /// Add replicas to a cluster (adds --replica-count more, as the original did).
+    Scale {
+        name: String,
+        #[arg(long)]
+        replica_count: u32,
+        /// Return without waiting for the new replicas.
+        #[arg(long)]
+        no_wait: bool,
+        /// Seconds to wait for the new replicas to be ready.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Remove one replica of a cluster (--query lists them).
+    Scaledown {
+        name: String,
+        /// List the replicas with their readiness, node and lag.
+        #[arg(long, conflicts_with = "target")]
+        query: bool,
+        /// The replica to remove.
+        #[arg(long, required_unless_present = "query")]
+        target: Option<String>,
+        /// Remove its data directory too (kept otherwise).
+        #[arg(long)]
+        delete_data: bool,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        no_prompt: bool,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Connect to every service and instance of a cluster: UP or DOWN each.
+    Test {
+        name: String,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
+    /// Data size of each volume of a cluster, and what is free where it is.
+    Df {
+        name: String,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
     /// Client and server versions.
     Version,
     /// Clusters, instances, volumes, and what is not ready.

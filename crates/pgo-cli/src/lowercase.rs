@@ -2,7 +2,19 @@
 //! capitalised verb or kind gets an error naming the right spelling rather
 //! than clap's generic one.
 
-const WORDS: &[&str] = &["create", "show", "delete", "version", "status", "cluster", "help"];
+const WORDS: &[&str] = &[
+    "create",
+    "show",
+    "delete",
+    "scale",
+    "scaledown",
+    "test",
+    "df",
+    "version",
+    "status",
+    "cluster",
+    "help",
+];
 
 pub fn check(argv: &[String]) -> Result<(), String> {
     // Only the command words (the first two positionals) are checked:

@@ -44,6 +44,28 @@ pub struct InstanceSpec {
     /// PostgreSQL's port where the platform does not choose one itself.
     pub port: u16,
     pub labels: BTreeMap<String, String>,
+    /// For a replica: the instance it streams from and its slot there.
+    #[serde(default)]
+    pub follows: Option<Follow>,
+    /// For a primary under synchronous replication: the replicas a commit
+    /// may wait for (any one of them).
+    #[serde(default)]
+    pub sync_standbys: Vec<String>,
+}
+
+/// What a replica streams from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Follow {
+    pub primary: String,
+    pub slot: String,
+}
+
+/// A replica as the store knows it (a Pgreplica).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplicaInput {
+    pub name: String,
+    pub storage: StorageSpec,
+    pub node_name: Option<String>,
 }
 
 /// A stable endpoint that forwards new connections to its targets.
@@ -57,17 +79,18 @@ pub struct ServiceSpec {
     pub targets: Vec<String>,
 }
 
-/// Everything one cluster should have.
+/// Everything one cluster should have but its services.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredCluster {
     pub volumes: Vec<VolumeSpec>,
     pub secrets: Vec<SecretSpec>,
     pub instances: Vec<InstanceSpec>,
-    pub services: Vec<ServiceSpec>,
 }
 
-/// The desired objects of cluster `name`, whose current primary is `primary`.
-pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str) -> DesiredCluster {
+/// The desired objects of cluster `name`, whose current primary is
+/// `primary`, with `replicas`. Services are built apart ([`services`]):
+/// which replicas receive connections depends on what is observed.
+pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[ReplicaInput]) -> DesiredCluster {
     let secret = |user: &str| SecretSpec {
         name: names::secret(name, user),
         cluster: name.to_string(),
@@ -78,43 +101,74 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str) -> DesiredCluste
         secret(names::REPLICATION_USER),
         secret(&spec.user),
     ];
-    let primary_volume = spec
-        .pvc_name
-        .clone()
-        .unwrap_or_else(|| names::primary_volume(name));
+    let primary_volume = names::volume_of(name, spec.pvc_name.as_deref(), primary);
+    let mut volumes = Vec::new();
     // A shared volume (CLUSTER.PVC_NAME) exists already: it is not ours to create.
-    let volumes = if spec.pvc_name.is_some() {
-        vec![]
-    } else {
-        vec![VolumeSpec {
+    if spec.pvc_name.as_deref() != Some(primary_volume.as_str()) {
+        volumes.push(VolumeSpec {
             name: primary_volume.clone(),
             cluster: name.to_string(),
             storage: spec.primary_storage.clone(),
-        }]
-    };
-    let mut labels = spec.user_labels.clone();
-    labels.insert(labels::CLUSTER.into(), name.to_string());
-    labels.insert(labels::ROLE.into(), MemberRole::Primary.to_string());
-    labels.insert(labels::MANAGED_BY.into(), labels::MANAGER.into());
-    if let Some(cc) = &spec.custom_config {
-        labels.insert(labels::CUSTOM_CONFIG.into(), cc.clone());
+        });
     }
-    let primary_instance = InstanceSpec {
-        name: primary.to_string(),
-        cluster: name.to_string(),
-        role: MemberRole::Primary,
-        volume: primary_volume,
-        database: spec.database.clone(),
-        app_user: spec.user.clone(),
-        superuser_secret: names::secret(name, names::SUPERUSER),
-        replication_secret: names::secret(name, names::REPLICATION_USER),
-        app_secret: names::secret(name, &spec.user),
-        node_name: spec.node_name.clone(),
-        custom_config: spec.custom_config.clone(),
-        port: spec.port,
-        labels,
+    let instance = |instance: &str, role: MemberRole, volume: String| {
+        let mut labels = spec.user_labels.clone();
+        labels.insert(labels::CLUSTER.into(), name.to_string());
+        labels.insert(labels::ROLE.into(), role.to_string());
+        labels.insert(labels::MANAGED_BY.into(), labels::MANAGER.into());
+        InstanceSpec {
+            name: instance.to_string(),
+            cluster: name.to_string(),
+            role,
+            volume,
+            database: spec.database.clone(),
+            app_user: spec.user.clone(),
+            superuser_secret: names::secret(name, names::SUPERUSER),
+            replication_secret: names::secret(name, names::REPLICATION_USER),
+            app_secret: names::secret(name, &spec.user),
+            node_name: None,
+            custom_config: spec.custom_config.clone(),
+            port: spec.port,
+            labels,
+            follows: None,
+            sync_standbys: vec![],
+        }
     };
-    let services = vec![
+    let mut first = instance(primary, MemberRole::Primary, primary_volume);
+    first.node_name = spec.node_name.clone();
+    if let Some(cc) = &spec.custom_config {
+        first.labels.insert(labels::CUSTOM_CONFIG.into(), cc.clone());
+    }
+    if spec.sync_replication {
+        first.sync_standbys = replicas.iter().map(|r| r.name.clone()).collect();
+    }
+    let mut instances = vec![first];
+    for r in replicas {
+        // Each replica has its own volume, so each can use other storage.
+        volumes.push(VolumeSpec {
+            name: r.name.clone(),
+            cluster: name.to_string(),
+            storage: r.storage.clone(),
+        });
+        let mut i = instance(&r.name, MemberRole::Replica, r.name.clone());
+        i.node_name = r.node_name.clone();
+        i.follows = Some(Follow {
+            primary: primary.to_string(),
+            slot: names::replication_slot(&r.name),
+        });
+        instances.push(i);
+    }
+    DesiredCluster {
+        volumes,
+        secrets,
+        instances,
+    }
+}
+
+/// The two services: the primary service points at the primary only; the
+/// replica service spreads new connections over the replicas that are ready.
+pub fn services(name: &str, primary: &str, ready_replicas: &[String]) -> Vec<ServiceSpec> {
+    vec![
         ServiceSpec {
             name: names::primary_service(name),
             cluster: name.to_string(),
@@ -125,15 +179,9 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str) -> DesiredCluste
             name: names::replica_service(name),
             cluster: name.to_string(),
             role: MemberRole::Replica,
-            targets: vec![],
+            targets: ready_replicas.to_vec(),
         },
-    ];
-    DesiredCluster {
-        volumes,
-        secrets,
-        instances: vec![primary_instance],
-        services,
-    }
+    ]
 }
 
 #[cfg(test)]
@@ -154,9 +202,17 @@ mod tests {
         }
     }
 
+    fn replica(name: &str) -> ReplicaInput {
+        ReplicaInput {
+            name: name.into(),
+            storage: StorageSpec::default(),
+            node_name: None,
+        }
+    }
+
     #[test]
     fn a_new_cluster_has_a_volume_three_secrets_a_primary_and_two_services() {
-        let d = cluster("db", &spec(), "db");
+        let d = cluster("db", &spec(), "db", &[]);
         assert_eq!(d.volumes.len(), 1);
         assert_eq!(d.volumes[0].name, "db");
         let secret_names: Vec<_> = d.secrets.iter().map(|s| s.name.as_str()).collect();
@@ -171,19 +227,66 @@ mod tests {
         assert_eq!(d.instances.len(), 1);
         assert_eq!(d.instances[0].role, MemberRole::Primary);
         assert_eq!(d.instances[0].labels["pg-cluster"], "db");
-        let services: Vec<_> = d
-            .services
-            .iter()
-            .map(|s| (s.name.as_str(), s.targets.clone()))
+        let services: Vec<_> = services("db", "db", &[])
+            .into_iter()
+            .map(|s| (s.name, s.targets))
             .collect();
-        assert_eq!(services, [("db", vec!["db".to_string()]), ("db-replica", vec![])]);
+        assert_eq!(
+            services,
+            [
+                ("db".into(), vec!["db".to_string()]),
+                ("db-replica".into(), vec![])
+            ]
+        );
+    }
+
+    #[test]
+    fn each_replica_has_its_own_volume_and_slot_and_follows_the_primary() {
+        let d = cluster("db", &spec(), "db", &[replica("db-a1b2"), replica("db-c3d4")]);
+        let volumes: Vec<_> = d.volumes.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(volumes, ["db", "db-a1b2", "db-c3d4"]);
+        let r = &d.instances[1];
+        assert_eq!(r.role, MemberRole::Replica);
+        assert_eq!(r.volume, "db-a1b2");
+        assert_eq!(
+            r.follows,
+            Some(Follow {
+                primary: "db".into(),
+                slot: "db_a1b2".into()
+            })
+        );
+        assert_eq!(r.labels["role"], "replica");
+        assert!(d.instances[0].sync_standbys.is_empty());
+    }
+
+    #[test]
+    fn sync_replication_names_every_replica_on_the_primary() {
+        let mut s = spec();
+        s.sync_replication = true;
+        let d = cluster("db", &s, "db", &[replica("db-a1b2"), replica("db-c3d4")]);
+        assert_eq!(d.instances[0].sync_standbys, ["db-a1b2", "db-c3d4"]);
+    }
+
+    #[test]
+    fn the_replica_service_only_targets_ready_replicas() {
+        let s = services("db", "db-x", &["db-a1b2".into()]);
+        assert_eq!(s[0].targets, ["db-x"]);
+        assert_eq!(s[1].targets, ["db-a1b2"]);
+    }
+
+    #[test]
+    fn after_a_failover_the_primary_keeps_its_own_volume() {
+        let d = cluster("db", &spec(), "db-a1b2", &[replica("db-c3d4")]);
+        assert_eq!(d.instances[0].volume, "db-a1b2");
+        let volumes: Vec<_> = d.volumes.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(volumes, ["db-a1b2", "db-c3d4"]);
     }
 
     #[test]
     fn a_shared_volume_is_used_not_created() {
         let mut s = spec();
         s.pvc_name = Some("shared".into());
-        let d = cluster("db", &s, "db");
+        let d = cluster("db", &s, "db", &[]);
         assert!(d.volumes.is_empty());
         assert_eq!(d.instances[0].volume, "shared");
     }
@@ -192,7 +295,7 @@ mod tests {
     fn custom_config_labels_the_primary() {
         let mut s = spec();
         s.custom_config = Some("olap".into());
-        let d = cluster("db", &s, "db");
+        let d = cluster("db", &s, "db", &[]);
         assert_eq!(d.instances[0].labels["custom-config"], "olap");
     }
 }

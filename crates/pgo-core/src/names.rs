@@ -29,3 +29,25 @@ pub fn secret(cluster: &str, user: &str) -> String {
 pub const SUPERUSER: &str = "postgres";
 /// The user replicas stream as.
 pub const REPLICATION_USER: &str = "primaryuser";
+
+/// A replica: `<cluster>-<suffix>`, the suffix random and kept for life.
+pub fn replica(cluster: &str, suffix: &str) -> String {
+    format!("{cluster}-{suffix}")
+}
+
+/// A replica's physical replication slot on the primary (slot names allow
+/// only lowercase letters, digits and underscores).
+pub fn replication_slot(replica: &str) -> String {
+    replica.replace('-', "_")
+}
+
+/// The volume an instance uses: the first primary's is the cluster's (or the
+/// shared one named by `CLUSTER.PVC_NAME`); every other instance's carries
+/// its own name.
+pub fn volume_of(cluster: &str, pvc_name: Option<&str>, instance: &str) -> String {
+    if instance == initial_primary(cluster) {
+        pvc_name.map_or_else(|| primary_volume(cluster), str::to_string)
+    } else {
+        instance.to_string()
+    }
+}

@@ -31,9 +31,34 @@ pub fn phase(previous: ClusterPhase, primary: PrimaryObservation<'_>) -> (Cluste
     }
 }
 
+/// An LSN (`16/B374D848`) as a byte position.
+pub fn lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
+}
+
+/// How many bytes of WAL `replica` has yet to replay of what `primary` wrote.
+pub fn lag(primary: Option<&str>, replica: Option<&str>) -> Option<u64> {
+    Some(lsn(primary?)?.saturating_sub(lsn(replica?)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lsns_and_lag() {
+        assert_eq!(lsn("0/3000060"), Some(0x3000060));
+        assert_eq!(lsn("16/B374D848"), Some((0x16 << 32) | 0xB374D848));
+        assert_eq!(lsn("nonsense"), None);
+        assert_eq!(lag(Some("0/3000100"), Some("0/3000060")), Some(0xa0));
+        assert_eq!(
+            lag(Some("0/3000060"), Some("0/3000100")),
+            Some(0),
+            "a replica ahead of a stale reading is not behind"
+        );
+        assert_eq!(lag(None, Some("0/1")), None);
+    }
 
     fn member(ready: bool) -> MemberStatus {
         MemberStatus {

@@ -15,7 +15,7 @@ pub enum ValidationError {
         "invalid name {name:?}: {rule} (a DNS-1035 label: at most 63 characters of a-z, 0-9 and '-', starting with a letter and ending with a letter or digit)"
     )]
     Name { name: String, rule: &'static str },
-    #[error("--replica-count {0} is over the limit of {MAX_REPLICAS}")]
+    #[error("{0} replicas is over the limit of {MAX_REPLICAS} for one cluster")]
     TooManyReplicas(u32),
     #[error("unknown strategy {0:?} (CLUSTER.STRATEGY): known strategies are {known}", known = KNOWN_STRATEGIES.join(", "))]
     UnknownStrategy(String),
@@ -107,6 +107,12 @@ pub fn create_request(
     {
         return Err(ValidationError::Unsupported("--node-name is empty".into()));
     }
+    if req.sync_replication && replicas == 0 {
+        return Err(ValidationError::Unsupported(
+            "--sync-replication needs --replica-count of at least 1: with no replica every commit would wait"
+                .into(),
+        ));
+    }
     if let Some(cc) = &req.custom_config {
         dns1035_label(cc)?;
     }
@@ -131,6 +137,20 @@ pub fn create_request(
         sync_replication: req.sync_replication,
         user_labels: Default::default(),
     })
+}
+
+/// `pgo scale NAME --replica-count=N` adds N replicas to the `current` ones.
+pub fn scale(current: u32, add: u32) -> Result<u32, ValidationError> {
+    if add == 0 {
+        return Err(ValidationError::Unsupported(
+            "--replica-count must be at least 1: scale adds that many replicas".into(),
+        ));
+    }
+    let total = current.saturating_add(add);
+    if total > MAX_REPLICAS {
+        return Err(ValidationError::TooManyReplicas(total));
+    }
+    Ok(total)
 }
 
 /// Checks a stored spec, which may have been written by hand (`kubectl
@@ -212,6 +232,33 @@ mod tests {
         };
         let err = create_request(&req, &PgoConfig::default()).unwrap_err();
         assert!(err.to_string().contains("limit of 15"), "{err}");
+    }
+
+    #[test]
+    fn sync_replication_needs_a_replica() {
+        let req = CreateClusterRequest {
+            name: "db".into(),
+            sync_replication: true,
+            ..Default::default()
+        };
+        let err = create_request(&req, &PgoConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("--replica-count of at least 1"), "{err}");
+        let req = CreateClusterRequest {
+            replica_count: Some(1),
+            ..req
+        };
+        assert!(
+            create_request(&req, &PgoConfig::default())
+                .unwrap()
+                .sync_replication
+        );
+    }
+
+    #[test]
+    fn scale_adds_within_the_limit() {
+        assert_eq!(scale(2, 1), Ok(3));
+        assert!(scale(2, 0).is_err());
+        assert!(scale(10, 6).unwrap_err().to_string().contains("limit of 15"));
     }
 
     #[test]

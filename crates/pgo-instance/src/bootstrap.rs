@@ -60,10 +60,11 @@ pub async fn initdb(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> Resu
     let _ = std::fs::remove_file(&pwfile);
     let output = output.map_err(|e| format!("cannot run {}: {e}", bin.join("initdb").display()))?;
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(format!("initdb failed ({}): {}", output.status, tail.join(" / ")));
+        return Err(format!(
+            "initdb failed ({}): {}",
+            output.status,
+            tail(&output.stderr)
+        ));
     }
     let conf = scratch.join("postgresql.conf");
     let mut text =
@@ -85,6 +86,94 @@ pub async fn initdb(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> Resu
 fn sync_filesystem(dir: &Path) -> Result<(), String> {
     let handle = std::fs::File::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
     nix::unistd::syncfs(&handle).map_err(|e| format!("cannot sync the filesystem of {}: {e}", dir.display()))
+}
+
+/// Copies the primary's data directory with pg_basebackup, creating this
+/// replica's slot on the primary as part of the copy.
+pub async fn basebackup(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> Result<(), String> {
+    let upstream = config
+        .primary
+        .as_ref()
+        .ok_or("a replica needs a primary to copy from")?;
+    let volume = &config.volume_dir;
+    std::fs::create_dir_all(volume).map_err(|e| format!("cannot create {}: {e}", volume.display()))?;
+    run_as.own(volume, 0o700)?;
+    let scratch = volume.join("pgdata.basebackup");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).map_err(|e| format!("cannot clear {}: {e}", scratch.display()))?;
+    }
+    let passfile = write_passfile(config, run_as)?;
+    let user = read_secret(&config.replication_secret, "username")?;
+    let run = |create_slot: bool| {
+        let mut cmd = tokio::process::Command::new(bin.join("pg_basebackup"));
+        cmd.arg("--pgdata")
+            .arg(&scratch)
+            .arg(format!("--host={}", upstream.host))
+            .arg(format!("--port={}", upstream.port))
+            .arg(format!("--username={user}"))
+            .arg("--no-password")
+            .arg("--wal-method=stream")
+            .arg("--checkpoint=fast")
+            .arg(format!("--slot={}", upstream.slot))
+            // Synced below with one syncfs(), as after initdb.
+            .arg("--no-sync")
+            .env("PGPASSFILE", &passfile)
+            .env("PGAPPNAME", &config.name)
+            .current_dir(volume)
+            .kill_on_drop(true);
+        if create_slot {
+            cmd.arg("--create-slot");
+        }
+        run_as.apply(&mut cmd);
+        cmd.output()
+    };
+    let mut output = run(true)
+        .await
+        .map_err(|e| format!("cannot run {}: {e}", bin.join("pg_basebackup").display()))?;
+    // A retry after a copy that failed half-way finds its slot made already.
+    if !output.status.success() && String::from_utf8_lossy(&output.stderr).contains("already exists") {
+        let _ = std::fs::remove_dir_all(&scratch);
+        output = run(false)
+            .await
+            .map_err(|e| format!("cannot run {}: {e}", bin.join("pg_basebackup").display()))?;
+    }
+    if !output.status.success() {
+        let _ = std::fs::remove_dir_all(&scratch);
+        return Err(format!(
+            "pg_basebackup from {}:{} failed ({}): {}",
+            upstream.host,
+            upstream.port,
+            output.status,
+            tail(&output.stderr)
+        ));
+    }
+    sync_filesystem(volume)?;
+    std::fs::rename(&scratch, config.pgdata())
+        .map_err(|e| format!("cannot move the copied data directory into place: {e}"))?;
+    sync_filesystem(volume)
+}
+
+/// The last lines of a command's error output, on one line.
+fn tail(stderr: &[u8]) -> String {
+    let text = String::from_utf8_lossy(stderr);
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(3)..].join(" / ")
+}
+
+/// The replication user's password for libpq (pg_basebackup, the WAL
+/// receiver), readable only by PostgreSQL's user.
+fn write_passfile(config: &InstanceConfig, run_as: &RunAs) -> Result<PathBuf, String> {
+    let user = read_secret(&config.replication_secret, "username")?;
+    let password = read_secret(&config.replication_secret, "password")?;
+    let escape = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
+    let path = config.volume_dir.join(".pgpass");
+    run_as.write(&path, &format!("*:*:*:{}:{}\n", escape(&user), escape(&password)))?;
+    Ok(path)
+}
+
+/// A value inside a libpq connection string.
+fn conninfo_value(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
 fn conf_literal(s: &str) -> String {
@@ -109,10 +198,49 @@ pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), Strin
         ("wal_log_hints", "on".into()),
         ("logging_collector", "off".into()),
         ("log_line_prefix", conf_literal("%m [%p] ")),
+        // The default 5 s would add 5 s to every promotion before the
+        // other replicas look for the new primary.
+        ("wal_retrieve_retry_interval", conf_literal("500ms")),
     ];
-    let mut conf = String::from("# Written by the pgo instance manager at every start; edits are lost.\n");
+    let mut conf =
+        String::from("# Written by the pgo instance manager at every start and reload; edits are lost.\n");
     for (k, v) in settings {
         conf.push_str(&format!("{k} = {v}\n"));
+    }
+    let standby_signal = pgdata.join("standby.signal");
+    match &config.primary {
+        Some(up) => {
+            let passfile = write_passfile(config, run_as)?;
+            let user = read_secret(&config.replication_secret, "username")?;
+            let conninfo = format!(
+                "host={} port={} user={} passfile={} application_name={}",
+                conninfo_value(&up.host),
+                up.port,
+                conninfo_value(&user),
+                conninfo_value(&passfile.to_string_lossy()),
+                conninfo_value(&config.name)
+            );
+            conf.push_str(&format!("primary_conninfo = {}\n", conf_literal(&conninfo)));
+            conf.push_str(&format!("primary_slot_name = {}\n", conf_literal(&up.slot)));
+            if !standby_signal.exists() {
+                run_as.write(&standby_signal, "")?;
+            }
+        }
+        None => {
+            // ANY 1 of every replica: a commit is acknowledged once one of
+            // them has it on disk; with none streaming, commits wait.
+            let names: Vec<String> = config
+                .sync_standbys
+                .iter()
+                .map(|n| format!("\"{}\"", n.replace('"', "\"\"")))
+                .collect();
+            let value = if names.is_empty() {
+                String::new()
+            } else {
+                format!("ANY 1 ({})", names.join(", "))
+            };
+            conf.push_str(&format!("synchronous_standby_names = {}\n", conf_literal(&value)));
+        }
     }
     run_as.write(&pgdata.join(PGO_CONF), &conf)?;
 

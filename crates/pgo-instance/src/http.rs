@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
-use pgo_api::instance::InstanceReport;
+use pgo_api::instance::{DropSlot, InstanceConfig, InstanceReport};
 use std::sync::{Arc, RwLock};
 use tokio::sync::Notify;
 
@@ -15,6 +15,8 @@ pub struct Shared {
     pub report: RwLock<InstanceReport>,
     pub token: String,
     pub reload: Notify,
+    /// The config in use, for handlers that talk to PostgreSQL.
+    pub config: RwLock<InstanceConfig>,
 }
 
 impl Shared {
@@ -35,6 +37,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(readyz))
         .route("/status", get(status))
         .route("/control/reload", post(reload))
+        .route("/control/drop-slot", post(drop_slot))
         .with_state(shared)
 }
 
@@ -89,6 +92,52 @@ async fn reload(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
         Json(serde_json::json!({ "reload": "requested" })),
     )
         .into_response()
+}
+
+fn error(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// Drops a replica's slot once the replica is gone, so the primary stops
+/// keeping WAL for it. A slot still in use is refused, not forced.
+async fn drop_slot(State(s): State<Arc<Shared>>, headers: HeaderMap, Json(req): Json<DropSlot>) -> Response {
+    if !authorized(&headers, &s.token) {
+        return unauthorized();
+    }
+    let Some(config) = s.config.read().ok().map(|c| c.clone()) else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the config lock is poisoned".into(),
+        );
+    };
+    let client = match crate::bootstrap::connect(&config).await {
+        Ok(c) => c,
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+    };
+    let active = match client
+        .query_opt(
+            "SELECT active FROM pg_replication_slots WHERE slot_name = $1",
+            &[&req.slot],
+        )
+        .await
+    {
+        Ok(row) => row.map(|r| r.get::<_, bool>(0)),
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, crate::bootstrap::describe(&e)),
+    };
+    match active {
+        None => Json(serde_json::json!({ "dropped": false })).into_response(),
+        Some(true) => error(StatusCode::CONFLICT, format!("slot {} is in use", req.slot)),
+        Some(false) => match client
+            .execute("SELECT pg_drop_replication_slot($1)", &[&req.slot])
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(slot = %req.slot, "dropped replication slot");
+                Json(serde_json::json!({ "dropped": true })).into_response()
+            }
+            Err(e) => error(StatusCode::CONFLICT, crate::bootstrap::describe(&e)),
+        },
+    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const FATAL_AFTER: u32 = 3;
 
 pub async fn run(
+    config_path: PathBuf,
     config: InstanceConfig,
     token: String,
     run_as: RunAs,
@@ -36,6 +37,7 @@ pub async fn run(
         }),
         token,
         reload: Notify::new(),
+        config: RwLock::new(config.clone()),
     });
     let addr = format!("{}:{}", config.http_address, config.http_port);
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -57,6 +59,7 @@ pub async fn run(
     });
     tracing::info!(instance = %config.name, %addr, bin = %bin.display(), user = %run_as.name, "instance manager started");
     Supervisor {
+        config_path,
         config,
         run_as,
         bin,
@@ -70,6 +73,7 @@ pub async fn run(
 }
 
 struct Supervisor {
+    config_path: PathBuf,
     config: InstanceConfig,
     run_as: RunAs,
     bin: PathBuf,
@@ -174,13 +178,38 @@ impl Supervisor {
 
     /// A data directory that exists and configuration written.
     async fn prepare(&mut self) -> Result<(), String> {
+        self.reread_config();
         if !bootstrap::is_initialized(&self.config) {
-            self.shared
-                .update(|r| r.message = Some("initializing the data directory (initdb)".into()));
-            bootstrap::initdb(&self.config, &self.run_as, &self.bin).await?;
-            tracing::info!("initdb done");
+            if self.config.primary.is_some() {
+                self.shared
+                    .update(|r| r.message = Some("copying the primary's data (pg_basebackup)".into()));
+                bootstrap::basebackup(&self.config, &self.run_as, &self.bin).await?;
+                tracing::info!("pg_basebackup done");
+            } else {
+                self.shared
+                    .update(|r| r.message = Some("initializing the data directory (initdb)".into()));
+                bootstrap::initdb(&self.config, &self.run_as, &self.bin).await?;
+                tracing::info!("initdb done");
+            }
         }
         bootstrap::write_config(&self.config, &self.run_as)
+    }
+
+    /// The platform rewrites the config file and asks for a reload when
+    /// what an instance follows changes; what the file says now wins.
+    fn reread_config(&mut self) {
+        let fresh = std::fs::read(&self.config_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice::<InstanceConfig>(&b).map_err(|e| e.to_string()));
+        match fresh {
+            Ok(c) => {
+                if let Ok(mut shared) = self.shared.config.write() {
+                    *shared = c.clone();
+                }
+                self.config = c;
+            }
+            Err(e) => tracing::warn!(path = %self.config_path.display(), "keeping the config in use: {e}"),
+        }
     }
 
     async fn monitor(
@@ -198,6 +227,7 @@ impl Supervisor {
                 _ = tokio::time::sleep(period) => {}
                 _ = self.stop.changed() => return Exit::Stop,
                 _ = shared.reload.notified() => {
+                    self.reread_config();
                     match bootstrap::write_config(&self.config, &self.run_as) {
                         Ok(()) => { postmaster.reload(); tracing::info!("configuration reloaded"); }
                         Err(e) => tracing::warn!("reload: {e}"),

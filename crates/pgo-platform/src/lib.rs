@@ -8,9 +8,10 @@
 pub mod local;
 mod random;
 
-pub use random::password;
+pub use random::{password, suffix};
 
 use pgo_api::cluster::MemberRole;
+pub use pgo_api::rest::VolumeUsage;
 use pgo_core::desired::{InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,10 @@ pub trait Platform: Send + Sync + 'static {
 
     async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), PlatformError>;
     async fn volumes(&self) -> Result<Vec<VolumeInfo>, PlatformError>;
+    /// Removes a volume with its data. Only after its instance is gone.
+    async fn remove_volume(&self, name: &str) -> Result<(), PlatformError>;
+    /// `None` when there is no such volume.
+    async fn volume_usage(&self, name: &str) -> Result<Option<VolumeUsage>, PlatformError>;
 
     /// Creates the secret with a new random password unless it exists.
     async fn ensure_secret(&self, spec: &SecretSpec) -> Result<(), PlatformError>;
@@ -106,6 +111,8 @@ pub trait Platform: Send + Sync + 'static {
     async fn observe_instance(&self, name: &str) -> Result<Option<InstanceObservation>, PlatformError>;
     /// Stops the instance; its volume stays.
     async fn remove_instance(&self, name: &str) -> Result<(), PlatformError>;
+    /// Drops a replica's replication slot on the primary instance.
+    async fn drop_replication_slot(&self, primary: &str, slot: &str) -> Result<(), PlatformError>;
 
     /// Opens (or repoints) a service; the same name keeps the same endpoint.
     async fn ensure_service(&self, spec: &ServiceSpec) -> Result<Endpoint, PlatformError>;

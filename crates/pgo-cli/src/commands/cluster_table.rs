@@ -33,6 +33,7 @@ pub fn render(c: &ClusterView) -> String {
                 },
                 m.timeline.map_or("-".into(), |t| t.to_string()),
                 m.wal_lsn.clone().unwrap_or_else(|| "-".into()),
+                m.lag_bytes.map_or("-".into(), |l| l.to_string()),
                 m.message.clone().unwrap_or_default(),
             ]
         })
@@ -46,6 +47,7 @@ pub fn render(c: &ClusterView) -> String {
             "HOST:PORT",
             "TIMELINE",
             "WAL",
+            "LAG",
             "MESSAGE",
         ],
         &members,

@@ -4,7 +4,7 @@ use crate::args::CreateCluster;
 use crate::client::Client;
 use crate::output::{say, sayln};
 use crate::progress::Progress;
-use pgo_api::cluster::ClusterPhase;
+use pgo_api::cluster::{ClusterPhase, MemberRole};
 use pgo_api::rest::{ClusterView, CreateClusterRequest};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -32,11 +32,20 @@ pub async fn cluster(client: &Client, args: &CreateCluster) -> Result<ExitCode, 
     let path = format!("/clusters/{}", segment(&args.name));
     loop {
         let view: ClusterView = client.get(&path).await?;
+        let replicas_ready = view
+            .members
+            .iter()
+            .filter(|m| m.role == MemberRole::Replica && m.ready)
+            .count();
         match view.phase {
-            ClusterPhase::Ready => {
+            ClusterPhase::Ready if replicas_ready >= view.replicas as usize => {
                 progress.finish();
+                let what = match view.replicas {
+                    0 => "primary".to_string(),
+                    n => format!("primary and {n} replica{}", if n == 1 { "" } else { "s" }),
+                };
                 sayln!(
-                    "created cluster {}: primary ready in {:.1}s",
+                    "created cluster {}: {what} ready in {:.1}s",
                     view.name,
                     started.elapsed().as_secs_f64()
                 );
@@ -52,6 +61,12 @@ pub async fn cluster(client: &Client, args: &CreateCluster) -> Result<ExitCode, 
                     view.message.unwrap_or_else(|| "no reason given".into())
                 )));
             }
+            ClusterPhase::Ready => {
+                progress.update(&format!(
+                    "cluster {}: primary ready, {replicas_ready} of {} replicas ready",
+                    view.name, view.replicas
+                ));
+            }
             phase => {
                 let why = view.message.unwrap_or_default();
                 progress.update(&format!("cluster {} is {phase} {why}", view.name));
@@ -60,7 +75,7 @@ pub async fn cluster(client: &Client, args: &CreateCluster) -> Result<ExitCode, 
         if Instant::now() >= deadline {
             progress.finish();
             return Err(CliError::Api(format!(
-                "cluster {} was created but its primary was not ready within {}s; see 'pgo show cluster {}'",
+                "cluster {} was created but was not ready within {}s; see 'pgo show cluster {}'",
                 args.name, args.timeout, args.name
             )));
         }

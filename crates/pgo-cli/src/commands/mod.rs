@@ -3,6 +3,8 @@
 mod cluster_table;
 mod create;
 mod delete;
+mod health;
+mod scale;
 mod show;
 mod status;
 mod version;
@@ -39,6 +41,27 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                         },
                 } => delete::cluster(&client, names, *no_prompt, *no_wait, *timeout).await,
                 Command::Status { output } => status::run(&client, *output).await,
+                Command::Scale {
+                    name,
+                    replica_count,
+                    no_wait,
+                    timeout,
+                } => scale::scale(&client, name, *replica_count, *no_wait, *timeout).await,
+                Command::Scaledown {
+                    name,
+                    query,
+                    target,
+                    delete_data,
+                    no_prompt,
+                    output,
+                } => match (query, target) {
+                    (true, _) | (false, None) => scale::query(&client, name, *output).await,
+                    (false, Some(target)) => {
+                        scale::scaledown(&client, name, target, *delete_data, *no_prompt).await
+                    }
+                },
+                Command::Test { name, output } => health::test(&client, name, *output).await,
+                Command::Df { name, output } => health::df(&client, name, *output).await,
                 Command::Version => version::run(&cli).await,
             }
         }

@@ -4,7 +4,7 @@
 use super::reconcile::{Action, reconcile};
 use crate::Context;
 use futures::StreamExt;
-use pgo_api::Pgcluster;
+use pgo_api::{Pgcluster, Pgreplica};
 use pgo_store::{Api, Event};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,20 +17,20 @@ const RETRY_LIST: Duration = Duration::from_secs(1);
 
 pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     let api: Api<Pgcluster> = Api::new(ctx.store.clone());
+    let replicas: Api<Pgreplica> = Api::new(ctx.store.clone());
     while !*stop.borrow() {
         // List, then watch from the list's version: nothing is missed between.
-        let (items, since) = match api.list().await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot list clusters; retrying");
-                tokio::time::sleep(RETRY_LIST).await;
-                continue;
-            }
+        let watches = async {
+            let (items, since) = api.list().await?;
+            let events = api.watch(since).await?;
+            let (_, since) = replicas.list().await?;
+            let replica_events = replicas.watch(since).await?;
+            Ok::<_, pgo_store::StoreError>((items, events, replica_events))
         };
-        let mut events = match api.watch(since).await {
+        let (items, mut events, mut replica_events) = match watches.await {
             Ok(w) => w,
             Err(e) => {
-                tracing::error!(error = %e, "cannot watch clusters; retrying");
+                tracing::error!(error = %e, "cannot list and watch clusters; retrying");
                 tokio::time::sleep(RETRY_LIST).await;
                 continue;
             }
@@ -54,6 +54,20 @@ pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
                     }
                     Some(Err(e)) => {
                         tracing::warn!(error = %e, "the cluster watch ended; listing again");
+                        break;
+                    }
+                    None => break,
+                },
+                // A replica's change is its cluster's business.
+                event = replica_events.next() => match event {
+                    Some(Ok(event)) => {
+                        let cluster = event.object().spec.cluster_name.clone();
+                        if !cluster.is_empty() {
+                            due.insert(cluster, Instant::now());
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "the replica watch ended; listing again");
                         break;
                     }
                     None => break,

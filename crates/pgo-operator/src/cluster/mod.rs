@@ -2,5 +2,6 @@
 
 pub mod controller;
 mod reconcile;
+mod replicas;
 
 pub use reconcile::{Action, ReconcileError, reconcile};

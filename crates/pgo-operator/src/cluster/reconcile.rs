@@ -1,11 +1,12 @@
-//! One pass over one cluster, as a pipeline: read → validate → build (pure,
-//! in pgo-core) → apply (the platform) → status. Each step has its own error.
+//! One pass over one cluster and its replicas, as a pipeline: read →
+//! validate → build (pure, in pgo-core) → apply (the platform) → status.
+//! Each step has its own error.
 
+use super::replicas;
 use crate::Context;
-use pgo_api::Pgcluster;
 use pgo_api::cluster::{ClusterPhase, MemberRole, MemberStatus, PgclusterStatus, ServiceStatus};
-use pgo_api::labels;
-use pgo_core::desired::{self, DesiredCluster};
+use pgo_api::{Pgcluster, Pgreplica, PgreplicaStatus, labels};
+use pgo_core::desired::{self, InstanceSpec, ReplicaInput};
 use pgo_core::status::{self, PrimaryObservation};
 use pgo_core::{names, validate};
 use pgo_platform::{InstanceObservation, PlatformError};
@@ -20,7 +21,7 @@ pub enum Action {
     Gone,
 }
 
-/// While a cluster is not ready it is looked at often: a create is waited on.
+/// While anything is not ready it is looked at often: a create is waited on.
 const NOT_READY_PERIOD: Duration = Duration::from_millis(50);
 
 #[derive(Debug, thiserror::Error)]
@@ -33,40 +34,56 @@ pub enum ReconcileError {
     Observe(#[source] PlatformError),
     #[error("writing the cluster's status: {0}")]
     Status(#[source] StoreError),
-    #[error("tearing the cluster down: {0}")]
-    Teardown(#[source] PlatformError),
-    #[error("releasing the cluster's finalizer: {0}")]
-    Finalizer(#[source] StoreError),
+    #[error("tearing down {what}: {source}")]
+    Teardown {
+        what: String,
+        #[source]
+        source: PlatformError,
+    },
+    #[error("writing {what}: {source}")]
+    Write {
+        what: String,
+        #[source]
+        source: StoreError,
+    },
 }
 
 impl ReconcileError {
     /// A conflict means someone wrote in between: look again at once.
     pub fn retry_after(&self) -> Duration {
         match self {
-            ReconcileError::Status(e) | ReconcileError::Finalizer(e) if e.is_conflict() => {
+            ReconcileError::Status(e) | ReconcileError::Write { source: e, .. } if e.is_conflict() => {
                 Duration::from_millis(10)
             }
+            ReconcileError::Teardown { .. } => Duration::from_millis(200),
             _ => Duration::from_secs(2),
         }
     }
 }
 
 pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileError> {
-    let api: Api<Pgcluster> = Api::new(ctx.store.clone());
+    let clusters: Api<Pgcluster> = Api::new(ctx.store.clone());
     // Read.
-    let Some(cluster) = api.get_opt(name).await.map_err(ReconcileError::Read)? else {
+    let Some(cluster) = clusters.get_opt(name).await.map_err(ReconcileError::Read)? else {
         return Ok(Action::Gone);
     };
+    let members = replicas::of(ctx, name).await?;
     if cluster.metadata.deletion_timestamp.is_some() {
-        return teardown(ctx, &api, cluster).await;
+        return teardown(ctx, &clusters, cluster, members).await;
     }
-    if !has_finalizer(&cluster) {
+    if !has_finalizer(&cluster.metadata.finalizers, labels::CLUSTER_FINALIZER) {
         let mut held = cluster.clone();
         held.metadata
             .finalizers
             .get_or_insert_with(Vec::new)
             .push(labels::CLUSTER_FINALIZER.to_string());
-        api.replace(&held).await.map_err(ReconcileError::Finalizer)?;
+        clusters
+            .replace(&held)
+            .await
+            .map_err(|source| ReconcileError::Write {
+                what: format!("the finalizer of cluster {name}"),
+                source,
+            })?;
         return Ok(Action::Requeue(Duration::ZERO));
     }
     let previous = cluster.status.clone().unwrap_or_default();
@@ -79,7 +96,7 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
             message: Some(e.to_string()),
             ..previous.clone()
         };
-        write_status(&api, &cluster, status).await?;
+        write_status(&clusters, &cluster, status).await?;
         return Ok(Action::Requeue(Duration::from_secs(30)));
     }
 
@@ -88,48 +105,127 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
         .primary
         .clone()
         .unwrap_or_else(|| names::initial_primary(name));
-    let want = desired::cluster(name, &cluster.spec, &primary);
+    let (live, leaving): (Vec<Pgreplica>, Vec<Pgreplica>) = members
+        .into_iter()
+        .partition(|r| r.metadata.deletion_timestamp.is_none());
+    let inputs: Vec<ReplicaInput> = live.iter().map(replicas::input).collect();
+    let want = desired::cluster(name, &cluster.spec, &primary, &inputs);
 
-    // Apply.
-    let services = match apply(ctx, &want).await {
-        Ok(s) => s,
-        Err(e) => {
-            let status = PgclusterStatus {
-                phase: ClusterPhase::Failed,
-                message: Some(e.to_string()),
-                primary: Some(primary),
-                ..previous.clone()
-            };
-            write_status(&api, &cluster, status).await?;
-            return Err(e);
-        }
-    };
-
-    // Status.
-    let mut members = Vec::new();
-    let mut fatal = None;
-    for instance in &want.instances {
-        let seen = ctx
+    // Apply: the primary first, so a leaving replica is out of
+    // synchronous_standby_names before it stops.
+    if let Err(e) = apply_primary(ctx, &want).await {
+        let status = PgclusterStatus {
+            phase: ClusterPhase::Failed,
+            message: Some(e.to_string()),
+            primary: Some(primary),
+            ..previous.clone()
+        };
+        write_status(&clusters, &cluster, status).await?;
+        return Err(e);
+    }
+    for replica in &leaving {
+        replicas::remove(ctx, &primary, replica).await?;
+    }
+    let primary_seen = ctx
+        .platform
+        .observe_instance(&primary)
+        .await
+        .map_err(ReconcileError::Observe)?;
+    let primary_ready = primary_seen.as_ref().is_some_and(|s| s.ready);
+    if primary_ready && (live.len() as u32) < cluster.spec.replicas {
+        // Replicas are made once the primary can be copied, so they all
+        // bootstrap at once instead of retrying against a primary not up yet.
+        replicas::create_missing(ctx, &cluster, live.len() as u32).await?;
+        return Ok(Action::Requeue(Duration::ZERO));
+    }
+    for instance in want.instances.iter().filter(|i| i.role == MemberRole::Replica) {
+        let exists = ctx
             .platform
             .observe_instance(&instance.name)
             .await
-            .map_err(ReconcileError::Observe)?;
-        if let Some(f) = seen.as_ref().and_then(|s| s.fatal.clone()) {
+            .map_err(ReconcileError::Observe)?
+            .is_some();
+        if primary_ready || exists {
+            ctx.platform
+                .ensure_instance(instance)
+                .await
+                .map_err(ReconcileError::Apply)?;
+        }
+    }
+
+    // Observe.
+    let mut members = Vec::new();
+    let mut fatal = None;
+    for instance in &want.instances {
+        let seen = if instance.name == primary {
+            primary_seen.clone()
+        } else {
+            ctx.platform
+                .observe_instance(&instance.name)
+                .await
+                .map_err(ReconcileError::Observe)?
+        };
+        if instance.name == primary
+            && let Some(f) = seen.as_ref().and_then(|s| s.fatal.clone())
+        {
             fatal = Some(format!("instance {}: {f}", instance.name));
         }
-        members.push(member(&instance.name, instance.role, seen));
+        members.push(member(instance, seen));
+    }
+    let primary_lsn = members
+        .iter()
+        .find(|m| m.name == primary)
+        .and_then(|m| m.wal_lsn.clone());
+    for m in members
+        .iter_mut()
+        .filter(|m| m.role == MemberRole::Replica && m.ready)
+    {
+        m.lag_bytes = status::lag(primary_lsn.as_deref(), m.wal_lsn.as_deref());
     }
     log_changes(name, &previous.members, &members);
+
+    // Services: the replica service only routes to replicas that are ready.
+    let ready: Vec<String> = members
+        .iter()
+        .filter(|m| m.name != primary && m.ready)
+        .map(|m| m.name.clone())
+        .collect();
+    let mut services = Vec::new();
+    for service in desired::services(name, &primary, &ready) {
+        let endpoint = ctx
+            .platform
+            .ensure_service(&service)
+            .await
+            .map_err(ReconcileError::Apply)?;
+        services.push(ServiceStatus {
+            name: service.name.clone(),
+            host: endpoint.host,
+            port: endpoint.port,
+            targets: service.targets.clone(),
+        });
+    }
+
+    // Status.
     let primary_member = members.iter().find(|m| m.name == primary);
     let observation = match (&fatal, primary_member) {
         (Some(f), _) => PrimaryObservation::Fatal(f),
         (None, Some(m)) => PrimaryObservation::Seen(m),
         (None, None) => PrimaryObservation::Missing,
     };
-    let (phase, message) = status::phase(previous.phase, observation);
+    let (phase, mut message) = status::phase(previous.phase, observation);
+    if phase == ClusterPhase::Ready && cluster.spec.sync_replication && ready.is_empty() {
+        message = Some("synchronous replication: no replica is ready, so commits wait until one is".into());
+    }
     if phase != previous.phase {
         tracing::info!(cluster = name, from = %previous.phase, to = %phase, message = message.as_deref().unwrap_or(""), "cluster phase changed");
     }
+    for replica in &live {
+        let m = members
+            .iter()
+            .find(|m| Some(&m.name) == replica.metadata.name.as_ref());
+        replicas::write_status(ctx, replica, m).await?;
+    }
+    let everything_ready = phase == ClusterPhase::Ready && members.iter().all(|m| m.ready);
     let next = PgclusterStatus {
         phase,
         message,
@@ -138,8 +234,8 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
         services,
         observed_generation: cluster.metadata.generation,
     };
-    write_status(&api, &cluster, next).await?;
-    let period = if phase == ClusterPhase::Ready {
+    write_status(&clusters, &cluster, next).await?;
+    let period = if everything_ready && leaving.is_empty() {
         Duration::from_millis(ctx.config.pgo.probe_period_ms)
     } else {
         NOT_READY_PERIOD
@@ -147,15 +243,12 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
     Ok(Action::Requeue(period))
 }
 
-fn has_finalizer(cluster: &Pgcluster) -> bool {
-    cluster
-        .metadata
-        .finalizers
-        .as_ref()
-        .is_some_and(|f| f.iter().any(|x| x == labels::CLUSTER_FINALIZER))
+pub(super) fn has_finalizer(finalizers: &Option<Vec<String>>, which: &str) -> bool {
+    finalizers.as_ref().is_some_and(|f| f.iter().any(|x| x == which))
 }
 
-async fn apply(ctx: &Context, want: &DesiredCluster) -> Result<Vec<ServiceStatus>, ReconcileError> {
+/// Secrets, volumes and the primary instance.
+async fn apply_primary(ctx: &Context, want: &desired::DesiredCluster) -> Result<(), ReconcileError> {
     let p = &ctx.platform;
     for secret in &want.secrets {
         p.ensure_secret(secret).await.map_err(ReconcileError::Apply)?;
@@ -163,39 +256,33 @@ async fn apply(ctx: &Context, want: &DesiredCluster) -> Result<Vec<ServiceStatus
     for volume in &want.volumes {
         p.ensure_volume(volume).await.map_err(ReconcileError::Apply)?;
     }
-    for instance in &want.instances {
+    for instance in want.instances.iter().filter(|i| i.role == MemberRole::Primary) {
         p.ensure_instance(instance).await.map_err(ReconcileError::Apply)?;
     }
-    let mut services = Vec::new();
-    for service in &want.services {
-        let endpoint = p.ensure_service(service).await.map_err(ReconcileError::Apply)?;
-        services.push(ServiceStatus {
-            name: service.name.clone(),
-            host: endpoint.host,
-            port: endpoint.port,
-            targets: service.targets.clone(),
-        });
-    }
-    Ok(services)
+    Ok(())
 }
 
-fn member(name: &str, role: MemberRole, seen: Option<InstanceObservation>) -> MemberStatus {
+fn member(instance: &InstanceSpec, seen: Option<InstanceObservation>) -> MemberStatus {
     match seen {
         Some(s) => MemberStatus {
-            name: name.to_string(),
-            role: s.role.unwrap_or(role),
+            name: instance.name.clone(),
+            role: s.role.unwrap_or(instance.role),
             ready: s.ready,
             node: s.node,
             host: s.host,
             port: s.port,
             timeline: s.timeline,
             wal_lsn: s.wal_lsn,
+            lag_bytes: None,
             message: if s.ready { None } else { s.fatal.or(s.message) },
         },
         None => MemberStatus {
-            name: name.to_string(),
-            role,
-            message: Some("not created yet".into()),
+            name: instance.name.clone(),
+            role: instance.role,
+            message: Some(match instance.role {
+                MemberRole::Primary => "not created yet".into(),
+                MemberRole::Replica => "waiting for the primary to be ready".into(),
+            }),
             ..Default::default()
         },
     }
@@ -230,8 +317,13 @@ async fn write_status(
 }
 
 /// Instances and services go; volumes and secrets stay (the spec keeps data
-/// unless `--delete-data` asks otherwise). Then the finalizer is released.
-async fn teardown(ctx: &Context, api: &Api<Pgcluster>, cluster: Pgcluster) -> Result<Action, ReconcileError> {
+/// unless `--delete-data` asks otherwise). Then the finalizers are released.
+async fn teardown(
+    ctx: &Context,
+    api: &Api<Pgcluster>,
+    cluster: Pgcluster,
+    members: Vec<Pgreplica>,
+) -> Result<Action, ReconcileError> {
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let previous = cluster.status.clone().unwrap_or_default();
     if previous.phase != ClusterPhase::Deleting {
@@ -246,8 +338,8 @@ async fn teardown(ctx: &Context, api: &Api<Pgcluster>, cluster: Pgcluster) -> Re
         .primary
         .clone()
         .unwrap_or_else(|| names::initial_primary(&name));
-    let want = desired::cluster(&name, &cluster.spec, &primary);
-    let mut instances: Vec<String> = want.instances.iter().map(|i| i.name.clone()).collect();
+    let mut instances: Vec<String> = vec![primary.clone()];
+    instances.extend(members.iter().filter_map(|r| r.metadata.name.clone()));
     instances.extend(previous.members.iter().map(|m| m.name.clone()));
     instances.sort();
     instances.dedup();
@@ -255,19 +347,42 @@ async fn teardown(ctx: &Context, api: &Api<Pgcluster>, cluster: Pgcluster) -> Re
         ctx.platform
             .remove_instance(instance)
             .await
-            .map_err(ReconcileError::Teardown)?;
+            .map_err(|source| ReconcileError::Teardown {
+                what: format!("instance {instance}"),
+                source,
+            })?;
     }
-    for service in &want.services {
+    for service in desired::services(&name, &primary, &[]) {
         ctx.platform
             .remove_service(&service.name)
             .await
-            .map_err(ReconcileError::Teardown)?;
+            .map_err(|source| ReconcileError::Teardown {
+                what: format!("service {}", service.name),
+                source,
+            })?;
+    }
+    // The whole cluster goes, primary included: no slot is left to drop.
+    for replica in &members {
+        replicas::release(ctx, replica).await?;
     }
     let mut current = api.get(&name).await.map_err(ReconcileError::Read)?;
     if let Some(f) = current.metadata.finalizers.as_mut() {
         f.retain(|x| x != labels::CLUSTER_FINALIZER);
     }
-    api.replace(&current).await.map_err(ReconcileError::Finalizer)?;
+    api.replace(&current)
+        .await
+        .map_err(|source| ReconcileError::Write {
+            what: format!("the finalizer of cluster {name}"),
+            source,
+        })?;
     tracing::info!(cluster = %name, "cluster deleted; its volumes and secrets are kept");
     Ok(Action::Gone)
+}
+
+/// The status a Pgreplica should carry.
+pub(super) fn replica_status(member: Option<&MemberStatus>) -> PgreplicaStatus {
+    PgreplicaStatus {
+        ready: member.is_some_and(|m| m.ready),
+        message: member.and_then(|m| m.message.clone()),
+    }
 }

@@ -6,7 +6,7 @@ use super::process::{self, cmdline, is_alive, read_pid};
 use super::{Layout, LocalSettings, files};
 use crate::{InstanceObservation, PlatformError};
 use nix::sys::signal::Signal;
-use pgo_api::instance::{InstanceConfig, InstanceReport};
+use pgo_api::instance::{DropSlot, InstanceConfig, InstanceReport, Upstream};
 use pgo_core::desired::InstanceSpec;
 use std::path::Path;
 use std::process::Stdio;
@@ -52,7 +52,7 @@ fn free_ports() -> Result<(u16, u16), PlatformError> {
 pub async fn ensure(
     layout: &Layout,
     settings: &LocalSettings,
-    _http: &reqwest::Client,
+    http: &reqwest::Client,
     spec: &InstanceSpec,
 ) -> Result<(), PlatformError> {
     let dir = layout.instance(&spec.name);
@@ -85,15 +85,90 @@ pub async fn ensure(
         app_secret: layout.secret(&spec.app_secret),
         token_file: token,
         pg_bin_dir: settings.pg_bin_dir.clone(),
+        primary: upstream(layout, spec)?,
+        sync_standbys: spec.sync_standbys.clone(),
         run_as: None,
     };
-    if existing.as_ref() != Some(&config) {
+    let changed = existing.as_ref() != Some(&config);
+    if changed {
         files::write_json(&dir.join(CONFIG), &config)?;
     }
     if running_manager(&dir).is_some() {
+        if changed && existing.is_some() {
+            // What it follows or waits for changed: it re-reads its config.
+            control(http, &config, "/control/reload", &serde_json::json!({})).await?;
+        }
         return Ok(());
     }
     spawn(&dir, settings).await
+}
+
+/// Where a replica streams from: the instance it follows, on this machine.
+fn upstream(layout: &Layout, spec: &InstanceSpec) -> Result<Option<Upstream>, PlatformError> {
+    let Some(follow) = &spec.follows else {
+        return Ok(None);
+    };
+    let primary = config(layout, &follow.primary)?.ok_or_else(|| {
+        PlatformError::Invalid(format!(
+            "instance {} follows {}, which does not exist",
+            spec.name, follow.primary
+        ))
+    })?;
+    Ok(Some(Upstream {
+        host: primary.listen_address,
+        port: primary.port,
+        slot: follow.slot.clone(),
+    }))
+}
+
+/// Calls an authenticated control endpoint of an instance manager.
+async fn control(
+    http: &reqwest::Client,
+    config: &InstanceConfig,
+    path: &str,
+    body: &serde_json::Value,
+) -> Result<(), PlatformError> {
+    let token = std::fs::read_to_string(&config.token_file)
+        .map_err(|e| PlatformError::io(format!("cannot read {}", config.token_file.display()), e))?;
+    let url = format!("http://{}:{}{path}", config.http_address, config.http_port);
+    let resp = http
+        .post(&url)
+        .bearer_auth(token.trim())
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| PlatformError::Invalid(format!("instance {}: {path}: {e}", config.name)))?;
+    if !resp.status().is_success() {
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        return Err(PlatformError::Invalid(format!(
+            "instance {}: {path}: {status}: {}",
+            config.name,
+            text.trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Drops `slot` on the instance `primary`.
+pub async fn drop_slot(
+    layout: &Layout,
+    http: &reqwest::Client,
+    primary: &str,
+    slot: &str,
+) -> Result<(), PlatformError> {
+    let config = config(layout, primary)?
+        .ok_or_else(|| PlatformError::Invalid(format!("instance {primary} does not exist")))?;
+    control(
+        http,
+        &config,
+        "/control/drop-slot",
+        &serde_json::to_value(DropSlot {
+            slot: slot.to_string(),
+        })
+        .map_err(|e| PlatformError::Invalid(e.to_string()))?,
+    )
+    .await
 }
 
 async fn spawn(dir: &Path, settings: &LocalSettings) -> Result<(), PlatformError> {
@@ -170,7 +245,12 @@ pub async fn observe(
         Err(e) => {
             seen.running = running_manager(&dir).is_some();
             seen.message = Some(if seen.running {
-                format!("the instance manager does not answer: {e}")
+                // Either starting (its endpoints are not up yet) or stuck.
+                if e.is_connect() {
+                    "the instance manager is starting".to_string()
+                } else {
+                    format!("the instance manager does not answer: {e}")
+                }
             } else {
                 "the instance manager is not running".into()
             });

@@ -18,7 +18,7 @@ mod volumes;
 pub use layout::Layout;
 pub use process::{is_alive, kill_instance_processes};
 
-use crate::{Credentials, Endpoint, InstanceObservation, Platform, PlatformError, VolumeInfo};
+use crate::{Credentials, Endpoint, InstanceObservation, Platform, PlatformError, VolumeInfo, VolumeUsage};
 use pgo_core::desired::{InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
 use std::path::PathBuf;
 
@@ -90,6 +90,19 @@ impl Platform for LocalPlatform {
         volumes::list(&self.layout)
     }
 
+    async fn remove_volume(&self, name: &str) -> Result<(), PlatformError> {
+        volumes::remove(&self.layout, name)
+    }
+
+    async fn volume_usage(&self, name: &str) -> Result<Option<VolumeUsage>, PlatformError> {
+        let layout = self.layout.clone();
+        let name = name.to_string();
+        // Walking a data directory is disk work: off the async workers.
+        tokio::task::spawn_blocking(move || volumes::usage(&layout, &name))
+            .await
+            .map_err(|e| PlatformError::Invalid(e.to_string()))?
+    }
+
     async fn ensure_secret(&self, spec: &SecretSpec) -> Result<(), PlatformError> {
         secrets::ensure(&self.layout, spec)
     }
@@ -108,6 +121,10 @@ impl Platform for LocalPlatform {
 
     async fn remove_instance(&self, name: &str) -> Result<(), PlatformError> {
         instances::remove(&self.layout, name).await
+    }
+
+    async fn drop_replication_slot(&self, primary: &str, slot: &str) -> Result<(), PlatformError> {
+        instances::drop_slot(&self.layout, &self.http, primary, slot).await
     }
 
     async fn ensure_service(&self, spec: &ServiceSpec) -> Result<Endpoint, PlatformError> {

@@ -271,3 +271,88 @@ pub async fn connect(
 pub fn is_running(pid: u32) -> bool {
     pgo_platform::local::is_alive(pid)
 }
+
+/// A server whose operator probes every 200 ms, for tests that watch
+/// readiness change.
+pub fn fast_server() -> Server {
+    Server::start_prepared(&[], |home| {
+        std::fs::write(home.join("pgo.yaml"), "Pgo:\n  ProbePeriodMs: 200\n").unwrap();
+    })
+}
+
+/// `pid` and every process below it.
+pub fn process_tree(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let parent = all[i];
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+                continue;
+            };
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            if ppid == Some(parent) && !all.contains(&child) {
+                all.push(child);
+            }
+        }
+        i += 1;
+    }
+    all
+}
+
+pub fn signal_all(pids: &[u32], sig: nix::sys::signal::Signal) {
+    for &p in pids {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p as i32), sig);
+    }
+}
+
+/// Names of the members of `view` with `role` ("Primary" or "Replica").
+pub fn members(view: &serde_json::Value, role: &str) -> Vec<String> {
+    view["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == role)
+        .map(|m| m["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+pub fn member<'a>(view: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    view["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap()
+}
+
+pub fn targets(view: &serde_json::Value, service: &str) -> Vec<String> {
+    view["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == service)
+        .unwrap()["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Runs `sql` with psql as `postgres` on `port`; its unaligned output.
+pub fn psql(port: u16, password: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .args(["-U", "postgres", "-tAc", sql, "postgres"])
+        .env("PGPASSWORD", password)
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}

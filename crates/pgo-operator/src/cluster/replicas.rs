@@ -1,0 +1,151 @@
+//! A cluster's Pgreplicas: found, made, removed. The operator makes a
+//! replica when the cluster has fewer than `spec.replicas`, and never
+//! removes one on its own: only a scaledown (or the cluster's deletion)
+//! does, so a crash half-way through never takes the wrong one.
+
+use super::reconcile::{ReconcileError, has_finalizer, replica_status};
+use crate::Context;
+use pgo_api::cluster::MemberStatus;
+use pgo_api::{Pgcluster, Pgreplica, PgreplicaSpec, labels};
+use pgo_core::desired::ReplicaInput;
+use pgo_core::names;
+use pgo_store::Api;
+use std::collections::BTreeMap;
+
+fn api(ctx: &Context) -> Api<Pgreplica> {
+    Api::new(ctx.store.clone())
+}
+
+/// The Pgreplicas of `cluster`, by name.
+pub async fn of(ctx: &Context, cluster: &str) -> Result<Vec<Pgreplica>, ReconcileError> {
+    let (all, _) = api(ctx).list().await.map_err(ReconcileError::Read)?;
+    Ok(all
+        .into_iter()
+        .filter(|r| r.spec.cluster_name == cluster)
+        .collect())
+}
+
+pub fn input(r: &Pgreplica) -> ReplicaInput {
+    ReplicaInput {
+        name: r.metadata.name.clone().unwrap_or_default(),
+        storage: r.spec.storage.clone(),
+        node_name: r.spec.node_name.clone(),
+    }
+}
+
+/// Makes Pgreplicas until the cluster has `spec.replicas` of them.
+pub async fn create_missing(ctx: &Context, cluster: &Pgcluster, have: u32) -> Result<(), ReconcileError> {
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    for _ in have..cluster.spec.replicas {
+        let suffix = pgo_platform::suffix(4).map_err(|_| ReconcileError::Write {
+            what: format!("a replica of {name}"),
+            source: pgo_store::StoreError::Backend("the system random source failed".into()),
+        })?;
+        let replica_name = names::replica(&name, &suffix);
+        let mut replica = Pgreplica::new(
+            &replica_name,
+            PgreplicaSpec {
+                cluster_name: name.clone(),
+                storage: cluster.spec.replica_storage.clone(),
+                node_name: None,
+            },
+        );
+        replica.metadata.labels = Some(BTreeMap::from([
+            (labels::CLUSTER.to_string(), name.clone()),
+            (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+        ]));
+        replica.metadata.finalizers = Some(vec![labels::REPLICA_FINALIZER.to_string()]);
+        match api(ctx).create(&replica).await {
+            Ok(_) => tracing::info!(cluster = %name, replica = %replica_name, "replica added"),
+            // A name taken by chance: the next pass draws another.
+            Err(e @ pgo_store::StoreError::AlreadyExists { .. }) => {
+                tracing::warn!(cluster = %name, error = %e, "replica name taken")
+            }
+            Err(source) => {
+                return Err(ReconcileError::Write {
+                    what: format!("replica {replica_name}"),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A replica being scaled down: its instance stops, its slot on the primary
+/// is dropped (so the primary stops keeping WAL for it), its data goes if
+/// asked, and then its finalizer is released.
+pub async fn remove(ctx: &Context, primary: &str, replica: &Pgreplica) -> Result<(), ReconcileError> {
+    let name = replica.metadata.name.clone().unwrap_or_default();
+    let teardown = |what: String| move |source| ReconcileError::Teardown { what, source };
+    ctx.platform
+        .remove_instance(&name)
+        .await
+        .map_err(teardown(format!("replica {name}")))?;
+    // Until the slot is dropped the finalizer stays, and the next pass
+    // tries again (the primary's walsender may need a moment to let go).
+    ctx.platform
+        .drop_replication_slot(primary, &names::replication_slot(&name))
+        .await
+        .map_err(teardown(format!("the slot of replica {name}")))?;
+    let delete_data = replica
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.get(labels::DELETE_DATA).is_some_and(|v| v == "true"));
+    if delete_data {
+        let volume = names::volume_of(&replica.spec.cluster_name, None, &name);
+        ctx.platform
+            .remove_volume(&volume)
+            .await
+            .map_err(teardown(format!("the data of replica {name}")))?;
+    }
+    release(ctx, replica).await?;
+    tracing::info!(replica = %name, delete_data, "replica removed");
+    Ok(())
+}
+
+/// Lets the store delete a replica: marks it deleted if it was not, and
+/// takes its finalizer off.
+pub async fn release(ctx: &Context, replica: &Pgreplica) -> Result<(), ReconcileError> {
+    let name = replica.metadata.name.clone().unwrap_or_default();
+    let write = |source| ReconcileError::Write {
+        what: format!("replica {name}"),
+        source,
+    };
+    let api = api(ctx);
+    let Some(mut current) = api
+        .delete(&name)
+        .await
+        .or_else(|e| if e.is_not_found() { Ok(None) } else { Err(e) })
+        .map_err(write)?
+    else {
+        return Ok(());
+    };
+    if has_finalizer(&current.metadata.finalizers, labels::REPLICA_FINALIZER) {
+        if let Some(f) = current.metadata.finalizers.as_mut() {
+            f.retain(|x| x != labels::REPLICA_FINALIZER);
+        }
+        api.replace(&current).await.map_err(write)?;
+    }
+    Ok(())
+}
+
+/// Writes a replica's readiness into its Pgreplica when it changed.
+pub async fn write_status(
+    ctx: &Context,
+    replica: &Pgreplica,
+    member: Option<&MemberStatus>,
+) -> Result<(), ReconcileError> {
+    let status = replica_status(member);
+    if replica.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let mut next = replica.clone();
+    next.status = Some(status);
+    api(ctx)
+        .replace_status(&next)
+        .await
+        .map_err(ReconcileError::Status)?;
+    Ok(())
+}
