@@ -113,6 +113,12 @@ pub struct PgclusterStatus {
     pub primary: Option<String>,
     pub members: Vec<MemberStatus>,
     pub services: Vec<ServiceStatus>,
+    /// Since when the primary has been not ready (the auto failover timer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_ready_since: Option<String>,
+    /// The last failovers, newest last.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failovers: Vec<FailoverRecord>,
     /// The spec generation this status describes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -150,12 +156,31 @@ pub struct MemberStatus {
     pub timeline: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wal_lsn: Option<String>,
+    /// For a replica: WAL received and flushed to its disk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub received_lsn: Option<String>,
     /// How far a replica's replay is behind the primary's WAL, in bytes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lag_bytes: Option<u64>,
     /// Why the member is not ready, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// One failover, as `pgo show cluster` reports it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FailoverRecord {
+    /// When it began (RFC 3339).
+    pub at: String,
+    pub from: String,
+    pub to: String,
+    /// `manual` or `auto`, and why.
+    pub reason: String,
+    /// From the decision to the new primary serving.
+    pub duration_ms: u64,
+    /// `succeeded`, or `failed: <why>`.
+    pub outcome: String,
 }
 
 /// A stable endpoint of the cluster.

@@ -56,10 +56,11 @@ pub struct Upstream {
     pub slot: String,
 }
 
-/// `POST /control/drop-slot` on a primary's instance manager.
+/// `POST /control/create-slot` and `/control/drop-slot` on a primary's
+/// instance manager: a replica's physical replication slot.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
-pub struct DropSlot {
+pub struct SlotRequest {
     pub slot: String,
 }
 
@@ -83,7 +84,10 @@ pub struct InstanceReport {
     /// Accepting connections and bootstrapped.
     pub ready: bool,
     pub timeline: Option<u32>,
+    /// The primary's current WAL position, or a replica's replay position.
     pub wal_lsn: Option<String>,
+    /// A replica's received (and flushed) WAL position.
+    pub received_lsn: Option<String>,
     /// Why it is not ready.
     pub message: Option<String>,
     /// Set when the instance cannot start without a change from the user.

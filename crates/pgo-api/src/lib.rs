@@ -18,8 +18,8 @@ pub mod upgrade;
 
 pub use backup::{Pgbackup, PgbackupSpec, PgbackupStatus};
 pub use cluster::{
-    ClusterPhase, MemberRole, MemberStatus, Pgcluster, PgclusterSpec, PgclusterStatus, ServiceStatus,
-    StorageSpec,
+    ClusterPhase, FailoverRecord, MemberRole, MemberStatus, Pgcluster, PgclusterSpec, PgclusterStatus,
+    ServiceStatus, StorageSpec,
 };
 pub use policy::{Pgpolicy, PgpolicySpec, PgpolicyStatus};
 pub use replica::{Pgreplica, PgreplicaSpec, PgreplicaStatus};

@@ -1,6 +1,6 @@
 //! Bodies of the apiserver's REST API, shared by the apiserver and `pgo`.
 
-use crate::cluster::{ClusterPhase, MemberStatus, ServiceStatus};
+use crate::cluster::{ClusterPhase, FailoverRecord, MemberStatus, ServiceStatus};
 use serde::{Deserialize, Serialize};
 
 /// `POST /clusters`.
@@ -35,6 +35,10 @@ pub struct ClusterView {
     pub created: String,
     pub members: Vec<MemberStatus>,
     pub services: Vec<ServiceStatus>,
+    /// The last failovers, newest last.
+    pub failovers: Vec<FailoverRecord>,
+    /// Automatic failover is on for this cluster.
+    pub autofail: bool,
     /// Only with `--show-secrets`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<SecretView>>,
@@ -145,6 +149,31 @@ pub struct VolumeUsage {
     /// Bytes free on the filesystem holding it, and its size.
     pub free_bytes: u64,
     pub total_bytes: u64,
+}
+
+/// `POST /clusters/{name}/failover`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FailoverRequest {
+    pub target: String,
+    /// Make a new replica for the promoted one (`Cluster.AutofailReplaceReplica`
+    /// from pgo.yaml when unset).
+    pub replace_replica: Option<bool>,
+}
+
+/// The failover task that was started, and later its outcome.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FailoverView {
+    pub task: String,
+    pub cluster: String,
+    pub target: String,
+    /// `Pending`, `Running`, `Succeeded` or `Failed`.
+    pub phase: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// Every error the apiserver answers with.

@@ -24,11 +24,22 @@ pub struct PgtaskSpec {
     pub parameters: BTreeMap<String, String>,
 }
 
+/// The task type of a failover.
+pub const FAILOVER: &str = "failover";
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PgtaskStatus {
     /// `Pending`, `Running`, `Succeeded` or `Failed`.
     pub phase: String,
+    /// Where a multi-step task is (a failover: `fence`, `promote`, `repoint`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// When it started and ended (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
 }

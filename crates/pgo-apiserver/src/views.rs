@@ -21,6 +21,8 @@ pub fn cluster(c: &Pgcluster) -> ClusterView {
             .unwrap_or_default(),
         members: status.members,
         services: status.services,
+        failovers: status.failovers,
+        autofail: c.spec.autofail,
         secrets: None,
     }
 }

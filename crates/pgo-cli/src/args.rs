@@ -75,6 +75,25 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
     },
+    /// Promote a replica of a cluster (--query lists the candidates).
+    Failover {
+        name: String,
+        /// List the replicas that could be promoted: readiness, node, WAL.
+        #[arg(long, conflicts_with = "target")]
+        query: bool,
+        /// The replica to promote.
+        #[arg(long, required_unless_present = "query")]
+        target: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        no_prompt: bool,
+        /// Make a new replica for the promoted one (pgo.yaml's
+        /// Cluster.AutofailReplaceReplica by default).
+        #[arg(long)]
+        autofail_replace_replica: Option<bool>,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
     /// Connect to every service and instance of a cluster: UP or DOWN each.
     Test {
         name: String,

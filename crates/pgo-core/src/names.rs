@@ -51,3 +51,9 @@ pub fn volume_of(cluster: &str, pvc_name: Option<&str>, instance: &str) -> Strin
         instance.to_string()
     }
 }
+
+/// The one failover task a cluster can have at a time: a second request
+/// finds the name taken.
+pub fn failover_task(cluster: &str) -> String {
+    format!("{cluster}-failover")
+}

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
-use pgo_api::instance::{DropSlot, InstanceConfig, InstanceReport};
+use pgo_api::instance::{InstanceConfig, InstanceReport, SlotRequest};
 use std::sync::{Arc, RwLock};
 use tokio::sync::Notify;
 
@@ -38,6 +38,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/status", get(status))
         .route("/control/reload", post(reload))
         .route("/control/drop-slot", post(drop_slot))
+        .route("/control/create-slot", post(create_slot))
+        .route("/control/promote", post(promote))
         .with_state(shared)
 }
 
@@ -98,9 +100,101 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
+/// A superuser connection, or the response that says why there is none.
+async fn superuser(s: &Shared) -> Result<tokio_postgres::Client, Response> {
+    let Some(config) = s.config.read().ok().map(|c| c.clone()) else {
+        return Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the config lock is poisoned".into(),
+        ));
+    };
+    crate::bootstrap::connect(&config)
+        .await
+        .map_err(|e| error(StatusCode::SERVICE_UNAVAILABLE, e))
+}
+
+fn db_error(e: tokio_postgres::Error) -> Response {
+    error(StatusCode::CONFLICT, crate::bootstrap::describe(&e))
+}
+
+/// Makes a replica's slot, reserving WAL from now, unless it exists.
+async fn create_slot(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(req): Json<SlotRequest>,
+) -> Response {
+    if !authorized(&headers, &s.token) {
+        return unauthorized();
+    }
+    let client = match superuser(&s).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let sql = "SELECT pg_create_physical_replication_slot($1, true)
+               WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)";
+    match client.query(sql, &[&req.slot]).await {
+        Ok(rows) => Json(serde_json::json!({ "created": !rows.is_empty() })).into_response(),
+        Err(e) => db_error(e),
+    }
+}
+
+/// Promotes a replica: first it replays all the WAL it has received (so a
+/// switchover loses nothing), then `pg_promote`. Promoting a primary is a
+/// no-op, so a failover that is resumed can ask again.
+async fn promote(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if !authorized(&headers, &s.token) {
+        return unauthorized();
+    }
+    let client = match superuser(&s).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    match client.query_one("SELECT pg_is_in_recovery()", &[]).await {
+        Ok(row) if !row.get::<_, bool>(0) => {
+            return Json(serde_json::json!({ "promoted": false, "message": "already a primary" }))
+                .into_response();
+        }
+        Ok(_) => {}
+        Err(e) => return db_error(e),
+    }
+    let caught_up =
+        "SELECT pg_last_wal_receive_lsn() IS NULL OR pg_last_wal_replay_lsn() >= pg_last_wal_receive_lsn()";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        match client.query_one(caught_up, &[]).await {
+            Ok(row) if row.get::<_, bool>(0) => break,
+            Ok(_) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await
+            }
+            Ok(_) => {
+                return error(
+                    StatusCode::CONFLICT,
+                    "the replica did not replay what it received within 30s".into(),
+                );
+            }
+            Err(e) => return db_error(e),
+        }
+    }
+    match client.query_one("SELECT pg_promote(true, 60)", &[]).await {
+        Ok(row) if row.get::<_, bool>(0) => {
+            tracing::info!("promoted to primary");
+            Json(serde_json::json!({ "promoted": true })).into_response()
+        }
+        Ok(_) => error(
+            StatusCode::CONFLICT,
+            "pg_promote did not finish within 60s".into(),
+        ),
+        Err(e) => db_error(e),
+    }
+}
+
 /// Drops a replica's slot once the replica is gone, so the primary stops
 /// keeping WAL for it. A slot still in use is refused, not forced.
-async fn drop_slot(State(s): State<Arc<Shared>>, headers: HeaderMap, Json(req): Json<DropSlot>) -> Response {
+async fn drop_slot(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Json(req): Json<SlotRequest>,
+) -> Response {
     if !authorized(&headers, &s.token) {
         return unauthorized();
     }

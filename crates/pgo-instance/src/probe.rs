@@ -10,12 +10,15 @@ pub struct Probe {
     pub role: MemberRole,
     pub timeline: Option<u32>,
     pub wal_lsn: Option<String>,
+    pub received_lsn: Option<String>,
 }
 
 const QUERY: &str = "SELECT pg_is_in_recovery(),
     (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,
-    CASE WHEN pg_is_in_recovery() THEN (SELECT timeline_id FROM pg_control_checkpoint())
-         ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END";
+    CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),
+                                                (SELECT timeline_id FROM pg_control_checkpoint()))
+         ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
+    pg_last_wal_receive_lsn()::text";
 
 /// Keeps one connection open between probes.
 #[derive(Default)]
@@ -41,7 +44,9 @@ impl Prober {
             let in_recovery: bool = row.get(0);
             let lsn: Option<String> = row.get(1);
             let timeline: Option<i32> = row.get(2);
+            let received: Option<String> = row.get(3);
             Ok(Probe {
+                received_lsn: received,
                 role: if in_recovery {
                     MemberRole::Replica
                 } else {

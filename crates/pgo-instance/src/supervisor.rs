@@ -263,6 +263,7 @@ impl Supervisor {
                         r.role = Some(p.role);
                         r.timeline = p.timeline;
                         r.wal_lsn = p.wal_lsn;
+                        r.received_lsn = p.received_lsn;
                         r.message = None;
                         r.fatal = None;
                     });

@@ -76,6 +76,7 @@ pub struct InstanceObservation {
     pub port: u16,
     pub timeline: Option<u32>,
     pub wal_lsn: Option<String>,
+    pub received_lsn: Option<String>,
     pub message: Option<String>,
     /// The instance cannot start without a change from the user.
     pub fatal: Option<String>,
@@ -113,6 +114,10 @@ pub trait Platform: Send + Sync + 'static {
     async fn remove_instance(&self, name: &str) -> Result<(), PlatformError>;
     /// Drops a replica's replication slot on the primary instance.
     async fn drop_replication_slot(&self, primary: &str, slot: &str) -> Result<(), PlatformError>;
+    /// Makes a replica's slot on the primary instance, unless it exists.
+    async fn create_replication_slot(&self, primary: &str, slot: &str) -> Result<(), PlatformError>;
+    /// Promotes a replica instance to primary (a no-op on a primary).
+    async fn promote_instance(&self, name: &str) -> Result<(), PlatformError>;
 
     /// Opens (or repoints) a service; the same name keeps the same endpoint.
     async fn ensure_service(&self, spec: &ServiceSpec) -> Result<Endpoint, PlatformError>;

@@ -1,6 +1,7 @@
 //! The REST routes. Reads are GET; mutations are POST or DELETE, never GET.
 
 mod clusters;
+mod failover;
 mod health;
 mod scale;
 mod system;
@@ -19,6 +20,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/clusters", get(clusters::list).post(clusters::create))
         .route("/clusters/{name}", get(clusters::show).delete(clusters::delete))
         .route("/clusters/{name}/scale", post(scale::scale))
+        .route("/clusters/{name}/failover", post(failover::failover))
         .route("/clusters/{name}/scaledown", post(scale::scaledown))
         .route("/clusters/{name}/test", get(health::test))
         .route("/clusters/{name}/df", get(health::df))

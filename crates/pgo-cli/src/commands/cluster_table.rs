@@ -75,6 +75,27 @@ pub fn render(c: &ClusterView) -> String {
             primary.host, primary.port, c.user, c.database
         ));
     }
+    if !c.failovers.is_empty() {
+        let rows: Vec<Vec<String>> = c
+            .failovers
+            .iter()
+            .map(|f| {
+                vec![
+                    f.at.clone(),
+                    f.from.clone(),
+                    f.to.clone(),
+                    format!("{:.1}s", f.duration_ms as f64 / 1000.0),
+                    f.outcome.clone(),
+                    f.reason.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &["FAILOVER AT", "FROM", "TO", "TOOK", "OUTCOME", "WHY"],
+            &rows,
+            "  ",
+        ));
+    }
     if let Some(secrets) = &c.secrets {
         let rows: Vec<Vec<String>> = secrets
             .iter()

@@ -3,6 +3,7 @@
 mod cluster_table;
 mod create;
 mod delete;
+mod failover;
 mod health;
 mod scale;
 mod show;
@@ -59,6 +60,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     (false, Some(target)) => {
                         scale::scaledown(&client, name, target, *delete_data, *no_prompt).await
                     }
+                },
+                Command::Failover {
+                    name,
+                    query,
+                    target,
+                    no_prompt,
+                    autofail_replace_replica,
+                    output,
+                } => match (query, target) {
+                    (false, Some(target)) => {
+                        failover::run(&client, name, target, *no_prompt, *autofail_replace_replica).await
+                    }
+                    _ => failover::query(&client, name, *output).await,
                 },
                 Command::Test { name, output } => health::test(&client, name, *output).await,
                 Command::Df { name, output } => health::df(&client, name, *output).await,

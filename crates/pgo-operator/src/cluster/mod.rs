@@ -1,6 +1,7 @@
 //! The Pgcluster controller.
 
 pub mod controller;
+mod failover;
 mod reconcile;
 mod replicas;
 

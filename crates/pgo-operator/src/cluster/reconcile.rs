@@ -2,7 +2,7 @@
 //! validate → build (pure, in pgo-core) → apply (the platform) → status.
 //! Each step has its own error.
 
-use super::replicas;
+use super::{failover, replicas};
 use crate::Context;
 use pgo_api::cluster::{ClusterPhase, MemberRole, MemberStatus, PgclusterStatus, ServiceStatus};
 use pgo_api::{Pgcluster, Pgreplica, PgreplicaStatus, labels};
@@ -86,6 +86,10 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
             })?;
         return Ok(Action::Requeue(Duration::ZERO));
     }
+    // A failover in progress has the cluster to itself until it is done.
+    if let Some(task) = failover::active(ctx, name).await? {
+        return failover::drive(ctx, &clusters, &cluster, &task, &members).await;
+    }
     let previous = cluster.status.clone().unwrap_or_default();
 
     // Validate: a spec written by hand may be one the apiserver would refuse.
@@ -153,18 +157,19 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
         }
     }
 
-    // Observe.
+    // Observe, every instance at once: one that hangs costs one timeout.
+    let observations = futures::future::join_all(want.instances.iter().map(|instance| async {
+        if instance.name == primary {
+            Ok(primary_seen.clone())
+        } else {
+            ctx.platform.observe_instance(&instance.name).await
+        }
+    }))
+    .await;
     let mut members = Vec::new();
     let mut fatal = None;
-    for instance in &want.instances {
-        let seen = if instance.name == primary {
-            primary_seen.clone()
-        } else {
-            ctx.platform
-                .observe_instance(&instance.name)
-                .await
-                .map_err(ReconcileError::Observe)?
-        };
+    for (instance, seen) in want.instances.iter().zip(observations) {
+        let seen = seen.map_err(ReconcileError::Observe)?;
         if instance.name == primary
             && let Some(f) = seen.as_ref().and_then(|s| s.fatal.clone())
         {
@@ -219,6 +224,49 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
     if phase != previous.phase {
         tracing::info!(cluster = name, from = %previous.phase, to = %phase, message = message.as_deref().unwrap_or(""), "cluster phase changed");
     }
+
+    // Auto failover, level-triggered: every pass looks at the primary
+    // afresh; the timer is a timestamp in the status, not an event.
+    let not_ready_since = (phase == ClusterPhase::NotReady).then(|| {
+        previous
+            .not_ready_since
+            .clone()
+            .unwrap_or_else(|| jiff::Timestamp::now().to_string())
+    });
+    if let Some(since) = &not_ready_since
+        && cluster.spec.autofail
+    {
+        let waited = since
+            .parse::<jiff::Timestamp>()
+            .map(|t| jiff::Timestamp::now().duration_since(t).as_secs())
+            .unwrap_or(0);
+        let sleep = ctx.config.pgo.autofail_sleep_seconds;
+        if waited >= i64::try_from(sleep).unwrap_or(i64::MAX) {
+            match failover::choose_target(&primary, &members) {
+                Some(target) => {
+                    let reason = format!(
+                        "auto: primary {primary} not ready for {waited}s ({})",
+                        message.as_deref().unwrap_or("no reason given")
+                    );
+                    failover::start(
+                        ctx,
+                        name,
+                        &primary,
+                        &target,
+                        &reason,
+                        ctx.config.cluster.autofail_replace_replica,
+                    )
+                    .await?;
+                    return Ok(Action::Requeue(Duration::ZERO));
+                }
+                None => {
+                    message = Some(format!(
+                        "auto failover: primary not ready for {waited}s and no ready replica to promote; still checking"
+                    ));
+                }
+            }
+        }
+    }
     for replica in &live {
         let m = members
             .iter()
@@ -232,6 +280,8 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
         primary: Some(primary),
         members,
         services,
+        not_ready_since,
+        failovers: previous.failovers.clone(),
         observed_generation: cluster.metadata.generation,
     };
     write_status(&clusters, &cluster, next).await?;
@@ -273,6 +323,7 @@ fn member(instance: &InstanceSpec, seen: Option<InstanceObservation>) -> MemberS
             port: s.port,
             timeline: s.timeline,
             wal_lsn: s.wal_lsn,
+            received_lsn: s.received_lsn,
             lag_bytes: None,
             message: if s.ready { None } else { s.fatal.or(s.message) },
         },
@@ -302,7 +353,7 @@ fn log_changes(cluster: &str, before: &[MemberStatus], after: &[MemberStatus]) {
     }
 }
 
-async fn write_status(
+pub(super) async fn write_status(
     api: &Api<Pgcluster>,
     cluster: &Pgcluster,
     status: PgclusterStatus,

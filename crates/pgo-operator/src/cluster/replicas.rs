@@ -131,6 +131,32 @@ pub async fn release(ctx: &Context, replica: &Pgreplica) -> Result<(), Reconcile
     Ok(())
 }
 
+/// A replica that became the primary: its Pgreplica goes without tearing
+/// anything down. The finalizer comes off first, so a crash in between
+/// never leaves a deleted replica whose teardown would stop the primary.
+pub async fn forget(ctx: &Context, replica: &Pgreplica) -> Result<(), ReconcileError> {
+    let name = replica.metadata.name.clone().unwrap_or_default();
+    let write = |source| ReconcileError::Write {
+        what: format!("replica {name}"),
+        source,
+    };
+    let api = api(ctx);
+    let Some(mut current) = api.get_opt(&name).await.map_err(write)? else {
+        return Ok(());
+    };
+    if has_finalizer(&current.metadata.finalizers, labels::REPLICA_FINALIZER) {
+        if let Some(f) = current.metadata.finalizers.as_mut() {
+            f.retain(|x| x != labels::REPLICA_FINALIZER);
+        }
+        api.replace(&current).await.map_err(write)?;
+    }
+    api.delete(&name)
+        .await
+        .or_else(|e| if e.is_not_found() { Ok(None) } else { Err(e) })
+        .map_err(write)?;
+    Ok(())
+}
+
 /// Writes a replica's readiness into its Pgreplica when it changed.
 pub async fn write_status(
     ctx: &Context,

@@ -6,7 +6,7 @@ use super::process::{self, cmdline, is_alive, read_pid};
 use super::{Layout, LocalSettings, files};
 use crate::{InstanceObservation, PlatformError};
 use nix::sys::signal::Signal;
-use pgo_api::instance::{DropSlot, InstanceConfig, InstanceReport, Upstream};
+use pgo_api::instance::{InstanceConfig, InstanceReport, SlotRequest, Upstream};
 use pgo_core::desired::InstanceSpec;
 use std::path::Path;
 use std::process::Stdio;
@@ -133,6 +133,8 @@ async fn control(
     let url = format!("http://{}:{}{path}", config.http_address, config.http_port);
     let resp = http
         .post(&url)
+        // A promotion first replays what the replica received.
+        .timeout(Duration::from_secs(120))
         .bearer_auth(token.trim())
         .json(body)
         .send()
@@ -150,20 +152,35 @@ async fn control(
     Ok(())
 }
 
-/// Drops `slot` on the instance `primary`.
-pub async fn drop_slot(
+fn existing(layout: &Layout, name: &str) -> Result<InstanceConfig, PlatformError> {
+    config(layout, name)?.ok_or_else(|| PlatformError::Invalid(format!("instance {name} does not exist")))
+}
+
+/// Promotes the instance `name`.
+pub async fn promote(layout: &Layout, http: &reqwest::Client, name: &str) -> Result<(), PlatformError> {
+    control(
+        http,
+        &existing(layout, name)?,
+        "/control/promote",
+        &serde_json::json!({}),
+    )
+    .await
+}
+
+/// Creates or drops (`path`) `slot` on the instance `primary`.
+pub async fn slot(
     layout: &Layout,
     http: &reqwest::Client,
     primary: &str,
     slot: &str,
+    path: &str,
 ) -> Result<(), PlatformError> {
-    let config = config(layout, primary)?
-        .ok_or_else(|| PlatformError::Invalid(format!("instance {primary} does not exist")))?;
+    let config = existing(layout, primary)?;
     control(
         http,
         &config,
-        "/control/drop-slot",
-        &serde_json::to_value(DropSlot {
+        path,
+        &serde_json::to_value(SlotRequest {
             slot: slot.to_string(),
         })
         .map_err(|e| PlatformError::Invalid(e.to_string()))?,
@@ -239,6 +256,7 @@ pub async fn observe(
             seen.role = r.role;
             seen.timeline = r.timeline;
             seen.wal_lsn = r.wal_lsn;
+            seen.received_lsn = r.received_lsn;
             seen.message = r.message;
             seen.fatal = r.fatal;
         }
@@ -264,17 +282,27 @@ pub async fn remove(layout: &Layout, name: &str) -> Result<(), PlatformError> {
     if !dir.exists() {
         return Ok(());
     }
+    let postmaster = read_config(&dir)?
+        .and_then(|c| read_pid(&c.pgdata().join("postmaster.pid")))
+        .filter(|&pid| is_alive(pid) && cmdline(pid).is_some_and(|c| c.contains("postgres")));
+    let backends = postmaster.map(process::descendants).unwrap_or_default();
+    // A hung postmaster cannot shut down in order: it goes first, at once.
+    if let Some(pid) = postmaster.filter(|&p| process::is_stopped(p)) {
+        process::signal(pid, Signal::SIGKILL);
+    }
     if let Some(pid) = running_manager(&dir) {
         // The manager shuts PostgreSQL down fast on SIGTERM.
         process::stop(pid, Signal::SIGTERM, Duration::from_secs(60)).await;
     }
-    // A postmaster whose manager was killed must not go on serving.
-    if let Some(config) = read_config(&dir)?
-        && let Some(pid) = read_pid(&config.pgdata().join("postmaster.pid"))
-        && is_alive(pid)
-        && cmdline(pid).is_some_and(|c| c.contains("postgres"))
-    {
+    // A postmaster whose manager was killed must not go on serving, nor may
+    // its backends once it is gone.
+    if let Some(pid) = postmaster.filter(|&p| is_alive(p)) {
         process::stop(pid, Signal::SIGINT, Duration::from_secs(60)).await;
+    }
+    for pid in backends {
+        if is_alive(pid) {
+            process::signal(pid, Signal::SIGKILL);
+        }
     }
     std::fs::remove_dir_all(&dir)
         .map_err(|e| PlatformError::io(format!("cannot remove {}", dir.display()), e))?;

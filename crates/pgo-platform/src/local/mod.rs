@@ -54,7 +54,9 @@ impl LocalPlatform {
         // reqwest's TLS stack needs a process-wide provider even for plain HTTP.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(2))
+            // /status is answered from memory: a manager that takes longer
+            // than this is hung, and the operator must learn it fast.
+            .timeout(std::time::Duration::from_secs(1))
             .no_proxy()
             .build()
             .map_err(|e| PlatformError::Invalid(format!("cannot build the HTTP client: {e}")))?;
@@ -124,7 +126,15 @@ impl Platform for LocalPlatform {
     }
 
     async fn drop_replication_slot(&self, primary: &str, slot: &str) -> Result<(), PlatformError> {
-        instances::drop_slot(&self.layout, &self.http, primary, slot).await
+        instances::slot(&self.layout, &self.http, primary, slot, "/control/drop-slot").await
+    }
+
+    async fn create_replication_slot(&self, primary: &str, slot: &str) -> Result<(), PlatformError> {
+        instances::slot(&self.layout, &self.http, primary, slot, "/control/create-slot").await
+    }
+
+    async fn promote_instance(&self, name: &str) -> Result<(), PlatformError> {
+        instances::promote(&self.layout, &self.http, name).await
     }
 
     async fn ensure_service(&self, spec: &ServiceSpec) -> Result<Endpoint, PlatformError> {

@@ -50,8 +50,51 @@ pub fn signal(pid: u32, sig: Signal) {
     }
 }
 
+/// The state letter of `pid` (`R`, `S`, `T` for stopped, `Z`, …).
+fn state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// `pid`'s children, grandchildren and so on.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    let mut i = 0;
+    while i < all.len() {
+        let parent = all[i];
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for entry in entries.flatten() {
+                let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                    continue;
+                };
+                let ppid = std::fs::read_to_string(format!("/proc/{child}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        s.rsplit_once(')')
+                            .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    });
+                if ppid == Some(parent) && !all.contains(&child) {
+                    all.push(child);
+                }
+            }
+        }
+        i += 1;
+    }
+    all.remove(0);
+    all
+}
+
+/// True when `pid` is stopped (SIGSTOP, or a debugger): hung.
+pub fn is_stopped(pid: u32) -> bool {
+    state(pid) == Some('T')
+}
+
 /// Sends `first`, waits up to `grace` for the process to go, then SIGKILL.
+/// A stopped (hung) process cannot shut down in order: it is killed at once.
 pub async fn stop(pid: u32, first: Signal, grace: Duration) {
+    if is_stopped(pid) {
+        signal(pid, Signal::SIGKILL);
+    }
     signal(pid, first);
     let deadline = Instant::now() + grace;
     while is_alive(pid) {

@@ -42,6 +42,11 @@ impl Server {
 
     /// Starts after `prepare` has put files in the new home (pgo.yaml, say).
     pub fn start_prepared(extra: &[&str], prepare: impl FnOnce(&Path)) -> Server {
+        Server::start_env(extra, &[], prepare)
+    }
+
+    /// Starts with extra environment for the server (its test hooks).
+    pub fn start_env(extra: &[&str], env: &[(&str, &str)], prepare: impl FnOnce(&Path)) -> Server {
         let dir = reachable_tempdir();
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
@@ -57,7 +62,7 @@ impl Server {
             log,
             starts: 0,
         };
-        s.launch("127.0.0.1:0", extra);
+        s.launch("127.0.0.1:0", extra, env);
         s
     }
 
@@ -65,7 +70,7 @@ impl Server {
         self.dir.path()
     }
 
-    fn launch(&mut self, listen: &str, extra: &[&str]) {
+    fn launch(&mut self, listen: &str, extra: &[&str], env: &[(&str, &str)]) {
         let env_file = self.home.join("client/env");
         let _ = std::fs::remove_file(&env_file);
         let log = std::fs::OpenOptions::new()
@@ -78,6 +83,7 @@ impl Server {
             .arg(&self.home)
             .args(["--listen", listen])
             .args(extra)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -135,7 +141,7 @@ impl Server {
     pub fn restart(&mut self) {
         self.kill();
         let listen = format!("127.0.0.1:{}", self.port());
-        self.launch(&listen, &[]);
+        self.launch(&listen, &[], &[]);
     }
 
     pub fn pgo_command(&self, args: &[&str]) -> Command {
@@ -355,4 +361,36 @@ pub fn psql(port: u16, password: &str, sql: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// A server with fast probes and a short auto failover timer.
+pub fn autofail_server(sleep_seconds: u64) -> Server {
+    Server::start_prepared(&[], |home| {
+        let yaml = format!("Pgo:\n  ProbePeriodMs: 200\n  AutofailSleepSeconds: {sleep_seconds}\n");
+        std::fs::write(home.join("pgo.yaml"), yaml).unwrap();
+    })
+}
+
+impl Server {
+    /// The instance manager and every PostgreSQL process of `instance`.
+    pub fn processes_of(&self, instance: &str) -> Vec<u32> {
+        let dir = self.instance_dir(instance);
+        let mut pids = Vec::new();
+        if let Ok(text) = std::fs::read_to_string(dir.join("manager.pid")) {
+            pids.push(text.trim().parse().unwrap());
+        }
+        if let Ok(config) = std::fs::read_to_string(dir.join("instance.json")) {
+            let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+            let pgdata = Path::new(config["volumeDir"].as_str().unwrap()).join("pgdata/postmaster.pid");
+            if let Ok(text) = std::fs::read_to_string(pgdata) {
+                pids.extend(process_tree(text.lines().next().unwrap().trim().parse().unwrap()));
+            }
+        }
+        pids
+    }
+
+    /// The cluster's current primary, by the store.
+    pub fn primary(&self, cluster: &str) -> String {
+        self.show_json(cluster)["primary"].as_str().unwrap().to_string()
+    }
 }

@@ -1,0 +1,170 @@
+//! Which replica a failover promotes, and whether a requested one may be.
+
+use crate::names;
+use crate::status::lsn;
+use pgo_api::cluster::{MemberRole, MemberStatus};
+use pgo_api::task::FAILOVER;
+use pgo_api::{Pgtask, PgtaskSpec, labels};
+use std::collections::BTreeMap;
+
+/// The parameters a failover task carries.
+pub const TARGET: &str = "target";
+pub const FROM: &str = "from";
+pub const REASON: &str = "reason";
+pub const REPLACE: &str = "replaceReplica";
+
+/// The task that records a failover of `cluster` from `from` to `target`.
+pub fn task(cluster: &str, from: &str, target: &str, reason: &str, replace_replica: bool) -> Pgtask {
+    let mut task = Pgtask::new(
+        &names::failover_task(cluster),
+        PgtaskSpec {
+            cluster_name: cluster.to_string(),
+            task_type: FAILOVER.to_string(),
+            parameters: BTreeMap::from([
+                (TARGET.to_string(), target.to_string()),
+                (FROM.to_string(), from.to_string()),
+                (REASON.to_string(), reason.to_string()),
+                (REPLACE.to_string(), replace_replica.to_string()),
+            ]),
+        },
+    );
+    task.metadata.labels = Some(BTreeMap::from([
+        (labels::CLUSTER.to_string(), cluster.to_string()),
+        (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+    ]));
+    task
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FailoverError {
+    #[error("{0} is the primary of cluster {1}; name a replica")]
+    IsPrimary(String, String),
+    #[error("{0} is not a replica of cluster {1} (its replicas: {2})")]
+    NotAMember(String, String, String),
+    #[error("replica {0} is not ready{1}; only a ready replica can be promoted")]
+    NotReady(String, String),
+    #[error("cluster {0} has no replicas to fail over to")]
+    NoReplicas(String),
+}
+
+/// How far a replica has WAL on its own disk: received (flushed) if known,
+/// else replayed. A commit acknowledged under synchronous replication is
+/// on some replica's disk, so the most advanced one has it.
+fn position(m: &MemberStatus) -> u64 {
+    let received = m.received_lsn.as_deref().and_then(lsn);
+    let replayed = m.wal_lsn.as_deref().and_then(lsn);
+    received.max(replayed).unwrap_or(0)
+}
+
+/// The replica an automatic failover promotes: only ready ones; the most
+/// advanced WAL first; ties by name, so every pass chooses the same.
+pub fn choose_target<'a>(primary: &str, members: &'a [MemberStatus]) -> Option<&'a MemberStatus> {
+    members
+        .iter()
+        .filter(|m| m.name != primary && m.role == MemberRole::Replica && m.ready)
+        .max_by(|a, b| position(a).cmp(&position(b)).then_with(|| b.name.cmp(&a.name)))
+}
+
+/// A manual `--target` must be a ready replica of the cluster.
+pub fn check_target(
+    cluster: &str,
+    primary: &str,
+    members: &[MemberStatus],
+    target: &str,
+) -> Result<(), FailoverError> {
+    if target == primary {
+        return Err(FailoverError::IsPrimary(target.into(), cluster.into()));
+    }
+    let replicas: Vec<&MemberStatus> = members.iter().filter(|m| m.name != primary).collect();
+    if replicas.is_empty() {
+        return Err(FailoverError::NoReplicas(cluster.into()));
+    }
+    let Some(m) = replicas.iter().find(|m| m.name == target) else {
+        let names: Vec<&str> = replicas.iter().map(|m| m.name.as_str()).collect();
+        return Err(FailoverError::NotAMember(
+            target.into(),
+            cluster.into(),
+            names.join(", "),
+        ));
+    };
+    if !m.ready {
+        let why = m
+            .message
+            .as_deref()
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
+        return Err(FailoverError::NotReady(target.into(), why));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, role: MemberRole, ready: bool, received: &str) -> MemberStatus {
+        MemberStatus {
+            name: name.into(),
+            role,
+            ready,
+            received_lsn: Some(received.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_most_advanced_ready_replica_wins_ties_by_name() {
+        let members = [
+            m("db", MemberRole::Primary, false, "0/9000000"),
+            m("db-a", MemberRole::Replica, true, "0/3000000"),
+            m("db-b", MemberRole::Replica, true, "0/5000000"),
+            m("db-c", MemberRole::Replica, false, "0/8000000"),
+        ];
+        assert_eq!(
+            choose_target("db", &members).unwrap().name,
+            "db-b",
+            "never the not-ready db-c"
+        );
+        let tied = [
+            m("db", MemberRole::Primary, false, "0/1"),
+            m("db-b", MemberRole::Replica, true, "0/5000000"),
+            m("db-a", MemberRole::Replica, true, "0/5000000"),
+        ];
+        assert_eq!(choose_target("db", &tied).unwrap().name, "db-a");
+    }
+
+    #[test]
+    fn no_ready_replica_no_target() {
+        let members = [
+            m("db", MemberRole::Primary, false, "0/1"),
+            m("db-a", MemberRole::Replica, false, "0/1"),
+        ];
+        assert!(choose_target("db", &members).is_none());
+    }
+
+    #[test]
+    fn a_manual_target_must_be_a_ready_replica() {
+        let members = [
+            m("db", MemberRole::Primary, true, "0/1"),
+            m("db-a", MemberRole::Replica, true, "0/1"),
+            m("db-b", MemberRole::Replica, false, "0/1"),
+        ];
+        assert_eq!(check_target("db", "db", &members, "db-a"), Ok(()));
+        assert!(matches!(
+            check_target("db", "db", &members, "db"),
+            Err(FailoverError::IsPrimary(..))
+        ));
+        let err = check_target("db", "db", &members, "db-x")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("db-a, db-b"), "{err}");
+        assert!(matches!(
+            check_target("db", "db", &members, "db-b"),
+            Err(FailoverError::NotReady(..))
+        ));
+        assert!(matches!(
+            check_target("db", "db", &members[..1], "db-a"),
+            Err(FailoverError::NoReplicas(..))
+        ));
+    }
+}

@@ -1,0 +1,360 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Failover, manual and automatic: fenced, level-triggered, no lost commits.
+
+mod support;
+
+use nix::sys::signal::Signal;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use support::{Server, autofail_server, connect, member, members, password, service_port, signal_all};
+
+/// Inserts sequence numbers through the primary service until told to stop,
+/// reconnecting after errors, and keeps every one whose commit was
+/// acknowledged.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<i64>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    async fn start(port: u16, password: String) -> Writer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let setup = connect(port, "testuser", &password, "userdb").await.unwrap();
+        setup
+            .batch_execute("CREATE TABLE IF NOT EXISTS seq (id bigint primary key)")
+            .await
+            .unwrap();
+        let (s, a) = (stop.clone(), acked.clone());
+        let task = tokio::spawn(async move {
+            let mut next: i64 = 0;
+            let mut client = None;
+            while !s.load(Ordering::Relaxed) {
+                if client.is_none() {
+                    client = tokio::time::timeout(
+                        Duration::from_secs(2),
+                        connect(port, "testuser", &password, "userdb"),
+                    )
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+                    if client.is_none() {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                }
+                next += 1;
+                let c = client.as_ref().unwrap();
+                let params: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&next];
+                let insert = c.execute("INSERT INTO seq VALUES ($1)", &params);
+                match tokio::time::timeout(Duration::from_secs(30), insert).await {
+                    Ok(Ok(_)) => a.lock().unwrap().push(next),
+                    _ => client = None,
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        Writer { stop, acked, task }
+    }
+
+    async fn finish(self) -> Vec<i64> {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = tokio::time::timeout(Duration::from_secs(40), self.task).await;
+        self.acked.lock().unwrap().clone()
+    }
+}
+
+/// Every acknowledged id is on the primary now serving.
+async fn assert_all_present(server: &Server, cluster: &str, acked: &[i64]) {
+    let view = server.show_json(cluster);
+    let c = connect(
+        service_port(&view, cluster),
+        "testuser",
+        &password(&view, "testuser"),
+        "userdb",
+    )
+    .await
+    .unwrap();
+    let present: BTreeSet<i64> = c
+        .query("SELECT id FROM seq", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let missing: Vec<&i64> = acked.iter().filter(|id| !present.contains(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "{} acknowledged commits are missing: {missing:?}",
+        missing.len()
+    );
+    assert!(!acked.is_empty());
+}
+
+fn ready_replicas(server: &Server, cluster: &str) -> usize {
+    let v = server.show_json(cluster);
+    members(&v, "Replica")
+        .iter()
+        .filter(|r| member(&v, r)["ready"] == true)
+        .count()
+}
+
+async fn writable(server: &Server, cluster: &str) -> bool {
+    let view = server.show_json(cluster);
+    let Ok(Ok(c)) = tokio::time::timeout(
+        Duration::from_secs(2),
+        connect(
+            service_port(&view, cluster),
+            "testuser",
+            &password(&view, "testuser"),
+            "userdb",
+        ),
+    )
+    .await
+    else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            c.batch_execute("CREATE TABLE IF NOT EXISTS probe (x int); INSERT INTO probe VALUES (1)")
+        )
+        .await,
+        Ok(Ok(()))
+    )
+}
+
+async fn wait_writable(server: &Server, cluster: &str, secs: u64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !writable(server, cluster).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{cluster} did not accept writes again\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_switchover_under_a_writer_loses_no_acknowledged_commit() {
+    let server = autofail_server(30);
+    server.pgo_ok(&["create", "cluster", "sw", "--replica-count=2"]);
+    let view = server.show_json("sw");
+    let old = server.primary("sw");
+    let old_port = member(&view, &old)["port"].as_u64().unwrap() as u16;
+    let target = members(&view, "Replica")[0].clone();
+    let query = server.pgo_ok(&["failover", "sw", "--query"]);
+    assert!(query.contains(&target) && query.contains("READY"), "{query}");
+
+    let writer = Writer::start(service_port(&view, "sw"), password(&view, "testuser")).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let out = {
+        let cmd = server.pgo_command(&["failover", "sw", "--target", &target, "--no-prompt"]);
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = cmd;
+            cmd.output().unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{target} is the primary")));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let acked = writer.finish().await;
+    assert_eq!(server.primary("sw"), target);
+    assert_all_present(&server, "sw", &acked).await;
+
+    // The old primary is fenced: it takes no connection, let alone a write.
+    assert!(
+        connect(old_port, "postgres", &password(&view, "postgres"), "postgres")
+            .await
+            .is_err()
+    );
+    // The promoted replica left the replica list; a new one keeps the count.
+    server.wait_until(60, "two ready replicas again", || {
+        ready_replicas(&server, "sw") == 2
+    });
+    let v = server.show_json("sw");
+    assert!(!members(&v, "Replica").contains(&target));
+    let record = &v["failovers"][0];
+    assert_eq!(
+        (record["from"].as_str(), record["to"].as_str()),
+        (Some(old.as_str()), Some(target.as_str()))
+    );
+    assert_eq!(record["outcome"], "succeeded");
+    assert_eq!(record["reason"], "manual");
+    assert!(server.pgo_ok(&["show", "cluster", "sw"]).contains("FAILOVER AT"));
+    // Its data is kept.
+    assert!(server.home.join("volumes/sw/pgdata/PG_VERSION").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_primary_is_replaced_automatically() {
+    let server = autofail_server(2);
+    server.pgo_ok(&["create", "cluster", "hung", "--replica-count=2", "--autofail"]);
+    let old = server.primary("hung");
+    let frozen = server.processes_of(&old);
+    signal_all(&frozen, Signal::SIGSTOP);
+    server.wait_until(60, "an automatic failover", || server.primary("hung") != old);
+    wait_writable(&server, "hung", 30).await;
+    server.wait_until(60, "the replica count to be restored", || {
+        ready_replicas(&server, "hung") == 2
+    });
+    let v = server.show_json("hung");
+    let reason = v["failovers"][0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("auto: primary hung not ready"), "{reason}");
+    // Fenced: the hung processes were killed, not left to wake up.
+    server.wait_until(10, "the old primary's processes to be gone", || {
+        frozen.iter().all(|&p| !support::is_running(p))
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_primary_serves_writes_again_with_its_replicas() {
+    let server = autofail_server(2);
+    server.pgo_ok(&["create", "cluster", "dead", "--replica-count=2", "--autofail"]);
+    let old = server.primary("dead");
+    signal_all(&server.processes_of(&old), Signal::SIGKILL);
+    wait_writable(&server, "dead", 60).await;
+    server.wait_until(60, "two ready replicas", || ready_replicas(&server, "dead") == 2);
+    assert_eq!(server.show_json("dead")["phase"], "Ready");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_back_before_the_timer_is_not_failed_over() {
+    let server = autofail_server(4);
+    server.pgo_ok(&["create", "cluster", "blip", "--replica-count=1", "--autofail"]);
+    let frozen = server.processes_of("blip");
+    signal_all(&frozen, Signal::SIGSTOP);
+    server.wait_until(20, "the primary to be seen not ready", || {
+        server.show_json("blip")["phase"] == "NotReady"
+    });
+    signal_all(&frozen, Signal::SIGCONT);
+    server.wait_until(20, "the primary to be ready again", || {
+        server.show_json("blip")["phase"] == "Ready"
+    });
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let v = server.show_json("blip");
+    assert_eq!(v["primary"], "blip");
+    assert!(v["failovers"].as_array().is_none_or(|f| f.is_empty()), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_ready_replica_nothing_is_promoted_and_the_status_says_so() {
+    let server = autofail_server(1);
+    server.pgo_ok(&["create", "cluster", "lonely", "--replica-count=1", "--autofail"]);
+    let replica = members(&server.show_json("lonely"), "Replica")[0].clone();
+    let frozen_replica = server.processes_of(&replica);
+    signal_all(&frozen_replica, Signal::SIGSTOP);
+    server.wait_until(20, "the replica to be seen not ready", || {
+        ready_replicas(&server, "lonely") == 0
+    });
+    let frozen_primary = server.processes_of("lonely");
+    signal_all(&frozen_primary, Signal::SIGSTOP);
+    server.wait_until(30, "the status to say there is no replica to promote", || {
+        server.show_json("lonely")["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no ready replica to promote"))
+    });
+    assert_eq!(server.primary("lonely"), "lonely");
+    signal_all(&frozen_primary, Signal::SIGCONT);
+    signal_all(&frozen_replica, Signal::SIGCONT);
+    server.wait_until(30, "the cluster to recover in place", || {
+        server.show_json("lonely")["phase"] == "Ready"
+    });
+    let v = server.show_json("lonely");
+    assert_eq!(v["primary"], "lonely");
+    assert!(v["failovers"].as_array().is_none_or(|f| f.is_empty()));
+}
+
+#[test]
+fn bad_targets_are_refused_and_change_nothing() {
+    let server = autofail_server(30);
+    server.pgo_ok(&["create", "cluster", "solo"]);
+    let err = server.pgo_err(&["failover", "solo", "--target", "solo-x", "--no-prompt"]);
+    assert!(
+        err.contains("no replicas to fail over to") && err.contains("HTTP 400"),
+        "{err}"
+    );
+
+    server.pgo_ok(&["create", "cluster", "pair", "--replica-count=2"]);
+    let replicas = members(&server.show_json("pair"), "Replica");
+    let err = server.pgo_err(&["failover", "pair", "--target", "pair", "--no-prompt"]);
+    assert!(
+        err.contains("is the primary") && err.contains("HTTP 400"),
+        "{err}"
+    );
+    let err = server.pgo_err(&["failover", "pair", "--target", "pair-nope", "--no-prompt"]);
+    assert!(
+        err.contains("not a replica of cluster pair") && err.contains(&replicas[0]),
+        "{err}"
+    );
+    let frozen = server.processes_of(&replicas[1]);
+    signal_all(&frozen, Signal::SIGSTOP);
+    server.wait_until(20, "the replica to be not ready", || {
+        ready_replicas(&server, "pair") == 1
+    });
+    let err = server.pgo_err(&["failover", "pair", "--target", &replicas[1], "--no-prompt"]);
+    assert!(err.contains("is not ready") && err.contains("HTTP 400"), "{err}");
+    signal_all(&frozen, Signal::SIGCONT);
+    let err = server.pgo_err(&["failover", "nosuch", "--target", "x", "--no-prompt"]);
+    assert!(err.contains("HTTP 404"), "{err}");
+    assert_eq!(server.primary("pair"), "pair");
+    assert!(
+        server.show_json("pair")["failovers"]
+            .as_array()
+            .is_none_or(|f| f.is_empty())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_killed_between_fence_and_promote_finishes_the_failover() {
+    let mut server = Server::start_env(&[], &[("PGO_TEST_PAUSE_AFTER_FENCE_MS", "4000")], |home| {
+        std::fs::write(home.join("pgo.yaml"), "Pgo:\n  ProbePeriodMs: 200\n").unwrap();
+    });
+    server.pgo_ok(&["create", "cluster", "mid", "--replica-count=2"]);
+    let replicas = members(&server.show_json("mid"), "Replica");
+    let target = replicas[0].clone();
+    let mut first = server
+        .pgo_command(&["failover", "mid", "--target", &target, "--no-prompt"])
+        .spawn()
+        .unwrap();
+    server.wait_until(30, "the old primary to be fenced", || {
+        server.log().contains("failover: old primary fenced")
+    });
+    // A second failover while one is under way is refused.
+    let err = server.pgo_err(&["failover", "mid", "--target", &replicas[1], "--no-prompt"]);
+    assert!(
+        err.contains("already in progress") && err.contains("HTTP 409"),
+        "{err}"
+    );
+    server.kill();
+    let _ = first.kill();
+    let _ = first.wait();
+    server.restart();
+    server.wait_until(60, "the failover to complete after the restart", || {
+        server.show_json("mid")["failovers"][0]["outcome"] == "succeeded"
+    });
+    assert_eq!(server.primary("mid"), target);
+    wait_writable(&server, "mid", 30).await;
+    // Exactly one instance is a primary.
+    let v = server.show_json("mid");
+    let pw = password(&v, "postgres");
+    let mut primaries = 0;
+    for m in v["members"].as_array().unwrap() {
+        let port = m["port"].as_u64().unwrap() as u16;
+        if let Ok(c) = connect(port, "postgres", &pw, "postgres").await {
+            let in_recovery: bool = c
+                .query_one("SELECT pg_is_in_recovery()", &[])
+                .await
+                .unwrap()
+                .get(0);
+            primaries += usize::from(!in_recovery);
+        }
+    }
+    assert_eq!(primaries, 1);
+}
