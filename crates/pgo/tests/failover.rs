@@ -358,3 +358,144 @@ async fn an_operator_killed_between_fence_and_promote_finishes_the_failover() {
     }
     assert_eq!(primaries, 1);
 }
+
+/// Every 100 ms, asks every instance port ever seen whether it is a primary,
+/// and keeps any moment with more than one.
+struct Sampler {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<(usize, Vec<String>)>,
+}
+
+impl Sampler {
+    fn start(home: std::path::PathBuf, password: String) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut ports = BTreeSet::new();
+            let (mut samples, mut violations) = (0usize, Vec::new());
+            while !s.load(Ordering::Relaxed) {
+                for entry in std::fs::read_dir(home.join("instances"))
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    let config =
+                        std::fs::read_to_string(entry.path().join("instance.json")).unwrap_or_default();
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(&config) {
+                        ports.insert(v["port"].as_u64().unwrap_or(0) as u16);
+                    }
+                }
+                let answers = futures_join(ports.iter().map(|&port| {
+                    let pw = password.clone();
+                    async move {
+                        let asked = async {
+                            let c = connect(port, "postgres", &pw, "postgres").await.ok()?;
+                            let row = c.query_one("SELECT pg_is_in_recovery()", &[]).await.ok()?;
+                            Some(!row.get::<_, bool>(0))
+                        };
+                        (
+                            port,
+                            tokio::time::timeout(Duration::from_millis(200), asked)
+                                .await
+                                .ok()
+                                .flatten(),
+                        )
+                    }
+                }))
+                .await;
+                let primaries: Vec<u16> = answers
+                    .iter()
+                    .filter(|(_, p)| *p == Some(true))
+                    .map(|(port, _)| *port)
+                    .collect();
+                samples += 1;
+                if primaries.len() > 1 {
+                    violations.push(format!("two primaries at once on ports {primaries:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (samples, violations)
+        });
+        Sampler { stop, task }
+    }
+
+    async fn finish(self) -> (usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap()
+    }
+}
+
+/// Runs the futures at once and collects their outputs.
+async fn futures_join<F>(futures: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn chaos_killing_the_primary_loses_no_commit_and_never_makes_two_primaries() {
+    let rounds: usize = std::env::var("PGO_CHAOS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let server = autofail_server(2);
+    server.pgo_ok(&[
+        "create",
+        "cluster",
+        "chaos",
+        "--sync-replication",
+        "--replica-count=2",
+        "--autofail",
+    ]);
+    let view = server.show_json("chaos");
+    let writer = Writer::start(service_port(&view, "chaos"), password(&view, "testuser")).await;
+    let sampler = Sampler::start(server.home.clone(), password(&view, "postgres"));
+    let mut failovers = 0;
+    for round in 0..rounds {
+        server.wait_until(90, "the cluster to be whole again", || {
+            server.show_json("chaos")["phase"] == "Ready" && ready_replicas(&server, "chaos") == 2
+        });
+        let before = writer.acked.lock().unwrap().len();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while writer.acked.lock().unwrap().len() < before + 20 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the writer made no progress"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let primary = server.primary("chaos");
+        // Crash it, or hang it (a primary that lost its storage).
+        let how = if round % 2 == 0 {
+            Signal::SIGKILL
+        } else {
+            Signal::SIGSTOP
+        };
+        signal_all(&server.processes_of(&primary), how);
+        wait_writable(&server, "chaos", 90).await;
+        if server.primary("chaos") != primary {
+            failovers += 1;
+        }
+    }
+    let acked = writer.finish().await;
+    let (samples, violations) = sampler.finish().await;
+    assert!(violations.is_empty(), "{violations:?}");
+    assert!(samples > 10, "the sampler hardly ran ({samples} samples)");
+    assert_all_present(&server, "chaos", &acked).await;
+    // Every hung primary is failed over; killed ones may restart in place.
+    assert!(
+        failovers >= rounds / 2,
+        "only {failovers} failovers in {rounds} rounds"
+    );
+    eprintln!(
+        "chaos: {rounds} rounds, {failovers} failovers, {} acknowledged commits, {samples} samples",
+        acked.len()
+    );
+}

@@ -55,8 +55,9 @@ impl LocalPlatform {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             // /status is answered from memory: a manager that takes longer
-            // than this is hung, and the operator must learn it fast.
-            .timeout(std::time::Duration::from_secs(1))
+            // than this on loopback is hung, and the operator must learn it
+            // fast. One slow answer only starts the failover timer.
+            .timeout(std::time::Duration::from_millis(500))
             .no_proxy()
             .build()
             .map_err(|e| PlatformError::Invalid(format!("cannot build the HTTP client: {e}")))?;
