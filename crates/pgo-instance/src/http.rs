@@ -198,15 +198,9 @@ async fn drop_slot(
     if !authorized(&headers, &s.token) {
         return unauthorized();
     }
-    let Some(config) = s.config.read().ok().map(|c| c.clone()) else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the config lock is poisoned".into(),
-        );
-    };
-    let client = match crate::bootstrap::connect(&config).await {
+    let client = match superuser(&s).await {
         Ok(c) => c,
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e),
+        Err(r) => return r,
     };
     let active = match client
         .query_opt(

@@ -12,8 +12,9 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-/// The replicas that could be promoted.
-pub async fn query(client: &Client, name: &str, format: Format) -> Result<ExitCode, CliError> {
+/// The replicas of a cluster with what choosing one needs: readiness, node,
+/// WAL received and lag. `none` is said when there are none.
+pub async fn replicas(client: &Client, name: &str, format: Format, none: &str) -> Result<ExitCode, CliError> {
     let v: ClusterView = client.get(&format!("/clusters/{}", segment(name))).await?;
     let replicas: Vec<_> = v
         .members
@@ -24,7 +25,7 @@ pub async fn query(client: &Client, name: &str, format: Format) -> Result<ExitCo
         return Ok(ExitCode::SUCCESS);
     }
     if replicas.is_empty() {
-        sayln!("cluster {name} has no replicas to fail over to");
+        sayln!("cluster {name} {none}");
         return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = replicas

@@ -72,7 +72,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     (false, Some(target)) => {
                         failover::run(&client, name, target, *no_prompt, *autofail_replace_replica).await
                     }
-                    _ => failover::query(&client, name, *output).await,
+                    _ => failover::replicas(&client, name, *output, "has no replicas to fail over to").await,
                 },
                 Command::Test { name, output } => health::test(&client, name, *output).await,
                 Command::Df { name, output } => health::df(&client, name, *output).await,

@@ -4,7 +4,7 @@ use super::segment;
 use crate::CliError;
 use crate::args::Format;
 use crate::client::Client;
-use crate::output::{self, say, sayln, table};
+use crate::output::{say, sayln};
 use crate::progress::Progress;
 use pgo_api::cluster::MemberRole;
 use pgo_api::rest::{ClusterView, DeleteClusterResponse, ScaleRequest, ScaledownRequest};
@@ -58,32 +58,7 @@ pub async fn scale(
 
 /// The replicas a scaledown may take.
 pub async fn query(client: &Client, name: &str, format: Format) -> Result<ExitCode, CliError> {
-    let v: ClusterView = client.get(&format!("/clusters/{}", segment(name))).await?;
-    let replicas: Vec<_> = v
-        .members
-        .iter()
-        .filter(|m| m.role == MemberRole::Replica)
-        .collect();
-    if output::structured(format, &replicas)? {
-        return Ok(ExitCode::SUCCESS);
-    }
-    if replicas.is_empty() {
-        sayln!("cluster {name} has no replicas");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rows: Vec<Vec<String>> = replicas
-        .iter()
-        .map(|m| {
-            vec![
-                m.name.clone(),
-                if m.ready { "yes".into() } else { "no".into() },
-                m.node.clone(),
-                m.lag_bytes.map_or("-".into(), |l| l.to_string()),
-            ]
-        })
-        .collect();
-    say!("{}", table(&["REPLICA", "READY", "NODE", "LAG"], &rows, ""));
-    Ok(ExitCode::SUCCESS)
+    super::failover::replicas(client, name, format, "has no replicas").await
 }
 
 pub async fn scaledown(
