@@ -22,6 +22,10 @@ if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   echo "deps: adding the postgres OS user"
   useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
 fi
+if [ "${1:-}" = "--test" ] && ! command -v kubernetes-validate >/dev/null 2>&1; then
+  echo "deps: installing kubernetes-validate"
+  python3 -m pip install --quiet kubernetes-validate
+fi
 if [ "${1:-}" = "--test" ] && ! cargo nextest --version >/dev/null 2>&1; then
   echo "deps: installing cargo-nextest"
   cargo install --locked cargo-nextest

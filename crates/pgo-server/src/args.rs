@@ -26,6 +26,31 @@ pub enum Command {
     },
     /// Print the CustomResourceDefinitions of all six kinds.
     Crd,
+    /// Print every Kubernetes object the operator would create for the
+    /// Pgclusters (and Pgreplicas) in a file, without a cluster.
+    Render {
+        #[arg(short = 'f', long)]
+        file: PathBuf,
+        /// Use this strategy instead of the cluster's `spec.strategy`.
+        #[arg(long)]
+        strategy: Option<String>,
+        /// A directory of templates over the embedded ones (as /operator-conf).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        #[arg(long, default_value = "pgo")]
+        namespace: String,
+        /// The image that runs the instance manager.
+        #[arg(long)]
+        image: Option<String>,
+        /// Also print the rmdata Job of every volume and a backup Job.
+        #[arg(long)]
+        with_jobs: bool,
+    },
+    /// Print the operator-conf ConfigMap: the strategy templates, flat.
+    OperatorConf {
+        #[arg(long, default_value = "pgo")]
+        namespace: String,
+    },
     /// Manage apiserver users.
     User {
         #[command(subcommand)]
@@ -83,6 +108,22 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
             print!("{yaml}");
             Ok(())
         }
+        Command::Render {
+            file,
+            strategy,
+            templates,
+            namespace,
+            image,
+            with_jobs,
+        } => crate::render::run(crate::render::Args {
+            file: &file,
+            strategy,
+            templates: templates.as_deref(),
+            namespace,
+            image,
+            with_jobs,
+        }),
+        Command::OperatorConf { namespace } => crate::render::operator_conf(&namespace),
         Command::User {
             command:
                 UserCommand::Add {

@@ -4,6 +4,7 @@
 mod args;
 mod home;
 mod reach;
+mod render;
 mod run;
 mod users;
 

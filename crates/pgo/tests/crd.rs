@@ -33,3 +33,56 @@ fn the_committed_crds_are_current() {
         ]
     );
 }
+
+#[test]
+fn the_committed_operator_conf_is_current() {
+    let out = Command::new(support::SERVER)
+        .arg("operator-conf")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/operator-conf.yaml");
+    assert!(
+        out.stdout == std::fs::read(&path).unwrap(),
+        "deploy/operator-conf.yaml is stale: run `cargo run -q --bin postgres-operator -- operator-conf > deploy/operator-conf.yaml`"
+    );
+}
+
+#[test]
+fn render_prints_the_objects_of_a_cluster_and_refuses_bad_input() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/pgcluster.yaml");
+    let out = Command::new(support::SERVER)
+        .arg("render")
+        .arg("-f")
+        .arg(&example)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(yaml.matches("\nkind: Deployment").count(), 2, "{yaml}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&example)
+            .unwrap()
+            .replace("strategy: \"1\"", "strategy: \"9\""),
+    )
+    .unwrap();
+    let out = Command::new(support::SERVER)
+        .arg("render")
+        .arg("-f")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown strategy \"9\""));
+    std::fs::write(&bad, "kind: Deployment\n").unwrap();
+    let out = Command::new(support::SERVER)
+        .arg("render")
+        .arg("-f")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("render takes Pgclusters and Pgreplicas"));
+}

@@ -1,0 +1,363 @@
+//! A cluster's Kubernetes objects, from the strategy templates. The desired
+//! state is `pgo-core`'s, the same the local platform realises; only its
+//! shape differs: a PVC per volume, a ConfigMap with each instance manager's
+//! config, a Deployment per instance (never a StatefulSet), and two Services
+//! that select by label.
+
+use crate::Templates;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
+use pgo_api::cluster::MemberRole;
+use pgo_api::instance::{InstanceConfig, Upstream};
+use pgo_api::{Pgcluster, Pgreplica, labels};
+use pgo_core::desired::{self, InstanceSpec, ReplicaInput};
+use pgo_core::names;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("unknown strategy {strategy:?} (CLUSTER.STRATEGY): the templates hold strategies {known}")]
+    UnknownStrategy { strategy: String, known: String },
+    #[error("no template {0} (the operator-conf ConfigMap is missing that key)")]
+    MissingTemplate(String),
+    #[error("template {file}: {reason}")]
+    Template { file: String, reason: String },
+    #[error("template {file} renders a {got}, not a {expected}")]
+    WrongKind {
+        file: String,
+        expected: &'static str,
+        got: String,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What the templates produce.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Rendered {
+    Deployment(Box<Deployment>),
+    Service(Box<Service>),
+    PersistentVolumeClaim(Box<PersistentVolumeClaim>),
+    ConfigMap(Box<ConfigMap>),
+    Job(Box<Job>),
+}
+
+impl Rendered {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rendered::Deployment(_) => "Deployment",
+            Rendered::Service(_) => "Service",
+            Rendered::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
+            Rendered::ConfigMap(_) => "ConfigMap",
+            Rendered::Job(_) => "Job",
+        }
+    }
+
+    pub fn name(&self) -> String {
+        let meta = match self {
+            Rendered::Deployment(o) => &o.metadata,
+            Rendered::Service(o) => &o.metadata,
+            Rendered::PersistentVolumeClaim(o) => &o.metadata,
+            Rendered::ConfigMap(o) => &o.metadata,
+            Rendered::Job(o) => &o.metadata,
+        };
+        meta.name.clone().unwrap_or_default()
+    }
+
+    pub fn to_yaml(&self) -> Result<String, serde_yaml::Error> {
+        match self {
+            Rendered::Deployment(o) => serde_yaml::to_string(o),
+            Rendered::Service(o) => serde_yaml::to_string(o),
+            Rendered::PersistentVolumeClaim(o) => serde_yaml::to_string(o),
+            Rendered::ConfigMap(o) => serde_yaml::to_string(o),
+            Rendered::Job(o) => serde_yaml::to_string(o),
+        }
+    }
+}
+
+/// Settings of a rendering that are not in the cluster's spec.
+#[derive(Clone, Debug)]
+pub struct RenderOptions {
+    pub namespace: String,
+    /// The image that runs `postgres-operator instance`.
+    pub image: String,
+    pub metrics_image: String,
+    /// Overrides the cluster's `spec.strategy`.
+    pub strategy: Option<String>,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            namespace: "pgo".into(),
+            image: format!("pgo/postgres-operator:{}", env!("CARGO_PKG_VERSION")),
+            metrics_image: "quay.io/prometheuscommunity/postgres-exporter:v0.15.0".into(),
+            strategy: None,
+        }
+    }
+}
+
+/// Where an instance's things are inside its pod.
+const MOUNT: &str = "/pgdata";
+const SECRETS: &str = "/etc/pgo/secrets";
+const MANAGER_PORT: u16 = 8008;
+
+fn render<T: DeserializeOwned>(
+    templates: &Templates,
+    file: &str,
+    context: &Value,
+    kind: &'static str,
+) -> Result<T, RenderError> {
+    let source = templates.get(file)?;
+    let fail = |reason: String| RenderError::Template {
+        file: file.to_string(),
+        reason,
+    };
+    let env = minijinja::Environment::new();
+    let text = env
+        .render_str(source, minijinja::value::Serde(context))
+        .map_err(|e| fail(format!("does not render: {e}")))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| fail(format!("renders invalid JSON: {e}")))?;
+    let got = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or("object without a kind");
+    if got != kind {
+        return Err(RenderError::WrongKind {
+            file: file.to_string(),
+            expected: kind,
+            got: got.to_string(),
+        });
+    }
+    serde_json::from_value(value).map_err(|e| fail(format!("is not a valid {kind}: {e}")))
+}
+
+/// The instance manager's config inside a pod: PostgreSQL on every address,
+/// secrets where the Deployment mounts them, a replica following the
+/// primary *service*, so a failover that relabels pods repoints it.
+fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> InstanceConfig {
+    InstanceConfig {
+        name: i.name.clone(),
+        cluster: i.cluster.clone(),
+        role: i.role,
+        volume_dir: PathBuf::from(MOUNT).join("data"),
+        listen_address: "0.0.0.0".into(),
+        port: i.port,
+        http_address: "0.0.0.0".into(),
+        http_port: MANAGER_PORT,
+        allowed_cidrs: vec!["0.0.0.0/0".into(), "::/0".into()],
+        database: i.database.clone(),
+        app_user: i.app_user.clone(),
+        superuser_secret: PathBuf::from(SECRETS).join("superuser"),
+        replication_secret: PathBuf::from(SECRETS).join("replication"),
+        app_secret: PathBuf::from(SECRETS).join("app"),
+        token_file: PathBuf::from(SECRETS).join("token"),
+        pg_bin_dir: None,
+        primary: i.follows.as_ref().map(|f| Upstream {
+            host: format!("{}.{}.svc", names::primary_service(name), opts.namespace),
+            port: i.port,
+            slot: f.slot.clone(),
+        }),
+        sync_standbys: i.sync_standbys.clone(),
+        run_as: None,
+    }
+}
+
+/// Every object the operator creates for `cluster` with `replicas`.
+pub fn render_cluster(
+    cluster: &Pgcluster,
+    replicas: &[Pgreplica],
+    templates: &Templates,
+    opts: &RenderOptions,
+) -> Result<Vec<Rendered>, RenderError> {
+    let name = cluster
+        .metadata
+        .name
+        .clone()
+        .ok_or_else(|| RenderError::Invalid("the Pgcluster has no metadata.name".into()))?;
+    let strategy = opts
+        .strategy
+        .clone()
+        .unwrap_or_else(|| cluster.spec.strategy.clone());
+    let known = templates.strategies();
+    if !known.contains(&strategy) {
+        return Err(RenderError::UnknownStrategy {
+            strategy,
+            known: known.join(", "),
+        });
+    }
+    let spec = &cluster.spec;
+    let primary = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.primary.clone())
+        .unwrap_or_else(|| names::initial_primary(&name));
+    let inputs: Vec<ReplicaInput> = replicas
+        .iter()
+        .filter(|r| r.spec.cluster_name == name)
+        .map(|r| ReplicaInput {
+            name: r.metadata.name.clone().unwrap_or_default(),
+            storage: r.spec.storage.clone(),
+            node_name: r.spec.node_name.clone(),
+        })
+        .collect();
+    let want = desired::cluster(&name, spec, &primary, &inputs);
+    let owner = json!({
+        "apiVersion": format!("{}/{}", pgo_api::GROUP, pgo_api::VERSION),
+        "kind": "Pgcluster",
+        "name": name,
+        "uid": cluster.metadata.uid.clone().unwrap_or_default(),
+        "controller": true,
+        "blockOwnerDeletion": true,
+    });
+    let cluster_ctx = json!({
+        "name": name,
+        "namespace": opts.namespace,
+        "port": spec.port,
+        "node_name": spec.node_name,
+        "metrics": spec.metrics,
+        "owner": owner,
+    });
+    let secrets = json!({
+        "superuser": names::secret(&name, names::SUPERUSER),
+        "replication": names::secret(&name, names::REPLICATION_USER),
+        "app": names::secret(&name, &spec.user),
+        "token": format!("{name}-instance-token"),
+    });
+    let base_labels = BTreeMap::from([
+        (labels::CLUSTER.to_string(), name.clone()),
+        (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+    ]);
+    let mut out = Vec::new();
+
+    // PVCs have no owner: they stay when the cluster goes (the spec keeps data).
+    for v in &want.volumes {
+        let storage = &v.storage;
+        let ctx = json!({
+            "cluster": cluster_ctx,
+            "pvc": {
+                "name": v.name,
+                "labels": base_labels,
+                "size": storage.size,
+                "storage_class": storage.storage_class,
+                "access_mode": storage.access_mode.clone().unwrap_or_else(|| "ReadWriteOnce".into()),
+            },
+        });
+        out.push(Rendered::PersistentVolumeClaim(Box::new(render(
+            templates,
+            "pvc.json",
+            &ctx,
+            "PersistentVolumeClaim",
+        )?)));
+    }
+    for i in &want.instances {
+        let mut instance_labels = i.labels.clone();
+        instance_labels.insert("pgo-instance".into(), i.name.clone());
+        let config = serde_json::to_string_pretty(&instance_config(&name, opts, i))
+            .map_err(|e| RenderError::Invalid(e.to_string()))?;
+        let ctx = json!({
+            "cluster": cluster_ctx,
+            "instance": {
+                "name": i.name,
+                "labels": instance_labels,
+                "pvc": i.volume,
+                "config_map": format!("{}-instance", i.name),
+                "config": config,
+            },
+            "secrets": secrets,
+            "image": opts.image,
+            "metrics_image": opts.metrics_image,
+        });
+        let config_file = format!("cluster-instance-config-{strategy}.json");
+        out.push(Rendered::ConfigMap(Box::new(render(
+            templates,
+            &config_file,
+            &ctx,
+            "ConfigMap",
+        )?)));
+        let file = match i.role {
+            MemberRole::Primary => format!("cluster-deployment-{strategy}.json"),
+            MemberRole::Replica => format!("cluster-replica-deployment-{strategy}.json"),
+        };
+        out.push(Rendered::Deployment(Box::new(render(
+            templates,
+            &file,
+            &ctx,
+            "Deployment",
+        )?)));
+    }
+    for (service, role) in [
+        (names::primary_service(&name), MemberRole::Primary),
+        (names::replica_service(&name), MemberRole::Replica),
+    ] {
+        let mut selector = BTreeMap::from([(labels::CLUSTER.to_string(), name.clone())]);
+        selector.insert(labels::ROLE.to_string(), role.to_string());
+        let ctx = json!({
+            "cluster": cluster_ctx,
+            "service": { "name": service, "labels": base_labels, "selector": selector },
+        });
+        let file = format!("cluster-service-{strategy}.json");
+        out.push(Rendered::Service(Box::new(render(
+            templates, &file, &ctx, "Service",
+        )?)));
+    }
+    Ok(out)
+}
+
+/// The Job that removes `path` from a volume (the rmdata workflow).
+pub fn render_rmdata(
+    cluster: &str,
+    pvc: &str,
+    path: &str,
+    templates: &Templates,
+    opts: &RenderOptions,
+) -> Result<Rendered, RenderError> {
+    let ctx = json!({
+        "cluster": { "name": cluster, "namespace": opts.namespace },
+        "job": {
+            "name": format!("{pvc}-rmdata"),
+            "labels": { labels::CLUSTER: cluster, labels::MANAGED_BY: labels::MANAGER },
+            "pvc": pvc,
+            "path": path,
+        },
+        "image": opts.image,
+    });
+    Ok(Rendered::Job(Box::new(render(
+        templates,
+        "rmdata-job.json",
+        &ctx,
+        "Job",
+    )?)))
+}
+
+/// The Job that backs a cluster up to a backup volume.
+pub fn render_backup(
+    cluster: &Pgcluster,
+    pvc: &str,
+    templates: &Templates,
+    opts: &RenderOptions,
+) -> Result<Rendered, RenderError> {
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    let ctx = json!({
+        "cluster": { "name": name, "namespace": opts.namespace, "port": cluster.spec.port },
+        "job": {
+            "name": format!("{name}-backup"),
+            "labels": { labels::CLUSTER: name, labels::MANAGED_BY: labels::MANAGER },
+            "pvc": pvc,
+            "host": format!("{}.{}.svc", names::primary_service(&name), opts.namespace),
+        },
+        "secrets": { "replication": names::secret(&name, names::REPLICATION_USER) },
+        "image": opts.image,
+    });
+    Ok(Rendered::Job(Box::new(render(
+        templates,
+        "backup-job.json",
+        &ctx,
+        "Job",
+    )?)))
+}

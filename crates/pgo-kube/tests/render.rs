@@ -1,0 +1,302 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! What strategy 1 renders for a cluster, and the errors a bad strategy or
+//! template gets.
+
+use pgo_api::{Pgcluster, PgclusterSpec, Pgreplica, PgreplicaSpec, StorageSpec};
+use pgo_kube::{
+    RenderError, RenderOptions, Rendered, Templates, render_backup, render_cluster, render_rmdata,
+};
+
+fn cluster(name: &str) -> Pgcluster {
+    let storage = StorageSpec {
+        size: "1G".into(),
+        ..Default::default()
+    };
+    Pgcluster::new(
+        name,
+        PgclusterSpec {
+            port: 5432,
+            strategy: "1".into(),
+            database: "userdb".into(),
+            user: "testuser".into(),
+            primary_storage: storage.clone(),
+            replica_storage: storage,
+            ..Default::default()
+        },
+    )
+}
+
+fn replica(cluster: &str, name: &str) -> Pgreplica {
+    Pgreplica::new(
+        name,
+        PgreplicaSpec {
+            cluster_name: cluster.into(),
+            storage: StorageSpec {
+                size: "2G".into(),
+                ..Default::default()
+            },
+            node_name: None,
+        },
+    )
+}
+
+fn render(c: &Pgcluster, r: &[Pgreplica]) -> Vec<Rendered> {
+    render_cluster(c, r, &Templates::embedded(), &RenderOptions::default()).unwrap()
+}
+
+fn deployment<'a>(objects: &'a [Rendered], name: &str) -> &'a k8s_openapi::api::apps::v1::Deployment {
+    objects
+        .iter()
+        .find_map(|o| match o {
+            Rendered::Deployment(d) if d.metadata.name.as_deref() == Some(name) => Some(&**d),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_cluster_is_a_pvc_configmap_and_deployment_per_instance_and_two_services() {
+    let objects = render(&cluster("db"), &[replica("db", "db-a1b2")]);
+    let kinds: Vec<(&str, String)> = objects.iter().map(|o| (o.kind(), o.name())).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("PersistentVolumeClaim", "db".into()),
+            ("PersistentVolumeClaim", "db-a1b2".into()),
+            ("ConfigMap", "db-instance".into()),
+            ("Deployment", "db".into()),
+            ("ConfigMap", "db-a1b2-instance".into()),
+            ("Deployment", "db-a1b2".into()),
+            ("Service", "db".into()),
+            ("Service", "db-replica".into()),
+        ]
+    );
+    let primary = deployment(&objects, "db");
+    let labels = primary.metadata.labels.as_ref().unwrap();
+    assert_eq!(labels["pg-cluster"], "db");
+    assert_eq!(labels["role"], "primary");
+    assert_eq!(primary.spec.as_ref().unwrap().replicas, Some(1));
+    let pod = primary.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    let container = &pod.containers[0];
+    assert_eq!(container.args.as_ref().unwrap()[0], "instance");
+    assert!(container.readiness_probe.is_some());
+    let sc = container.security_context.as_ref().unwrap();
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_ref().unwrap(), &["ALL"]);
+    assert_eq!(pod.security_context.as_ref().unwrap().run_as_non_root, Some(true));
+    assert!(pod.affinity.is_none(), "no node asked for, no affinity");
+    // Services select by labels, so a failover repoints them by relabelling.
+    let Rendered::Service(replica_service) = &objects[7] else {
+        panic!()
+    };
+    let selector = replica_service.spec.as_ref().unwrap().selector.as_ref().unwrap();
+    assert_eq!(selector["role"], "replica");
+    // PVCs have no owner (they stay); Deployments and Services do.
+    let Rendered::PersistentVolumeClaim(pvc) = &objects[1] else {
+        panic!()
+    };
+    assert!(pvc.metadata.owner_references.is_none());
+    assert_eq!(
+        pvc.spec
+            .as_ref()
+            .unwrap()
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap()["storage"]
+            .0,
+        "2G"
+    );
+    assert_eq!(
+        primary.metadata.owner_references.as_ref().unwrap()[0].kind,
+        "Pgcluster"
+    );
+}
+
+#[test]
+fn the_replicas_config_follows_the_primary_service() {
+    let objects = render(&cluster("db"), &[replica("db", "db-a1b2")]);
+    let Rendered::ConfigMap(cm) = &objects[4] else {
+        panic!()
+    };
+    let config: pgo_api::instance::InstanceConfig =
+        serde_json::from_str(&cm.data.as_ref().unwrap()["instance.json"]).unwrap();
+    let up = config.primary.unwrap();
+    assert_eq!(up.host, "db.pgo.svc");
+    assert_eq!(up.slot, "db_a1b2");
+    assert_eq!(config.listen_address, "0.0.0.0");
+}
+
+#[test]
+fn node_name_is_a_preferred_affinity_and_replicas_prefer_other_nodes() {
+    let mut c = cluster("db");
+    c.spec.node_name = Some("kubeadm-node2".into());
+    let objects = render(&c, &[replica("db", "db-a1b2")]);
+    let affinity = |d: &str| {
+        let dep = deployment(&objects, d);
+        let na = dep
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .affinity
+            .clone()
+            .unwrap()
+            .node_affinity
+            .unwrap();
+        assert!(
+            na.required_during_scheduling_ignored_during_execution.is_none(),
+            "preferred only"
+        );
+        let term = &na.preferred_during_scheduling_ignored_during_execution.unwrap()[0];
+        let expr = &term.preference.match_expressions.as_ref().unwrap()[0];
+        (
+            expr.key.clone(),
+            expr.operator.clone(),
+            expr.values.clone().unwrap(),
+        )
+    };
+    assert_eq!(
+        affinity("db"),
+        (
+            "kubernetes.io/hostname".into(),
+            "In".into(),
+            vec!["kubeadm-node2".into()]
+        )
+    );
+    assert_eq!(
+        affinity("db-a1b2"),
+        (
+            "kubernetes.io/hostname".into(),
+            "NotIn".into(),
+            vec!["kubeadm-node2".into()]
+        )
+    );
+}
+
+#[test]
+fn a_shared_volume_is_used_and_custom_config_labels_the_primary_and_metrics_adds_a_container() {
+    let mut c = cluster("db");
+    c.spec.pvc_name = Some("shared".into());
+    c.spec.custom_config = Some("olap".into());
+    c.spec.metrics = true;
+    let objects = render(&c, &[]);
+    assert!(!objects.iter().any(|o| o.kind() == "PersistentVolumeClaim"));
+    let primary = deployment(&objects, "db");
+    assert_eq!(primary.metadata.labels.as_ref().unwrap()["custom-config"], "olap");
+    let pod = primary.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+    assert_eq!(pod.containers.len(), 2);
+    let claim = pod.volumes.as_ref().unwrap()[0]
+        .persistent_volume_claim
+        .as_ref()
+        .unwrap();
+    assert_eq!(claim.claim_name, "shared");
+}
+
+#[test]
+fn an_unknown_strategy_is_an_error_naming_it() {
+    let mut c = cluster("db");
+    c.spec.strategy = "7".into();
+    let err = render_cluster(&c, &[], &Templates::embedded(), &RenderOptions::default()).unwrap_err();
+    assert!(matches!(err, RenderError::UnknownStrategy { .. }));
+    assert!(err.to_string().contains("\"7\""), "{err}");
+}
+
+#[test]
+fn a_broken_or_wrong_template_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cluster-service-1.json"),
+        "{ \"kind\": \"Service\", oops }",
+    )
+    .unwrap();
+    let t = Templates::with_overrides(dir.path()).unwrap();
+    let err = render_cluster(&cluster("db"), &[], &t, &RenderOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("cluster-service-1.json") && err.to_string().contains("invalid JSON"),
+        "{err}"
+    );
+
+    std::fs::write(
+        dir.path().join("cluster-service-1.json"),
+        "{ \"apiVersion\": \"v1\", \"kind\": \"ConfigMap\" }",
+    )
+    .unwrap();
+    let t = Templates::with_overrides(dir.path()).unwrap();
+    let err = render_cluster(&cluster("db"), &[], &t, &RenderOptions::default()).unwrap_err();
+    assert!(
+        err.to_string().contains("renders a ConfigMap, not a Service"),
+        "{err}"
+    );
+
+    std::fs::write(dir.path().join("cluster-service-1.json"), "{{ unclosed").unwrap();
+    let t = Templates::with_overrides(dir.path()).unwrap();
+    let err = render_cluster(&cluster("db"), &[], &t, &RenderOptions::default()).unwrap_err();
+    assert!(err.to_string().contains("does not render"), "{err}");
+}
+
+#[test]
+fn a_strategy_added_by_override_is_used() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in Templates::embedded().files() {
+        if let Some(stem) = name.strip_suffix("-1.json") {
+            std::fs::write(
+                dir.path().join(format!("{stem}-2.json")),
+                text.replace(
+                    "\"strategy\": { \"type\": \"Recreate\" }",
+                    "\"strategy\": { \"type\": \"Recreate\" }, \"minReadySeconds\": 5",
+                ),
+            )
+            .unwrap();
+        }
+    }
+    let t = Templates::with_overrides(dir.path()).unwrap();
+    assert_eq!(t.strategies(), ["1", "2"]);
+    let opts = RenderOptions {
+        strategy: Some("2".into()),
+        ..RenderOptions::default()
+    };
+    let objects = render_cluster(&cluster("db"), &[], &t, &opts).unwrap();
+    assert_eq!(
+        deployment(&objects, "db")
+            .spec
+            .as_ref()
+            .unwrap()
+            .min_ready_seconds,
+        Some(5)
+    );
+}
+
+#[test]
+fn rmdata_and_backup_jobs() {
+    let Rendered::Job(j) = render_rmdata(
+        "db",
+        "db-a1b2",
+        "data",
+        &Templates::embedded(),
+        &RenderOptions::default(),
+    )
+    .unwrap() else {
+        panic!()
+    };
+    let args = j.spec.unwrap().template.spec.unwrap().containers[0]
+        .args
+        .clone()
+        .unwrap();
+    assert_eq!(args, ["job", "rmdata", "--path", "/pgdata/data"]);
+    let Rendered::Job(b) = render_backup(
+        &cluster("db"),
+        "db-backup",
+        &Templates::embedded(),
+        &RenderOptions::default(),
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(b.metadata.name.as_deref(), Some("db-backup"));
+}

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Every object `postgres-operator render` produces for a matrix of cluster
+# options, and everything under deploy/, validated against the real
+# Kubernetes schemas (kubernetes-validate --strict) for 1.32 and for the
+# newest version the package knows.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v kubernetes-validate >/dev/null 2>&1; then
+  echo "validate-k8s: installing kubernetes-validate"
+  python3 -m pip install --quiet kubernetes-validate
+fi
+cargo build --locked --bin postgres-operator -q
+bin=target/debug/postgres-operator
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+cluster() { # name, extra spec lines
+  cat <<YAML
+apiVersion: pgo.dev/v1
+kind: Pgcluster
+metadata:
+  name: $1
+spec:
+  port: 5432
+  strategy: "1"
+  database: userdb
+  user: testuser
+  primaryStorage: { size: 1G }
+  replicaStorage: { size: 2Gi, storageClass: fast }
+$2
+YAML
+}
+cluster plain "" >"$out/plain.in"
+cluster replicas "  replicas: 2" >"$out/replicas.in"
+cluster pinned "  replicas: 1
+  nodeName: kubeadm-node2" >"$out/pinned.in"
+cluster shared "  replicas: 1
+  pvcName: shared-data" >"$out/shared.in"
+cluster custom "  customConfig: olap" >"$out/custom.in"
+cluster metrics "  metrics: true
+  replicas: 1" >"$out/metrics.in"
+cluster everything "  replicas: 3
+  nodeName: kubeadm-node2
+  customConfig: olap
+  metrics: true
+  syncReplication: true
+  autofail: true" >"$out/everything.in"
+for f in "$out"/*.in; do
+  "$bin" render -f "$f" --with-jobs >"${f%.in}.yaml"
+done
+
+files=("$out"/*.yaml deploy/namespace.yaml deploy/rbac.yaml deploy/operator.yaml deploy/operator-conf.yaml deploy/crds/pgo-crds.yaml)
+rendered=$(cat "$out"/*.yaml | grep -c '^kind:')
+deployed=$(cat deploy/namespace.yaml deploy/rbac.yaml deploy/operator.yaml deploy/operator-conf.yaml deploy/crds/pgo-crds.yaml | grep -c '^kind:')
+newest=$(kubernetes-validate --version)
+for version in 1.32.0 "$newest"; do
+  kubernetes-validate --strict --quiet -k "$version" "${files[@]}"
+done
+cases=$(ls "$out"/*.in | wc -l)
+echo "validate-k8s: $((rendered + deployed)) objects ($rendered rendered in $cases cases, $deployed under deploy/) passed strict validation against Kubernetes 1.32.0 and $newest"
