@@ -22,9 +22,11 @@ if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   echo "deps: adding the postgres OS user"
   useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
 fi
-if [ "${1:-}" = "--test" ] && ! command -v kubernetes-validate >/dev/null 2>&1; then
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import kubernetes_validate' >/dev/null 2>&1; then
   echo "deps: installing kubernetes-validate"
-  python3 -m pip install --quiet kubernetes-validate
+  # A Debian-managed Python refuses plain installs (PEP 668).
+  python3 -m pip install --quiet kubernetes-validate 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages kubernetes-validate
 fi
 if [ "${1:-}" = "--test" ] && ! cargo nextest --version >/dev/null 2>&1; then
   echo "deps: installing cargo-nextest"

@@ -5,10 +5,9 @@
 # newest version the package knows.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! command -v kubernetes-validate >/dev/null 2>&1; then
-  echo "validate-k8s: installing kubernetes-validate"
-  python3 -m pip install --quiet kubernetes-validate
-fi
+./scripts/deps.sh --test
+# Through the module, so it works wherever pip put the console script.
+validate() { python3 -m kubernetes_validate "$@"; }
 cargo build --locked --bin postgres-operator -q
 bin=target/debug/postgres-operator
 out=$(mktemp -d)
@@ -52,9 +51,9 @@ done
 files=("$out"/*.yaml deploy/namespace.yaml deploy/rbac.yaml deploy/operator.yaml deploy/operator-conf.yaml deploy/crds/pgo-crds.yaml)
 rendered=$(cat "$out"/*.yaml | grep -c '^kind:')
 deployed=$(cat deploy/namespace.yaml deploy/rbac.yaml deploy/operator.yaml deploy/operator-conf.yaml deploy/crds/pgo-crds.yaml | grep -c '^kind:')
-newest=$(kubernetes-validate --version)
+newest=$(validate --version)
 for version in 1.32.0 "$newest"; do
-  kubernetes-validate --strict --quiet -k "$version" "${files[@]}"
+  validate --strict --quiet -k "$version" "${files[@]}"
 done
 cases=$(ls "$out"/*.in | wc -l)
 echo "validate-k8s: $((rendered + deployed)) objects ($rendered rendered in $cases cases, $deployed under deploy/) passed strict validation against Kubernetes 1.32.0 and $newest"
