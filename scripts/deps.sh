@@ -9,6 +9,11 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   missing+=(postgresql)
 fi
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+if [ "${1:-}" = "--test" ]; then
+  # The terminal tests: openssl s_client, and util-linux's script for a TTY.
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v script >/dev/null 2>&1 || missing+=(bsdutils)
+fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${missing[*]}: run 'sudo apt-get install -y ${missing[*]}'" >&2
