@@ -118,8 +118,14 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
     // Apply: the primary first, so a leaving replica is out of
     // synchronous_standby_names before it stops.
     if let Err(e) = apply_primary(ctx, &want).await {
+        // A create that cannot be applied has failed; a running cluster
+        // keeps its phase (and its failover timer) and says what went wrong.
+        let phase = match previous.phase {
+            ClusterPhase::Creating | ClusterPhase::Failed => ClusterPhase::Failed,
+            other => other,
+        };
         let status = PgclusterStatus {
-            phase: ClusterPhase::Failed,
+            phase,
             message: Some(e.to_string()),
             primary: Some(primary),
             ..previous.clone()
@@ -142,6 +148,9 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
         replicas::create_missing(ctx, &cluster, live.len() as u32).await?;
         return Ok(Action::Requeue(Duration::ZERO));
     }
+    // One replica that cannot be applied (its manager hung, say) must not
+    // stop the pass: the primary is still watched and the others kept.
+    let mut apply_errors = std::collections::HashMap::new();
     for instance in want.instances.iter().filter(|i| i.role == MemberRole::Replica) {
         let exists = ctx
             .platform
@@ -149,11 +158,11 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
             .await
             .map_err(ReconcileError::Observe)?
             .is_some();
-        if primary_ready || exists {
-            ctx.platform
-                .ensure_instance(instance)
-                .await
-                .map_err(ReconcileError::Apply)?;
+        if (primary_ready || exists)
+            && let Err(e) = ctx.platform.ensure_instance(instance).await
+        {
+            tracing::warn!(cluster = name, replica = %instance.name, error = %e, "cannot apply replica; trying again next pass");
+            apply_errors.insert(instance.name.clone(), e.to_string());
         }
     }
 
@@ -175,7 +184,11 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
         {
             fatal = Some(format!("instance {}: {f}", instance.name));
         }
-        members.push(member(instance, seen));
+        let mut m = member(instance, seen);
+        if let Some(e) = apply_errors.remove(&instance.name) {
+            m.message = Some(e);
+        }
+        members.push(m);
     }
     let primary_lsn = members
         .iter()
@@ -273,7 +286,8 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
             .find(|m| Some(&m.name) == replica.metadata.name.as_ref());
         replicas::write_status(ctx, replica, m).await?;
     }
-    let everything_ready = phase == ClusterPhase::Ready && members.iter().all(|m| m.ready);
+    let everything_ready =
+        phase == ClusterPhase::Ready && members.iter().all(|m| m.ready && m.message.is_none());
     let next = PgclusterStatus {
         phase,
         message,

@@ -15,6 +15,8 @@ use std::time::Duration;
 const CONFIG: &str = "instance.json";
 const PID: &str = "manager.pid";
 const TOKEN: &str = "token";
+/// Present while a changed config has not been reloaded by the manager.
+const RELOAD_PENDING: &str = "reload.pending";
 const LOG: &str = "instance.log";
 
 pub fn read_config(dir: &Path) -> Result<Option<InstanceConfig>, PlatformError> {
@@ -89,17 +91,33 @@ pub async fn ensure(
         sync_standbys: spec.sync_standbys.clone(),
         run_as: None,
     };
-    let changed = existing.as_ref() != Some(&config);
-    if changed {
+    let pending = dir.join(RELOAD_PENDING);
+    if existing.as_ref() != Some(&config) {
+        if existing.is_some() {
+            // Marked first: a reload that fails is asked for again on the
+            // next pass, not forgotten because the file is already written.
+            files::write_atomic(&pending, b"", 0o600)?;
+        }
         files::write_json(&dir.join(CONFIG), &config)?;
     }
     if running_manager(&dir).is_some() {
-        if changed && existing.is_some() {
+        if pending.exists() {
             // What it follows or waits for changed: it re-reads its config.
-            control(http, &config, "/control/reload", &serde_json::json!({})).await?;
+            control(
+                http,
+                &config,
+                "/control/reload",
+                &serde_json::json!({}),
+                Duration::from_secs(5),
+            )
+            .await?;
+            std::fs::remove_file(&pending)
+                .map_err(|e| PlatformError::io(format!("cannot remove {}", pending.display()), e))?;
         }
         return Ok(());
     }
+    // A manager that starts reads the config as it is now.
+    let _ = std::fs::remove_file(&pending);
     spawn(&dir, settings).await
 }
 
@@ -127,14 +145,14 @@ async fn control(
     config: &InstanceConfig,
     path: &str,
     body: &serde_json::Value,
+    timeout: Duration,
 ) -> Result<(), PlatformError> {
     let token = std::fs::read_to_string(&config.token_file)
         .map_err(|e| PlatformError::io(format!("cannot read {}", config.token_file.display()), e))?;
     let url = format!("http://{}:{}{path}", config.http_address, config.http_port);
     let resp = http
         .post(&url)
-        // A promotion first replays what the replica received.
-        .timeout(Duration::from_secs(120))
+        .timeout(timeout)
         .bearer_auth(token.trim())
         .json(body)
         .send()
@@ -158,11 +176,13 @@ fn existing(layout: &Layout, name: &str) -> Result<InstanceConfig, PlatformError
 
 /// Promotes the instance `name`.
 pub async fn promote(layout: &Layout, http: &reqwest::Client, name: &str) -> Result<(), PlatformError> {
+    // A promotion first replays everything the replica received.
     control(
         http,
         &existing(layout, name)?,
         "/control/promote",
         &serde_json::json!({}),
+        Duration::from_secs(120),
     )
     .await
 }
@@ -184,6 +204,7 @@ pub async fn slot(
             slot: slot.to_string(),
         })
         .map_err(|e| PlatformError::Invalid(e.to_string()))?,
+        Duration::from_secs(10),
     )
     .await
 }
