@@ -1,8 +1,10 @@
-//! The Kubernetes platform. This part is pure: the strategy templates (as the
-//! spec lays them out) and their rendering into typed k8s-openapi objects,
-//! which `postgres-operator render` prints without a cluster.
+//! The Kubernetes platform: the strategy templates (as the spec lays them
+//! out) and their rendering into typed k8s-openapi objects, which
+//! `postgres-operator render` prints without a cluster; and the Store over
+//! the Kubernetes API, where the resources are CRDs.
 
 pub mod render;
+pub mod store;
 pub mod templates;
 
 pub use render::{RenderError, RenderOptions, Rendered, render_backup, render_cluster, render_rmdata};
