@@ -20,6 +20,23 @@ pub fn write_out(text: &str) -> Result<(), CliError> {
         })
 }
 
+/// Asks `question` on a terminal and reads y/N. Without `ask` (the
+/// `--no-prompt` flag), or without a terminal, the answer is yes: scripts
+/// are not asked.
+pub fn confirm(ask: bool, question: &str) -> Result<bool, CliError> {
+    use std::io::{BufRead, IsTerminal};
+    if !ask || !std::io::stdin().is_terminal() {
+        return Ok(true);
+    }
+    write_out(&format!("{question} [y/N] "))?;
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::Local(e.to_string()))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
 /// `print!` that returns an error instead of panicking.
 macro_rules! say {
     ($($arg:tt)*) => { $crate::output::write_out(&format!($($arg)*))? };

@@ -1,29 +1,11 @@
 use super::segment;
 use crate::CliError;
 use crate::client::Client;
-use crate::output::{say, sayln};
+use crate::output::{self, sayln};
 use crate::progress::Progress;
 use pgo_api::rest::{ClusterView, DeleteClusterResponse};
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-
-fn confirm(names: &[String]) -> Result<bool, CliError> {
-    say!(
-        "Delete cluster{} {}? Instances and services stop; data and volumes are kept. [y/N] ",
-        if names.len() > 1 { "s" } else { "" },
-        names.join(", ")
-    );
-    std::io::stdout()
-        .flush()
-        .map_err(|e| CliError::Local(e.to_string()))?;
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| CliError::Local(e.to_string()))?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
-}
 
 /// Deletes each name; a name that does not exist is reported and the
 /// others are still deleted.
@@ -34,7 +16,12 @@ pub async fn cluster(
     no_wait: bool,
     timeout: u64,
 ) -> Result<ExitCode, CliError> {
-    if !no_prompt && std::io::stdin().is_terminal() && !confirm(names)? {
+    let question = format!(
+        "Delete cluster{} {}? Instances and services stop; data and volumes are kept.",
+        if names.len() > 1 { "s" } else { "" },
+        names.join(", ")
+    );
+    if !output::confirm(!no_prompt, &question)? {
         sayln!("nothing deleted");
         return Ok(ExitCode::FAILURE);
     }

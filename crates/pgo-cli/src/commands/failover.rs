@@ -8,7 +8,6 @@ use crate::output::{self, say, sayln, table};
 use crate::progress::Progress;
 use pgo_api::cluster::MemberRole;
 use pgo_api::rest::{ClusterView, FailoverRequest, FailoverView};
-use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -57,17 +56,12 @@ pub async fn run(
     no_prompt: bool,
     replace: Option<bool>,
 ) -> Result<ExitCode, CliError> {
-    if !no_prompt && std::io::stdin().is_terminal() {
-        say!("Fail cluster {name} over to {target}? The current primary is stopped. [y/N] ");
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .map_err(|e| CliError::Local(e.to_string()))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            sayln!("nothing changed");
-            return Ok(ExitCode::FAILURE);
-        }
+    if !output::confirm(
+        !no_prompt,
+        &format!("Fail cluster {name} over to {target}? The current primary is stopped."),
+    )? {
+        sayln!("nothing changed");
+        return Ok(ExitCode::FAILURE);
     }
     let path = format!("/clusters/{}", segment(name));
     let before: ClusterView = client.get(&path).await?;

@@ -4,11 +4,10 @@ use super::segment;
 use crate::CliError;
 use crate::args::Format;
 use crate::client::Client;
-use crate::output::{say, sayln};
+use crate::output::{self, sayln};
 use crate::progress::Progress;
 use pgo_api::cluster::MemberRole;
 use pgo_api::rest::{ClusterView, DeleteClusterResponse, ScaleRequest, ScaledownRequest};
-use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -68,20 +67,13 @@ pub async fn scaledown(
     delete_data: bool,
     no_prompt: bool,
 ) -> Result<ExitCode, CliError> {
-    if !no_prompt && std::io::stdin().is_terminal() {
-        say!(
-            "Remove replica {target} of cluster {name}{}? [y/N] ",
-            if delete_data { " and its data" } else { "" }
-        );
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .map_err(|e| CliError::Local(e.to_string()))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            sayln!("nothing removed");
-            return Ok(ExitCode::FAILURE);
-        }
+    let data = if delete_data { " and its data" } else { "" };
+    if !output::confirm(
+        !no_prompt,
+        &format!("Remove replica {target} of cluster {name}{data}?"),
+    )? {
+        sayln!("nothing removed");
+        return Ok(ExitCode::FAILURE);
     }
     let path = format!("/clusters/{}", segment(name));
     let r: DeleteClusterResponse = client
