@@ -100,8 +100,12 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()
 }
 
-/// A superuser connection, or the response that says why there is none.
-async fn superuser(s: &Shared) -> Result<tokio_postgres::Client, Response> {
+/// For a control endpoint: the caller must hold the token; then a superuser
+/// connection, or the response that says why there is none.
+async fn control(s: &Shared, headers: &HeaderMap) -> Result<tokio_postgres::Client, Response> {
+    if !authorized(headers, &s.token) {
+        return Err(unauthorized());
+    }
     let Some(config) = s.config.read().ok().map(|c| c.clone()) else {
         return Err(error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -123,10 +127,7 @@ async fn create_slot(
     headers: HeaderMap,
     Json(req): Json<SlotRequest>,
 ) -> Response {
-    if !authorized(&headers, &s.token) {
-        return unauthorized();
-    }
-    let client = match superuser(&s).await {
+    let client = match control(&s, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -142,10 +143,7 @@ async fn create_slot(
 /// switchover loses nothing), then `pg_promote`. Promoting a primary is a
 /// no-op, so a failover that is resumed can ask again.
 async fn promote(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if !authorized(&headers, &s.token) {
-        return unauthorized();
-    }
-    let client = match superuser(&s).await {
+    let client = match control(&s, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };
@@ -195,10 +193,7 @@ async fn drop_slot(
     headers: HeaderMap,
     Json(req): Json<SlotRequest>,
 ) -> Response {
-    if !authorized(&headers, &s.token) {
-        return unauthorized();
-    }
-    let client = match superuser(&s).await {
+    let client = match control(&s, &headers).await {
         Ok(c) => c,
         Err(r) => return r,
     };

@@ -74,14 +74,7 @@ async fn replicas_stream_and_the_replica_service_reads_from_them() {
     assert!(c.batch_execute("INSERT INTO t VALUES (0)").await.is_err());
 
     // Each replica streams with its own slot.
-    let admin = connect(
-        service_port(&view, "rep"),
-        "postgres",
-        &password(&view, "postgres"),
-        "postgres",
-    )
-    .await
-    .unwrap();
+    let admin = support::admin(&view).await;
     let slots: Vec<String> = admin
         .query(
             "SELECT slot_name FROM pg_replication_slots WHERE active ORDER BY 1",
@@ -257,14 +250,7 @@ async fn with_sync_replication_a_commit_waits_for_a_replica() {
     ]);
     let view = server.show_json("safe");
     let replicas = members(&view, "Replica");
-    let admin = connect(
-        service_port(&view, "safe"),
-        "postgres",
-        &password(&view, "postgres"),
-        "postgres",
-    )
-    .await
-    .unwrap();
+    let admin = support::admin(&view).await;
     let names: String = admin
         .query_one("SHOW synchronous_standby_names", &[])
         .await

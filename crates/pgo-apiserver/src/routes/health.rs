@@ -79,25 +79,12 @@ pub async fn test(
             }
         }
     });
-    let results = futures_join(checks).await;
+    // At once: each waits on the network.
+    let results = futures::future::join_all(checks).await;
     Ok(Json(TestResponse {
         cluster: name,
         results,
     }))
-}
-
-/// Runs the checks at once; they each wait on the network.
-async fn futures_join<F: std::future::Future<Output = EndpointTest> + Send + 'static>(
-    checks: impl Iterator<Item = F>,
-) -> Vec<EndpointTest> {
-    let handles: Vec<_> = checks.map(tokio::spawn).collect();
-    let mut out = Vec::new();
-    for h in handles {
-        if let Ok(r) = h.await {
-            out.push(r);
-        }
-    }
-    out
 }
 
 pub async fn df(

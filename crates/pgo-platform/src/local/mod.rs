@@ -16,7 +16,7 @@ mod secrets;
 mod volumes;
 
 pub use layout::Layout;
-pub use process::{is_alive, kill_instance_processes};
+pub use process::{descendants, is_alive, kill_instance_processes};
 
 use crate::{Credentials, Endpoint, InstanceObservation, Platform, PlatformError, VolumeInfo, VolumeUsage};
 use pgo_core::desired::{InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};

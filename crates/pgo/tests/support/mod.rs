@@ -289,25 +289,7 @@ pub fn fast_server() -> Server {
 /// `pid` and every process below it.
 pub fn process_tree(pid: u32) -> Vec<u32> {
     let mut all = vec![pid];
-    let mut i = 0;
-    while i < all.len() {
-        let parent = all[i];
-        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-            let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-                continue;
-            };
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
-            if ppid == Some(parent) && !all.contains(&child) {
-                all.push(child);
-            }
-        }
-        i += 1;
-    }
+    all.extend(pgo_platform::local::descendants(pid));
     all
 }
 
@@ -393,4 +375,17 @@ impl Server {
     pub fn primary(&self, cluster: &str) -> String {
         self.show_json(cluster)["primary"].as_str().unwrap().to_string()
     }
+}
+
+/// A connection as `postgres` through the cluster's primary service.
+pub async fn admin(view: &serde_json::Value) -> tokio_postgres::Client {
+    let cluster = view["name"].as_str().unwrap();
+    connect(
+        service_port(view, cluster),
+        "postgres",
+        &password(view, "postgres"),
+        "postgres",
+    )
+    .await
+    .unwrap()
 }
