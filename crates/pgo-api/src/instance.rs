@@ -64,6 +64,17 @@ pub struct SlotRequest {
     pub slot: String,
 }
 
+/// `POST /control/reload`: re-read the config; where the platform cannot
+/// rewrite the file at once (a ConfigMap is synced by the kubelet within a
+/// minute), the new config comes in the request and wins until the file
+/// says the same.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ReloadRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<InstanceConfig>,
+}
+
 impl InstanceConfig {
     pub fn pgdata(&self) -> PathBuf {
         self.volume_dir.join("pgdata")

@@ -26,6 +26,10 @@ pub struct PgtaskSpec {
 
 /// The task type of a failover.
 pub const FAILOVER: &str = "failover";
+/// The task type that removes a volume and its data.
+pub const RMDATA: &str = "rmdata";
+/// The parameter of an rmdata task naming the volume.
+pub const VOLUME: &str = "volume";
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]

@@ -173,10 +173,13 @@ pub enum ShowWhat {
 
 #[derive(Subcommand, Debug)]
 pub enum DeleteWhat {
-    /// Delete clusters. Their data and volumes are kept.
+    /// Delete clusters. Their data and volumes are kept unless --delete-data.
     Cluster {
         #[arg(required = true)]
         names: Vec<String>,
+        /// Remove the clusters' volumes and data too (an rmdata task per volume).
+        #[arg(long)]
+        delete_data: bool,
         /// Do not ask for confirmation.
         #[arg(long)]
         no_prompt: bool,

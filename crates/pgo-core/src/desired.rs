@@ -51,6 +51,19 @@ pub struct InstanceSpec {
     /// may wait for (any one of them).
     #[serde(default)]
     pub sync_standbys: Vec<String>,
+    /// The node this instance should rather not share (a replica keeps away
+    /// from the node the cluster's primary was placed on).
+    #[serde(default)]
+    pub avoid_node: Option<String>,
+    /// Runs a metrics sidecar (on platforms that have sidecars).
+    #[serde(default)]
+    pub metrics: bool,
+    /// The deployment strategy (the template set, on Kubernetes).
+    #[serde(default)]
+    pub strategy: String,
+    /// The uid of the Pgcluster, so platform objects can be owned by it.
+    #[serde(default)]
+    pub owner_uid: Option<String>,
 }
 
 /// What a replica streams from.
@@ -77,6 +90,13 @@ pub struct ServiceSpec {
     pub role: MemberRole,
     /// Instances that receive new connections, in order of preference.
     pub targets: Vec<String>,
+    /// PostgreSQL's port, where the platform does not choose one itself.
+    pub port: u16,
+    /// The deployment strategy (the template set, on Kubernetes).
+    #[serde(default)]
+    pub strategy: String,
+    #[serde(default)]
+    pub owner_uid: Option<String>,
 }
 
 /// Everything one cluster should have but its services.
@@ -85,6 +105,16 @@ pub struct DesiredCluster {
     pub volumes: Vec<VolumeSpec>,
     pub secrets: Vec<SecretSpec>,
     pub instances: Vec<InstanceSpec>,
+}
+
+impl DesiredCluster {
+    /// Marks every instance as owned by the Pgcluster with `uid`.
+    pub fn owned_by(mut self, uid: Option<&str>) -> Self {
+        for i in &mut self.instances {
+            i.owner_uid = uid.map(str::to_string);
+        }
+        self
+    }
 }
 
 /// The desired objects of cluster `name`, whose current primary is
@@ -132,6 +162,10 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
             labels,
             follows: None,
             sync_standbys: vec![],
+            avoid_node: None,
+            metrics: spec.metrics,
+            strategy: spec.strategy.clone(),
+            owner_uid: None,
         }
     };
     let mut first = instance(primary, MemberRole::Primary, primary_volume);
@@ -152,6 +186,7 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
         });
         let mut i = instance(&r.name, MemberRole::Replica, r.name.clone());
         i.node_name = r.node_name.clone();
+        i.avoid_node = spec.node_name.clone();
         i.follows = Some(Follow {
             primary: primary.to_string(),
             slot: names::replication_slot(&r.name),
@@ -167,19 +202,30 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
 
 /// The two services: the primary service points at the primary only; the
 /// replica service spreads new connections over the replicas that are ready.
-pub fn services(name: &str, primary: &str, ready_replicas: &[String]) -> Vec<ServiceSpec> {
+pub fn services(
+    name: &str,
+    spec: &PgclusterSpec,
+    primary: &str,
+    ready_replicas: &[String],
+) -> Vec<ServiceSpec> {
     vec![
         ServiceSpec {
             name: names::primary_service(name),
             cluster: name.to_string(),
             role: MemberRole::Primary,
             targets: vec![primary.to_string()],
+            port: spec.port,
+            strategy: spec.strategy.clone(),
+            owner_uid: None,
         },
         ServiceSpec {
             name: names::replica_service(name),
             cluster: name.to_string(),
             role: MemberRole::Replica,
             targets: ready_replicas.to_vec(),
+            port: spec.port,
+            strategy: spec.strategy.clone(),
+            owner_uid: None,
         },
     ]
 }
@@ -227,7 +273,7 @@ mod tests {
         assert_eq!(d.instances.len(), 1);
         assert_eq!(d.instances[0].role, MemberRole::Primary);
         assert_eq!(d.instances[0].labels["pg-cluster"], "db");
-        let services: Vec<_> = services("db", "db", &[])
+        let services: Vec<_> = services("db", &spec(), "db", &[])
             .into_iter()
             .map(|s| (s.name, s.targets))
             .collect();
@@ -269,7 +315,7 @@ mod tests {
 
     #[test]
     fn the_replica_service_only_targets_ready_replicas() {
-        let s = services("db", "db-x", &["db-a1b2".into()]);
+        let s = services("db", &spec(), "db-x", &["db-a1b2".into()]);
         assert_eq!(s[0].targets, ["db-x"]);
         assert_eq!(s[1].targets, ["db-a1b2"]);
     }

@@ -57,3 +57,8 @@ pub fn volume_of(cluster: &str, pvc_name: Option<&str>, instance: &str) -> Strin
 pub fn failover_task(cluster: &str) -> String {
     format!("{cluster}-failover")
 }
+
+/// The Pgtask that removes `volume` and its data.
+pub fn rmdata_task(volume: &str) -> String {
+    format!("{volume}-rmdata")
+}

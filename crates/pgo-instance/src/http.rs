@@ -7,7 +7,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
-use pgo_api::instance::{InstanceConfig, InstanceReport, SlotRequest};
+use pgo_api::instance::{InstanceConfig, InstanceReport, ReloadRequest, SlotRequest};
+use pgo_api::rest::VolumeUsage;
 use std::sync::{Arc, RwLock};
 use tokio::sync::Notify;
 
@@ -17,6 +18,9 @@ pub struct Shared {
     pub reload: Notify,
     /// The config in use, for handlers that talk to PostgreSQL.
     pub config: RwLock<InstanceConfig>,
+    /// A config pushed with a reload, newer than the file until the file
+    /// says the same.
+    pub pushed: RwLock<Option<InstanceConfig>>,
 }
 
 impl Shared {
@@ -36,6 +40,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
+        .route("/volume", get(volume))
         .route("/control/reload", post(reload))
         .route("/control/drop-slot", post(drop_slot))
         .route("/control/create-slot", post(create_slot))
@@ -62,6 +67,34 @@ async fn status(State(s): State<Arc<Shared>>) -> Json<InstanceReport> {
     Json(s.report())
 }
 
+/// What the volume holds: read from inside the pod, where it is mounted.
+async fn volume(State(s): State<Arc<Shared>>) -> Response {
+    let Some(config) = s.config.read().ok().map(|c| c.clone()) else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the config lock is poisoned".into(),
+        );
+    };
+    let dir = config.volume_dir.clone();
+    let usage = tokio::task::spawn_blocking(move || crate::volume::usage(&dir)).await;
+    match usage {
+        Ok(Ok((used_bytes, free_bytes, total_bytes))) => Json(VolumeUsage {
+            name: String::new(),
+            instance: config.name.clone(),
+            path: config.volume_dir.display().to_string(),
+            used_bytes,
+            free_bytes,
+            total_bytes,
+        })
+        .into_response(),
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot stat {}: {e}", config.volume_dir.display()),
+        ),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
 /// Compares in time that does not depend on where the strings differ.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -84,9 +117,22 @@ fn unauthorized() -> Response {
         .into_response()
 }
 
-async fn reload(State(s): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+async fn reload(State(s): State<Arc<Shared>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     if !authorized(&headers, &s.token) {
         return unauthorized();
+    }
+    let request: ReloadRequest = if body.is_empty() {
+        ReloadRequest::default()
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::BAD_REQUEST, format!("not a reload request: {e}")),
+        }
+    };
+    if let Some(config) = request.config
+        && let Ok(mut pushed) = s.pushed.write()
+    {
+        *pushed = Some(config);
     }
     s.reload.notify_one();
     (

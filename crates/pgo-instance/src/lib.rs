@@ -15,6 +15,7 @@ mod pgbin;
 mod postmaster;
 mod probe;
 mod supervisor;
+pub mod volume;
 
 pub use osuser::RunAs;
 pub use pgbin::find as find_pg_bin_dir;

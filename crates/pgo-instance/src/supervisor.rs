@@ -38,6 +38,7 @@ pub async fn run(
         token,
         reload: Notify::new(),
         config: RwLock::new(config.clone()),
+        pushed: RwLock::new(None),
     });
     let addr = format!("{}:{}", config.http_address, config.http_port);
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -198,9 +199,21 @@ impl Supervisor {
     /// The platform rewrites the config file and asks for a reload when
     /// what an instance follows changes; what the file says now wins.
     fn reread_config(&mut self) {
-        let fresh = std::fs::read(&self.config_path)
+        let file = std::fs::read(&self.config_path)
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice::<InstanceConfig>(&b).map_err(|e| e.to_string()));
+        let pushed = self.shared.pushed.read().ok().and_then(|p| p.clone());
+        let fresh = match pushed {
+            Some(p) if file.as_ref().ok() == Some(&p) => {
+                // The file caught up: it is the truth again.
+                if let Ok(mut slot) = self.shared.pushed.write() {
+                    *slot = None;
+                }
+                Ok(p)
+            }
+            Some(p) => Ok(p),
+            None => file,
+        };
         match fresh {
             Ok(c) => {
                 if let Ok(mut shared) = self.shared.config.write() {

@@ -3,9 +3,16 @@
 //! `postgres-operator render` prints without a cluster; and the Store over
 //! the Kubernetes API, where the resources are CRDs.
 
+pub mod platform;
 pub mod render;
 pub mod store;
 pub mod templates;
 
+pub use platform::{HttpManagers, KubePlatform, Managers};
 pub use render::{RenderError, RenderOptions, Rendered, render_backup, render_cluster, render_rmdata};
 pub use templates::Templates;
+
+/// A client from the in-cluster config or `KUBECONFIG`.
+pub async fn client() -> Result<kube::Client, kube::Error> {
+    kube::Client::try_default().await
+}

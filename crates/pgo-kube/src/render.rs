@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
 use pgo_api::cluster::MemberRole;
 use pgo_api::instance::{InstanceConfig, Upstream};
 use pgo_api::{Pgcluster, Pgreplica, labels};
-use pgo_core::desired::{self, InstanceSpec, ReplicaInput};
+use pgo_core::desired::{self, InstanceSpec, ReplicaInput, ServiceSpec, VolumeSpec};
 use pgo_core::names;
 
 use serde::de::DeserializeOwned;
@@ -168,6 +168,162 @@ fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> Instan
     }
 }
 
+/// Annotation on an instance's Deployment: the role it was made in. A
+/// promoted replica keeps its replica Deployment: rendering it from the
+/// primary template would change the pod template and restart the new
+/// primary. Its role lives in a pod label the operator sets instead.
+pub const CREATED_AS: &str = "pgo.dev/created-as";
+
+fn strategy_of(templates: &Templates, opts: &RenderOptions, own: &str) -> Result<String, RenderError> {
+    let strategy = opts.strategy.clone().unwrap_or_else(|| own.to_string());
+    let known = templates.strategies();
+    if !known.contains(&strategy) {
+        return Err(RenderError::UnknownStrategy {
+            strategy,
+            known: known.join(", "),
+        });
+    }
+    Ok(strategy)
+}
+
+/// The ownerReference to the Pgcluster: what goes with the cluster.
+fn owner(cluster: &str, uid: Option<&str>) -> Value {
+    json!({
+        "apiVersion": format!("{}/{}", pgo_api::GROUP, pgo_api::VERSION),
+        "kind": "Pgcluster",
+        "name": cluster,
+        "uid": uid.unwrap_or_default(),
+        "controller": true,
+        "blockOwnerDeletion": true,
+    })
+}
+
+fn base_labels(cluster: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::CLUSTER.to_string(), cluster.to_string()),
+        (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+    ])
+}
+
+/// A volume's PVC. It has no owner: it stays when the cluster goes (the
+/// spec keeps data).
+pub fn render_volume(
+    templates: &Templates,
+    opts: &RenderOptions,
+    v: &VolumeSpec,
+) -> Result<PersistentVolumeClaim, RenderError> {
+    let storage = &v.storage;
+    let ctx = json!({
+        "cluster": { "name": v.cluster, "namespace": opts.namespace },
+        "pvc": {
+            "name": v.name,
+            "labels": base_labels(&v.cluster),
+            "size": storage.size,
+            "storage_class": storage.storage_class,
+            "access_mode": storage.access_mode.clone().unwrap_or_else(|| "ReadWriteOnce".into()),
+        },
+    });
+    render(templates, "pvc.json", &ctx, "PersistentVolumeClaim")
+}
+
+/// An instance: the ConfigMap with its manager's config, and its
+/// Deployment from the template of the role it was `created_as`.
+pub fn render_instance(
+    templates: &Templates,
+    opts: &RenderOptions,
+    i: &InstanceSpec,
+    created_as: MemberRole,
+) -> Result<(ConfigMap, Deployment), RenderError> {
+    let strategy = strategy_of(templates, opts, &i.strategy)?;
+    let name = &i.cluster;
+    // A primary is drawn to its node; a replica keeps away from the primary's.
+    let node_name = match created_as {
+        MemberRole::Primary => i.node_name.clone(),
+        MemberRole::Replica => i.avoid_node.clone(),
+    };
+    let mut labels = i.labels.clone();
+    labels.insert(INSTANCE_LABEL.into(), i.name.clone());
+    let mut pod_labels = labels.clone();
+    pod_labels.remove(labels::ROLE);
+    let config = serde_json::to_string_pretty(&instance_config(name, opts, i))
+        .map_err(|e| RenderError::Invalid(e.to_string()))?;
+    let ctx = json!({
+        "cluster": {
+            "name": name,
+            "namespace": opts.namespace,
+            "port": i.port,
+            "node_name": node_name,
+            "metrics": i.metrics,
+            "owner": owner(name, i.owner_uid.as_deref()),
+        },
+        "instance": {
+            "name": i.name,
+            "labels": labels,
+            "pod_labels": pod_labels,
+            "annotations": { CREATED_AS: created_as.to_string() },
+            "pvc": i.volume,
+            "config_map": config_map_name(&i.name),
+            "config": config,
+        },
+        "secrets": {
+            "superuser": i.superuser_secret,
+            "replication": i.replication_secret,
+            "app": i.app_secret,
+            "token": token_secret(name),
+        },
+        "image": opts.image,
+        "metrics_image": opts.metrics_image,
+    });
+    let config_file = format!("cluster-instance-config-{strategy}.json");
+    let config_map = render(templates, &config_file, &ctx, "ConfigMap")?;
+    let file = match created_as {
+        MemberRole::Primary => format!("cluster-deployment-{strategy}.json"),
+        MemberRole::Replica => format!("cluster-replica-deployment-{strategy}.json"),
+    };
+    let deployment = render(templates, &file, &ctx, "Deployment")?;
+    Ok((config_map, deployment))
+}
+
+/// A Service: it selects the pods of its role by label, so a failover that
+/// relabels pods repoints it.
+pub fn render_service(
+    templates: &Templates,
+    opts: &RenderOptions,
+    s: &ServiceSpec,
+) -> Result<Service, RenderError> {
+    let strategy = strategy_of(templates, opts, &s.strategy)?;
+    let mut selector = BTreeMap::from([(labels::CLUSTER.to_string(), s.cluster.clone())]);
+    selector.insert(labels::ROLE.to_string(), s.role.to_string());
+    let ctx = json!({
+        "cluster": {
+            "name": s.cluster,
+            "namespace": opts.namespace,
+            "port": s.port,
+            "owner": owner(&s.cluster, s.owner_uid.as_deref()),
+        },
+        "service": { "name": s.name, "labels": base_labels(&s.cluster), "selector": selector },
+    });
+    render(
+        templates,
+        &format!("cluster-service-{strategy}.json"),
+        &ctx,
+        "Service",
+    )
+}
+
+/// The label that names an instance on its pods and Deployment.
+pub const INSTANCE_LABEL: &str = "pgo-instance";
+
+/// The ConfigMap that holds instance `name`'s config.
+pub fn config_map_name(instance: &str) -> String {
+    format!("{instance}-instance")
+}
+
+/// The Secret with the token of a cluster's instance managers.
+pub fn token_secret(cluster: &str) -> String {
+    format!("{cluster}-instance-token")
+}
+
 /// Every object the operator creates for `cluster` with `replicas`.
 pub fn render_cluster(
     cluster: &Pgcluster,
@@ -180,18 +336,8 @@ pub fn render_cluster(
         .name
         .clone()
         .ok_or_else(|| RenderError::Invalid("the Pgcluster has no metadata.name".into()))?;
-    let strategy = opts
-        .strategy
-        .clone()
-        .unwrap_or_else(|| cluster.spec.strategy.clone());
-    let known = templates.strategies();
-    if !known.contains(&strategy) {
-        return Err(RenderError::UnknownStrategy {
-            strategy,
-            known: known.join(", "),
-        });
-    }
     let spec = &cluster.spec;
+    strategy_of(templates, opts, &spec.strategy)?;
     let primary = cluster
         .status
         .as_ref()
@@ -206,105 +352,21 @@ pub fn render_cluster(
             node_name: r.spec.node_name.clone(),
         })
         .collect();
-    let want = desired::cluster(&name, spec, &primary, &inputs);
-    let owner = json!({
-        "apiVersion": format!("{}/{}", pgo_api::GROUP, pgo_api::VERSION),
-        "kind": "Pgcluster",
-        "name": name,
-        "uid": cluster.metadata.uid.clone().unwrap_or_default(),
-        "controller": true,
-        "blockOwnerDeletion": true,
-    });
-    let cluster_ctx = json!({
-        "name": name,
-        "namespace": opts.namespace,
-        "port": spec.port,
-        "node_name": spec.node_name,
-        "metrics": spec.metrics,
-        "owner": owner,
-    });
-    let secrets = json!({
-        "superuser": names::secret(&name, names::SUPERUSER),
-        "replication": names::secret(&name, names::REPLICATION_USER),
-        "app": names::secret(&name, &spec.user),
-        "token": format!("{name}-instance-token"),
-    });
-    let base_labels = BTreeMap::from([
-        (labels::CLUSTER.to_string(), name.clone()),
-        (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
-    ]);
+    let want = desired::cluster(&name, spec, &primary, &inputs).owned_by(cluster.metadata.uid.as_deref());
     let mut out = Vec::new();
-
-    // PVCs have no owner: they stay when the cluster goes (the spec keeps data).
     for v in &want.volumes {
-        let storage = &v.storage;
-        let ctx = json!({
-            "cluster": cluster_ctx,
-            "pvc": {
-                "name": v.name,
-                "labels": base_labels,
-                "size": storage.size,
-                "storage_class": storage.storage_class,
-                "access_mode": storage.access_mode.clone().unwrap_or_else(|| "ReadWriteOnce".into()),
-            },
-        });
-        out.push(Rendered::PersistentVolumeClaim(Box::new(render(
-            templates,
-            "pvc.json",
-            &ctx,
-            "PersistentVolumeClaim",
+        out.push(Rendered::PersistentVolumeClaim(Box::new(render_volume(
+            templates, opts, v,
         )?)));
     }
     for i in &want.instances {
-        let mut instance_labels = i.labels.clone();
-        instance_labels.insert("pgo-instance".into(), i.name.clone());
-        let config = serde_json::to_string_pretty(&instance_config(&name, opts, i))
-            .map_err(|e| RenderError::Invalid(e.to_string()))?;
-        let ctx = json!({
-            "cluster": cluster_ctx,
-            "instance": {
-                "name": i.name,
-                "labels": instance_labels,
-                "pvc": i.volume,
-                "config_map": format!("{}-instance", i.name),
-                "config": config,
-            },
-            "secrets": secrets,
-            "image": opts.image,
-            "metrics_image": opts.metrics_image,
-        });
-        let config_file = format!("cluster-instance-config-{strategy}.json");
-        out.push(Rendered::ConfigMap(Box::new(render(
-            templates,
-            &config_file,
-            &ctx,
-            "ConfigMap",
-        )?)));
-        let file = match i.role {
-            MemberRole::Primary => format!("cluster-deployment-{strategy}.json"),
-            MemberRole::Replica => format!("cluster-replica-deployment-{strategy}.json"),
-        };
-        out.push(Rendered::Deployment(Box::new(render(
-            templates,
-            &file,
-            &ctx,
-            "Deployment",
-        )?)));
+        let (config_map, deployment) = render_instance(templates, opts, i, i.role)?;
+        out.push(Rendered::ConfigMap(Box::new(config_map)));
+        out.push(Rendered::Deployment(Box::new(deployment)));
     }
-    for (service, role) in [
-        (names::primary_service(&name), MemberRole::Primary),
-        (names::replica_service(&name), MemberRole::Replica),
-    ] {
-        let mut selector = BTreeMap::from([(labels::CLUSTER.to_string(), name.clone())]);
-        selector.insert(labels::ROLE.to_string(), role.to_string());
-        let ctx = json!({
-            "cluster": cluster_ctx,
-            "service": { "name": service, "labels": base_labels, "selector": selector },
-        });
-        let file = format!("cluster-service-{strategy}.json");
-        out.push(Rendered::Service(Box::new(render(
-            templates, &file, &ctx, "Service",
-        )?)));
+    for mut s in desired::services(&name, spec, &primary, &[]) {
+        s.owner_uid = cluster.metadata.uid.clone();
+        out.push(Rendered::Service(Box::new(render_service(templates, opts, &s)?)));
     }
     Ok(out)
 }

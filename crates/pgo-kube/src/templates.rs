@@ -80,6 +80,23 @@ impl Templates {
         Ok(t)
     }
 
+    /// The templates of a mounted operator-conf ConfigMap, which must hold
+    /// every template pgo ships (it is generated from them): a missing key
+    /// is a broken ConfigMap, named, not a silent fall back to a default.
+    pub fn from_operator_conf(dir: &Path) -> Result<Self, RenderError> {
+        let t = Templates::with_overrides(dir)?;
+        for (path, _) in EMBEDDED {
+            let name = file_name(path);
+            if !dir.join(name).exists() {
+                return Err(RenderError::MissingTemplate(format!(
+                    "{name} in {}",
+                    dir.display()
+                )));
+            }
+        }
+        Ok(t)
+    }
+
     pub fn get(&self, name: &str) -> Result<&str, RenderError> {
         self.files
             .get(name)

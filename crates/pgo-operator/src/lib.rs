@@ -5,6 +5,7 @@
 
 pub mod cluster;
 mod context;
+pub mod task;
 
 pub use context::Context;
 
@@ -13,5 +14,8 @@ use tokio::sync::watch;
 
 /// Runs every controller until `stop` turns true.
 pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
-    cluster::controller::run(ctx, stop).await;
+    tokio::join!(
+        cluster::controller::run(ctx.clone(), stop.clone()),
+        task::controller::run(ctx, stop),
+    );
 }

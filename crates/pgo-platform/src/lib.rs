@@ -12,7 +12,7 @@ pub use random::{password, suffix};
 
 use pgo_api::cluster::MemberRole;
 pub use pgo_api::rest::VolumeUsage;
-use pgo_core::desired::{InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
+use pgo_core::desired::{DesiredCluster, InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
@@ -34,6 +34,12 @@ pub enum PlatformError {
     },
     #[error("{0}")]
     Invalid(String),
+    /// Under way (a pod terminating, a Job running): ask again later.
+    #[error("{0}")]
+    InProgress(String),
+    /// Ended in failure that asking again will not change (a Job failed).
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl PlatformError {
@@ -94,6 +100,11 @@ pub trait Platform: Send + Sync + 'static {
     /// `local` or `kubernetes`.
     fn name(&self) -> &'static str;
     async fn nodes(&self) -> Result<Vec<String>, PlatformError>;
+    /// Whether everything `want` holds can be built here, checked before
+    /// anything is made (a template that does not render, say).
+    async fn check(&self, _want: &DesiredCluster) -> Result<(), PlatformError> {
+        Ok(())
+    }
 
     async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), PlatformError>;
     async fn volumes(&self) -> Result<Vec<VolumeInfo>, PlatformError>;

@@ -51,6 +51,11 @@ pub enum Command {
         #[arg(long, default_value = "pgo")]
         namespace: String,
     },
+    /// Run a job's work (what a Job's pod runs).
+    Job {
+        #[command(subcommand)]
+        job: JobCommand,
+    },
     /// Manage apiserver users.
     User {
         #[command(subcommand)]
@@ -75,12 +80,34 @@ pub struct RunArgs {
     /// PostgreSQL's binaries, when not found on their own.
     #[arg(long, env = "PGO_PG_BIN_DIR")]
     pub pg_bin_dir: Option<PathBuf>,
+    /// Kubernetes: the namespace of the clusters; the pod's own namespace
+    /// when it runs in one, else `pgo`.
+    #[arg(long, env = "PGO_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Kubernetes: the mounted operator-conf ConfigMap (the templates and
+    /// an optional pgo.yaml).
+    #[arg(long, env = "PGO_OPERATOR_CONF", default_value = "/operator-conf")]
+    pub operator_conf: PathBuf,
+    /// Kubernetes: the image whose `postgres-operator instance` runs in
+    /// every PostgreSQL pod.
+    #[arg(long, env = "PGO_INSTANCE_IMAGE")]
+    pub instance_image: Option<String>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
 pub enum PlatformKind {
     Local,
     Kubernetes,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum JobCommand {
+    /// Remove a data directory for good (the rmdata Job).
+    Rmdata {
+        /// An absolute path inside the mounted volume.
+        #[arg(long)]
+        path: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -123,6 +150,9 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
             image,
             with_jobs,
         }),
+        Command::Job {
+            job: JobCommand::Rmdata { path },
+        } => crate::jobs::rmdata(&path),
         Command::OperatorConf { namespace } => crate::render::operator_conf(&namespace),
         Command::User {
             command:

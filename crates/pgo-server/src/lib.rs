@@ -3,6 +3,8 @@
 
 mod args;
 mod home;
+mod jobs;
+mod kubernetes;
 mod reach;
 mod render;
 mod run;

@@ -17,12 +17,69 @@ fn start_err(s: String) -> ServerError {
     ServerError::Start(s)
 }
 
-pub async fn run(args: RunArgs) -> Result<(), ServerError> {
-    if args.platform == PlatformKind::Kubernetes {
-        return Err(start_err(
-            "the kubernetes platform is not in this build yet; use --platform local".into(),
-        ));
+/// What the server runs on: its store, its platform, its settings.
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    pub platform: Arc<dyn Platform>,
+    pub config: PgoConfig,
+    /// For the log line that says where things are.
+    pub describe: String,
+}
+
+pub fn read_config(path: &std::path::Path) -> Result<Option<PgoConfig>, ServerError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => PgoConfig::from_yaml(&text)
+            .map(Some)
+            .map_err(|e| start_err(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(start_err(format!("cannot read {}: {e}", path.display()))),
     }
+}
+
+fn local(args: &RunArgs, home: &Home) -> Result<Backend, ServerError> {
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| home.default_data_dir());
+    let data_dir = if data_dir.is_absolute() {
+        data_dir
+    } else {
+        std::env::current_dir()
+            .map_err(|e| start_err(format!("cannot resolve {}: {e}", data_dir.display())))?
+            .join(data_dir)
+    };
+    let pg_bin = pgo_instance::find_pg_bin_dir(args.pg_bin_dir.as_deref())?;
+    let run_as = pgo_instance::RunAs::resolve(None)?;
+    crate::reach::check(&data_dir, run_as.uid, run_as.gid).map_err(|why| {
+        start_err(format!(
+            "PostgreSQL's OS user {} cannot reach the data directory {}: {why}. Start with --data-dir on a path it can reach (for example --data-dir /var/lib/pgo), or let it through with chmod o+x on that directory",
+            run_as.name,
+            data_dir.display()
+        ))
+    })?;
+    let config = read_config(&home.config())?.unwrap_or_default();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&home.store()).map_err(|e| start_err(e.to_string()))?);
+    let exe = std::env::current_exe().map_err(|e| start_err(format!("cannot find this binary: {e}")))?;
+    let platform: Arc<dyn Platform> = Arc::new(
+        LocalPlatform::new(LocalSettings {
+            home: home.root.clone(),
+            data_dir: data_dir.clone(),
+            exe,
+            pg_bin_dir: Some(pg_bin.clone()),
+        })
+        .map_err(|e| start_err(e.to_string()))?,
+    );
+    Ok(Backend {
+        store,
+        platform,
+        config,
+        describe: format!(
+            "local platform, data in {}, PostgreSQL from {}",
+            data_dir.display(),
+            pg_bin.display()
+        ),
+    })
+}
+
+pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     let home = Home::open(&args.home)?;
     // One server per home: two would fight over the same instances.
     let lock_file = std::fs::OpenOptions::new()
@@ -50,31 +107,16 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         .local_addr()
         .map_err(|e| start_err(format!("cannot read the bound address: {e}")))?;
 
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| home.default_data_dir());
-    let data_dir = if data_dir.is_absolute() {
-        data_dir
-    } else {
-        std::env::current_dir()
-            .map_err(|e| start_err(format!("cannot resolve {}: {e}", data_dir.display())))?
-            .join(data_dir)
+    let backend = match args.platform {
+        PlatformKind::Local => local(&args, &home)?,
+        PlatformKind::Kubernetes => crate::kubernetes::backend(&args, &home).await?,
     };
-    let pg_bin = pgo_instance::find_pg_bin_dir(args.pg_bin_dir.as_deref())?;
-    let run_as = pgo_instance::RunAs::resolve(None)?;
-    crate::reach::check(&data_dir, run_as.uid, run_as.gid).map_err(|why| {
-        start_err(format!(
-            "PostgreSQL's OS user {} cannot reach the data directory {}: {why}. Start with --data-dir on a path it can reach (for example --data-dir /var/lib/pgo), or let it through with chmod o+x on that directory",
-            run_as.name,
-            data_dir.display()
-        ))
-    })?;
-
-    let config = match std::fs::read_to_string(home.config()) {
-        Ok(text) => {
-            PgoConfig::from_yaml(&text).map_err(|e| start_err(format!("{}: {e}", home.config().display())))?
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => PgoConfig::default(),
-        Err(e) => return Err(start_err(format!("cannot read {}: {e}", home.config().display()))),
-    };
+    let Backend {
+        store,
+        platform,
+        config,
+        describe,
+    } = backend;
 
     home.ensure_auth()?;
     let auth = Auth::load(&home.users(), &home.roles()).map_err(|e| start_err(e.to_string()))?;
@@ -95,19 +137,6 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     }
     let tls_files = tls::ensure(&home.tls_dir(), &hosts).map_err(|e| start_err(e.to_string()))?;
     let tls_config = tls::server_config(&tls_files).map_err(|e| start_err(e.to_string()))?;
-
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&home.store()).map_err(|e| start_err(e.to_string()))?);
-    let exe = std::env::current_exe().map_err(|e| start_err(format!("cannot find this binary: {e}")))?;
-    let platform: Arc<dyn Platform> = Arc::new(
-        LocalPlatform::new(LocalSettings {
-            home: home.root.clone(),
-            data_dir: data_dir.clone(),
-            exe,
-            pg_bin_dir: Some(pg_bin.clone()),
-        })
-        .map_err(|e| start_err(e.to_string()))?,
-    );
 
     let host = if bound.ip().is_unspecified() {
         "127.0.0.1".to_string()
@@ -135,7 +164,7 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         config,
     }));
     let api = tokio::spawn(pgo_apiserver::serve(listener, tls_config, app, stop));
-    tracing::info!(%url, home = %home.root.display(), data_dir = %data_dir.display(), postgres = %pg_bin.display(), "postgres-operator running (local platform)");
+    tracing::info!(%url, home = %home.root.display(), "postgres-operator running: {describe}");
     println!(
         "postgres-operator is running. To use pgo:\n{exports}(also in {})",
         home.client_dir().join("env").display()

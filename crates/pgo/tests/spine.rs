@@ -116,3 +116,26 @@ async fn create_connect_survive_a_server_kill_and_delete() {
     assert!(server.home.join("volumes/mycluster/pgdata/PG_VERSION").exists());
     assert!(server.home.join("volumes/db2/pgdata/PG_VERSION").exists());
 }
+
+#[test]
+fn delete_with_data_removes_every_volume_of_the_cluster_and_records_it() {
+    let server = support::fast_server();
+    server.pgo_ok(&["create", "cluster", "gone", "--replica-count=1"]);
+    server.pgo_ok(&["create", "cluster", "kept"]);
+    let view = server.show_json("gone");
+    let replica = support::members(&view, "Replica").remove(0);
+    let volumes = server.home.join("volumes");
+    assert!(volumes.join(&replica).join("pgdata/PG_VERSION").exists());
+
+    let out = server.pgo_ok(&["delete", "cluster", "gone", "--delete-data", "--no-prompt"]);
+    assert!(out.contains("then the data is removed"), "{out}");
+    server.wait_until(30, "the data of cluster gone to be removed", || {
+        !volumes.join("gone").exists() && !volumes.join(&replica).exists()
+    });
+    // Only that cluster's: the other one keeps serving from its data.
+    assert!(volumes.join("kept/pgdata/PG_VERSION").exists());
+    assert_eq!(server.show_json("kept")["phase"], "Ready");
+    // An unknown name changes nothing.
+    let err = server.pgo_err(&["delete", "cluster", "nosuch", "--delete-data", "--no-prompt"]);
+    assert!(err.contains("\"nosuch\" not found"), "{err}");
+}

@@ -114,12 +114,33 @@ pub async fn show(
     Ok(Json(view))
 }
 
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct DeleteQuery {
+    /// Remove the cluster's volumes and data too.
+    pub delete_data: bool,
+}
+
 pub async fn delete(
     caller: Caller,
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
 ) -> Result<(StatusCode, Json<DeleteClusterResponse>), ApiError> {
     caller.require(Permission::DeleteCluster)?;
+    if q.delete_data {
+        // Marked before the delete, so the teardown knows from its first pass.
+        let mut marked = api(&state)
+            .get_opt(&name)
+            .await?
+            .ok_or_else(|| not_found(&name))?;
+        marked
+            .metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(labels::DELETE_DATA.to_string(), "true".to_string());
+        api(&state).replace(&marked).await?;
+    }
     let outcome = api(&state).delete(&name).await.map_err(|e| {
         if e.is_not_found() {
             not_found(&name)
@@ -128,9 +149,10 @@ pub async fn delete(
         }
     })?;
     caller.audit(Permission::DeleteCluster, &format!("pgcluster/{name}"));
-    let message = match outcome {
-        Some(_) => "deleting: instances and services are being stopped; data is kept",
-        None => "deleted",
+    let message = match (outcome, q.delete_data) {
+        (Some(_), false) => "deleting: instances and services are being stopped; data is kept",
+        (Some(_), true) => "deleting: instances and services are being stopped, then the data is removed",
+        (None, _) => "deleted",
     };
     Ok((
         StatusCode::ACCEPTED,

@@ -12,15 +12,22 @@ use std::time::{Duration, Instant};
 pub async fn cluster(
     client: &Client,
     names: &[String],
+    delete_data: bool,
     no_prompt: bool,
     no_wait: bool,
     timeout: u64,
 ) -> Result<ExitCode, CliError> {
     let question = format!(
-        "Delete cluster{} {}? Instances and services stop; data and volumes are kept.",
+        "Delete cluster{} {}? Instances and services stop; {}",
         if names.len() > 1 { "s" } else { "" },
-        names.join(", ")
+        names.join(", "),
+        if delete_data {
+            "ALL DATA AND VOLUMES ARE REMOVED."
+        } else {
+            "data and volumes are kept."
+        }
     );
+    let query = if delete_data { "?delete-data=true" } else { "" };
     if !output::confirm(!no_prompt, &question)? {
         sayln!("nothing deleted");
         return Ok(ExitCode::FAILURE);
@@ -29,7 +36,7 @@ pub async fn cluster(
     let mut pending = Vec::new();
     for name in names {
         match client
-            .delete::<DeleteClusterResponse>(&format!("/clusters/{}", segment(name)))
+            .delete::<DeleteClusterResponse>(&format!("/clusters/{}{query}", segment(name)))
             .await
         {
             Ok(r) => {

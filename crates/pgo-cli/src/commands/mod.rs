@@ -36,11 +36,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     what:
                         DeleteWhat::Cluster {
                             names,
+                            delete_data,
                             no_prompt,
                             no_wait,
                             timeout,
                         },
-                } => delete::cluster(&client, names, *no_prompt, *no_wait, *timeout).await,
+                } => delete::cluster(&client, names, *delete_data, *no_prompt, *no_wait, *timeout).await,
                 Command::Status { output } => status::run(&client, *output).await,
                 Command::Scale {
                     name,

@@ -174,7 +174,8 @@ pub async fn drive(
                 .filter(|r| r.metadata.name.as_deref() != Some(target))
                 .map(replicas::input)
                 .collect();
-            let want = desired::cluster(&name, &cluster.spec, target, &others);
+            let want = desired::cluster(&name, &cluster.spec, target, &others)
+                .owned_by(cluster.metadata.uid.as_deref());
             if let Some(primary) = want.instances.iter().find(|i| i.name == target) {
                 ctx.platform
                     .ensure_instance(primary)

@@ -113,25 +113,24 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
         .into_iter()
         .partition(|r| r.metadata.deletion_timestamp.is_none());
     let inputs: Vec<ReplicaInput> = live.iter().map(replicas::input).collect();
-    let want = desired::cluster(name, &cluster.spec, &primary, &inputs);
+    let uid = cluster.metadata.uid.as_deref();
+    let want = desired::cluster(name, &cluster.spec, &primary, &inputs).owned_by(uid);
+    // Checked whole before anything is made: a cluster is never half-created.
+    if let Err(e) = ctx.platform.check(&want).await {
+        tracing::error!(cluster = name, error = %e, "the platform cannot build this cluster");
+        let status = PgclusterStatus {
+            phase: ClusterPhase::Failed,
+            message: Some(e.to_string()),
+            ..previous.clone()
+        };
+        write_status(&clusters, &cluster, status).await?;
+        return Ok(Action::Requeue(Duration::from_secs(30)));
+    }
 
     // Apply: the primary first, so a leaving replica is out of
     // synchronous_standby_names before it stops.
     if let Err(e) = apply_primary(ctx, &want).await {
-        // A create that cannot be applied has failed; a running cluster
-        // keeps its phase (and its failover timer) and says what went wrong.
-        let phase = match previous.phase {
-            ClusterPhase::Creating | ClusterPhase::Failed => ClusterPhase::Failed,
-            other => other,
-        };
-        let status = PgclusterStatus {
-            phase,
-            message: Some(e.to_string()),
-            primary: Some(primary),
-            ..previous.clone()
-        };
-        write_status(&clusters, &cluster, status).await?;
-        return Err(e);
+        return Err(apply_failed(&clusters, &cluster, &previous, &primary, e).await);
     }
     for replica in &leaving {
         replicas::remove(ctx, &primary, replica).await?;
@@ -209,12 +208,16 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
         .map(|m| m.name.clone())
         .collect();
     let mut services = Vec::new();
-    for service in desired::services(name, &primary, &ready) {
-        let endpoint = ctx
-            .platform
-            .ensure_service(&service)
-            .await
-            .map_err(ReconcileError::Apply)?;
+    for mut service in desired::services(name, &cluster.spec, &primary, &ready) {
+        service.owner_uid = uid.map(str::to_string);
+        let endpoint = match ctx.platform.ensure_service(&service).await {
+            Ok(e) => e,
+            Err(e) => {
+                return Err(
+                    apply_failed(&clusters, &cluster, &previous, &primary, ReconcileError::Apply(e)).await,
+                );
+            }
+        };
         services.push(ServiceStatus {
             name: service.name.clone(),
             host: endpoint.host,
@@ -307,6 +310,32 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
     Ok(Action::Requeue(period))
 }
 
+/// A create that cannot be applied has failed; a running cluster keeps its
+/// phase (and its failover timer). Either way the status says what went
+/// wrong, and the error is returned for the retry.
+async fn apply_failed(
+    clusters: &Api<Pgcluster>,
+    cluster: &Pgcluster,
+    previous: &PgclusterStatus,
+    primary: &str,
+    e: ReconcileError,
+) -> ReconcileError {
+    let phase = match previous.phase {
+        ClusterPhase::Creating | ClusterPhase::Failed => ClusterPhase::Failed,
+        other => other,
+    };
+    let status = PgclusterStatus {
+        phase,
+        message: Some(e.to_string()),
+        primary: Some(primary.to_string()),
+        ..previous.clone()
+    };
+    match write_status(clusters, cluster, status).await {
+        Ok(()) => e,
+        Err(written) => written,
+    }
+}
+
 pub(super) fn has_finalizer(finalizers: &Option<Vec<String>>, which: &str) -> bool {
     finalizers.as_ref().is_some_and(|f| f.iter().any(|x| x == which))
 }
@@ -394,7 +423,11 @@ async fn teardown(
     if previous.phase != ClusterPhase::Deleting {
         let status = PgclusterStatus {
             phase: ClusterPhase::Deleting,
-            message: Some("stopping instances and closing services; data is kept".into()),
+            message: Some(if wants_data_deleted(&cluster.metadata.annotations) {
+                "stopping instances and closing services; then the data is removed".into()
+            } else {
+                "stopping instances and closing services; data is kept".into()
+            }),
             ..previous.clone()
         };
         write_status(api, &cluster, status).await?;
@@ -417,7 +450,7 @@ async fn teardown(
                 source,
             })?;
     }
-    for service in desired::services(&name, &primary, &[]) {
+    for service in desired::services(&name, &cluster.spec, &primary, &[]) {
         ctx.platform
             .remove_service(&service.name)
             .await
@@ -430,6 +463,9 @@ async fn teardown(
     for replica in &members {
         replicas::release(ctx, replica).await?;
     }
+    if wants_data_deleted(&cluster.metadata.annotations) {
+        request_rmdata(ctx, &cluster).await?;
+    }
     let mut current = api.get(&name).await.map_err(ReconcileError::Read)?;
     if let Some(f) = current.metadata.finalizers.as_mut() {
         f.retain(|x| x != labels::CLUSTER_FINALIZER);
@@ -440,8 +476,41 @@ async fn teardown(
             what: format!("the finalizer of cluster {name}"),
             source,
         })?;
-    tracing::info!(cluster = %name, "cluster deleted; its volumes and secrets are kept");
+    tracing::info!(cluster = %name, delete_data = wants_data_deleted(&cluster.metadata.annotations), "cluster deleted");
     Ok(Action::Gone)
+}
+
+fn wants_data_deleted(annotations: &Option<std::collections::BTreeMap<String, String>>) -> bool {
+    annotations
+        .as_ref()
+        .is_some_and(|a| a.get(labels::DELETE_DATA).is_some_and(|v| v == "true"))
+}
+
+/// `--delete-data`: every volume of the cluster goes, in rmdata tasks (all
+/// its instances are stopped by now). A shared volume (`CLUSTER.PVC_NAME`)
+/// is not the cluster's to remove.
+async fn request_rmdata(ctx: &Context, cluster: &Pgcluster) -> Result<(), ReconcileError> {
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    let volumes = ctx
+        .platform
+        .volumes()
+        .await
+        .map_err(|source| ReconcileError::Teardown {
+            what: format!("the volumes of {name}"),
+            source,
+        })?;
+    for v in volumes
+        .iter()
+        .filter(|v| v.cluster == name && cluster.spec.pvc_name.as_deref() != Some(v.name.as_str()))
+    {
+        crate::task::rmdata::request(ctx, &name, &v.name)
+            .await
+            .map_err(|source| ReconcileError::Write {
+                what: format!("the data removal of volume {}", v.name),
+                source,
+            })?;
+    }
+    Ok(())
 }
 
 /// The status a Pgreplica should carry.

@@ -94,11 +94,15 @@ pub async fn remove(ctx: &Context, primary: &str, replica: &Pgreplica) -> Result
         .as_ref()
         .is_some_and(|a| a.get(labels::DELETE_DATA).is_some_and(|v| v == "true"));
     if delete_data {
+        // Its data goes in a task of its own: on Kubernetes that is a Job
+        // that may take a while, and its outcome should outlive the replica.
         let volume = names::volume_of(&replica.spec.cluster_name, None, &name);
-        ctx.platform
-            .remove_volume(&volume)
+        crate::task::rmdata::request(ctx, &replica.spec.cluster_name, &volume)
             .await
-            .map_err(teardown(format!("the data of replica {name}")))?;
+            .map_err(|source| ReconcileError::Write {
+                what: format!("the data removal of replica {name}"),
+                source,
+            })?;
     }
     release(ctx, replica).await?;
     tracing::info!(replica = %name, delete_data, "replica removed");

@@ -75,40 +75,20 @@ pub fn remove(layout: &Layout, name: &str) -> Result<(), PlatformError> {
     }
 }
 
-/// Bytes in a directory tree, not following links.
-fn size(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => size(&e.path()),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
-        })
-        .sum()
-}
-
 /// What a volume holds and what is free where it is.
 pub fn usage(layout: &Layout, name: &str) -> Result<Option<VolumeUsage>, PlatformError> {
     let dir = layout.volume(name);
     let Some(record) = files::read_json::<VolumeRecord>(&dir.join(RECORD))? else {
         return Ok(None);
     };
-    let fs = nix::sys::statvfs::statvfs(&dir).map_err(|e| {
-        PlatformError::io(
-            format!("cannot stat the filesystem of {}", dir.display()),
-            e.into(),
-        )
-    })?;
-    let block = fs.fragment_size();
+    let (used_bytes, free_bytes, total_bytes) = pgo_instance::volume::usage(&dir)
+        .map_err(|e| PlatformError::io(format!("cannot stat the filesystem of {}", dir.display()), e))?;
     Ok(Some(VolumeUsage {
         name: record.name,
         instance: String::new(),
         path: dir.display().to_string(),
-        used_bytes: size(&dir),
-        free_bytes: fs.blocks_available() * block,
-        total_bytes: fs.blocks() * block,
+        used_bytes,
+        free_bytes,
+        total_bytes,
     }))
 }

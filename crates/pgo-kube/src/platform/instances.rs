@@ -1,0 +1,254 @@
+//! An instance on Kubernetes: a ConfigMap with its manager's config and a
+//! Deployment of one pod. Readiness comes from the pod's conditions (the
+//! kubelet probes `/readyz`), details from the manager's `/status`.
+
+use super::apply::{api_error, not_ours, ours};
+use super::{KubePlatform, delete_ours, pods, secrets};
+use crate::render::{self, CREATED_AS, config_map_name};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, DeleteParams};
+use pgo_api::cluster::MemberRole;
+use pgo_api::instance::{InstanceConfig, ReloadRequest, SlotRequest};
+use pgo_api::labels;
+use pgo_core::desired::InstanceSpec;
+use pgo_platform::{InstanceObservation, PlatformError};
+use std::time::Duration;
+
+/// A pod still terminating this long after its deletion is forced: its node
+/// is gone or its kubelet is not answering. Without this a lost node would
+/// block the failover that should replace its primary.
+const FORCE_AFTER: Duration = Duration::from_secs(30);
+
+fn role_of(text: &str) -> Option<MemberRole> {
+    match text {
+        "primary" => Some(MemberRole::Primary),
+        "replica" => Some(MemberRole::Replica),
+        _ => None,
+    }
+}
+
+pub async fn ensure(p: &KubePlatform, spec: &InstanceSpec) -> Result<(), PlatformError> {
+    secrets::ensure_token(p, &spec.cluster, spec.owner_uid.as_deref()).await?;
+    let deployments: Api<Deployment> = p.api();
+    let what = format!("Deployment {}", spec.name);
+    let existing = deployments
+        .get_opt(&spec.name)
+        .await
+        .map_err(|e| api_error(&what, e))?;
+    if let Some(d) = &existing
+        && !ours(&d.metadata)
+    {
+        return Err(not_ours("Deployment", &spec.name));
+    }
+    // A Deployment keeps the template of the role it was made in.
+    let created_as = existing
+        .as_ref()
+        .and_then(|d| d.metadata.annotations.as_ref()?.get(CREATED_AS).cloned())
+        .and_then(|r| role_of(&r))
+        .unwrap_or(spec.role);
+    let (config_map, deployment) = render::render_instance(&p.templates, &p.opts, spec, created_as)
+        .map_err(|e| PlatformError::Invalid(e.to_string()))?;
+    p.applied.apply(&p.api::<ConfigMap>(), &config_map).await?;
+    p.applied.apply(&deployments, &deployment).await?;
+
+    let pod_api: Api<Pod> = p.api();
+    let live: Vec<Pod> = pods::of(&pod_api, &spec.name)
+        .await?
+        .into_iter()
+        .filter(|pod| !pods::terminating(pod))
+        .collect();
+    for pod in &live {
+        pods::set_role(&pod_api, pod, Some(spec.role)).await?;
+    }
+    push_config(p, spec, &config_map, &live).await
+}
+
+/// A running manager gets a changed config at once, in the reload request:
+/// the kubelet takes up to a minute to update the ConfigMap's file.
+async fn push_config(
+    p: &KubePlatform,
+    spec: &InstanceSpec,
+    config_map: &ConfigMap,
+    live: &[Pod],
+) -> Result<(), PlatformError> {
+    let text = config_map
+        .data
+        .as_ref()
+        .and_then(|d| d.get("instance.json"))
+        .cloned()
+        .unwrap_or_default();
+    let already = p
+        .pushed
+        .lock()
+        .ok()
+        .is_some_and(|m| m.get(&spec.name) == Some(&text));
+    if already {
+        return Ok(());
+    }
+    // A pod that is not ready yet reads the ConfigMap as it starts.
+    let Some(ip) = live.iter().filter(|pod| pods::ready(pod)).find_map(pods::ip) else {
+        return Ok(());
+    };
+    let config: InstanceConfig = serde_json::from_str(&text)
+        .map_err(|e| PlatformError::Invalid(format!("instance {}: {e}", spec.name)))?;
+    let token = secrets::read_token(p, &spec.cluster).await?;
+    let body = serde_json::to_value(ReloadRequest { config: Some(config) })
+        .map_err(|e| PlatformError::Invalid(e.to_string()))?;
+    p.managers
+        .control(&ip, &token, "/control/reload", &body, Duration::from_secs(5))
+        .await
+        .map_err(|e| PlatformError::Invalid(format!("instance {}: {e}", spec.name)))?;
+    if let Ok(mut m) = p.pushed.lock() {
+        m.insert(spec.name.clone(), text);
+    }
+    Ok(())
+}
+
+pub async fn observe(p: &KubePlatform, name: &str) -> Result<Option<InstanceObservation>, PlatformError> {
+    let pod_api: Api<Pod> = p.api();
+    let all = pods::of(&pod_api, name).await?;
+    let Some(pod) = all.first() else {
+        let deployments: Api<Deployment> = p.api();
+        let exists = deployments
+            .get_opt(name)
+            .await
+            .map_err(|e| api_error(&format!("Deployment {name}"), e))?
+            .is_some();
+        return Ok(exists.then(|| InstanceObservation {
+            name: name.to_string(),
+            message: Some(format!("Deployment {name} has no pod yet")),
+            ..Default::default()
+        }));
+    };
+    let condition_ready = pods::ready(pod);
+    let mut seen = InstanceObservation {
+        name: name.to_string(),
+        running: pods::running(pod) && !pods::terminating(pod),
+        ready: condition_ready,
+        role: pods::role(pod),
+        node: pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.clone())
+            .unwrap_or_default(),
+        host: pods::ip(pod).unwrap_or_default(),
+        port: pods::port(pod).unwrap_or(5432),
+        message: (!condition_ready).then(|| pods::why_not_ready(pod)),
+        ..Default::default()
+    };
+    if let Some(ip) = pods::ip(pod).filter(|_| seen.running) {
+        // The manager knows more than the pod's conditions; when it cannot
+        // be reached (an operator outside the pod network) they suffice.
+        match p.managers.status(&ip).await {
+            Ok(r) => {
+                seen.ready = condition_ready && r.ready;
+                seen.role = r.role.or(seen.role);
+                seen.timeline = r.timeline;
+                seen.wal_lsn = r.wal_lsn;
+                seen.received_lsn = r.received_lsn;
+                seen.fatal = r.fatal;
+                if !seen.ready {
+                    seen.message = r.message.or(seen.message);
+                }
+            }
+            Err(e) => tracing::debug!(instance = name, error = %e, "the manager's /status did not answer"),
+        }
+    }
+    Ok(Some(seen))
+}
+
+/// Stops an instance: its pods leave the Services at once (the role label
+/// goes), then its Deployment and ConfigMap are deleted. Done only when no
+/// pod of it is left, so a fence is a fence; the PVC stays.
+pub async fn remove(p: &KubePlatform, name: &str) -> Result<(), PlatformError> {
+    let pod_api: Api<Pod> = p.api();
+    let before = pods::of(&pod_api, name).await?;
+    for pod in before.iter().filter(|pod| !pods::terminating(pod)) {
+        pods::set_role(&pod_api, pod, None).await?;
+    }
+    delete_ours(&p.api::<Deployment>(), "Deployment", name).await?;
+    delete_ours(&p.api::<ConfigMap>(), "ConfigMap", &config_map_name(name)).await?;
+    p.applied.forget("Deployment", name);
+    p.applied.forget("ConfigMap", &config_map_name(name));
+    if let Ok(mut m) = p.pushed.lock() {
+        m.remove(name);
+    }
+    let left = pods::of(&pod_api, name).await?;
+    if left.is_empty() {
+        return Ok(());
+    }
+    for pod in &left {
+        let pod_name = pods::name(pod);
+        let stuck =
+            pod.metadata.deletion_timestamp.as_ref().map(|t| {
+                jiff::Timestamp::now().duration_since(t.0).as_secs() >= FORCE_AFTER.as_secs() as i64
+            });
+        let params = match stuck {
+            // Not deleted yet (its ReplicaSet is going): it goes now.
+            None => DeleteParams::default(),
+            Some(true) => {
+                tracing::warn!(pod = %pod_name, "pod still terminating after {}s; forcing its deletion", FORCE_AFTER.as_secs());
+                DeleteParams::default().grace_period(0)
+            }
+            Some(false) => continue,
+        };
+        match pod_api.delete(&pod_name, &params).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(api_error(&format!("deleting pod {pod_name}"), e)),
+        }
+    }
+    Err(PlatformError::InProgress(format!(
+        "waiting for the pods of instance {name} to stop: {}",
+        left.iter().map(pods::name).collect::<Vec<_>>().join(", ")
+    )))
+}
+
+/// The ready pod of an instance and the token of its manager.
+async fn reachable(p: &KubePlatform, name: &str) -> Result<(Pod, String, String), PlatformError> {
+    let pod_api: Api<Pod> = p.api();
+    let pod = pods::of(&pod_api, name)
+        .await?
+        .into_iter()
+        .find(|pod| !pods::terminating(pod) && pods::running(pod))
+        .ok_or_else(|| PlatformError::Invalid(format!("instance {name} has no running pod")))?;
+    let ip = pods::ip(&pod)
+        .ok_or_else(|| PlatformError::Invalid(format!("pod {} has no IP yet", pods::name(&pod))))?;
+    let cluster = pod
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(labels::CLUSTER).cloned())
+        .unwrap_or_default();
+    let token = secrets::read_token(p, &cluster).await?;
+    Ok((pod, ip, token))
+}
+
+pub async fn slot(p: &KubePlatform, primary: &str, slot: &str, path: &str) -> Result<(), PlatformError> {
+    let (_, ip, token) = reachable(p, primary).await?;
+    let body = serde_json::to_value(SlotRequest {
+        slot: slot.to_string(),
+    })
+    .map_err(|e| PlatformError::Invalid(e.to_string()))?;
+    p.managers
+        .control(&ip, &token, path, &body, Duration::from_secs(10))
+        .await
+        .map_err(|e| PlatformError::Invalid(format!("instance {primary}: {e}")))
+}
+
+/// Promotes, then relabels the pod so the primary Service selects it now.
+pub async fn promote(p: &KubePlatform, name: &str) -> Result<(), PlatformError> {
+    let (pod, ip, token) = reachable(p, name).await?;
+    p.managers
+        .control(
+            &ip,
+            &token,
+            "/control/promote",
+            &serde_json::json!({}),
+            Duration::from_secs(120),
+        )
+        .await
+        .map_err(|e| PlatformError::Invalid(format!("instance {name}: {e}")))?;
+    pods::set_role(&p.api::<Pod>(), &pod, Some(MemberRole::Primary)).await
+}

@@ -1,0 +1,274 @@
+//! The Kubernetes platform: what the operator decides, as Kubernetes
+//! objects rendered from the strategy templates. A volume is a PVC, an
+//! instance a ConfigMap and a Deployment (never a StatefulSet), a service a
+//! Service that selects pods by their role label. Promotion and slots go
+//! through the instance manager's authenticated endpoints on the pod.
+
+mod apply;
+mod instances;
+pub mod managers;
+mod pods;
+mod rmdata;
+mod secrets;
+
+pub use managers::{HttpManagers, MANAGER_PORT, Managers};
+
+use crate::Templates;
+use crate::render::{self, RenderOptions};
+use apply::{Applied, api_error, not_ours, ours};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use pgo_api::labels;
+use pgo_core::desired::{self, DesiredCluster, InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
+use pgo_platform::{
+    Credentials, Endpoint, InstanceObservation, Platform, PlatformError, VolumeInfo, VolumeUsage,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub struct KubePlatform {
+    client: kube::Client,
+    namespace: String,
+    templates: Templates,
+    opts: RenderOptions,
+    managers: Arc<dyn Managers>,
+    applied: Applied,
+    /// The config last pushed to each instance's manager.
+    pushed: Mutex<HashMap<String, String>>,
+}
+
+impl KubePlatform {
+    /// `opts.namespace` is where everything is made.
+    pub fn new(
+        client: kube::Client,
+        templates: Templates,
+        opts: RenderOptions,
+        managers: Arc<dyn Managers>,
+    ) -> Self {
+        KubePlatform {
+            client,
+            namespace: opts.namespace.clone(),
+            templates,
+            opts,
+            managers,
+            applied: Applied::default(),
+            pushed: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    fn created_by_pgo() -> ListParams {
+        ListParams::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER))
+    }
+}
+
+pub(crate) fn post_params() -> PostParams {
+    PostParams {
+        dry_run: false,
+        field_manager: Some(crate::store::FIELD_MANAGER.to_string()),
+    }
+}
+
+/// Deletes `name` if pgo made it; gone already is fine.
+pub(crate) async fn delete_ours<K>(api: &Api<K>, kind: &str, name: &str) -> Result<(), PlatformError>
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+{
+    let what = format!("{kind} {name}");
+    let Some(current) = api.get_opt(name).await.map_err(|e| api_error(&what, e))? else {
+        return Ok(());
+    };
+    if !ours(current.meta()) {
+        return Err(not_ours(kind, name));
+    }
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(api_error(&format!("deleting {what}"), e)),
+    }
+}
+
+#[async_trait::async_trait]
+impl Platform for KubePlatform {
+    fn name(&self) -> &'static str {
+        "kubernetes"
+    }
+
+    async fn nodes(&self) -> Result<Vec<String>, PlatformError> {
+        let nodes = Api::<Node>::all(self.client.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| api_error("listing nodes", e))?;
+        Ok(nodes.items.into_iter().filter_map(|n| n.metadata.name).collect())
+    }
+
+    async fn check(&self, want: &DesiredCluster) -> Result<(), PlatformError> {
+        let invalid = |e: render::RenderError| PlatformError::Invalid(e.to_string());
+        for v in &want.volumes {
+            render::render_volume(&self.templates, &self.opts, v).map_err(invalid)?;
+        }
+        for i in &want.instances {
+            render::render_instance(&self.templates, &self.opts, i, i.role).map_err(invalid)?;
+        }
+        if let Some(i) = want.instances.first() {
+            let spec = pgo_api::cluster::PgclusterSpec {
+                port: i.port,
+                strategy: i.strategy.clone(),
+                ..Default::default()
+            };
+            for s in desired::services(&i.cluster, &spec, &i.name, &[]) {
+                render::render_service(&self.templates, &self.opts, &s).map_err(invalid)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), PlatformError> {
+        let pvc = render::render_volume(&self.templates, &self.opts, spec)
+            .map_err(|e| PlatformError::Invalid(e.to_string()))?;
+        let api: Api<PersistentVolumeClaim> = self.api();
+        let what = format!("PVC {}", spec.name);
+        // Made once and then left alone: a claim's spec is mostly immutable.
+        match api.get_opt(&spec.name).await.map_err(|e| api_error(&what, e))? {
+            Some(current) if ours(&current.metadata) => Ok(()),
+            Some(_) => Err(not_ours("PersistentVolumeClaim", &spec.name)),
+            None => match api.create(&post_params(), &pvc).await {
+                Ok(_) => {
+                    tracing::info!(pvc = %spec.name, "created PVC");
+                    Ok(())
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+                Err(e) => Err(api_error(&format!("creating {what}"), e)),
+            },
+        }
+    }
+
+    async fn volumes(&self) -> Result<Vec<VolumeInfo>, PlatformError> {
+        let api: Api<PersistentVolumeClaim> = self.api();
+        let list = api
+            .list(&Self::created_by_pgo())
+            .await
+            .map_err(|e| api_error("listing PVCs", e))?;
+        Ok(list
+            .items
+            .into_iter()
+            .map(|p| {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                VolumeInfo {
+                    cluster: p
+                        .metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(labels::CLUSTER).cloned())
+                        .unwrap_or_default(),
+                    location: format!("pvc/{name}"),
+                    name,
+                }
+            })
+            .collect())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), PlatformError> {
+        rmdata::remove(self, name).await
+    }
+
+    async fn volume_usage(&self, name: &str) -> Result<Option<VolumeUsage>, PlatformError> {
+        let claims: Api<PersistentVolumeClaim> = self.api();
+        if claims
+            .get_opt(name)
+            .await
+            .map_err(|e| api_error(&format!("PVC {name}"), e))?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let pods: Api<Pod> = self.api();
+        let list = pods
+            .list(&Self::created_by_pgo())
+            .await
+            .map_err(|e| api_error("listing pods", e))?;
+        let mounts = |p: &Pod| {
+            p.spec.as_ref().is_some_and(|s| {
+                s.volumes.iter().flatten().any(|v| {
+                    v.persistent_volume_claim
+                        .as_ref()
+                        .is_some_and(|c| c.claim_name == name)
+                })
+            })
+        };
+        let Some((pod, ip)) = list
+            .items
+            .iter()
+            .filter(|p| mounts(p) && pods::running(p) && !pods::terminating(p))
+            .find_map(|p| pods::ip(p).map(|ip| (p, ip)))
+        else {
+            return Err(PlatformError::Invalid(format!(
+                "no running pod mounts PVC {name}: its usage is read from inside the pod"
+            )));
+        };
+        let mut usage = self
+            .managers
+            .volume(&ip)
+            .await
+            .map_err(|e| PlatformError::Invalid(format!("pod {}: {e}", pods::name(pod))))?;
+        usage.name = name.to_string();
+        Ok(Some(usage))
+    }
+
+    async fn ensure_secret(&self, spec: &SecretSpec) -> Result<(), PlatformError> {
+        secrets::ensure_user(self, spec).await
+    }
+
+    async fn read_secret(&self, name: &str) -> Result<Option<Credentials>, PlatformError> {
+        secrets::read_user(self, name).await
+    }
+
+    async fn ensure_instance(&self, spec: &InstanceSpec) -> Result<(), PlatformError> {
+        instances::ensure(self, spec).await
+    }
+
+    async fn observe_instance(&self, name: &str) -> Result<Option<InstanceObservation>, PlatformError> {
+        instances::observe(self, name).await
+    }
+
+    async fn remove_instance(&self, name: &str) -> Result<(), PlatformError> {
+        instances::remove(self, name).await
+    }
+
+    async fn drop_replication_slot(&self, primary: &str, slot: &str) -> Result<(), PlatformError> {
+        instances::slot(self, primary, slot, "/control/drop-slot").await
+    }
+
+    async fn create_replication_slot(&self, primary: &str, slot: &str) -> Result<(), PlatformError> {
+        instances::slot(self, primary, slot, "/control/create-slot").await
+    }
+
+    async fn promote_instance(&self, name: &str) -> Result<(), PlatformError> {
+        instances::promote(self, name).await
+    }
+
+    async fn ensure_service(&self, spec: &ServiceSpec) -> Result<Endpoint, PlatformError> {
+        let service = render::render_service(&self.templates, &self.opts, spec)
+            .map_err(|e| PlatformError::Invalid(e.to_string()))?;
+        let api: Api<Service> = self.api();
+        self.applied.apply(&api, &service).await?;
+        Ok(Endpoint {
+            host: format!("{}.{}.svc", spec.name, self.namespace),
+            port: spec.port,
+        })
+    }
+
+    async fn remove_service(&self, name: &str) -> Result<(), PlatformError> {
+        let api: Api<Service> = self.api();
+        delete_ours(&api, "Service", name).await?;
+        self.applied.forget("Service", name);
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! The pods of an instance: which one counts, what its conditions say, and
+//! the role label the Services select on (set by the operator, not by the
+//! pod template, so a failover never rolls the new primary's pod).
+
+use super::apply::api_error;
+use crate::render::INSTANCE_LABEL;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use pgo_api::cluster::MemberRole;
+use pgo_api::labels;
+use pgo_platform::PlatformError;
+use serde_json::json;
+
+/// Every pod of instance `name`, the live ones first, newest first.
+pub async fn of(api: &Api<Pod>, name: &str) -> Result<Vec<Pod>, PlatformError> {
+    let params = ListParams::default().labels(&format!(
+        "{INSTANCE_LABEL}={name},{}={}",
+        labels::MANAGED_BY,
+        labels::MANAGER
+    ));
+    let mut pods = api
+        .list(&params)
+        .await
+        .map_err(|e| api_error(&format!("listing the pods of instance {name}"), e))?
+        .items;
+    pods.sort_by_key(|p| {
+        (
+            terminating(p),
+            std::cmp::Reverse(p.metadata.creation_timestamp.clone().map(|t| t.0)),
+        )
+    });
+    Ok(pods)
+}
+
+pub fn terminating(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_some()
+}
+
+pub fn name(pod: &Pod) -> String {
+    pod.metadata.name.clone().unwrap_or_default()
+}
+
+pub fn ip(pod: &Pod) -> Option<String> {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .filter(|ip| !ip.is_empty())
+}
+
+pub fn running(pod: &Pod) -> bool {
+    pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+}
+
+/// The kubelet's Ready condition: the manager's `/readyz` said yes.
+pub fn ready(pod: &Pod) -> bool {
+    !terminating(pod)
+        && pod
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+pub fn role(pod: &Pod) -> Option<MemberRole> {
+    match pod.metadata.labels.as_ref()?.get(labels::ROLE)?.as_str() {
+        "primary" => Some(MemberRole::Primary),
+        "replica" => Some(MemberRole::Replica),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's port, from the container port named `postgres`.
+pub fn port(pod: &Pod) -> Option<u16> {
+    pod.spec
+        .as_ref()?
+        .containers
+        .iter()
+        .flat_map(|c| c.ports.iter().flatten())
+        .find(|p| p.name.as_deref() == Some("postgres"))
+        .and_then(|p| u16::try_from(p.container_port).ok())
+}
+
+/// Why a pod is not ready, in the words of its status.
+pub fn why_not_ready(pod: &Pod) -> String {
+    if terminating(pod) {
+        return format!("pod {} is terminating", name(pod));
+    }
+    let Some(status) = pod.status.as_ref() else {
+        return format!("pod {} has no status yet", name(pod));
+    };
+    let waiting = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .find_map(|c| c.state.as_ref()?.waiting.as_ref())
+        .map(|w| {
+            let reason = w.reason.clone().unwrap_or_default();
+            match &w.message {
+                Some(m) => format!("{reason}: {m}"),
+                None => reason,
+            }
+        });
+    let condition = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.status == "False")
+        .map(|c| {
+            format!(
+                "{} is False{}",
+                c.type_,
+                c.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+            )
+        });
+    let phase = status.phase.clone().unwrap_or_else(|| "Pending".into());
+    match waiting.or(condition) {
+        Some(why) => format!("pod {} {phase}: {why}", name(pod)),
+        None => format!("pod {} is {phase}", name(pod)),
+    }
+}
+
+/// Sets (or with `None` removes) the role label the Services select on.
+pub async fn set_role(api: &Api<Pod>, pod: &Pod, role: Option<MemberRole>) -> Result<(), PlatformError> {
+    if self::role(pod) == role {
+        return Ok(());
+    }
+    let value = role.map(|r| r.to_string());
+    let patch = json!({ "metadata": { "labels": { labels::ROLE: value } } });
+    let pod_name = name(pod);
+    api.patch(&pod_name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| api_error(&format!("relabelling pod {pod_name}"), e))?;
+    tracing::info!(pod = %pod_name, role = value.as_deref().unwrap_or("none"), "pod relabelled");
+    Ok(())
+}

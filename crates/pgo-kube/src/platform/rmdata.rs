@@ -1,0 +1,95 @@
+//! Removing a volume's data on Kubernetes: a Job from the rmdata template
+//! mounts the PVC and empties it; the PVC is deleted only once the Job has
+//! succeeded. A Job that fails leaves the PVC, and says so.
+
+use super::apply::{api_error, not_ours, ours};
+use super::{KubePlatform, delete_ours, post_params};
+use crate::render::{Rendered, render_rmdata};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use kube::api::Api;
+use pgo_api::labels;
+use pgo_platform::PlatformError;
+
+pub fn job_name(pvc: &str) -> String {
+    format!("{pvc}-rmdata")
+}
+
+fn failed(job: &Job) -> Option<String> {
+    job.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == "Failed" && c.status == "True")
+        .map(|c| {
+            c.message
+                .clone()
+                .or(c.reason.clone())
+                .unwrap_or_else(|| "no reason given".into())
+        })
+}
+
+fn succeeded(job: &Job) -> bool {
+    job.status.as_ref().and_then(|s| s.succeeded).unwrap_or(0) > 0
+}
+
+pub async fn remove(p: &KubePlatform, pvc: &str) -> Result<(), PlatformError> {
+    let claims: Api<PersistentVolumeClaim> = p.api();
+    let jobs: Api<Job> = p.api();
+    let name = job_name(pvc);
+    let Some(claim) = claims
+        .get_opt(pvc)
+        .await
+        .map_err(|e| api_error(&format!("PVC {pvc}"), e))?
+    else {
+        // Gone already (a second pass after the delete): tidy the Job.
+        return delete_ours(&jobs, "Job", &name).await;
+    };
+    if !ours(&claim.metadata) {
+        return Err(not_ours("PersistentVolumeClaim", pvc));
+    }
+    let Some(job) = jobs
+        .get_opt(&name)
+        .await
+        .map_err(|e| api_error(&format!("Job {name}"), e))?
+    else {
+        let cluster = claim
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(labels::CLUSTER).cloned())
+            .unwrap_or_default();
+        let Rendered::Job(job) = render_rmdata(&cluster, pvc, "data", &p.templates, &p.opts)
+            .map_err(|e| PlatformError::Invalid(e.to_string()))?
+        else {
+            return Err(PlatformError::Invalid(
+                "the rmdata template did not render a Job".into(),
+            ));
+        };
+        match jobs.create(&post_params(), &job).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 409 => {}
+            Err(e) => return Err(api_error(&format!("creating Job {name}"), e)),
+        }
+        tracing::info!(pvc, job = %name, "rmdata job created");
+        return Err(PlatformError::InProgress(format!(
+            "rmdata Job {name} started for PVC {pvc}"
+        )));
+    };
+    if !ours(&job.metadata) {
+        return Err(not_ours("Job", &name));
+    }
+    if let Some(why) = failed(&job) {
+        return Err(PlatformError::Failed(format!(
+            "rmdata Job {name} failed ({why}); PVC {pvc} is kept"
+        )));
+    }
+    if !succeeded(&job) {
+        return Err(PlatformError::InProgress(format!("rmdata Job {name} is running")));
+    }
+    delete_ours(&claims, "PersistentVolumeClaim", pvc).await?;
+    delete_ours(&jobs, "Job", &name).await?;
+    tracing::info!(pvc, "data removed and PVC deleted");
+    Ok(())
+}

@@ -1,0 +1,265 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The scenarios against a real Kubernetes cluster: the one in KUBECONFIG,
+//! with pgo deployed by `kubectl apply -k deploy/` (see docs/KUBERNETES.md).
+//! They write Pgclusters and Pgtasks as the apiserver would and watch the
+//! operator in the cluster act on them. Run them with
+//! `cargo test -p pgo-kube --test cluster -- --ignored --test-threads=1`.
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
+use kube::api::{Api as KubeApi, ListParams};
+use pgo_api::cluster::{ClusterPhase, MemberRole};
+use pgo_api::rest::CreateClusterRequest;
+use pgo_api::{Pgcluster, PgclusterStatus, Pgtask, labels};
+use pgo_kube::store::KubeStore;
+use pgo_store::Api;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Cluster {
+    client: kube::Client,
+    ns: String,
+    store: Arc<KubeStore>,
+}
+
+async fn connect() -> Cluster {
+    let client = pgo_kube::client().await.expect("no cluster in KUBECONFIG");
+    let ns = std::env::var("PGO_NAMESPACE").unwrap_or_else(|_| "pgo".into());
+    let store = Arc::new(KubeStore::new(client.clone(), &ns));
+    Cluster { client, ns, store }
+}
+
+impl Cluster {
+    fn api<K>(&self) -> KubeApi<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        KubeApi::namespaced(self.client.clone(), &self.ns)
+    }
+
+    fn clusters(&self) -> Api<Pgcluster> {
+        Api::new(self.store.clone())
+    }
+
+    async fn create(&self, name: &str, replicas: u32) {
+        self.remove(name).await;
+        let request = CreateClusterRequest {
+            name: name.into(),
+            replica_count: Some(replicas),
+            ..Default::default()
+        };
+        let spec = pgo_core::validate::create_request(&request, &Default::default()).unwrap();
+        self.clusters().create(&Pgcluster::new(name, spec)).await.unwrap();
+    }
+
+    async fn status(&self, name: &str) -> PgclusterStatus {
+        self.clusters()
+            .get_opt(name)
+            .await
+            .unwrap()
+            .and_then(|c| c.status)
+            .unwrap_or_default()
+    }
+
+    async fn ready(&self, name: &str, replicas: usize) -> PgclusterStatus {
+        wait(
+            &format!("cluster {name} ready with {replicas} replicas"),
+            600,
+            || async {
+                let s = self.status(name).await;
+                let ok = s.phase == ClusterPhase::Ready
+                    && s.members.len() == replicas + 1
+                    && s.members.iter().all(|m| m.ready);
+                ok.then_some(s)
+            },
+        )
+        .await
+    }
+
+    async fn pods(&self, instance: &str) -> Vec<Pod> {
+        self.api::<Pod>()
+            .list(&ListParams::default().labels(&format!("pgo-instance={instance}")))
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// Deletes the cluster with its data and waits for the data to go.
+    async fn remove(&self, name: &str) {
+        let Some(mut c) = self.clusters().get_opt(name).await.unwrap() else {
+            return;
+        };
+        c.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(labels::DELETE_DATA.into(), "true".into());
+        let _ = self.clusters().replace(&c).await;
+        let _ = self.clusters().delete(name).await;
+        let pvcs = self.api::<PersistentVolumeClaim>();
+        wait(&format!("cluster {name} and its PVCs gone"), 300, || async {
+            let gone = self.clusters().get_opt(name).await.unwrap().is_none();
+            let left = pvcs
+                .list(&ListParams::default().labels(&format!("{}={name}", labels::CLUSTER)))
+                .await
+                .unwrap()
+                .items;
+            (gone && left.is_empty()).then_some(())
+        })
+        .await;
+    }
+}
+
+async fn wait<T, F, Fut>(what: &str, seconds: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(t) = check().await {
+            return t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {seconds}s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster"]
+async fn create_makes_a_deployment_a_pvc_and_services() {
+    let k = connect().await;
+    k.create("it-create", 0).await;
+    k.ready("it-create", 0).await;
+    assert!(
+        k.api::<Deployment>()
+            .get_opt("it-create")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        k.api::<PersistentVolumeClaim>()
+            .get_opt("it-create")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    for s in ["it-create", "it-create-replica"] {
+        assert!(
+            k.api::<Service>().get_opt(s).await.unwrap().is_some(),
+            "service {s}"
+        );
+    }
+    let pods = k.pods("it-create").await;
+    assert_eq!(pods.len(), 1);
+    let l = pods[0].metadata.labels.clone().unwrap();
+    assert_eq!(l[labels::ROLE], "primary");
+    assert_eq!(l[labels::CLUSTER], "it-create");
+    k.remove("it-create").await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster"]
+async fn scale_adds_a_replica_deployment() {
+    let k = connect().await;
+    k.create("it-scale", 0).await;
+    k.ready("it-scale", 0).await;
+    let mut c = k.clusters().get("it-scale").await.unwrap();
+    c.spec.replicas = 1;
+    k.clusters().replace(&c).await.unwrap();
+    let s = k.ready("it-scale", 1).await;
+    let replica = s.members.iter().find(|m| m.role == MemberRole::Replica).unwrap();
+    assert!(
+        k.api::<Deployment>()
+            .get_opt(&replica.name)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        s.members
+            .iter()
+            .find(|m| m.name == replica.name)
+            .unwrap()
+            .lag_bytes,
+        Some(0)
+    );
+    k.remove("it-scale").await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster"]
+async fn failover_promotes_and_relabels_and_keeps_the_old_pvc() {
+    let k = connect().await;
+    k.create("it-failover", 1).await;
+    let s = k.ready("it-failover", 1).await;
+    let target = s
+        .members
+        .iter()
+        .find(|m| m.role == MemberRole::Replica)
+        .unwrap()
+        .name
+        .clone();
+    let task = pgo_core::failover::task("it-failover", "it-failover", &target, "test", true);
+    Api::<Pgtask>::new(k.store.clone()).create(&task).await.unwrap();
+    wait("the failover", 600, || async {
+        let s = k.status("it-failover").await;
+        let ok = s.primary.as_deref() == Some(target.as_str())
+            && s.failovers.len() == 1
+            && s.members.len() == 2
+            && s.members.iter().all(|m| m.ready && m.name != "it-failover");
+        ok.then_some(())
+    })
+    .await;
+    assert!(
+        k.api::<Deployment>()
+            .get_opt("it-failover")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        k.api::<PersistentVolumeClaim>()
+            .get_opt("it-failover")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let pods = k.pods(&target).await;
+    assert_eq!(pods[0].metadata.labels.clone().unwrap()[labels::ROLE], "primary");
+    k.remove("it-failover").await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster"]
+async fn delete_with_data_runs_the_rmdata_job_and_removes_the_pvc() {
+    let k = connect().await;
+    k.create("it-delete", 0).await;
+    k.ready("it-delete", 0).await;
+    k.remove("it-delete").await;
+    assert!(
+        k.api::<PersistentVolumeClaim>()
+            .get_opt("it-delete")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        k.api::<Job>()
+            .get_opt("it-delete-rmdata")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let task = Api::<Pgtask>::new(k.store.clone())
+        .get("it-delete-rmdata")
+        .await
+        .unwrap();
+    assert_eq!(task.status.unwrap().phase, "Succeeded");
+}

@@ -1,0 +1,398 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The operator's controllers on the Kubernetes platform, against an
+//! in-memory API server: the same reconcile that runs on the local
+//! platform, and the objects it leaves behind.
+
+mod support;
+
+use pgo_api::cluster::{ClusterPhase, MemberRole};
+use pgo_api::{Pgcluster, Pgreplica, Pgtask, labels};
+use pgo_store::Api;
+use serde_json::{Value, json};
+use support::fake_api::*;
+use support::{World, ready_with, request};
+
+fn label<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
+    o.pointer("/metadata/labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+}
+
+fn owner_uid(o: &Value) -> Option<&str> {
+    o.pointer("/metadata/ownerReferences/0/uid")
+        .and_then(Value::as_str)
+}
+
+fn pods_of<'a>(pods: &'a [Value], instance: &str) -> Vec<&'a Value> {
+    pods.iter()
+        .filter(|p| label(p, "pgo-instance") == Some(instance))
+        .collect()
+}
+
+fn affinity(d: &Value) -> (String, String) {
+    let e = d
+        .pointer("/spec/template/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution/0/preference/matchExpressions/0")
+        .expect("no preferred node affinity");
+    (
+        e["operator"].as_str().unwrap().into(),
+        e["values"][0].as_str().unwrap().into(),
+    )
+}
+
+#[tokio::test]
+async fn create_makes_a_pvc_secrets_a_configmap_a_deployment_and_two_services() {
+    let w = World::new();
+    let cluster = w.create(request("db")).await;
+    let status = w.until("db", ready_with(0)).await;
+    assert_eq!(status.primary.as_deref(), Some("db"));
+    let uid = w.clusters().get("db").await.unwrap().metadata.uid.unwrap();
+    assert!(cluster.metadata.uid.is_some());
+
+    assert_eq!(w.api.names(DEPLOYMENTS), ["db"]);
+    assert_eq!(w.api.names(PVCS), ["db"]);
+    assert_eq!(w.api.names(CONFIGMAPS), ["db-instance"]);
+    assert_eq!(w.api.names(SERVICES), ["db", "db-replica"]);
+    assert_eq!(
+        w.api.names(SECRETS),
+        [
+            "db-instance-token",
+            "db-postgres-secret",
+            "db-primaryuser-secret",
+            "db-testuser-secret"
+        ]
+    );
+    assert!(
+        w.api
+            .names("/apis/apps/v1/namespaces/pgo/statefulsets")
+            .is_empty()
+    );
+
+    let d = w.api.get(DEPLOYMENTS, "db").unwrap();
+    assert_eq!(d["spec"]["replicas"], 1);
+    assert_eq!(label(&d, labels::CLUSTER), Some("db"));
+    assert_eq!(label(&d, labels::ROLE), Some("primary"));
+    let container = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["args"],
+        json!(["instance", "--config", "/etc/pgo/instance/instance.json"])
+    );
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    // Deployments, Services, ConfigMaps go with the cluster; the PVC stays.
+    assert_eq!(owner_uid(&d), Some(uid.as_str()));
+    assert_eq!(owner_uid(&w.api.get(SERVICES, "db").unwrap()), Some(uid.as_str()));
+    assert_eq!(
+        owner_uid(&w.api.get(CONFIGMAPS, "db-instance").unwrap()),
+        Some(uid.as_str())
+    );
+    assert_eq!(owner_uid(&w.api.get(PVCS, "db").unwrap()), None);
+
+    // The primary Service selects by label, and the pod carries it.
+    let svc = w.api.get(SERVICES, "db").unwrap();
+    assert_eq!(
+        svc["spec"]["selector"],
+        json!({ "pg-cluster": "db", "role": "primary" })
+    );
+    let pods = w.api.list(PODS);
+    let primary = pods_of(&pods, "db");
+    assert_eq!(primary.len(), 1);
+    assert_eq!(label(primary[0], labels::ROLE), Some("primary"));
+    assert_eq!(label(primary[0], labels::CLUSTER), Some("db"));
+    assert_eq!(status.services[0].host, "db.pgo.svc");
+    assert_eq!(status.members[0].node, "node-a");
+}
+
+#[tokio::test]
+async fn node_name_is_a_preferred_affinity_and_scaled_replicas_keep_away_from_it() {
+    let w = World::new();
+    let mut r = request("db");
+    r.node_name = Some("node-b".into());
+    w.create(r).await;
+    w.until("db", ready_with(0)).await;
+    assert_eq!(
+        affinity(&w.api.get(DEPLOYMENTS, "db").unwrap()),
+        ("In".into(), "node-b".into())
+    );
+
+    // pgo scale db --replica-count=2
+    let mut c = w.clusters().get("db").await.unwrap();
+    c.spec.replicas = 2;
+    w.clusters().replace(&c).await.unwrap();
+    let status = w.until("db", ready_with(2)).await;
+
+    let replicas: Vec<String> = status
+        .members
+        .iter()
+        .filter(|m| m.role == MemberRole::Replica)
+        .map(|m| m.name.clone())
+        .collect();
+    assert_eq!(replicas.len(), 2);
+    for name in &replicas {
+        let d = w.api.get(DEPLOYMENTS, name).unwrap();
+        assert_eq!(affinity(&d), ("NotIn".into(), "node-b".into()), "replica {name}");
+        assert_eq!(label(&d, labels::ROLE), Some("replica"));
+        assert!(w.api.get(PVCS, name).is_some(), "replica {name} has its own PVC");
+        let pods = w.api.list(PODS);
+        assert_eq!(label(pods_of(&pods, name)[0], labels::ROLE), Some("replica"));
+        // A replica follows the primary *Service*: a failover repoints it.
+        let cm = w.api.get(CONFIGMAPS, &format!("{name}-instance")).unwrap();
+        let config: Value = serde_json::from_str(cm["data"]["instance.json"].as_str().unwrap()).unwrap();
+        assert_eq!(config["primary"]["host"], "db.pgo.svc");
+    }
+    assert_eq!(w.api.names(DEPLOYMENTS).len(), 3);
+    assert!(
+        w.api
+            .names("/apis/apps/v1/namespaces/pgo/statefulsets")
+            .is_empty()
+    );
+    let svc = w.api.get(SERVICES, "db-replica").unwrap();
+    assert_eq!(
+        svc["spec"]["selector"],
+        json!({ "pg-cluster": "db", "role": "replica" })
+    );
+}
+
+#[tokio::test]
+async fn failover_moves_labels_deletes_the_old_primary_keeps_its_pvc_and_replaces_it() {
+    let w = World::new();
+    let mut r = request("db");
+    r.replica_count = Some(2);
+    w.create(r).await;
+    let status = w.until("db", ready_with(2)).await;
+    let target = status
+        .members
+        .iter()
+        .find(|m| m.role == MemberRole::Replica)
+        .unwrap()
+        .name
+        .clone();
+    let target_template = w.api.get(DEPLOYMENTS, &target).unwrap()["spec"]["template"].clone();
+    let target_ip = w.api.kubelet()[&target].clone();
+
+    // pgo failover db --target=<target>
+    let task = pgo_core::failover::task("db", "db", &target, "manual", true);
+    Api::<Pgtask>::new(w.ctx.store.clone())
+        .create(&task)
+        .await
+        .unwrap();
+    let status = w
+        .until("db", |s| {
+            s.primary.as_deref() == Some(target.as_str())
+                && s.failovers.len() == 1
+                && s.members.len() == 3
+                && s.members.iter().all(|m| m.ready && m.name != "db")
+        })
+        .await;
+    assert_eq!(status.failovers[0].outcome, "succeeded");
+
+    // The old primary's Deployment and pod are gone; its PVC stays.
+    assert!(w.api.get(DEPLOYMENTS, "db").is_none());
+    assert!(pods_of(&w.api.list(PODS), "db").is_empty());
+    assert!(w.api.get(PVCS, "db").is_some());
+    // The target was promoted through its manager, with the cluster's token.
+    let promotes = w.managers.calls("/control/promote");
+    assert_eq!(promotes.len(), 1);
+    assert_eq!(promotes[0].host, target_ip);
+    let token = w.api.get(SECRETS, "db-instance-token").unwrap();
+    let token = String::from_utf8(base64_decode(token["data"]["token"].as_str().unwrap())).unwrap();
+    assert_eq!(promotes[0].token, token);
+    // Relabelled, not rolled: the pod template is what it was.
+    let pods = w.api.list(PODS);
+    assert_eq!(label(pods_of(&pods, &target)[0], labels::ROLE), Some("primary"));
+    let d = w.api.get(DEPLOYMENTS, &target).unwrap();
+    assert_eq!(d["spec"]["template"], target_template);
+    assert_eq!(label(&d, labels::ROLE), Some("primary"));
+    // Its manager got the primary's config at once, not when the kubelet syncs.
+    let reloads = w.managers.calls("/control/reload");
+    let pushed = reloads
+        .iter()
+        .rev()
+        .find(|c| c.host == target_ip)
+        .expect("no config pushed to the new primary");
+    assert_eq!(
+        pushed.body["config"]["role"],
+        serde_json::to_value(MemberRole::Primary).unwrap()
+    );
+    // Exactly one pod is labelled primary, and a replacement replica runs.
+    let primaries: Vec<_> = pods
+        .iter()
+        .filter(|p| label(p, labels::ROLE) == Some("primary"))
+        .collect();
+    assert_eq!(primaries.len(), 1);
+    let replicas: Vec<Pgreplica> = Api::<Pgreplica>::new(w.ctx.store.clone()).list().await.unwrap().0;
+    assert_eq!(replicas.len(), 2);
+    assert!(
+        replicas
+            .iter()
+            .all(|r| r.metadata.name.as_deref() != Some(target.as_str()))
+    );
+    // Slots for the other replicas on the new primary.
+    assert!(!w.managers.calls("/control/create-slot").is_empty());
+    assert!(
+        w.managers
+            .calls("/control/create-slot")
+            .iter()
+            .all(|c| c.host == target_ip)
+    );
+    support::rbac::assert_granted(&w.api.log());
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+async fn delete_with_data(w: &World) {
+    let mut c = w.clusters().get("db").await.unwrap();
+    c.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(labels::DELETE_DATA.into(), "true".into());
+    w.clusters().replace(&c).await.unwrap();
+    w.clusters().delete("db").await.unwrap();
+    for _ in 0..20 {
+        if w.clusters().get_opt("db").await.unwrap().is_none() {
+            return;
+        }
+        let _ = w.pass("db").await;
+    }
+    panic!("the cluster was not deleted");
+}
+
+fn task_phase(w: &World, name: &str) -> String {
+    w.api.get(PGTASKS, name).unwrap()["status"]["phase"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn delete_with_data_removes_the_pvc_only_after_the_rmdata_job_succeeds() {
+    let w = World::new();
+    let mut r = request("db");
+    r.replica_count = Some(1);
+    w.create(r).await;
+    let status = w.until("db", ready_with(1)).await;
+    let replica = status.members[1].name.clone();
+    delete_with_data(&w).await;
+    assert!(w.api.names(DEPLOYMENTS).is_empty());
+    assert!(w.api.names(SERVICES).is_empty());
+    let mut pvcs = vec!["db".to_string(), replica.clone()];
+    pvcs.sort();
+    assert_eq!(w.api.names(PVCS), pvcs);
+
+    w.tasks().await;
+    let mut jobs: Vec<String> = pvcs.iter().map(|p| format!("{p}-rmdata")).collect();
+    jobs.sort();
+    assert_eq!(w.api.names(JOBS), jobs);
+    let job = w.api.get(JOBS, "db-rmdata").unwrap();
+    assert_eq!(
+        job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "db"
+    );
+    // Running: the PVCs stay.
+    w.tasks().await;
+    assert_eq!(w.api.names(PVCS), pvcs);
+    assert_eq!(task_phase(&w, "db-rmdata"), "Running");
+
+    w.api
+        .patch(JOBS, "db-rmdata", json!({ "status": { "succeeded": 1 } }));
+    w.tasks().await;
+    assert_eq!(w.api.names(PVCS), vec![replica]);
+    assert_eq!(task_phase(&w, "db-rmdata"), "Succeeded");
+    assert!(w.api.get(JOBS, "db-rmdata").is_none());
+    support::rbac::assert_granted(&w.api.log());
+}
+
+#[tokio::test]
+async fn a_failed_rmdata_job_keeps_the_pvc_and_fails_the_task() {
+    let w = World::new();
+    w.create(request("db")).await;
+    w.until("db", ready_with(0)).await;
+    delete_with_data(&w).await;
+    w.tasks().await;
+    w.api.patch(
+        JOBS,
+        "db-rmdata",
+        json!({ "status": { "failed": 3, "conditions": [{ "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit" }] } }),
+    );
+    w.tasks().await;
+    assert_eq!(task_phase(&w, "db-rmdata"), "Failed");
+    let message = w.api.get(PGTASKS, "db-rmdata").unwrap()["status"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("backoff limit") && message.contains("PVC db is kept"),
+        "{message}"
+    );
+    assert_eq!(w.api.names(PVCS), ["db"]);
+    // A failed task is not retried behind the user's back.
+    let before = w.api.log().len();
+    w.tasks().await;
+    assert_eq!(w.api.names(PVCS), ["db"]);
+    assert!(w.api.log()[before..].iter().all(|l| !l.starts_with("DELETE")));
+}
+
+/// Requests that made or changed something other than pgo's own records.
+fn platform_writes(w: &World) -> Vec<String> {
+    w.api
+        .log()
+        .into_iter()
+        .filter(|l| !l.starts_with("GET") && !l.contains("/pgo.dev/"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_unknown_strategy_fails_the_cluster_and_creates_nothing() {
+    let w = World::new();
+    let mut spec = pgo_core::validate::create_request(&request("db"), &w.ctx.config).unwrap();
+    spec.strategy = "9".into();
+    w.clusters().create(&Pgcluster::new("db", spec)).await.unwrap();
+    let status = w.until("db", |s| s.phase == ClusterPhase::Failed).await;
+    assert!(status.message.unwrap().contains("\"9\""));
+    assert_eq!(platform_writes(&w), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_template_that_does_not_render_fails_the_cluster_by_name_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("cluster-service-1.json"),
+        "{ \"kind\": \"Service\", oops }",
+    )
+    .unwrap();
+    let w = World::with_templates(pgo_kube::Templates::with_overrides(dir.path()).unwrap());
+    w.create(request("db")).await;
+    let status = w.until("db", |s| s.phase == ClusterPhase::Failed).await;
+    let message = status.message.unwrap();
+    assert!(message.contains("cluster-service-1.json"), "{message}");
+    assert_eq!(platform_writes(&w), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn an_object_pgo_did_not_make_is_left_alone() {
+    let w = World::new();
+    let theirs = json!({ "apiVersion": "v1", "kind": "Service",
+        "metadata": { "name": "db", "labels": { "team": "theirs" } },
+        "spec": { "selector": { "app": "theirs" }, "ports": [{ "port": 80 }] } });
+    w.api.put(SERVICES, theirs.clone());
+    w.create(request("db")).await;
+    let status = w
+        .until("db", |s| {
+            s.message
+                .as_deref()
+                .is_some_and(|m| m.contains("not made by pgo"))
+        })
+        .await;
+    assert!(status.message.unwrap().contains("Service db"));
+    let after = w.api.get(SERVICES, "db").unwrap();
+    assert_eq!(after["spec"], theirs["spec"]);
+    assert_eq!(after["metadata"]["labels"], theirs["metadata"]["labels"]);
+    assert!(
+        w.api
+            .log()
+            .iter()
+            .all(|l| l != "PATCH /api/v1/namespaces/pgo/services/db"
+                && l != "DELETE /api/v1/namespaces/pgo/services/db")
+    );
+}

@@ -1,0 +1,475 @@
+//! An in-memory Kubernetes API server, enough of one for the operator's
+//! controllers: get, list (with label selectors), create, replace (with
+//! resourceVersion conflicts), the status subresource, server-side apply
+//! (as a merge), merge patches, deletion with finalizers, and garbage
+//! collection by ownerReferences. A stand-in kubelet gives Deployments
+//! their pods. Every request is logged, so a test can say what was (not)
+//! written.
+
+use http::{Method, Request, Response};
+use http_body_util::BodyExt;
+use kube::client::Body;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+pub const NS: &str = "pgo";
+pub const PODS: &str = "/api/v1/namespaces/pgo/pods";
+pub const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/pgo/deployments";
+pub const SERVICES: &str = "/api/v1/namespaces/pgo/services";
+pub const PVCS: &str = "/api/v1/namespaces/pgo/persistentvolumeclaims";
+pub const CONFIGMAPS: &str = "/api/v1/namespaces/pgo/configmaps";
+pub const SECRETS: &str = "/api/v1/namespaces/pgo/secrets";
+pub const JOBS: &str = "/apis/batch/v1/namespaces/pgo/jobs";
+pub const PGCLUSTERS: &str = "/apis/pgo.dev/v1/namespaces/pgo/pgclusters";
+pub const PGREPLICAS: &str = "/apis/pgo.dev/v1/namespaces/pgo/pgreplicas";
+pub const PGTASKS: &str = "/apis/pgo.dev/v1/namespaces/pgo/pgtasks";
+const NODES: &str = "/api/v1/nodes";
+
+#[derive(Default)]
+struct State {
+    objects: BTreeMap<String, BTreeMap<String, Value>>,
+    version: u64,
+    log: Vec<String>,
+    /// Deployments whose pods are not ready.
+    not_ready: BTreeSet<String>,
+    pods_made: u32,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeApi(Arc<Mutex<State>>);
+
+fn status(code: u16, reason: &str, message: String) -> (u16, Value) {
+    let s = json!({ "kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": if code < 300 { "Success" } else { "Failure" },
+        "message": message, "reason": reason, "code": code });
+    (code, s)
+}
+
+/// The collection, name and subresource a path names.
+fn parse(path: &str) -> (String, Option<String>, Option<String>) {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let base = if segs[0] == "api" { 2 } else { 3 };
+    let rest = &segs[base..];
+    let (coll_len, tail) = if rest.first() == Some(&"namespaces") && rest.len() >= 3 {
+        (base + 3, &rest[3..])
+    } else {
+        (base + 1, &rest[1..])
+    };
+    let coll = format!("/{}", segs[..coll_len].join("/"));
+    (
+        coll,
+        tail.first().map(|s| s.to_string()),
+        tail.get(1).map(|s| s.to_string()),
+    )
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn selector(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter_map(|p| p.strip_prefix("labelSelector="))
+        .flat_map(|s| {
+            decode(s)
+                .split(',')
+                .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn matches(object: &Value, sel: &[(String, String)]) -> bool {
+    sel.iter().all(|(k, v)| {
+        object
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(k))
+            .and_then(Value::as_str)
+            == Some(v)
+    })
+}
+
+/// JSON merge patch (RFC 7386): objects merge, `null` removes, the rest replaces.
+pub fn merge(target: &mut Value, patch: &Value) {
+    match (target.as_object_mut(), patch.as_object()) {
+        (Some(t), Some(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        _ => *target = patch.clone(),
+    }
+}
+
+fn now() -> String {
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap()
+        .to_string()
+}
+
+impl State {
+    fn bump(&mut self, object: &mut Value) {
+        self.version += 1;
+        object["metadata"]["resourceVersion"] = json!(self.version.to_string());
+    }
+
+    fn insert_new(&mut self, coll: &str, mut object: Value) -> Value {
+        let name = object["metadata"]["name"].as_str().unwrap().to_string();
+        self.version += 1;
+        let meta = &mut object["metadata"];
+        meta["uid"] = json!(format!("uid-{}", self.version));
+        meta["creationTimestamp"] = json!(now());
+        meta["generation"] = json!(1);
+        if coll.contains("/namespaces/") {
+            meta["namespace"] = json!(NS);
+        }
+        self.bump(&mut object);
+        self.objects
+            .entry(coll.into())
+            .or_default()
+            .insert(name, object.clone());
+        object
+    }
+
+    /// Removes an object and, as the garbage collector would, what it owns.
+    fn remove(&mut self, coll: &str, name: &str) -> Option<Value> {
+        let gone = self.objects.get_mut(coll)?.remove(name)?;
+        let uid = gone["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+        let owned: Vec<(String, String)> = self
+            .objects
+            .iter()
+            .flat_map(|(c, m)| {
+                m.iter()
+                    .filter(|(_, o)| {
+                        o.pointer("/metadata/ownerReferences")
+                            .and_then(Value::as_array)
+                            .is_some_and(|refs| refs.iter().any(|r| r["uid"] == json!(uid)))
+                    })
+                    .map(|(n, _)| (c.clone(), n.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for (c, n) in owned {
+            self.remove(&c, &n);
+        }
+        Some(gone)
+    }
+
+    fn handle(
+        &mut self,
+        method: &Method,
+        path: &str,
+        query: &str,
+        content_type: &str,
+        body: Value,
+    ) -> (u16, Value) {
+        let (coll, name, sub) = parse(path);
+        let current = name
+            .as_ref()
+            .and_then(|n| self.objects.get(&coll).and_then(|m| m.get(n)).cloned());
+        let not_found = |n: &str| status(404, "NotFound", format!("{coll} {n:?} not found"));
+        match (method.clone(), name) {
+            (Method::GET, None) => {
+                if query.contains("watch=") {
+                    return status(405, "MethodNotAllowed", "this fake does not watch".into());
+                }
+                let sel = selector(query);
+                let items: Vec<Value> = self
+                    .objects
+                    .get(&coll)
+                    .map(|m| m.values().filter(|o| matches(o, &sel)).cloned().collect())
+                    .unwrap_or_default();
+                (
+                    200,
+                    json!({ "apiVersion": "v1", "kind": "List",
+                    "metadata": { "resourceVersion": self.version.to_string() }, "items": items }),
+                )
+            }
+            (Method::GET, Some(n)) => match current {
+                Some(o) => (200, o),
+                None => not_found(&n),
+            },
+            (Method::POST, None) => {
+                let n = body["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                if self.objects.get(&coll).is_some_and(|m| m.contains_key(&n)) {
+                    return status(409, "AlreadyExists", format!("{n:?} already exists"));
+                }
+                (201, self.insert_new(&coll, body))
+            }
+            (Method::PUT, Some(n)) => {
+                let Some(mut cur) = current else {
+                    return not_found(&n);
+                };
+                let given = body.pointer("/metadata/resourceVersion").cloned();
+                if given.is_some() && given != cur.pointer("/metadata/resourceVersion").cloned() {
+                    return status(409, "Conflict", format!("the object {n:?} has been modified"));
+                }
+                if sub.as_deref() == Some("status") {
+                    cur["status"] = body["status"].clone();
+                } else {
+                    let keep = cur["metadata"].clone();
+                    let kept_status = cur.get("status").cloned();
+                    cur = body;
+                    for k in [
+                        "uid",
+                        "creationTimestamp",
+                        "deletionTimestamp",
+                        "namespace",
+                        "generation",
+                    ] {
+                        if let Some(v) = keep.get(k) {
+                            cur["metadata"][k] = v.clone();
+                        }
+                    }
+                    if let Some(s) = kept_status {
+                        cur["status"] = s;
+                    }
+                }
+                self.bump(&mut cur);
+                let finalizers_gone = cur
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .is_none_or(|f| f.is_empty());
+                if cur.pointer("/metadata/deletionTimestamp").is_some() && finalizers_gone {
+                    self.remove(&coll, &n);
+                    return (200, cur);
+                }
+                self.objects.entry(coll).or_default().insert(n, cur.clone());
+                (200, cur)
+            }
+            (Method::PATCH, Some(n)) => {
+                let apply = content_type.contains("apply-patch");
+                match current {
+                    None if apply => (201, self.insert_new(&coll, body)),
+                    None => not_found(&n),
+                    Some(mut cur) => {
+                        merge(&mut cur, &body);
+                        self.bump(&mut cur);
+                        self.objects.entry(coll).or_default().insert(n, cur.clone());
+                        (200, cur)
+                    }
+                }
+            }
+            (Method::DELETE, Some(n)) => {
+                let Some(mut cur) = current else {
+                    return not_found(&n);
+                };
+                let held = cur
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .is_some_and(|f| !f.is_empty());
+                if held {
+                    if cur.pointer("/metadata/deletionTimestamp").is_none() {
+                        cur["metadata"]["deletionTimestamp"] = json!(now());
+                        self.bump(&mut cur);
+                        self.objects.entry(coll).or_default().insert(n, cur.clone());
+                    }
+                    return (200, cur);
+                }
+                self.remove(&coll, &n);
+                if coll.contains("pgo.dev") {
+                    status(200, "", "deleted".into())
+                } else {
+                    (200, cur)
+                }
+            }
+            (m, n) => status(405, "MethodNotAllowed", format!("{m} {coll} {n:?}")),
+        }
+    }
+}
+
+impl FakeApi {
+    pub fn new(nodes: &[&str]) -> Self {
+        let api = FakeApi::default();
+        {
+            let mut s = api.0.lock().unwrap();
+            for n in nodes {
+                s.insert_new(
+                    NODES,
+                    json!({ "apiVersion": "v1", "kind": "Node", "metadata": { "name": n } }),
+                );
+            }
+        }
+        api
+    }
+
+    pub fn client(&self) -> kube::Client {
+        let me = self.clone();
+        let service = tower::service_fn(move |req: Request<Body>| {
+            let me = me.clone();
+            async move { Ok::<_, std::convert::Infallible>(me.serve(req).await) }
+        });
+        kube::Client::new(service, NS)
+    }
+
+    async fn serve(&self, req: Request<Body>) -> Response<Body> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().unwrap_or("").to_string();
+        let content_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let bytes = req.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        let (code, answer) = {
+            let mut s = self.0.lock().unwrap();
+            s.log.push(format!("{method} {path}"));
+            s.handle(&method, &path, &query, &content_type, body)
+        };
+        Response::builder()
+            .status(code)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+            .unwrap()
+    }
+
+    pub fn get(&self, coll: &str, name: &str) -> Option<Value> {
+        self.0
+            .lock()
+            .unwrap()
+            .objects
+            .get(coll)
+            .and_then(|m| m.get(name))
+            .cloned()
+    }
+
+    pub fn names(&self, coll: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .objects
+            .get(coll)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub fn list(&self, coll: &str) -> Vec<Value> {
+        self.0
+            .lock()
+            .unwrap()
+            .objects
+            .get(coll)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Puts an object as someone else (not pgo) would.
+    pub fn put(&self, coll: &str, object: Value) {
+        self.0.lock().unwrap().insert_new(coll, object);
+    }
+
+    /// Merges `patch` into an object, as a controller writing its status would.
+    pub fn patch(&self, coll: &str, name: &str, patch: Value) {
+        let mut s = self.0.lock().unwrap();
+        let mut o = s
+            .objects
+            .get(coll)
+            .and_then(|m| m.get(name))
+            .cloned()
+            .expect("no such object");
+        merge(&mut o, &patch);
+        s.bump(&mut o);
+        s.objects.entry(coll.into()).or_default().insert(name.into(), o);
+    }
+
+    /// The requests made so far, as "METHOD path".
+    pub fn log(&self) -> Vec<String> {
+        self.0.lock().unwrap().log.clone()
+    }
+
+    pub fn set_not_ready(&self, deployment: &str, not_ready: bool) {
+        let mut s = self.0.lock().unwrap();
+        if not_ready {
+            s.not_ready.insert(deployment.into());
+        } else {
+            s.not_ready.remove(deployment);
+        }
+    }
+
+    /// The kubelet and the ReplicaSet controller, in one: a running pod for
+    /// every Deployment without one (from its pod template, owned by it),
+    /// Ready unless [`set_not_ready`](Self::set_not_ready) said otherwise.
+    /// Returns the pods, by Deployment, with their IPs.
+    pub fn kubelet(&self) -> BTreeMap<String, String> {
+        let mut s = self.0.lock().unwrap();
+        let deployments: Vec<Value> = s
+            .objects
+            .get(DEPLOYMENTS)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        let mut out = BTreeMap::new();
+        for d in deployments {
+            let dname = d["metadata"]["name"].as_str().unwrap().to_string();
+            let uid = d["metadata"]["uid"].clone();
+            let existing = s.objects.get(PODS).and_then(|m| {
+                m.values()
+                    .find(|p| p.pointer("/metadata/ownerReferences/0/uid") == Some(&uid))
+                    .cloned()
+            });
+            let ready = if s.not_ready.contains(&dname) {
+                "False"
+            } else {
+                "True"
+            };
+            let pod = match existing {
+                Some(mut p) => {
+                    p["status"]["conditions"] = json!([{ "type": "Ready", "status": ready }]);
+                    p
+                }
+                None => {
+                    s.pods_made += 1;
+                    let n = s.pods_made;
+                    let template = &d["spec"]["template"];
+                    let mut spec = template["spec"].clone();
+                    spec["nodeName"] = json!(if n % 2 == 1 { "node-a" } else { "node-b" });
+                    let pod = json!({
+                        "apiVersion": "v1", "kind": "Pod",
+                        "metadata": {
+                            "name": format!("{dname}-{n:05}"),
+                            "labels": template["metadata"]["labels"].clone(),
+                            "ownerReferences": [{ "apiVersion": "apps/v1", "kind": "Deployment",
+                                "name": dname, "uid": uid, "controller": true }],
+                        },
+                        "spec": spec,
+                        "status": { "phase": "Running", "podIP": format!("10.0.0.{n}"),
+                            "conditions": [{ "type": "Ready", "status": ready }] },
+                    });
+                    s.insert_new(PODS, pod)
+                }
+            };
+            let pname = pod["metadata"]["name"].as_str().unwrap().to_string();
+            out.insert(dname, pod["status"]["podIP"].as_str().unwrap().to_string());
+            s.objects.entry(PODS.into()).or_default().insert(pname, pod);
+        }
+        out
+    }
+}

@@ -1,0 +1,90 @@
+//! Instance managers for pods that do not exist: each pod IP answers
+//! `/status` from a report the test controls, and every control call is
+//! recorded with the token it carried.
+
+use pgo_api::cluster::MemberRole;
+use pgo_api::instance::InstanceReport;
+use pgo_api::rest::VolumeUsage;
+use pgo_kube::Managers;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub host: String,
+    pub token: String,
+    pub path: String,
+    pub body: Value,
+}
+
+#[derive(Default)]
+pub struct FakeManagers {
+    pub reports: Mutex<BTreeMap<String, InstanceReport>>,
+    pub calls: Mutex<Vec<Call>>,
+}
+
+impl FakeManagers {
+    pub fn calls(&self, path: &str) -> Vec<Call> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|c| c.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+#[async_trait::async_trait]
+impl Managers for FakeManagers {
+    async fn status(&self, host: &str) -> Result<InstanceReport, String> {
+        Ok(self
+            .reports
+            .lock()
+            .unwrap()
+            .get(host)
+            .cloned()
+            .unwrap_or(InstanceReport {
+                ready: true,
+                ..Default::default()
+            }))
+    }
+
+    async fn volume(&self, host: &str) -> Result<VolumeUsage, String> {
+        Ok(VolumeUsage {
+            name: String::new(),
+            instance: host.into(),
+            path: "/pgdata/data".into(),
+            used_bytes: 40 << 20,
+            free_bytes: 960 << 20,
+            total_bytes: 1 << 30,
+        })
+    }
+
+    async fn control(
+        &self,
+        host: &str,
+        token: &str,
+        path: &str,
+        body: &Value,
+        _: Duration,
+    ) -> Result<(), String> {
+        self.calls.lock().unwrap().push(Call {
+            host: host.into(),
+            token: token.into(),
+            path: path.into(),
+            body: body.clone(),
+        });
+        if path == "/control/promote" {
+            let mut reports = self.reports.lock().unwrap();
+            let r = reports.entry(host.into()).or_insert(InstanceReport {
+                ready: true,
+                ..Default::default()
+            });
+            r.role = Some(MemberRole::Primary);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,108 @@
+#![allow(dead_code)]
+//! The controllers' world on Kubernetes, in memory: the fake API server,
+//! fake instance managers, and the operator's Context over them.
+
+pub mod fake_api;
+pub mod fake_managers;
+pub mod rbac;
+
+use fake_api::FakeApi;
+use fake_managers::FakeManagers;
+use pgo_api::config::PgoConfig;
+use pgo_api::rest::CreateClusterRequest;
+use pgo_api::{Pgcluster, PgclusterStatus};
+use pgo_kube::store::KubeStore;
+use pgo_kube::{KubePlatform, RenderOptions, Templates};
+use pgo_operator::Context;
+use pgo_operator::cluster::{Action, reconcile};
+use pgo_store::Api;
+use std::sync::Arc;
+
+pub struct World {
+    pub api: FakeApi,
+    pub managers: Arc<FakeManagers>,
+    pub ctx: Context,
+}
+
+impl World {
+    pub fn new() -> Self {
+        Self::with_templates(Templates::embedded())
+    }
+
+    pub fn with_templates(templates: Templates) -> Self {
+        let api = FakeApi::new(&["node-a", "node-b"]);
+        let client = api.client();
+        let managers = Arc::new(FakeManagers::default());
+        let opts = RenderOptions {
+            namespace: fake_api::NS.into(),
+            ..RenderOptions::default()
+        };
+        let platform = KubePlatform::new(client.clone(), templates, opts, managers.clone());
+        let ctx = Context {
+            store: Arc::new(KubeStore::new(client, fake_api::NS)),
+            platform: Arc::new(platform),
+            config: PgoConfig::default(),
+        };
+        World { api, managers, ctx }
+    }
+
+    pub fn clusters(&self) -> Api<Pgcluster> {
+        Api::new(self.ctx.store.clone())
+    }
+
+    /// Stores a cluster as the apiserver would for this request.
+    pub async fn create(&self, request: CreateClusterRequest) -> Pgcluster {
+        let spec = pgo_core::validate::create_request(&request, &self.ctx.config).unwrap();
+        self.clusters()
+            .create(&Pgcluster::new(&request.name, spec))
+            .await
+            .unwrap()
+    }
+
+    /// One reconcile of `name`, then the kubelet.
+    pub async fn pass(&self, name: &str) -> Result<Action, pgo_operator::cluster::ReconcileError> {
+        let r = reconcile(&self.ctx, name).await;
+        self.api.kubelet();
+        r
+    }
+
+    /// Reconciles until `done` holds of the status (at most 60 passes).
+    pub async fn until(&self, name: &str, done: impl Fn(&PgclusterStatus) -> bool) -> PgclusterStatus {
+        let mut last = None;
+        for _ in 0..60 {
+            let r = self.pass(name).await;
+            let status = self
+                .clusters()
+                .get(name)
+                .await
+                .ok()
+                .and_then(|c| c.status)
+                .unwrap_or_default();
+            if done(&status) {
+                return status;
+            }
+            last = Some((r, status));
+        }
+        panic!("cluster {name} never got there; last pass and status: {last:#?}");
+    }
+
+    /// Runs the task controller once.
+    pub async fn tasks(&self) {
+        pgo_operator::task::controller::pass(&self.ctx).await.unwrap();
+    }
+}
+
+pub fn request(name: &str) -> CreateClusterRequest {
+    CreateClusterRequest {
+        name: name.into(),
+        ..Default::default()
+    }
+}
+
+pub fn ready_with(replicas: usize) -> impl Fn(&PgclusterStatus) -> bool {
+    move |s| {
+        s.phase == pgo_api::cluster::ClusterPhase::Ready
+            && s.members.len() == replicas + 1
+            && s.members.iter().all(|m| m.ready)
+    }
+}

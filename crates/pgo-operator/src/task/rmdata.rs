@@ -1,0 +1,100 @@
+//! rmdata: a volume and its data removed for good, after its instance is
+//! gone (a cluster deleted with `--delete-data`, a replica scaled down with
+//! it). A task per volume, so the removal outlives the cluster's record and
+//! its outcome stays readable: `Succeeded`, or `Failed` with the reason and
+//! the volume kept.
+
+use crate::Context;
+use pgo_api::task::{RMDATA, VOLUME};
+use pgo_api::{Pgtask, PgtaskSpec, PgtaskStatus, labels};
+use pgo_core::names;
+use pgo_platform::PlatformError;
+use pgo_store::{Api, StoreError};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub const SUCCEEDED: &str = "Succeeded";
+pub const FAILED: &str = "Failed";
+const RUNNING: &str = "Running";
+
+/// Records that `volume` of `cluster` is to be removed.
+pub async fn request(ctx: &Context, cluster: &str, volume: &str) -> Result<(), StoreError> {
+    let mut task = Pgtask::new(
+        &names::rmdata_task(volume),
+        PgtaskSpec {
+            cluster_name: cluster.to_string(),
+            task_type: RMDATA.to_string(),
+            parameters: BTreeMap::from([(VOLUME.to_string(), volume.to_string())]),
+        },
+    );
+    task.metadata.labels = Some(BTreeMap::from([
+        (labels::CLUSTER.to_string(), cluster.to_string()),
+        (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+    ]));
+    match Api::<Pgtask>::new(ctx.store.clone()).create(&task).await {
+        Ok(_) => {
+            tracing::info!(cluster, volume, "data removal requested");
+            Ok(())
+        }
+        // Asked for already (a teardown that runs twice).
+        Err(StoreError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn finished(task: &Pgtask) -> bool {
+    task.status
+        .as_ref()
+        .is_some_and(|s| s.phase == SUCCEEDED || s.phase == FAILED)
+}
+
+/// One step of an rmdata task; `Some(after)` when it should be looked at again.
+pub async fn reconcile(ctx: &Context, task: &Pgtask) -> Result<Option<Duration>, StoreError> {
+    if finished(task) {
+        return Ok(None);
+    }
+    let volume = task.spec.parameters.get(VOLUME).cloned().unwrap_or_default();
+    let now = jiff::Timestamp::now().to_string();
+    let mut status = task.status.clone().unwrap_or_default();
+    status.started.get_or_insert_with(|| now.clone());
+    let next = match ctx.platform.remove_volume(&volume).await {
+        Ok(()) => {
+            tracing::info!(volume, "volume and its data removed");
+            PgtaskStatus {
+                phase: SUCCEEDED.into(),
+                message: Some(format!("volume {volume} and its data removed")),
+                finished: Some(now),
+                ..status
+            }
+        }
+        Err(PlatformError::InProgress(m)) => PgtaskStatus {
+            phase: RUNNING.into(),
+            message: Some(m),
+            ..status
+        },
+        Err(PlatformError::Failed(m)) => {
+            tracing::error!(volume, "data removal failed: {m}");
+            PgtaskStatus {
+                phase: FAILED.into(),
+                message: Some(m),
+                finished: Some(now),
+                ..status
+            }
+        }
+        // Something passing (the API server unreachable): said, and retried.
+        Err(e) => PgtaskStatus {
+            phase: RUNNING.into(),
+            message: Some(format!("retrying: {e}")),
+            ..status
+        },
+    };
+    let done = next.phase == SUCCEEDED || next.phase == FAILED;
+    if task.status.as_ref() != Some(&next) {
+        let mut written = task.clone();
+        written.status = Some(next);
+        Api::<Pgtask>::new(ctx.store.clone())
+            .replace_status(&written)
+            .await?;
+    }
+    Ok((!done).then_some(Duration::from_millis(500)))
+}

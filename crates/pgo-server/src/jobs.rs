@@ -1,0 +1,59 @@
+//! The work of Jobs: what `postgres-operator job …` does inside a Job's pod.
+
+use crate::ServerError;
+use std::path::{Component, Path};
+
+/// Removes `path` and everything under it. Only an absolute path below the
+/// root with no `..` is taken: a template that renders a wrong path must not
+/// empty the wrong directory. A path already gone is done.
+pub fn rmdata(path: &Path) -> Result<(), ServerError> {
+    let plain = path.is_absolute()
+        && path.components().count() >= 3
+        && path
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if !plain {
+        return Err(ServerError::Start(format!(
+            "rmdata: {} is not a path inside a volume (absolute, at least two levels deep, no ..)",
+            path.display()
+        )));
+    }
+    match std::fs::remove_dir_all(path) {
+        Ok(()) => {
+            println!("rmdata: removed {}", path.display());
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            println!("rmdata: {} is already gone", path.display());
+            Ok(())
+        }
+        Err(e) => Err(ServerError::Start(format!(
+            "rmdata: cannot remove {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_a_tree_and_refuses_paths_that_are_not_inside_a_volume() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("pgdata/base")).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(data.join("pgdata/base/1"), b"x").unwrap_or_else(|e| panic!("{e}"));
+        assert!(rmdata(&data).is_ok());
+        assert!(!data.exists());
+        assert!(dir.path().exists());
+        assert!(rmdata(&data).is_ok(), "gone already is done");
+        for bad in ["/", "/pgdata", "relative/data", "/pgdata/../etc"] {
+            let e = rmdata(Path::new(bad))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("not a path inside a volume"), "{bad}: {e}");
+        }
+    }
+}

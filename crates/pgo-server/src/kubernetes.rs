@@ -1,0 +1,118 @@
+//! `run --platform kubernetes`: the store is the Kubernetes API (the CRDs),
+//! the platform makes Deployments, Services and PVCs from the templates in
+//! the mounted operator-conf ConfigMap. Everything is checked at start, so
+//! a broken ConfigMap stops the operator with its reason instead of
+//! failing clusters one by one.
+
+use crate::ServerError;
+use crate::args::RunArgs;
+use crate::home::Home;
+use crate::run::{Backend, read_config};
+use pgo_api::rest::CreateClusterRequest;
+use pgo_api::{Pgcluster, PgclusterSpec, Pgreplica, PgreplicaSpec};
+use pgo_kube::store::KubeStore;
+use pgo_kube::{HttpManagers, KubePlatform, RenderOptions, Templates, render_cluster, render_rmdata};
+use std::path::Path;
+use std::sync::Arc;
+
+const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+fn start_err(s: String) -> ServerError {
+    ServerError::Start(s)
+}
+
+/// The namespace asked for, else the pod's own, else `pgo`.
+fn namespace(args: &RunArgs) -> String {
+    args.namespace
+        .clone()
+        .or_else(|| {
+            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
+                .ok()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+        })
+        .unwrap_or_else(|| "pgo".into())
+}
+
+/// Renders a cluster with every option on through each strategy, so a
+/// template that does not render is found now, named.
+fn check_templates(templates: &Templates, opts: &RenderOptions) -> Result<(), ServerError> {
+    for strategy in templates.strategies() {
+        let request = CreateClusterRequest {
+            name: "check".into(),
+            replica_count: Some(1),
+            node_name: Some("node".into()),
+            custom_config: Some("custom".into()),
+            metrics: true,
+            ..Default::default()
+        };
+        let spec = pgo_core::validate::create_request(&request, &Default::default())
+            .map_err(|e| start_err(e.to_string()))?;
+        let mut cluster = Pgcluster::new(
+            "check",
+            PgclusterSpec {
+                strategy: strategy.clone(),
+                ..spec
+            },
+        );
+        cluster.metadata.uid = Some("check".into());
+        let replica = Pgreplica::new(
+            "check-r1",
+            PgreplicaSpec {
+                cluster_name: "check".into(),
+                ..Default::default()
+            },
+        );
+        render_cluster(&cluster, &[replica], templates, opts)
+            .map_err(|e| start_err(format!("operator-conf: strategy {strategy}: {e}")))?;
+    }
+    render_rmdata("check", "check", "data", templates, opts)
+        .map_err(|e| start_err(format!("operator-conf: {e}")))?;
+    Ok(())
+}
+
+pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError> {
+    let conf = &args.operator_conf;
+    let templates = if conf.exists() {
+        Templates::from_operator_conf(conf).map_err(|e| start_err(format!("operator-conf: {e}")))?
+    } else {
+        return Err(start_err(format!(
+            "the operator-conf directory {} does not exist: mount the operator-conf ConfigMap there (deploy/operator.yaml does) or name it with --operator-conf",
+            conf.display()
+        )));
+    };
+    let config = match read_config(&conf.join("pgo.yaml"))? {
+        Some(c) => c,
+        None => read_config(&home.config())?.unwrap_or_default(),
+    };
+    let mut opts = RenderOptions {
+        namespace: namespace(args),
+        ..RenderOptions::default()
+    };
+    if let Some(image) = &args.instance_image {
+        opts.image = image.clone();
+    }
+    check_templates(&templates, &opts)?;
+    let client = pgo_kube::client().await.map_err(|e| {
+        start_err(format!(
+            "cannot reach the Kubernetes API (in-cluster config or KUBECONFIG): {e}"
+        ))
+    })?;
+    let managers = HttpManagers::new(pgo_kube::platform::MANAGER_PORT).map_err(start_err)?;
+    let describe = format!(
+        "kubernetes platform, namespace {}, templates from {}, instance image {}",
+        opts.namespace,
+        display(conf),
+        opts.image
+    );
+    Ok(Backend {
+        store: Arc::new(KubeStore::new(client.clone(), &opts.namespace)),
+        platform: Arc::new(KubePlatform::new(client, templates, opts, Arc::new(managers))),
+        config,
+        describe,
+    })
+}
+
+fn display(p: &Path) -> String {
+    p.display().to_string()
+}
