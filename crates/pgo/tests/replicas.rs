@@ -172,7 +172,9 @@ fn scale_adds_a_replica_and_scaledown_removes_one_with_or_without_its_data() {
         "--no-prompt",
     ]);
     // The data goes in an rmdata task once the replica has stopped.
-    server.wait_until(30, "--delete-data to remove the data", || !volume(&replicas[0]).exists());
+    server.wait_until(30, "--delete-data to remove the data", || {
+        !volume(&replicas[0]).exists()
+    });
     assert!(!slots().contains(&replicas[0].replace('-', "_")));
 
     server.pgo_ok(&["scaledown", "sc", "--target", &replicas[1], "--no-prompt"]);

@@ -85,6 +85,10 @@ pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
                 let next = match reconcile(&ctx, &name).await {
                     Ok(Action::Requeue(after)) => Some(Instant::now() + after),
                     Ok(Action::Gone) => None,
+                    Err(e) if e.in_progress() => {
+                        tracing::debug!(cluster = %name, "{e}");
+                        Some(Instant::now() + e.retry_after())
+                    }
                     Err(e) => {
                         tracing::error!(cluster = %name, error = %e, "reconcile failed");
                         Some(Instant::now() + e.retry_after())

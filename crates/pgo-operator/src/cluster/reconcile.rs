@@ -49,6 +49,17 @@ pub enum ReconcileError {
 }
 
 impl ReconcileError {
+    /// Waiting on something under way (a pod terminating), not a failure.
+    pub fn in_progress(&self) -> bool {
+        matches!(
+            self,
+            ReconcileError::Teardown {
+                source: PlatformError::InProgress(_),
+                ..
+            }
+        )
+    }
+
     /// A conflict means someone wrote in between: look again at once.
     pub fn retry_after(&self) -> Duration {
         match self {

@@ -78,8 +78,16 @@ impl Server {
             .append(true)
             .open(&self.log)
             .unwrap();
+        // The local platform unless the test names one.
+        let platform: &[&str] = if extra.contains(&"--platform") {
+            &[]
+        } else {
+            &["--platform", "local"]
+        };
         let child = Command::new(SERVER)
-            .args(["run", "--platform", "local", "--home"])
+            .arg("run")
+            .args(platform)
+            .arg("--home")
             .arg(&self.home)
             .args(["--listen", listen])
             .args(extra)
