@@ -136,3 +136,102 @@ fn with_the_api_server_unreachable_pgo_says_so_and_nothing_is_made() {
         server.log()
     );
 }
+
+/// A kubeconfig for the API server at `port`, namespace pgo.
+fn kubeconfig(dir: &Path, port: u16) -> std::path::PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: pgo\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The whole server on the Kubernetes platform against an in-memory API
+/// server over HTTP (watches included), a stand-in kubelet giving
+/// Deployments ready pods and a stand-in Job controller finishing Jobs;
+/// driven by `pgo`, unchanged.
+#[test]
+fn pgo_drives_the_operator_on_kubernetes_end_to_end() {
+    use pgo_kube_fake::{DEPLOYMENTS, FakeApi, JOBS, PGCLUSTERS, PODS, PVCS, SERVICES};
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("operator-conf");
+    operator_conf(&conf);
+    let api = FakeApi::new(&["node-a", "node-b"]);
+    let port = api.serve_http();
+    let kubelet = api.clone();
+    std::thread::spawn(move || {
+        loop {
+            kubelet.kubelet();
+            kubelet.finish_jobs();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    let kubeconfig = kubeconfig(dir.path(), port);
+    let conf_arg = conf.to_string_lossy().to_string();
+    let server = Server::start_env(
+        &[
+            "--platform",
+            "kubernetes",
+            "--operator-conf",
+            &conf_arg,
+            "--namespace",
+            "pgo",
+        ],
+        &[
+            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
+            ("RUST_LOG", "debug,hyper=info,h2=info,rustls=info,tower=info"),
+        ],
+        |_| {},
+    );
+
+    let err = server.pgo_err(&["create", "cluster", "db", "--node-name=nosuch"]);
+    assert!(err.contains("nosuch"), "{err}");
+    assert!(api.names(PGCLUSTERS).is_empty());
+
+    let out = server.pgo_ok(&[
+        "create",
+        "cluster",
+        "db",
+        "--node-name=node-b",
+        "--replica-count=1",
+        "--timeout=15",
+    ]);
+    assert!(out.contains("created cluster db"), "{out}");
+    let view = server.show_json("db");
+    assert_eq!(view["phase"], "Ready", "{view:#}");
+    assert_eq!(support::members(&view, "Replica").len(), 1);
+    let listing = server.pgo_ok(&["show", "cluster", "all"]);
+    assert!(listing.contains("db"), "{listing}");
+    let d = api.get(DEPLOYMENTS, "db").unwrap();
+    assert_eq!(
+        d.pointer("/spec/template/spec/affinity/nodeAffinity/preferredDuringSchedulingIgnoredDuringExecution/0/preference/matchExpressions/0/values/0"),
+        Some(&serde_json::json!("node-b"))
+    );
+    assert_eq!(api.names(SERVICES), ["db", "db-replica"]);
+
+    server.pgo_ok(&["scale", "db", "--replica-count=1"]);
+    let view = server.show_json("db");
+    let replicas = support::members(&view, "Replica");
+    assert_eq!(replicas.len(), 2);
+    assert_eq!(api.names(DEPLOYMENTS).len(), 3);
+    let query = server.pgo_ok(&["failover", "db", "--query"]);
+    assert!(replicas.iter().all(|r| query.contains(r.as_str())), "{query}");
+
+    server.pgo_ok(&["delete", "cluster", "db", "--delete-data", "--no-prompt"]);
+    server.wait_until(30, "the PVCs to be removed by rmdata Jobs", || {
+        api.names(PVCS).is_empty()
+    });
+    assert!(api.names(DEPLOYMENTS).is_empty());
+    assert!(api.names(SERVICES).is_empty());
+    assert!(api.list(PODS).is_empty());
+    assert!(
+        api.log()
+            .iter()
+            .any(|l| l.starts_with("POST") && l.contains("/jobs"))
+    );
+    server.wait_until(10, "the rmdata Jobs to be removed", || api.names(JOBS).is_empty());
+}

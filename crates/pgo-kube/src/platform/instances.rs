@@ -95,12 +95,21 @@ async fn push_config(
     let token = secrets::read_token(p, &spec.cluster).await?;
     let body = serde_json::to_value(ReloadRequest { config: Some(config) })
         .map_err(|e| PlatformError::Invalid(e.to_string()))?;
-    p.managers
+    // Not a failure of the apply: the kubelet brings the same file within a
+    // minute. Unrecorded, so the next pass pushes it again.
+    match p
+        .managers
         .control(&ip, &token, "/control/reload", &body, Duration::from_secs(5))
         .await
-        .map_err(|e| PlatformError::Invalid(format!("instance {}: {e}", spec.name)))?;
-    if let Ok(mut m) = p.pushed.lock() {
-        m.insert(spec.name.clone(), text);
+    {
+        Ok(()) => {
+            if let Ok(mut m) = p.pushed.lock() {
+                m.insert(spec.name.clone(), text);
+            }
+        }
+        Err(e) => {
+            tracing::warn!(instance = %spec.name, error = %e, "cannot push the new config to the manager; the ConfigMap will bring it")
+        }
     }
     Ok(())
 }

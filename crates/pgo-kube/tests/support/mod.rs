@@ -2,7 +2,7 @@
 //! The controllers' world on Kubernetes, in memory: the fake API server,
 //! fake instance managers, and the operator's Context over them.
 
-pub mod fake_api;
+pub use pgo_kube_fake as fake_api;
 pub mod fake_managers;
 pub mod rbac;
 

@@ -1,10 +1,18 @@
 //! An in-memory Kubernetes API server, enough of one for the operator's
-//! controllers: get, list (with label selectors), create, replace (with
-//! resourceVersion conflicts), the status subresource, server-side apply
-//! (as a merge), merge patches, deletion with finalizers, and garbage
-//! collection by ownerReferences. A stand-in kubelet gives Deployments
-//! their pods. Every request is logged, so a test can say what was (not)
-//! written.
+//! controllers: get, list (with label selectors), watch (over HTTP),
+//! create, replace (with resourceVersion conflicts), the status
+//! subresource, server-side apply (as a merge), merge patches, deletion
+//! with finalizers, and garbage collection by ownerReferences. A stand-in
+//! kubelet gives Deployments their pods, and a stand-in Job controller
+//! can finish Jobs. Every request is logged, so a test can say what was
+//! (not) written. It serves a `kube::Client` in process, or HTTP on
+//! loopback for a whole `postgres-operator` under test.
+//!
+//! Test support only: a broken invariant here is a broken test, so it
+//! panics (unwrap) rather than carrying errors.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod http_server;
 
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
@@ -26,14 +34,38 @@ pub const PGREPLICAS: &str = "/apis/pgo.dev/v1/namespaces/pgo/pgreplicas";
 pub const PGTASKS: &str = "/apis/pgo.dev/v1/namespaces/pgo/pgtasks";
 const NODES: &str = "/api/v1/nodes";
 
-#[derive(Default)]
-struct State {
+/// A change, as a watch reports it.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub version: u64,
+    pub collection: String,
+    pub kind: &'static str,
+    pub object: Value,
+}
+
+pub(crate) struct State {
     objects: BTreeMap<String, BTreeMap<String, Value>>,
     version: u64,
     log: Vec<String>,
+    changes: Vec<Change>,
+    feed: tokio::sync::broadcast::Sender<Change>,
     /// Deployments whose pods are not ready.
     not_ready: BTreeSet<String>,
     pods_made: u32,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            objects: BTreeMap::new(),
+            version: 0,
+            log: Vec::new(),
+            changes: Vec::new(),
+            feed: tokio::sync::broadcast::channel(4096).0,
+            not_ready: BTreeSet::new(),
+            pods_made: 0,
+        }
+    }
 }
 
 #[derive(Clone, Default)]
@@ -47,7 +79,7 @@ fn status(code: u16, reason: &str, message: String) -> (u16, Value) {
 }
 
 /// The collection, name and subresource a path names.
-fn parse(path: &str) -> (String, Option<String>, Option<String>) {
+pub(crate) fn parse(path: &str) -> (String, Option<String>, Option<String>) {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let base = if segs[0] == "api" { 2 } else { 3 };
     let rest = &segs[base..];
@@ -135,6 +167,26 @@ impl State {
         object["metadata"]["resourceVersion"] = json!(self.version.to_string());
     }
 
+    fn record(&mut self, collection: &str, kind: &'static str, object: &Value) {
+        let change = Change {
+            version: self.version,
+            collection: collection.to_string(),
+            kind,
+            object: object.clone(),
+        };
+        let _ = self.feed.send(change.clone());
+        self.changes.push(change);
+    }
+
+    /// Stores `object` (already bumped) and records the change.
+    fn store(&mut self, collection: &str, name: &str, object: Value, kind: &'static str) {
+        self.record(collection, kind, &object);
+        self.objects
+            .entry(collection.to_string())
+            .or_default()
+            .insert(name.to_string(), object);
+    }
+
     fn insert_new(&mut self, coll: &str, mut object: Value) -> Value {
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
         self.version += 1;
@@ -146,16 +198,15 @@ impl State {
             meta["namespace"] = json!(NS);
         }
         self.bump(&mut object);
-        self.objects
-            .entry(coll.into())
-            .or_default()
-            .insert(name, object.clone());
+        self.store(coll, &name, object.clone(), "ADDED");
         object
     }
 
     /// Removes an object and, as the garbage collector would, what it owns.
     fn remove(&mut self, coll: &str, name: &str) -> Option<Value> {
-        let gone = self.objects.get_mut(coll)?.remove(name)?;
+        let mut gone = self.objects.get_mut(coll)?.remove(name)?;
+        self.bump(&mut gone);
+        self.record(coll, "DELETED", &gone);
         let uid = gone["metadata"]["uid"].as_str().unwrap_or_default().to_string();
         let owned: Vec<(String, String)> = self
             .objects
@@ -177,7 +228,21 @@ impl State {
         Some(gone)
     }
 
-    fn handle(
+    pub(crate) fn changes_since(
+        &self,
+        collection: &str,
+        version: u64,
+    ) -> (Vec<Change>, tokio::sync::broadcast::Receiver<Change>) {
+        let past = self
+            .changes
+            .iter()
+            .filter(|c| c.collection == collection && c.version > version)
+            .cloned()
+            .collect();
+        (past, self.feed.subscribe())
+    }
+
+    pub(crate) fn handle(
         &mut self,
         method: &Method,
         path: &str,
@@ -193,7 +258,11 @@ impl State {
         match (method.clone(), name) {
             (Method::GET, None) => {
                 if query.contains("watch=") {
-                    return status(405, "MethodNotAllowed", "this fake does not watch".into());
+                    return status(
+                        405,
+                        "MethodNotAllowed",
+                        "watches are served over HTTP only".into(),
+                    );
                 }
                 let sel = selector(query);
                 let items: Vec<Value> = self
@@ -256,7 +325,7 @@ impl State {
                     self.remove(&coll, &n);
                     return (200, cur);
                 }
-                self.objects.entry(coll).or_default().insert(n, cur.clone());
+                self.store(&coll, &n, cur.clone(), "MODIFIED");
                 (200, cur)
             }
             (Method::PATCH, Some(n)) => {
@@ -267,7 +336,7 @@ impl State {
                     Some(mut cur) => {
                         merge(&mut cur, &body);
                         self.bump(&mut cur);
-                        self.objects.entry(coll).or_default().insert(n, cur.clone());
+                        self.store(&coll, &n, cur.clone(), "MODIFIED");
                         (200, cur)
                     }
                 }
@@ -284,7 +353,7 @@ impl State {
                     if cur.pointer("/metadata/deletionTimestamp").is_none() {
                         cur["metadata"]["deletionTimestamp"] = json!(now());
                         self.bump(&mut cur);
-                        self.objects.entry(coll).or_default().insert(n, cur.clone());
+                        self.store(&coll, &n, cur.clone(), "MODIFIED");
                     }
                     return (200, cur);
                 }
@@ -398,7 +467,19 @@ impl FakeApi {
             .expect("no such object");
         merge(&mut o, &patch);
         s.bump(&mut o);
-        s.objects.entry(coll.into()).or_default().insert(name.into(), o);
+        s.store(coll, name, o, "MODIFIED");
+    }
+
+    /// The Job controller: every Job without an outcome succeeds.
+    pub fn finish_jobs(&self) {
+        let jobs = self.list(JOBS);
+        for job in jobs
+            .iter()
+            .filter(|j| j.pointer("/status/succeeded").is_none() && j.pointer("/status/failed").is_none())
+        {
+            let name = job["metadata"]["name"].as_str().unwrap().to_string();
+            self.patch(JOBS, &name, json!({ "status": { "succeeded": 1 } }));
+        }
     }
 
     /// The requests made so far, as "METHOD path".
@@ -460,15 +541,13 @@ impl FakeApi {
                                 "name": dname, "uid": uid, "controller": true }],
                         },
                         "spec": spec,
-                        "status": { "phase": "Running", "podIP": format!("10.0.0.{n}"),
+                        "status": { "phase": "Running", "podIP": format!("127.0.0.{}", n + 1),
                             "conditions": [{ "type": "Ready", "status": ready }] },
                     });
                     s.insert_new(PODS, pod)
                 }
             };
-            let pname = pod["metadata"]["name"].as_str().unwrap().to_string();
             out.insert(dname, pod["status"]["podIP"].as_str().unwrap().to_string());
-            s.objects.entry(PODS.into()).or_default().insert(pname, pod);
         }
         out
     }
