@@ -13,6 +13,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod http_server;
+mod managers;
+
+pub use managers::ManagerCall;
 
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
@@ -52,6 +55,12 @@ pub(crate) struct State {
     /// Deployments whose pods are not ready.
     not_ready: BTreeSet<String>,
     pods_made: u32,
+    /// Pod IPs are 127.<subnet>.<n>: loopback, and apart from another
+    /// fake's in a test running beside this one.
+    subnet: (u8, u8),
+    serve_managers: bool,
+    manager_roles: BTreeMap<String, String>,
+    manager_calls: Vec<managers::ManagerCall>,
 }
 
 impl Default for State {
@@ -64,6 +73,17 @@ impl Default for State {
             feed: tokio::sync::broadcast::channel(4096).0,
             not_ready: BTreeSet::new(),
             pods_made: 0,
+            subnet: {
+                let seed = std::process::id() as u64
+                    ^ std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.subsec_nanos() as u64)
+                        .unwrap_or(0);
+                ((seed % 250 + 1) as u8, ((seed / 250) % 250 + 1) as u8)
+            },
+            serve_managers: false,
+            manager_roles: BTreeMap::new(),
+            manager_calls: Vec::new(),
         }
     }
 }
@@ -501,6 +521,15 @@ impl FakeApi {
     /// Ready unless [`set_not_ready`](Self::set_not_ready) said otherwise.
     /// Returns the pods, by Deployment, with their IPs.
     pub fn kubelet(&self) -> BTreeMap<String, String> {
+        let mut new_pods = Vec::new();
+        let out = self.kubelet_pass(&mut new_pods);
+        for (ip, cluster) in new_pods {
+            self.start_manager(ip, cluster);
+        }
+        out
+    }
+
+    fn kubelet_pass(&self, new_pods: &mut Vec<(String, String)>) -> BTreeMap<String, String> {
         let mut s = self.0.lock().unwrap();
         let deployments: Vec<Value> = s
             .objects
@@ -541,10 +570,20 @@ impl FakeApi {
                                 "name": dname, "uid": uid, "controller": true }],
                         },
                         "spec": spec,
-                        "status": { "phase": "Running", "podIP": format!("127.0.0.{}", n + 1),
+                        "status": { "phase": "Running", "podIP": format!("127.{}.{}.{}", s.subnet.0, s.subnet.1, n + 1),
                             "conditions": [{ "type": "Ready", "status": ready }] },
                     });
-                    s.insert_new(PODS, pod)
+                    let pod = s.insert_new(PODS, pod);
+                    if s.serve_managers {
+                        let ip = pod["status"]["podIP"].as_str().unwrap().to_string();
+                        let cluster = pod
+                            .pointer("/metadata/labels/pg-cluster")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        new_pods.push((ip, cluster));
+                    }
+                    pod
                 }
             };
             out.insert(dname, pod["status"]["podIP"].as_str().unwrap().to_string());

@@ -162,6 +162,7 @@ fn pgo_drives_the_operator_on_kubernetes_end_to_end() {
     operator_conf(&conf);
     let api = FakeApi::new(&["node-a", "node-b"]);
     let port = api.serve_http();
+    api.serve_managers();
     let kubelet = api.clone();
     std::thread::spawn(move || {
         loop {
@@ -220,6 +221,46 @@ fn pgo_drives_the_operator_on_kubernetes_end_to_end() {
     assert_eq!(api.names(DEPLOYMENTS).len(), 3);
     let query = server.pgo_ok(&["failover", "db", "--query"]);
     assert!(replicas.iter().all(|r| query.contains(r.as_str())), "{query}");
+
+    // A failover through the managers' authenticated endpoints on the pods.
+    let target = replicas[0].clone();
+    server.pgo_ok(&["failover", "db", "--target", &target, "--no-prompt"]);
+    server.wait_until(60, "the failover to finish", || {
+        let v = server.show_json("db");
+        v["primary"] == serde_json::json!(target)
+            && support::members(&v, "Replica").len() == 2
+            && v["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["ready"] == true && m["name"] != "db")
+    });
+    assert!(
+        api.get(DEPLOYMENTS, "db").is_none(),
+        "the old primary's Deployment is gone"
+    );
+    assert!(api.get(PVCS, "db").is_some(), "its PVC is kept");
+    let calls = api.manager_calls();
+    assert!(
+        calls.iter().any(|c| c.path == "/control/promote" && c.authorized),
+        "{calls:?}"
+    );
+    assert!(
+        calls.iter().all(|c| c.authorized),
+        "every call carried the cluster's token: {calls:?}"
+    );
+    let pods = api.list(PODS);
+    let primaries: Vec<_> = pods
+        .iter()
+        .filter(|p| p.pointer("/metadata/labels/role") == Some(&serde_json::json!("primary")))
+        .collect();
+    assert_eq!(primaries.len(), 1);
+    assert_eq!(
+        primaries[0]["metadata"]["labels"]["pgo-instance"],
+        serde_json::json!(target)
+    );
+    let df = server.pgo_ok(&["df", "db"]);
+    assert!(df.contains(&target), "{df}");
 
     server.pgo_ok(&["delete", "cluster", "db", "--delete-data", "--no-prompt"]);
     server.wait_until(30, "the PVCs to be removed by rmdata Jobs", || {

@@ -1,0 +1,125 @@
+//! Instance managers for the stand-in kubelet's pods, over HTTP on each
+//! pod's loopback IP and the manager port: `/status` and `/volume` open,
+//! the control endpoints behind the cluster's token (read from its Secret,
+//! as a real pod mounts it). Every control call is recorded.
+
+use crate::{FakeApi, SECRETS};
+use base64::Engine;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use serde_json::{Value, json};
+use std::convert::Infallible;
+
+const PORT: u16 = 8008;
+
+/// A control call a manager received.
+#[derive(Clone, Debug)]
+pub struct ManagerCall {
+    pub ip: String,
+    pub path: String,
+    pub authorized: bool,
+}
+
+impl FakeApi {
+    /// Starts a manager for a pod of `cluster` at `ip`.
+    pub(crate) fn start_manager(&self, ip: String, cluster: String) {
+        let me = self.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = match tokio::net::TcpListener::bind((ip.as_str(), PORT)).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tx.send(Err(e.to_string())).unwrap();
+                        return;
+                    }
+                };
+                tx.send(Ok(())).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let (me, ip, cluster) = (me.clone(), ip.clone(), cluster.clone());
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(move |req| {
+                            let (me, ip, cluster) = (me.clone(), ip.clone(), cluster.clone());
+                            async move { Ok::<_, Infallible>(me.manager(&ip, &cluster, req)) }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        if let Err(e) = rx.recv().unwrap() {
+            panic!("cannot start a fake manager: {e}");
+        }
+    }
+
+    fn token(&self, cluster: &str) -> Option<String> {
+        let secret = self.get(SECRETS, &format!("{cluster}-instance-token"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(secret.pointer("/data/token")?.as_str()?)
+            .ok()?;
+        String::from_utf8(bytes).ok()
+    }
+
+    fn manager(&self, ip: &str, cluster: &str, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        let path = req.uri().path().to_string();
+        let answer = |code: StatusCode, v: Value| {
+            Response::builder()
+                .status(code)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(serde_json::to_vec(&v).unwrap())))
+                .unwrap()
+        };
+        if req.method() == Method::GET {
+            let role = self.0.lock().unwrap().manager_roles.get(ip).cloned();
+            return match path.as_str() {
+                "/status" => answer(StatusCode::OK, json!({ "name": ip, "ready": true, "role": role })),
+                "/volume" => answer(
+                    StatusCode::OK,
+                    json!({ "name": "", "instance": ip, "path": "/pgdata/data",
+                        "usedBytes": 41943040u64, "freeBytes": 1006632960u64, "totalBytes": 1073741824u64 }),
+                ),
+                _ => answer(StatusCode::NOT_FOUND, json!({ "error": "no such endpoint" })),
+            };
+        }
+        let given = req
+            .headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string);
+        let authorized = given.is_some() && given == self.token(cluster);
+        let mut s = self.0.lock().unwrap();
+        s.manager_calls.push(ManagerCall {
+            ip: ip.to_string(),
+            path: path.clone(),
+            authorized,
+        });
+        if !authorized {
+            return answer(StatusCode::UNAUTHORIZED, json!({ "error": "not authenticated" }));
+        }
+        if path == "/control/promote" {
+            s.manager_roles.insert(ip.to_string(), "Primary".into());
+        }
+        answer(StatusCode::OK, json!({}))
+    }
+
+    /// The control calls the managers received so far.
+    pub fn manager_calls(&self) -> Vec<ManagerCall> {
+        self.0.lock().unwrap().manager_calls.clone()
+    }
+
+    /// From now on every new pod gets a manager answering on its IP.
+    pub fn serve_managers(&self) {
+        self.0.lock().unwrap().serve_managers = true;
+    }
+}
