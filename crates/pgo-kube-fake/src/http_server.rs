@@ -1,7 +1,7 @@
 //! The fake API server over HTTP on loopback, watches included, for a
 //! whole `postgres-operator` pointed at it by a kubeconfig.
 
-use crate::{Change, FakeApi, parse};
+use crate::{Change, FakeApi, head, parse};
 use bytes::Bytes;
 use futures::StreamExt;
 use http::{Method, Request, Response};
@@ -62,15 +62,7 @@ impl FakeApi {
     }
 
     async fn http(&self, req: Request<hyper::body::Incoming>) -> Reply {
-        let method = req.method().clone();
-        let path = req.uri().path().to_string();
-        let query = req.uri().query().unwrap_or("").to_string();
-        let content_type = req
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let (method, path, query, content_type) = head(&req);
         let bytes = req
             .into_body()
             .collect()

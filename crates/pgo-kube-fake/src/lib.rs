@@ -174,6 +174,22 @@ pub fn merge(target: &mut Value, patch: &Value) {
     }
 }
 
+/// Method, path, query and content type of a request.
+pub(crate) fn head<B>(req: &Request<B>) -> (Method, String, String, String) {
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (
+        req.method().clone(),
+        req.uri().path().to_string(),
+        req.uri().query().unwrap_or("").to_string(),
+        content_type,
+    )
+}
+
 fn now() -> String {
     jiff::Timestamp::now()
         .round(jiff::Unit::Second)
@@ -414,15 +430,7 @@ impl FakeApi {
     }
 
     async fn serve(&self, req: Request<Body>) -> Response<Body> {
-        let method = req.method().clone();
-        let path = req.uri().path().to_string();
-        let query = req.uri().query().unwrap_or("").to_string();
-        let content_type = req
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
+        let (method, path, query, content_type) = head(&req);
         let bytes = req.into_body().collect().await.unwrap().to_bytes();
         let body = if bytes.is_empty() {
             Value::Null

@@ -102,14 +102,7 @@ fn with_the_api_server_unreachable_pgo_says_so_and_nothing_is_made() {
         .local_addr()
         .unwrap()
         .port();
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: pgo\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n"
-        ),
-    )
-    .unwrap();
+    let kubeconfig = kubeconfig(dir.path(), port);
     let conf_arg = conf.to_string_lossy().to_string();
     let server = Server::start_env(
         &[
