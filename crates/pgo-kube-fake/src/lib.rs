@@ -484,6 +484,11 @@ impl FakeApi {
         self.0.lock().unwrap().insert_new(coll, object);
     }
 
+    /// Deletes an object as someone else (kubectl) would; what it owns goes too.
+    pub fn delete(&self, coll: &str, name: &str) {
+        self.0.lock().unwrap().remove(coll, name);
+    }
+
     /// Merges `patch` into an object, as a controller writing its status would.
     pub fn patch(&self, coll: &str, name: &str, patch: Value) {
         let mut s = self.0.lock().unwrap();

@@ -396,3 +396,21 @@ async fn an_object_pgo_did_not_make_is_left_alone() {
                 && l != "DELETE /api/v1/namespaces/pgo/services/db")
     );
 }
+
+#[tokio::test]
+async fn a_deployment_deleted_by_hand_is_made_again_on_the_next_pass() {
+    let w = World::new();
+    w.create(request("db")).await;
+    w.until("db", ready_with(0)).await;
+    w.api.delete(DEPLOYMENTS, "db");
+    assert!(pods_of(&w.api.list(PODS), "db").is_empty());
+    let _ = reconcile_once(&w).await;
+    assert!(w.api.get(DEPLOYMENTS, "db").is_some(), "not made again at once");
+    w.until("db", ready_with(0)).await;
+}
+
+async fn reconcile_once(
+    w: &World,
+) -> Result<pgo_operator::cluster::Action, pgo_operator::cluster::ReconcileError> {
+    pgo_operator::cluster::reconcile(&w.ctx, "db").await
+}

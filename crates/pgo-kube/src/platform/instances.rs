@@ -41,6 +41,12 @@ pub async fn ensure(p: &KubePlatform, spec: &InstanceSpec) -> Result<(), Platfor
     {
         return Err(not_ours("Deployment", &spec.name));
     }
+    if existing.is_none() {
+        // Deleted behind pgo's back (or never made): made again now, not
+        // when the applied-recently memory runs out.
+        p.applied.forget("Deployment", &spec.name);
+        p.applied.forget("ConfigMap", &config_map_name(&spec.name));
+    }
     // A Deployment keeps the template of the role it was made in.
     let created_as = existing
         .as_ref()
