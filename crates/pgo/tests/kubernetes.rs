@@ -103,19 +103,7 @@ fn with_the_api_server_unreachable_pgo_says_so_and_nothing_is_made() {
         .unwrap()
         .port();
     let kubeconfig = kubeconfig(dir.path(), port);
-    let conf_arg = conf.to_string_lossy().to_string();
-    let server = Server::start_env(
-        &[
-            "--platform",
-            "kubernetes",
-            "--operator-conf",
-            &conf_arg,
-            "--namespace",
-            "pgo",
-        ],
-        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
-        |_| {},
-    );
+    let server = start(&conf, &kubeconfig);
     let err = server.pgo_err(&["show", "cluster", "all"]);
     assert!(
         err.contains("Pgcluster") && err.to_lowercase().contains("connect"),
@@ -128,6 +116,23 @@ fn with_the_api_server_unreachable_pgo_says_so_and_nothing_is_made() {
         "{}",
         server.log()
     );
+}
+
+/// The server on the Kubernetes platform, in namespace pgo.
+fn start(conf: &Path, kubeconfig: &Path) -> Server {
+    let conf = conf.to_string_lossy().to_string();
+    Server::start_env(
+        &[
+            "--platform",
+            "kubernetes",
+            "--operator-conf",
+            &conf,
+            "--namespace",
+            "pgo",
+        ],
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+        |_| {},
+    )
 }
 
 /// A kubeconfig for the API server at `port`, namespace pgo.
@@ -165,22 +170,7 @@ fn pgo_drives_the_operator_on_kubernetes_end_to_end() {
         }
     });
     let kubeconfig = kubeconfig(dir.path(), port);
-    let conf_arg = conf.to_string_lossy().to_string();
-    let server = Server::start_env(
-        &[
-            "--platform",
-            "kubernetes",
-            "--operator-conf",
-            &conf_arg,
-            "--namespace",
-            "pgo",
-        ],
-        &[
-            ("KUBECONFIG", kubeconfig.to_str().unwrap()),
-            ("RUST_LOG", "debug,hyper=info,h2=info,rustls=info,tower=info"),
-        ],
-        |_| {},
-    );
+    let server = start(&conf, &kubeconfig);
 
     let err = server.pgo_err(&["create", "cluster", "db", "--node-name=nosuch"]);
     assert!(err.contains("nosuch"), "{err}");

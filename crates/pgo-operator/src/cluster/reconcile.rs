@@ -106,13 +106,7 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
     // Validate: a spec written by hand may be one the apiserver would refuse.
     if let Err(e) = validate::stored_spec(name, &cluster.spec) {
         tracing::error!(cluster = name, error = %e, "invalid cluster spec");
-        let status = PgclusterStatus {
-            phase: ClusterPhase::Failed,
-            message: Some(e.to_string()),
-            ..previous.clone()
-        };
-        write_status(&clusters, &cluster, status).await?;
-        return Ok(Action::Requeue(Duration::from_secs(30)));
+        return refuse(&clusters, &cluster, &previous, e.to_string()).await;
     }
 
     // Build.
@@ -129,13 +123,7 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
     // Checked whole before anything is made: a cluster is never half-created.
     if let Err(e) = ctx.platform.check(&want).await {
         tracing::error!(cluster = name, error = %e, "the platform cannot build this cluster");
-        let status = PgclusterStatus {
-            phase: ClusterPhase::Failed,
-            message: Some(e.to_string()),
-            ..previous.clone()
-        };
-        write_status(&clusters, &cluster, status).await?;
-        return Ok(Action::Requeue(Duration::from_secs(30)));
+        return refuse(&clusters, &cluster, &previous, e.to_string()).await;
     }
 
     // Apply: the primary first, so a leaving replica is out of
@@ -319,6 +307,23 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
         NOT_READY_PERIOD
     };
     Ok(Action::Requeue(period))
+}
+
+/// A cluster that cannot be built as it stands: `Failed`, saying why, and
+/// looked at again only now and then (the user has to change something).
+async fn refuse(
+    clusters: &Api<Pgcluster>,
+    cluster: &Pgcluster,
+    previous: &PgclusterStatus,
+    why: String,
+) -> Result<Action, ReconcileError> {
+    let status = PgclusterStatus {
+        phase: ClusterPhase::Failed,
+        message: Some(why),
+        ..previous.clone()
+    };
+    write_status(clusters, cluster, status).await?;
+    Ok(Action::Requeue(Duration::from_secs(30)))
 }
 
 /// A create that cannot be applied has failed; a running cluster keeps its
