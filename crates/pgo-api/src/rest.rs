@@ -80,8 +80,23 @@ pub struct StatusResponse {
     pub instances: usize,
     pub instances_ready: usize,
     pub volumes: Vec<VolumeView>,
-    /// Clusters and instances that are not ready, with the reason when known.
+    /// Recorded tasks other than failovers (data removals), with their outcome.
+    pub tasks: Vec<TaskView>,
+    /// Clusters and instances that are not ready, and tasks that failed, with
+    /// the reason when known.
     pub not_ready: Vec<String>,
+}
+
+/// A recorded task and how it went.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TaskView {
+    pub name: String,
+    pub task_type: String,
+    pub cluster: String,
+    /// `Pending`, `Running`, `Succeeded` or `Failed`.
+    pub phase: String,
+    pub message: Option<String>,
 }
 
 /// A volume the platform holds.

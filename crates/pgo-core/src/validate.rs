@@ -17,8 +17,8 @@ pub enum ValidationError {
     Name { name: String, rule: &'static str },
     #[error("{0} replicas is over the limit of {MAX_REPLICAS} for one cluster")]
     TooManyReplicas(u32),
-    #[error("unknown strategy {0:?} (CLUSTER.STRATEGY): known strategies are {known}", known = KNOWN_STRATEGIES.join(", "))]
-    UnknownStrategy(String),
+    #[error("unknown strategy {0:?} (CLUSTER.STRATEGY): known strategies are {1}")]
+    UnknownStrategy(String, String),
     #[error("invalid storage size {0:?}: expected a Kubernetes quantity such as 1G or 500Mi")]
     StorageSize(String),
     #[error("{0}")]
@@ -84,6 +84,7 @@ pub fn storage_size(size: &str) -> Result<(), ValidationError> {
 pub fn create_request(
     req: &CreateClusterRequest,
     config: &PgoConfig,
+    strategies: &[String],
 ) -> Result<PgclusterSpec, ValidationError> {
     cluster_name(&req.name)?;
     let replicas = req.replica_count.unwrap_or(config.cluster.replica_count);
@@ -91,9 +92,7 @@ pub fn create_request(
         return Err(ValidationError::TooManyReplicas(replicas));
     }
     let strategy = config.cluster.strategy.clone();
-    if !KNOWN_STRATEGIES.contains(&strategy.as_str()) {
-        return Err(ValidationError::UnknownStrategy(strategy));
-    }
+    known_strategy(&strategy, strategies)?;
     let size = req
         .storage_size
         .clone()
@@ -153,13 +152,28 @@ pub fn scale(current: u32, add: u32) -> Result<u32, ValidationError> {
     Ok(total)
 }
 
+/// The strategies pgo ships templates for; a platform may know more (a
+/// strategy added to the Kubernetes operator-conf).
+pub fn shipped_strategies() -> Vec<String> {
+    KNOWN_STRATEGIES.iter().map(|s| s.to_string()).collect()
+}
+
+fn known_strategy(strategy: &str, strategies: &[String]) -> Result<(), ValidationError> {
+    if strategies.iter().any(|s| s == strategy) {
+        Ok(())
+    } else {
+        Err(ValidationError::UnknownStrategy(
+            strategy.to_string(),
+            strategies.join(", "),
+        ))
+    }
+}
+
 /// Checks a stored spec, which may have been written by hand (`kubectl
 /// apply`) rather than through the apiserver.
-pub fn stored_spec(name: &str, spec: &PgclusterSpec) -> Result<(), ValidationError> {
+pub fn stored_spec(name: &str, spec: &PgclusterSpec, strategies: &[String]) -> Result<(), ValidationError> {
     cluster_name(name)?;
-    if !KNOWN_STRATEGIES.contains(&spec.strategy.as_str()) {
-        return Err(ValidationError::UnknownStrategy(spec.strategy.clone()));
-    }
+    known_strategy(&spec.strategy, strategies)?;
     if spec.replicas > MAX_REPLICAS {
         return Err(ValidationError::TooManyReplicas(spec.replicas));
     }
@@ -206,7 +220,7 @@ mod tests {
             name: "db".into(),
             ..Default::default()
         };
-        let spec = create_request(&req, &PgoConfig::default()).unwrap();
+        let spec = create_request(&req, &PgoConfig::default(), &shipped_strategies()).unwrap();
         assert_eq!(spec.replicas, 0);
         assert_eq!(spec.strategy, "1");
         assert_eq!(spec.database, "userdb");
@@ -222,15 +236,15 @@ mod tests {
             name: "db".into(),
             ..Default::default()
         };
-        let err = create_request(&req, &config).unwrap_err();
-        assert_eq!(err, ValidationError::UnknownStrategy("7".into()));
+        let err = create_request(&req, &config, &shipped_strategies()).unwrap_err();
+        assert_eq!(err, ValidationError::UnknownStrategy("7".into(), "1".into()));
 
         let req = CreateClusterRequest {
             name: "db".into(),
             replica_count: Some(16),
             ..Default::default()
         };
-        let err = create_request(&req, &PgoConfig::default()).unwrap_err();
+        let err = create_request(&req, &PgoConfig::default(), &shipped_strategies()).unwrap_err();
         assert!(err.to_string().contains("limit of 15"), "{err}");
     }
 
@@ -241,14 +255,14 @@ mod tests {
             sync_replication: true,
             ..Default::default()
         };
-        let err = create_request(&req, &PgoConfig::default()).unwrap_err();
+        let err = create_request(&req, &PgoConfig::default(), &shipped_strategies()).unwrap_err();
         assert!(err.to_string().contains("--replica-count of at least 1"), "{err}");
         let req = CreateClusterRequest {
             replica_count: Some(1),
             ..req
         };
         assert!(
-            create_request(&req, &PgoConfig::default())
+            create_request(&req, &PgoConfig::default(), &shipped_strategies())
                 .unwrap()
                 .sync_replication
         );

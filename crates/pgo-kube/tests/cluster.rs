@@ -51,7 +51,12 @@ impl Cluster {
             replica_count: Some(replicas),
             ..Default::default()
         };
-        let spec = pgo_core::validate::create_request(&request, &Default::default()).unwrap();
+        let spec = pgo_core::validate::create_request(
+            &request,
+            &Default::default(),
+            &pgo_core::validate::shipped_strategies(),
+        )
+        .unwrap();
         self.clusters().create(&Pgcluster::new(name, spec)).await.unwrap();
     }
 

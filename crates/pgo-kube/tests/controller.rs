@@ -345,7 +345,9 @@ fn platform_writes(w: &World) -> Vec<String> {
 #[tokio::test]
 async fn an_unknown_strategy_fails_the_cluster_and_creates_nothing() {
     let w = World::new();
-    let mut spec = pgo_core::validate::create_request(&request("db"), &w.ctx.config).unwrap();
+    let mut spec =
+        pgo_core::validate::create_request(&request("db"), &w.ctx.config, &w.ctx.platform.strategies())
+            .unwrap();
     spec.strategy = "9".into();
     w.clusters().create(&Pgcluster::new("db", spec)).await.unwrap();
     let status = w.until("db", |s| s.phase == ClusterPhase::Failed).await;
@@ -413,4 +415,36 @@ async fn reconcile_once(
     w: &World,
 ) -> Result<pgo_operator::cluster::Action, pgo_operator::cluster::ReconcileError> {
     pgo_operator::cluster::reconcile(&w.ctx, "db").await
+}
+
+#[tokio::test]
+async fn a_strategy_added_in_operator_conf_is_accepted_and_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = pgo_kube::Templates::embedded();
+    for (name, text) in t.files() {
+        if let Some(stem) = name.strip_suffix("-1.json") {
+            let text = text.replace(
+                "\"labels\": {{ instance.labels|tojson }},",
+                "\"labels\": {{ instance.labels|tojson }}, \"annotations\": { \"strategy\": \"two\" },",
+            );
+            std::fs::write(dir.path().join(format!("{stem}-2.json")), text).unwrap();
+        }
+    }
+    let mut w = World::with_templates(pgo_kube::Templates::with_overrides(dir.path()).unwrap());
+    assert_eq!(w.ctx.platform.strategies(), ["1", "2"]);
+    w.ctx.config.cluster.strategy = "2".into();
+    w.create(request("db")).await;
+    w.until("db", ready_with(0)).await;
+    let cm = w.api.get(CONFIGMAPS, "db-instance").unwrap();
+    assert_eq!(cm["metadata"]["annotations"]["strategy"], "two");
+
+    w.ctx.config.cluster.strategy = "3".into();
+    let err =
+        pgo_core::validate::create_request(&request("other"), &w.ctx.config, &w.ctx.platform.strategies())
+            .unwrap_err()
+            .to_string();
+    assert!(
+        err.contains("unknown strategy \"3\"") && err.contains("1, 2"),
+        "{err}"
+    );
 }

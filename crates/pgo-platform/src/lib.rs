@@ -100,6 +100,10 @@ pub trait Platform: Send + Sync + 'static {
     /// `local` or `kubernetes`.
     fn name(&self) -> &'static str;
     async fn nodes(&self) -> Result<Vec<String>, PlatformError>;
+    /// The deployment strategies this platform can build.
+    fn strategies(&self) -> Vec<String> {
+        pgo_core::validate::shipped_strategies()
+    }
     /// Whether everything `want` holds can be built here, checked before
     /// anything is made (a template that does not render, say).
     async fn check(&self, _want: &DesiredCluster) -> Result<(), PlatformError> {

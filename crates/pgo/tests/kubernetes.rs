@@ -258,4 +258,10 @@ fn pgo_drives_the_operator_on_kubernetes_end_to_end() {
             .any(|l| l.starts_with("POST") && l.contains("/jobs"))
     );
     server.wait_until(10, "the rmdata Jobs to be removed", || api.names(JOBS).is_empty());
+    server.wait_until(10, "the rmdata tasks to be recorded as done", || {
+        let status = server.pgo_ok(&["status", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&status).unwrap();
+        let tasks = v["tasks"].as_array().unwrap();
+        tasks.len() == 4 && tasks.iter().all(|t| t["phase"] == "Succeeded")
+    });
 }

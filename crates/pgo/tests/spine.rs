@@ -132,6 +132,12 @@ fn delete_with_data_removes_every_volume_of_the_cluster_and_records_it() {
     server.wait_until(30, "the data of cluster gone to be removed", || {
         !volumes.join("gone").exists() && !volumes.join(&replica).exists()
     });
+    // The removals are on record.
+    let status = server.pgo_ok(&["status"]);
+    assert!(
+        status.contains("gone-rmdata") && status.contains("Succeeded"),
+        "{status}"
+    );
     // Only that cluster's: the other one keeps serving from its data.
     assert!(volumes.join("kept/pgdata/PG_VERSION").exists());
     assert_eq!(server.show_json("kept")["phase"], "Ready");

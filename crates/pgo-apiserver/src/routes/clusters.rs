@@ -28,8 +28,8 @@ pub async fn create(
     Json(req): Json<CreateClusterRequest>,
 ) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
     caller.require(Permission::CreateCluster)?;
-    let spec =
-        validate::create_request(&req, &state.config).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let spec = validate::create_request(&req, &state.config, &state.platform.strategies())
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if let Some(node) = &spec.node_name {
         let nodes = state
             .platform

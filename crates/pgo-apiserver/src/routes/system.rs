@@ -5,9 +5,9 @@ use crate::views;
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
-use pgo_api::Pgcluster;
 use pgo_api::cluster::ClusterPhase;
-use pgo_api::rest::{StatusResponse, VersionResponse, VolumeView};
+use pgo_api::rest::{StatusResponse, TaskView, VersionResponse, VolumeView};
+use pgo_api::{Pgcluster, Pgtask};
 use pgo_store::Api;
 use std::sync::Arc;
 
@@ -77,5 +77,29 @@ pub async fn status(
             path: v.location,
         })
         .collect();
+    // Failovers show in their cluster's history; the other tasks here.
+    let (tasks, _) = Api::<Pgtask>::new(state.store.clone()).list().await?;
+    for t in tasks
+        .iter()
+        .filter(|t| t.spec.task_type != pgo_api::task::FAILOVER)
+    {
+        let status = t.status.clone().unwrap_or_default();
+        let view = TaskView {
+            name: t.metadata.name.clone().unwrap_or_default(),
+            task_type: t.spec.task_type.clone(),
+            cluster: t.spec.cluster_name.clone(),
+            phase: if status.phase.is_empty() {
+                "Pending".into()
+            } else {
+                status.phase
+            },
+            message: status.message,
+        };
+        if view.phase == "Failed" {
+            let why = view.message.as_deref().unwrap_or("no reason given");
+            out.not_ready.push(format!("task {} failed: {why}", view.name));
+        }
+        out.tasks.push(view);
+    }
     Ok(Json(out))
 }

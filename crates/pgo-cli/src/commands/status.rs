@@ -23,6 +23,26 @@ pub async fn run(client: &Client, format: Format) -> Result<ExitCode, CliError> 
             .collect();
         say!("{}", table(&["VOLUME", "CLUSTER", "PATH"], &rows, "  "));
     }
+    if !s.tasks.is_empty() {
+        let rows: Vec<Vec<String>> = s
+            .tasks
+            .iter()
+            .map(|t| {
+                vec![
+                    t.name.clone(),
+                    t.task_type.clone(),
+                    t.cluster.clone(),
+                    t.phase.clone(),
+                    t.message.clone().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        sayln!("tasks      {}", s.tasks.len());
+        say!(
+            "{}",
+            table(&["TASK", "TYPE", "CLUSTER", "PHASE", "MESSAGE"], &rows, "  ")
+        );
+    }
     if s.not_ready.is_empty() {
         sayln!("everything is ready");
     } else {

@@ -101,6 +101,11 @@ impl Platform for KubePlatform {
         "kubernetes"
     }
 
+    /// Those with a complete template set, shipped or added in operator-conf.
+    fn strategies(&self) -> Vec<String> {
+        self.templates.strategies()
+    }
+
     async fn nodes(&self) -> Result<Vec<String>, PlatformError> {
         let nodes = Api::<Node>::all(self.client.clone())
             .list(&ListParams::default())

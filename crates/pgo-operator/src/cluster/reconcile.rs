@@ -104,7 +104,7 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
     let previous = cluster.status.clone().unwrap_or_default();
 
     // Validate: a spec written by hand may be one the apiserver would refuse.
-    if let Err(e) = validate::stored_spec(name, &cluster.spec) {
+    if let Err(e) = validate::stored_spec(name, &cluster.spec, &ctx.platform.strategies()) {
         tracing::error!(cluster = name, error = %e, "invalid cluster spec");
         return refuse(&clusters, &cluster, &previous, e.to_string()).await;
     }
