@@ -21,7 +21,7 @@ use http::{Method, Request, Response};
 use http_body_util::BodyExt;
 use kube::client::Body;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 pub const NS: &str = "pgo";
@@ -53,7 +53,6 @@ pub(crate) struct State {
     changes: Vec<Change>,
     feed: tokio::sync::broadcast::Sender<Change>,
     /// Deployments whose pods are not ready.
-    not_ready: BTreeSet<String>,
     pods_made: u32,
     /// Pod IPs are 127.<subnet>.<n>: loopback, and apart from another
     /// fake's in a test running beside this one.
@@ -71,7 +70,6 @@ impl Default for State {
             log: Vec::new(),
             changes: Vec::new(),
             feed: tokio::sync::broadcast::channel(4096).0,
-            not_ready: BTreeSet::new(),
             pods_made: 0,
             subnet: {
                 let seed = std::process::id() as u64
@@ -520,19 +518,9 @@ impl FakeApi {
         self.0.lock().unwrap().log.clone()
     }
 
-    pub fn set_not_ready(&self, deployment: &str, not_ready: bool) {
-        let mut s = self.0.lock().unwrap();
-        if not_ready {
-            s.not_ready.insert(deployment.into());
-        } else {
-            s.not_ready.remove(deployment);
-        }
-    }
-
     /// The kubelet and the ReplicaSet controller, in one: a running pod for
     /// every Deployment without one (from its pod template, owned by it),
-    /// Ready unless [`set_not_ready`](Self::set_not_ready) said otherwise.
-    /// Returns the pods, by Deployment, with their IPs.
+    /// Ready. Returns the pods, by Deployment, with their IPs.
     pub fn kubelet(&self) -> BTreeMap<String, String> {
         let mut new_pods = Vec::new();
         let out = self.kubelet_pass(&mut new_pods);
@@ -558,16 +546,8 @@ impl FakeApi {
                     .find(|p| p.pointer("/metadata/ownerReferences/0/uid") == Some(&uid))
                     .cloned()
             });
-            let ready = if s.not_ready.contains(&dname) {
-                "False"
-            } else {
-                "True"
-            };
             let pod = match existing {
-                Some(mut p) => {
-                    p["status"]["conditions"] = json!([{ "type": "Ready", "status": ready }]);
-                    p
-                }
+                Some(p) => p,
                 None => {
                     s.pods_made += 1;
                     let n = s.pods_made;
@@ -584,7 +564,7 @@ impl FakeApi {
                         },
                         "spec": spec,
                         "status": { "phase": "Running", "podIP": format!("127.{}.{}.{}", s.subnet.0, s.subnet.1, n + 1),
-                            "conditions": [{ "type": "Ready", "status": ready }] },
+                            "conditions": [{ "type": "Ready", "status": "True" }] },
                     });
                     let pod = s.insert_new(PODS, pod);
                     if s.serve_managers {

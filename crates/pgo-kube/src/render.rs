@@ -371,6 +371,11 @@ pub fn render_cluster(
     Ok(out)
 }
 
+/// The rmdata Job of PVC `pvc`.
+pub fn rmdata_job_name(pvc: &str) -> String {
+    format!("{pvc}-rmdata")
+}
+
 /// The Job that removes `path` from a volume (the rmdata workflow).
 pub fn render_rmdata(
     cluster: &str,
@@ -382,7 +387,7 @@ pub fn render_rmdata(
     let ctx = json!({
         "cluster": { "name": cluster, "namespace": opts.namespace },
         "job": {
-            "name": format!("{pvc}-rmdata"),
+            "name": rmdata_job_name(pvc),
             "labels": { labels::CLUSTER: cluster, labels::MANAGED_BY: labels::MANAGER },
             "pvc": pvc,
             "path": path,

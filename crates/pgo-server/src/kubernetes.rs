@@ -12,7 +12,6 @@ use pgo_api::rest::CreateClusterRequest;
 use pgo_api::{Pgcluster, PgclusterSpec, Pgreplica, PgreplicaSpec};
 use pgo_kube::store::KubeStore;
 use pgo_kube::{HttpManagers, KubePlatform, RenderOptions, Templates, render_cluster, render_rmdata};
-use std::path::Path;
 use std::sync::Arc;
 
 const SERVICE_ACCOUNT_NAMESPACE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -102,7 +101,7 @@ pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError
     let describe = format!(
         "kubernetes platform, namespace {}, templates from {}, instance image {}",
         opts.namespace,
-        display(conf),
+        conf.display(),
         opts.image
     );
     Ok(Backend {
@@ -111,8 +110,4 @@ pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError
         config,
         describe,
     })
-}
-
-fn display(p: &Path) -> String {
-    p.display().to_string()
 }

@@ -28,7 +28,6 @@ use std::sync::{Arc, Mutex};
 
 pub struct KubePlatform {
     client: kube::Client,
-    namespace: String,
     templates: Templates,
     opts: RenderOptions,
     managers: Arc<dyn Managers>,
@@ -47,7 +46,6 @@ impl KubePlatform {
     ) -> Self {
         KubePlatform {
             client,
-            namespace: opts.namespace.clone(),
             templates,
             opts,
             managers,
@@ -61,7 +59,7 @@ impl KubePlatform {
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
         K::DynamicType: Default,
     {
-        Api::namespaced(self.client.clone(), &self.namespace)
+        Api::namespaced(self.client.clone(), &self.opts.namespace)
     }
 
     fn created_by_pgo() -> ListParams {
@@ -265,7 +263,7 @@ impl Platform for KubePlatform {
         let api: Api<Service> = self.api();
         self.applied.apply(&api, &service).await?;
         Ok(Endpoint {
-            host: format!("{}.{}.svc", spec.name, self.namespace),
+            host: format!("{}.{}.svc", spec.name, self.opts.namespace),
             port: spec.port,
         })
     }

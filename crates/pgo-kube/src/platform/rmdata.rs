@@ -4,16 +4,12 @@
 
 use super::apply::{api_error, not_ours, ours};
 use super::{KubePlatform, delete_ours, post_params};
-use crate::render::{Rendered, render_rmdata};
+use crate::render::{Rendered, render_rmdata, rmdata_job_name};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::Api;
 use pgo_api::labels;
 use pgo_platform::PlatformError;
-
-pub fn job_name(pvc: &str) -> String {
-    format!("{pvc}-rmdata")
-}
 
 fn failed(job: &Job) -> Option<String> {
     job.status
@@ -37,7 +33,7 @@ fn succeeded(job: &Job) -> bool {
 pub async fn remove(p: &KubePlatform, pvc: &str) -> Result<(), PlatformError> {
     let claims: Api<PersistentVolumeClaim> = p.api();
     let jobs: Api<Job> = p.api();
-    let name = job_name(pvc);
+    let name = rmdata_job_name(pvc);
     let Some(claim) = claims
         .get_opt(pvc)
         .await
