@@ -75,17 +75,34 @@ pub async fn initdb(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> Resu
     run_as.write(&conf, &text)?;
     std::fs::write(volume.join(SETUP_PENDING), b"")
         .map_err(|e| format!("cannot mark {}: {e}", volume.display()))?;
-    sync_filesystem(volume)?;
+    sync_filesystem(volume).await?;
     // Only a complete, durable data directory ever takes the real name.
     std::fs::rename(&scratch, config.pgdata())
         .map_err(|e| format!("cannot move the new data directory into place: {e}"))?;
-    sync_filesystem(volume)
+    sync_filesystem(volume).await
 }
 
-/// Flushes everything written to the filesystem holding `dir`.
-fn sync_filesystem(dir: &Path) -> Result<(), String> {
-    let handle = std::fs::File::open(dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
-    nix::unistd::syncfs(&handle).map_err(|e| format!("cannot sync the filesystem of {}: {e}", dir.display()))
+/// Flushes everything written to the filesystem holding `dir`. Off the
+/// async workers: its time depends on what else is dirty there, and the
+/// manager's endpoints must answer meanwhile.
+async fn sync_filesystem(dir: &Path) -> Result<(), String> {
+    let dir = dir.to_path_buf();
+    let started = std::time::Instant::now();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let handle = std::fs::File::open(&dir).map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
+        nix::unistd::syncfs(&handle)
+            .map_err(|e| format!("cannot sync the filesystem of {}: {e}", dir.display()))
+    })
+    .await
+    .map_err(|e| format!("the filesystem sync did not finish: {e}"))?;
+    let took = started.elapsed();
+    if took > std::time::Duration::from_secs(5) {
+        tracing::warn!(
+            seconds = took.as_secs(),
+            "syncfs was slow: other writes on this filesystem were flushed too"
+        );
+    }
+    outcome
 }
 
 /// Copies the primary's data directory with pg_basebackup, creating this
@@ -147,10 +164,10 @@ pub async fn basebackup(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> 
             tail(&output.stderr)
         ));
     }
-    sync_filesystem(volume)?;
+    sync_filesystem(volume).await?;
     std::fs::rename(&scratch, config.pgdata())
         .map_err(|e| format!("cannot move the copied data directory into place: {e}"))?;
-    sync_filesystem(volume)
+    sync_filesystem(volume).await
 }
 
 /// The last lines of a command's error output, on one line.

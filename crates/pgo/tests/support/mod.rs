@@ -231,6 +231,17 @@ impl Drop for Server {
         pgo_platform::local::kill_instance_processes(&self.home, &self.home.join("volumes"));
         if std::thread::panicking() {
             eprintln!("--- server log ({}) ---\n{}", self.home.display(), self.log());
+            // What each instance manager said: a failure's cause is often there.
+            let instances = self.home.join("instances");
+            for dir in std::fs::read_dir(&instances).into_iter().flatten().flatten() {
+                let text = std::fs::read_to_string(dir.path().join("instance.log")).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+                eprintln!(
+                    "--- instance log {} (last 40 lines) ---\n{tail}",
+                    dir.path().display()
+                );
+            }
         }
     }
 }
