@@ -40,6 +40,10 @@ pub struct InstanceConfig {
     /// replication, `ANY 1`); empty for asynchronous replication.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sync_standbys: Vec<String>,
+    /// For a primary: commits wait for a replica, even while `sync_standbys`
+    /// is empty (the only replica promoted, its replacement not made yet).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub synchronous: bool,
     /// OS user PostgreSQL runs as; when unset, `postgres` if started as root,
     /// else the current user.
     #[serde(default)]
@@ -66,19 +70,128 @@ pub struct SlotRequest {
 
 /// `POST /control/reload`: re-read the config; where the platform cannot
 /// rewrite the file at once (a ConfigMap is synced by the kubelet within a
-/// minute), the new config comes in the request and wins until the file
-/// says the same.
+/// minute), what changed comes in the request and wins until the file says
+/// the same. Only what a failover or a scale changes can be pushed: never
+/// the networks, ports, secrets or paths.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ReloadRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub config: Option<InstanceConfig>,
+    pub changes: Option<ConfigChanges>,
+}
+
+/// The part of an [`InstanceConfig`] that changes while the instance runs.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigChanges {
+    pub role: MemberRole,
+    #[serde(default)]
+    pub primary: Option<Upstream>,
+    #[serde(default)]
+    pub sync_standbys: Vec<String>,
+    #[serde(default)]
+    pub synchronous: bool,
 }
 
 impl InstanceConfig {
     pub fn pgdata(&self) -> PathBuf {
         self.volume_dir.join("pgdata")
     }
+
+    pub fn changes(&self) -> ConfigChanges {
+        ConfigChanges {
+            role: self.role,
+            primary: self.primary.clone(),
+            sync_standbys: self.sync_standbys.clone(),
+            synchronous: self.synchronous,
+        }
+    }
+
+    /// This config with `changes` applied.
+    pub fn with(&self, changes: &ConfigChanges) -> InstanceConfig {
+        InstanceConfig {
+            role: changes.role,
+            primary: changes.primary.clone(),
+            sync_standbys: changes.sync_standbys.clone(),
+            synchronous: changes.synchronous,
+            ..self.clone()
+        }
+    }
+
+    /// Refuses anything that would be written into PostgreSQL's config files
+    /// as something other than what it says: a network that is not a CIDR, a
+    /// name or host with a quote, a space or a newline in it.
+    pub fn validate(&self) -> Result<(), String> {
+        for cidr in &self.allowed_cidrs {
+            parse_cidr(cidr).map_err(|e| format!("allowedCidrs: {e}"))?;
+        }
+        self.changes().validate()?;
+        check_name("name", &self.name, is_instance_char)?;
+        check_name("listenAddress", &self.listen_address, is_host_char)?;
+        check_name("database", &self.database, is_instance_char_or_underscore)?;
+        check_name("appUser", &self.app_user, is_instance_char_or_underscore)
+    }
+}
+
+impl ConfigChanges {
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(up) = &self.primary {
+            check_name("primary.host", &up.host, is_host_char)?;
+            check_name("primary.slot", &up.slot, |c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+            })?;
+            if up.port == 0 {
+                return Err("primary.port: 0 is not a port".into());
+            }
+        }
+        for name in &self.sync_standbys {
+            check_name("syncStandbys", name, is_instance_char)?;
+        }
+        Ok(())
+    }
+}
+
+fn is_instance_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+}
+
+fn is_instance_char_or_underscore(c: char) -> bool {
+    is_instance_char(c) || c == '_'
+}
+
+/// Host names, IPv4 and IPv6 addresses.
+fn is_host_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_')
+}
+
+fn check_name(field: &str, value: &str, allowed: impl Fn(char) -> bool) -> Result<(), String> {
+    if value.is_empty() || value.len() > 253 {
+        return Err(format!("{field}: {value:?} must be 1 to 253 characters"));
+    }
+    match value.chars().find(|&c| !allowed(c)) {
+        Some(c) => Err(format!(
+            "{field}: {value:?} holds {c:?}, which is not allowed there"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An address with a prefix length (`10.0.0.0/8`, `::1/128`).
+pub fn parse_cidr(s: &str) -> Result<(std::net::IpAddr, u8), String> {
+    let (addr, prefix) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?} is not a CIDR (address/prefix)"))?;
+    let addr: std::net::IpAddr = addr
+        .parse()
+        .map_err(|_| format!("{s:?} is not a CIDR: {addr:?} is not an IP address"))?;
+    let prefix: u8 = prefix
+        .parse()
+        .map_err(|_| format!("{s:?} is not a CIDR: {prefix:?} is not a prefix length"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    if prefix > max {
+        return Err(format!("{s:?} is not a CIDR: the prefix is longer than {max}"));
+    }
+    Ok((addr, prefix))
 }
 
 /// What `/status` answers.
@@ -103,4 +216,68 @@ pub struct InstanceReport {
     pub message: Option<String>,
     /// Set when the instance cannot start without a change from the user.
     pub fatal: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn config() -> InstanceConfig {
+        serde_json::from_value(serde_json::json!({
+            "name": "db-a1b2", "cluster": "db", "role": "Replica", "volumeDir": "/v",
+            "listenAddress": "127.0.0.1", "port": 5432, "httpAddress": "127.0.0.1", "httpPort": 8008,
+            "allowedCidrs": ["127.0.0.1/32", "::/0"], "database": "userdb", "appUser": "testuser",
+            "superuserSecret": "/s", "replicationSecret": "/r", "appSecret": "/a", "tokenFile": "/t",
+            "primary": {"host": "db.ns.svc", "port": 5432, "slot": "db_a1b2"},
+            "syncStandbys": []
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn what_would_escape_into_config_files_is_refused() {
+        assert_eq!(config().validate(), Ok(()));
+        type Change = fn(&mut InstanceConfig);
+        let cases: [(&str, Change); 6] = [
+            ("allowedCidrs", |c| {
+                c.allowed_cidrs = vec!["127.0.0.1/32\nhost all all 0.0.0.0/0 trust".into()]
+            }),
+            ("allowedCidrs", |c| c.allowed_cidrs = vec!["10.0.0.0/33".into()]),
+            ("allowedCidrs", |c| c.allowed_cidrs = vec!["all".into()]),
+            ("syncStandbys", |c| c.sync_standbys = vec!["a\"b".into()]),
+            ("primary.host", |c| {
+                c.primary.as_mut().unwrap().host = "h user=postgres".into()
+            }),
+            ("primary.slot", |c| {
+                c.primary.as_mut().unwrap().slot = "s'; x".into()
+            }),
+        ];
+        for (field, change) in cases {
+            let mut c = config();
+            change(&mut c);
+            let err = c.validate().unwrap_err();
+            assert!(err.starts_with(field), "{field}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_reload_request_carries_only_the_changes() {
+        let err = serde_json::from_str::<ReloadRequest>(r#"{"config": {"allowedCidrs": ["0.0.0.0/0"]}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field"), "{err}");
+        let err = serde_json::from_str::<ReloadRequest>(
+            r#"{"changes": {"role": "Replica", "allowedCidrs": ["0.0.0.0/0"]}}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field"), "{err}");
+        let c = config();
+        let mut changes = c.changes();
+        changes.sync_standbys = vec!["db-x".into()];
+        let applied = c.with(&changes);
+        assert_eq!(applied.sync_standbys, ["db-x"]);
+        assert_eq!(applied.allowed_cidrs, c.allowed_cidrs);
+    }
 }

@@ -51,6 +51,10 @@ pub struct InstanceSpec {
     /// may wait for (any one of them).
     #[serde(default)]
     pub sync_standbys: Vec<String>,
+    /// Synchronous replication: commits wait for a replica even when
+    /// `sync_standbys` is empty, never silently acknowledged by none.
+    #[serde(default)]
+    pub synchronous: bool,
     /// The node this instance should rather not share (a replica keeps away
     /// from the node the cluster's primary was placed on).
     #[serde(default)]
@@ -162,6 +166,7 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
             labels,
             follows: None,
             sync_standbys: vec![],
+            synchronous: false,
             avoid_node: None,
             metrics: spec.metrics,
             strategy: spec.strategy.clone(),
@@ -175,6 +180,7 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
     }
     if spec.sync_replication {
         first.sync_standbys = replicas.iter().map(|r| r.name.clone()).collect();
+        first.synchronous = true;
     }
     let mut instances = vec![first];
     for r in replicas {
@@ -311,6 +317,18 @@ mod tests {
         s.sync_replication = true;
         let d = cluster("db", &s, "db", &[replica("db-a1b2"), replica("db-c3d4")]);
         assert_eq!(d.instances[0].sync_standbys, ["db-a1b2", "db-c3d4"]);
+        assert!(d.instances[0].synchronous);
+    }
+
+    #[test]
+    fn a_synchronous_primary_without_replicas_stays_synchronous() {
+        let mut s = spec();
+        s.sync_replication = true;
+        // The only replica was just promoted; its replacement is not made yet.
+        let d = cluster("db", &s, "db-a1b2", &[]);
+        assert!(d.instances[0].sync_standbys.is_empty());
+        assert!(d.instances[0].synchronous, "commits must keep waiting");
+        assert!(!cluster("db", &spec(), "db", &[]).instances[0].synchronous);
     }
 
     #[test]

@@ -193,6 +193,28 @@ fn conninfo_value(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
+/// A standby name no instance can have (names never hold ':'): what a
+/// synchronous primary waits for while it has no replica, so a commit is
+/// never acknowledged by nobody.
+pub const NO_REPLICA_YET: &str = "pgo:no-replica-yet";
+
+/// ANY 1 of every replica: a commit is acknowledged once one of them has it
+/// on disk; with none streaming, commits wait. Asynchronous: empty.
+pub fn synchronous_standby_names(synchronous: bool, standbys: &[String]) -> String {
+    let mut names: Vec<&str> = standbys.iter().map(String::as_str).collect();
+    if names.is_empty() {
+        if !synchronous {
+            return String::new();
+        }
+        names.push(NO_REPLICA_YET);
+    }
+    let quoted: Vec<String> = names
+        .iter()
+        .map(|n| format!("\"{}\"", n.replace('"', "\"\"")))
+        .collect();
+    format!("ANY 1 ({})", quoted.join(", "))
+}
+
 fn conf_literal(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
@@ -200,6 +222,9 @@ fn conf_literal(s: &str) -> String {
 /// Writes the settings and access rules pgo owns; run before every start so
 /// a changed port or network takes effect.
 pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), String> {
+    config
+        .validate()
+        .map_err(|e| format!("the instance config is refused: {e}"))?;
     let pgdata = config.pgdata();
     let settings = [
         ("listen_addresses", conf_literal(&config.listen_address)),
@@ -244,18 +269,7 @@ pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), Strin
             }
         }
         None => {
-            // ANY 1 of every replica: a commit is acknowledged once one of
-            // them has it on disk; with none streaming, commits wait.
-            let names: Vec<String> = config
-                .sync_standbys
-                .iter()
-                .map(|n| format!("\"{}\"", n.replace('"', "\"\"")))
-                .collect();
-            let value = if names.is_empty() {
-                String::new()
-            } else {
-                format!("ANY 1 ({})", names.join(", "))
-            };
+            let value = synchronous_standby_names(config.synchronous, &config.sync_standbys);
             conf.push_str(&format!("synchronous_standby_names = {}\n", conf_literal(&value)));
         }
     }
@@ -290,6 +304,12 @@ pub async fn setup(config: &InstanceConfig, client: &tokio_postgres::Client) -> 
     let app_user = read_secret(&config.app_secret, "username")?;
     let app_pass = read_secret(&config.app_secret, "password")?;
     let sql_err = |what: &str, e: tokio_postgres::Error| format!("setup: {what}: {}", describe(&e));
+    // Before any replica exists, a synchronous primary would wait for ever
+    // on its own bootstrap. Nothing a client wrote is here yet.
+    client
+        .batch_execute("SET synchronous_commit TO local")
+        .await
+        .map_err(|e| sql_err("synchronous_commit", e))?;
     for (user, pass, attrs) in [
         (&repl_user, &repl_pass, "LOGIN REPLICATION"),
         (&app_user, &app_pass, "LOGIN"),
@@ -371,4 +391,21 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 
 pub fn postgres_log(log_dir: &Path) -> PathBuf {
     log_dir.join("postgres.log")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synchronous_replication_never_becomes_asynchronous() {
+        let two = ["db-a".to_string(), "db-b".to_string()];
+        assert_eq!(synchronous_standby_names(true, &two), r#"ANY 1 ("db-a", "db-b")"#);
+        assert_eq!(
+            synchronous_standby_names(true, &[]),
+            r#"ANY 1 ("pgo:no-replica-yet")"#,
+            "no replica: commits wait"
+        );
+        assert_eq!(synchronous_standby_names(false, &[]), "");
+    }
 }

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
-use pgo_api::instance::{InstanceConfig, InstanceReport, ReloadRequest, SlotRequest};
+use pgo_api::instance::{ConfigChanges, InstanceConfig, InstanceReport, ReloadRequest, SlotRequest};
 use pgo_api::rest::VolumeUsage;
 use std::sync::{Arc, RwLock};
 use tokio::sync::Notify;
@@ -18,9 +18,9 @@ pub struct Shared {
     pub reload: Notify,
     /// The config in use, for handlers that talk to PostgreSQL.
     pub config: RwLock<InstanceConfig>,
-    /// A config pushed with a reload, newer than the file until the file
+    /// Changes pushed with a reload, newer than the file until the file
     /// says the same.
-    pub pushed: RwLock<Option<InstanceConfig>>,
+    pub pushed: RwLock<Option<ConfigChanges>>,
 }
 
 impl Shared {
@@ -117,10 +117,18 @@ fn unauthorized() -> Response {
         .into_response()
 }
 
-async fn reload(State(s): State<Arc<Shared>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    if !authorized(&headers, &s.token) {
+/// The largest reload body read: a few names and an address.
+const RELOAD_BODY_LIMIT: usize = 64 * 1024;
+
+async fn reload(State(s): State<Arc<Shared>>, request: axum::extract::Request) -> Response {
+    // The token first: a stranger's body is never read.
+    if !authorized(request.headers(), &s.token) {
         return unauthorized();
     }
+    let body = match axum::body::to_bytes(request.into_body(), RELOAD_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("cannot read the request: {e}")),
+    };
     let request: ReloadRequest = if body.is_empty() {
         ReloadRequest::default()
     } else {
@@ -129,10 +137,13 @@ async fn reload(State(s): State<Arc<Shared>>, headers: HeaderMap, body: axum::bo
             Err(e) => return error(StatusCode::BAD_REQUEST, format!("not a reload request: {e}")),
         }
     };
-    if let Some(config) = request.config
-        && let Ok(mut pushed) = s.pushed.write()
-    {
-        *pushed = Some(config);
+    if let Some(changes) = request.changes {
+        if let Err(e) = changes.validate() {
+            return error(StatusCode::BAD_REQUEST, format!("not a reload request: {e}"));
+        }
+        if let Ok(mut pushed) = s.pushed.write() {
+            *pushed = Some(changes);
+        }
     }
     s.reload.notify_one();
     (

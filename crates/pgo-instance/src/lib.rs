@@ -13,7 +13,7 @@ mod http;
 mod osuser;
 mod pgbin;
 mod postmaster;
-mod probe;
+pub mod probe;
 mod supervisor;
 pub mod volume;
 

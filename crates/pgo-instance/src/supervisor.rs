@@ -5,7 +5,7 @@ use crate::bootstrap;
 use crate::http::{self, Shared};
 use crate::osuser::RunAs;
 use crate::postmaster::Postmaster;
-use crate::probe::Prober;
+use crate::probe::{self, PROBE_TIMEOUT, StorageCheck};
 use pgo_api::instance::{InstanceConfig, InstanceReport};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -126,6 +126,10 @@ impl Supervisor {
             let pgdata = self.config.pgdata();
             let mut postmaster = match Postmaster::adopt(&pgdata) {
                 Some(p) => {
+                    // The config was just written; what it runs with may be
+                    // older (a primary to follow that changed while no
+                    // manager was there to reload it).
+                    p.reload();
                     tracing::info!(pid = p.pid, "adopted the running postmaster");
                     p
                 }
@@ -203,16 +207,17 @@ impl Supervisor {
             .map_err(|e| e.to_string())
             .and_then(|b| serde_json::from_slice::<InstanceConfig>(&b).map_err(|e| e.to_string()));
         let pushed = self.shared.pushed.read().ok().and_then(|p| p.clone());
-        let fresh = match pushed {
-            Some(p) if file.as_ref().ok() == Some(&p) => {
+        let fresh = match (pushed, file) {
+            (Some(p), Ok(f)) if f.changes() == p => {
                 // The file caught up: it is the truth again.
                 if let Ok(mut slot) = self.shared.pushed.write() {
                     *slot = None;
                 }
-                Ok(p)
+                Ok(f)
             }
-            Some(p) => Ok(p),
-            None => file,
+            (Some(p), Ok(f)) => Ok(f.with(&p)),
+            (Some(p), Err(_)) => Ok(self.config.with(&p)),
+            (None, file) => file,
         };
         match fresh {
             Ok(c) => {
@@ -231,7 +236,7 @@ impl Supervisor {
         backoff: &mut Duration,
         failures: &mut u32,
     ) -> Exit {
-        let mut prober = Prober::default();
+        let mut storage = StorageCheck::default();
         let shared = self.shared.clone();
         loop {
             let ready = shared.report().ready;
@@ -253,11 +258,18 @@ impl Supervisor {
             if let Some(why) = postmaster.exited() {
                 return Exit::Crashed(why);
             }
-            match prober.probe(&self.config).await {
+            let checked = match probe::probe(&self.config).await {
+                Ok(p) => storage
+                    .check(&probe::storage_check_file(&self.config), PROBE_TIMEOUT)
+                    .await
+                    .map(|()| p),
+                Err(e) => Err(e),
+            };
+            match checked {
                 Ok(p) => {
                     if bootstrap::setup_pending(&self.config) {
-                        let setup = match prober.client(&self.config).await {
-                            Ok(client) => bootstrap::setup(&self.config, client).await,
+                        let setup = match bootstrap::connect(&self.config).await {
+                            Ok(client) => bootstrap::setup(&self.config, &client).await,
                             Err(e) => Err(e),
                         };
                         if let Err(e) = setup {

@@ -164,6 +164,7 @@ fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> Instan
             slot: f.slot.clone(),
         }),
         sync_standbys: i.sync_standbys.clone(),
+        synchronous: i.synchronous,
         run_as: None,
     }
 }

@@ -209,7 +209,7 @@ async fn failover_moves_labels_deletes_the_old_primary_keeps_its_pvc_and_replace
         .find(|c| c.host == target_ip)
         .expect("no config pushed to the new primary");
     assert_eq!(
-        pushed.body["config"]["role"],
+        pushed.body["changes"]["role"],
         serde_json::to_value(MemberRole::Primary).unwrap()
     );
     // Exactly one pod is labelled primary, and a replacement replica runs.

@@ -99,8 +99,10 @@ async fn push_config(
     let config: InstanceConfig = serde_json::from_str(&text)
         .map_err(|e| PlatformError::Invalid(format!("instance {}: {e}", spec.name)))?;
     let token = secrets::read_token(p, &spec.cluster).await?;
-    let body = serde_json::to_value(ReloadRequest { config: Some(config) })
-        .map_err(|e| PlatformError::Invalid(e.to_string()))?;
+    let body = serde_json::to_value(ReloadRequest {
+        changes: Some(config.changes()),
+    })
+    .map_err(|e| PlatformError::Invalid(e.to_string()))?;
     // Not a failure of the apply: the kubelet brings the same file within a
     // minute. Unrecorded, so the next pass pushes it again.
     match p

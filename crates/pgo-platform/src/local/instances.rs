@@ -8,9 +8,11 @@ use crate::{InstanceObservation, PlatformError};
 use nix::sys::signal::Signal;
 use pgo_api::instance::{InstanceConfig, InstanceReport, SlotRequest, Upstream};
 use pgo_core::desired::InstanceSpec;
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 const CONFIG: &str = "instance.json";
 const PID: &str = "manager.pid";
@@ -25,6 +27,46 @@ pub fn read_config(dir: &Path) -> Result<Option<InstanceConfig>, PlatformError> 
 
 pub fn config(layout: &Layout, name: &str) -> Result<Option<InstanceConfig>, PlatformError> {
     read_config(&layout.instance(name))
+}
+
+/// How long a manager may leave `/status` unanswered while its PostgreSQL
+/// answers before it is restarted: one slow answer under load is not a hang.
+const MANAGER_HANG_RESTART: Duration = Duration::from_secs(3);
+
+/// Managers seen not answering, by instance, since when.
+#[derive(Default)]
+pub struct Hung(Mutex<HashMap<String, Instant>>);
+
+impl Hung {
+    fn mark(&self, name: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.entry(name.to_string()).or_insert_with(Instant::now);
+        }
+    }
+
+    fn clear(&self, name: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(name);
+        }
+    }
+
+    fn longer_than(&self, name: &str, d: Duration) -> bool {
+        self.0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(name).map(|t| t.elapsed() >= d))
+            .unwrap_or(false)
+    }
+}
+
+/// The postmaster serving `pgdata`, from its pid file: only a live process
+/// whose command line names that data directory, so a stale pid file and a
+/// reused pid never make us signal someone else's process.
+pub fn running_postmaster(pgdata: &Path) -> Option<u32> {
+    let pid = read_pid(&pgdata.join("postmaster.pid"))?;
+    let dir = pgdata.to_string_lossy();
+    (is_alive(pid) && cmdline(pid).is_some_and(|c| c.contains("postgres") && c.contains(dir.as_ref())))
+        .then_some(pid)
 }
 
 /// The running manager of the instance in `dir`, checked by its command line
@@ -55,6 +97,7 @@ pub async fn ensure(
     layout: &Layout,
     settings: &LocalSettings,
     http: &reqwest::Client,
+    hung: &Hung,
     spec: &InstanceSpec,
 ) -> Result<(), PlatformError> {
     let dir = layout.instance(&spec.name);
@@ -89,6 +132,7 @@ pub async fn ensure(
         pg_bin_dir: settings.pg_bin_dir.clone(),
         primary: upstream(layout, spec)?,
         sync_standbys: spec.sync_standbys.clone(),
+        synchronous: spec.synchronous,
         run_as: None,
     };
     let pending = dir.join(RELOAD_PENDING);
@@ -99,6 +143,19 @@ pub async fn ensure(
             files::write_atomic(&pending, b"", 0o600)?;
         }
         files::write_json(&dir.join(CONFIG), &config)?;
+    }
+    if let Some(pid) = running_manager(&dir)
+        && hung.longer_than(&spec.name, MANAGER_HANG_RESTART)
+    {
+        // PostgreSQL answers; its manager does not. A new manager adopts the
+        // running postmaster: no failover for a hung supervisor.
+        tracing::warn!(instance = %spec.name, pid, "the instance manager does not answer; restarting it");
+        process::signal(pid, Signal::SIGKILL);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while is_alive(pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        hung.clear(&spec.name);
     }
     if running_manager(&dir).is_some() {
         if pending.exists() {
@@ -247,6 +304,7 @@ async fn spawn(dir: &Path, settings: &LocalSettings) -> Result<(), PlatformError
 pub async fn observe(
     layout: &Layout,
     http: &reqwest::Client,
+    hung: &Hung,
     node: &str,
     name: &str,
 ) -> Result<Option<InstanceObservation>, PlatformError> {
@@ -272,6 +330,7 @@ pub async fn observe(
     };
     match report.await {
         Ok(r) => {
+            hung.clear(name);
             seen.running = true;
             seen.ready = r.ready;
             seen.role = r.role;
@@ -293,6 +352,32 @@ pub async fn observe(
             } else {
                 "the instance manager is not running".into()
             });
+            if seen.running && !e.is_connect() {
+                // Is PostgreSQL itself fine? Asked directly, the way the
+                // manager would: a new connection and the readiness query.
+                // Only then is the manager restarted; an instance hung whole
+                // is left to the failover, which fences it.
+                match pgo_instance::probe::probe(&config).await {
+                    Ok(p) => {
+                        hung.mark(name);
+                        tracing::warn!(
+                            instance = name,
+                            "the instance manager does not answer, but PostgreSQL does"
+                        );
+                        seen.ready = true;
+                        seen.role = Some(p.role);
+                        seen.timeline = p.timeline;
+                        seen.wal_lsn = p.wal_lsn;
+                        seen.received_lsn = p.received_lsn;
+                    }
+                    Err(pg) => {
+                        hung.clear(name);
+                        seen.message = Some(format!(
+                            "the instance manager does not answer ({e}), nor does PostgreSQL ({pg})"
+                        ));
+                    }
+                }
+            }
         }
     }
     Ok(Some(seen))
@@ -303,9 +388,7 @@ pub async fn remove(layout: &Layout, name: &str) -> Result<(), PlatformError> {
     if !dir.exists() {
         return Ok(());
     }
-    let postmaster = read_config(&dir)?
-        .and_then(|c| read_pid(&c.pgdata().join("postmaster.pid")))
-        .filter(|&pid| is_alive(pid) && cmdline(pid).is_some_and(|c| c.contains("postgres")));
+    let postmaster = read_config(&dir)?.and_then(|c| running_postmaster(&c.pgdata()));
     let backends = postmaster.map(process::descendants).unwrap_or_default();
     // A hung postmaster cannot shut down in order: it goes first, at once.
     if let Some(pid) = postmaster.filter(|&p| process::is_stopped(p)) {

@@ -41,6 +41,7 @@ pub struct LocalPlatform {
     node: String,
     proxies: proxy::Proxies,
     http: reqwest::Client,
+    hung: instances::Hung,
 }
 
 impl LocalPlatform {
@@ -67,6 +68,7 @@ impl LocalPlatform {
             settings,
             node,
             http,
+            hung: instances::Hung::default(),
         })
     }
 
@@ -115,11 +117,11 @@ impl Platform for LocalPlatform {
     }
 
     async fn ensure_instance(&self, spec: &InstanceSpec) -> Result<(), PlatformError> {
-        instances::ensure(&self.layout, &self.settings, &self.http, spec).await
+        instances::ensure(&self.layout, &self.settings, &self.http, &self.hung, spec).await
     }
 
     async fn observe_instance(&self, name: &str) -> Result<Option<InstanceObservation>, PlatformError> {
-        instances::observe(&self.layout, &self.http, &self.node, name).await
+        instances::observe(&self.layout, &self.http, &self.hung, &self.node, name).await
     }
 
     async fn remove_instance(&self, name: &str) -> Result<(), PlatformError> {

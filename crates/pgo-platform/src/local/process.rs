@@ -121,8 +121,7 @@ pub fn kill_instance_processes(home: &Path, data_dir: &Path) {
             signal(pid, Signal::SIGKILL);
         }
         if let Ok(Some(config)) = super::instances::read_config(&entry.path())
-            && let Some(pid) = read_pid(&config.pgdata().join("postmaster.pid"))
-            && cmdline(pid).is_some_and(|c| c.contains("postgres"))
+            && let Some(pid) = super::instances::running_postmaster(&config.pgdata())
         {
             signal(pid, Signal::SIGKILL);
         }
