@@ -18,3 +18,10 @@ pub const CLUSTER_FINALIZER: &str = "pgo.dev/cluster";
 pub const REPLICA_FINALIZER: &str = "pgo.dev/replica";
 /// Annotation on a Pgreplica being deleted: remove its data too.
 pub const DELETE_DATA: &str = "pgo.dev/delete-data";
+/// On a Pgcluster, `pgo.dev/scaledown.<replica>`: that replica is leaving.
+/// Written with the lowered replica count in one write, so a scaledown
+/// either happens whole or not at all. The value is [`DELETE_DATA_VALUE`]
+/// or [`KEEP_DATA_VALUE`].
+pub const SCALEDOWN_PREFIX: &str = "pgo.dev/scaledown.";
+pub const DELETE_DATA_VALUE: &str = "delete-data";
+pub const KEEP_DATA_VALUE: &str = "keep-data";

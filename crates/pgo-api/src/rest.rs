@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// `POST /clusters`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct CreateClusterRequest {
     pub name: String,
     /// Replicas to create; `None` takes `Cluster.ReplicaCount` from pgo.yaml.
@@ -110,14 +110,14 @@ pub struct VolumeView {
 
 /// `POST /clusters/{name}/scale`: adds replicas (as the original did).
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ScaleRequest {
     pub replica_count: u32,
 }
 
 /// `POST /clusters/{name}/scaledown`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ScaledownRequest {
     pub target: String,
     pub delete_data: bool,
@@ -168,7 +168,7 @@ pub struct VolumeUsage {
 
 /// `POST /clusters/{name}/failover`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct FailoverRequest {
     pub target: String,
     /// Make a new replica for the promoted one (`Cluster.AutofailReplaceReplica`

@@ -23,6 +23,11 @@ pub enum ApiError {
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    /// Too many failed logins from one address: wait and try again.
+    #[error("too many failed logins; try again in {0}s")]
+    Throttled(u64),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -47,6 +52,8 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -57,6 +64,9 @@ impl IntoResponse for ApiError {
         });
         if status == StatusCode::UNAUTHORIZED {
             return (status, [(header::WWW_AUTHENTICATE, "Basic realm=\"pgo\"")], body).into_response();
+        }
+        if let ApiError::Throttled(secs) = self {
+            return (status, [(header::RETRY_AFTER, secs.to_string())], body).into_response();
         }
         (status, body).into_response()
     }

@@ -23,6 +23,37 @@ pub struct AppState {
     pub platform: Arc<dyn Platform>,
     pub auth: auth::Auth,
     pub config: PgoConfig,
+    /// Failed logins by source address.
+    throttle: auth::Throttle,
+    /// Password hashes computed at once: PBKDF2 must not take every core.
+    hashing: tokio::sync::Semaphore,
+    /// Connections `/test` opens at once across all callers, so a reader
+    /// cannot use up PostgreSQL's connection slots.
+    testing: tokio::sync::Semaphore,
+}
+
+/// Password hashes at once.
+const HASHING: usize = 2;
+/// Database connections `/test` opens at once.
+const TESTING: usize = 4;
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        platform: Arc<dyn Platform>,
+        auth: auth::Auth,
+        config: PgoConfig,
+    ) -> Self {
+        AppState {
+            store,
+            platform,
+            auth,
+            config,
+            throttle: auth::Throttle::default(),
+            hashing: tokio::sync::Semaphore::new(HASHING),
+            testing: tokio::sync::Semaphore::new(TESTING),
+        }
+    }
 }
 
 pub fn router(state: Arc<AppState>) -> axum::Router {

@@ -54,14 +54,42 @@ fn write(path: &Path, contents: &str, mode: u32) -> Result<(), TlsError> {
     f.write_all(contents.as_bytes()).map_err(err)
 }
 
-/// Makes the CA and the server certificate in `dir` unless they exist.
-/// `hosts` are the names and addresses the server answers on.
-pub fn ensure(dir: &Path, hosts: &[String]) -> Result<TlsFiles, TlsError> {
-    let files = TlsFiles::in_dir(dir);
-    if files.ca_cert.exists() && files.server_cert.exists() && files.server_key.exists() {
-        return Ok(files);
-    }
-    let ca_key = KeyPair::generate()?;
+/// How long the CA is valid. Rotating it means a new `ca.crt` for every
+/// client: remove the TLS directory and start the server again.
+const CA_DAYS: i64 = 3650;
+/// How long a server certificate is valid. It is made anew from the same CA
+/// at a start within [`RENEW_DAYS`] of its end, so clients notice nothing.
+const SERVER_DAYS: i64 = 365;
+const RENEW_DAYS: i64 = 30;
+/// Beside the server certificate: the day it ends (`YYYY-MM-DD`).
+const SERVER_EXPIRES: &str = "server.expires";
+
+/// The day `days` from now, in UTC.
+fn day(days: i64) -> Result<jiff::civil::Date, TlsError> {
+    let at = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_hours(24 * days))
+        .map_err(|e| TlsError::File {
+            path: "the system clock".into(),
+            reason: e.to_string(),
+        })?;
+    Ok(at.to_zoned(jiff::tz::TimeZone::UTC).date())
+}
+
+fn validity(params: &mut CertificateParams, days: i64) -> Result<jiff::civil::Date, TlsError> {
+    let (from, to) = (day(-1)?, day(days)?);
+    let ymd = |d: jiff::civil::Date| {
+        rcgen::date_time_ymd(
+            i32::from(d.year()),
+            d.month().unsigned_abs(),
+            d.day().unsigned_abs(),
+        )
+    };
+    params.not_before = ymd(from);
+    params.not_after = ymd(to);
+    Ok(to)
+}
+
+fn ca_params() -> Result<CertificateParams, TlsError> {
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     ca.distinguished_name.push(DnType::CommonName, "pgo apiserver CA");
@@ -70,7 +98,47 @@ pub fn ensure(dir: &Path, hosts: &[String]) -> Result<TlsFiles, TlsError> {
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    let ca_cert = ca.self_signed(&ca_key)?;
+    Ok(ca)
+}
+
+/// True when the server certificate in `dir` ends within [`RENEW_DAYS`], or
+/// its end is not on record (one made before validity was bounded).
+fn server_cert_due(dir: &Path) -> bool {
+    let ends = std::fs::read_to_string(dir.join(SERVER_EXPIRES))
+        .ok()
+        .and_then(|t| t.trim().parse::<jiff::civil::Date>().ok());
+    match (ends, day(RENEW_DAYS)) {
+        (Some(ends), Ok(soon)) => ends <= soon,
+        _ => true,
+    }
+}
+
+/// Makes the CA and the server certificate in `dir` unless they exist, and
+/// a new server certificate from the same CA when the old one is due.
+/// `hosts` are the names and addresses the server answers on.
+pub fn ensure(dir: &Path, hosts: &[String]) -> Result<TlsFiles, TlsError> {
+    let files = TlsFiles::in_dir(dir);
+    let ca_key_path = dir.join("ca.key");
+    let have_ca = files.ca_cert.exists() && ca_key_path.exists();
+    if have_ca && files.server_cert.exists() && files.server_key.exists() && !server_cert_due(dir) {
+        return Ok(files);
+    }
+    let ca = ca_params()?;
+    let ca_key = if have_ca {
+        let pem = std::fs::read_to_string(&ca_key_path).map_err(|e| TlsError::File {
+            path: ca_key_path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        KeyPair::from_pem(&pem)?
+    } else {
+        let key = KeyPair::generate()?;
+        let mut params = ca.clone();
+        validity(&mut params, CA_DAYS)?;
+        let ca_cert = params.self_signed(&key)?;
+        write(&ca_key_path, &key.serialize_pem(), 0o600)?;
+        write(&files.ca_cert, &ca_cert.pem(), 0o644)?;
+        key
+    };
     let issuer = Issuer::new(ca, &ca_key);
 
     let server_key = KeyPair::generate()?;
@@ -83,12 +151,14 @@ pub fn ensure(dir: &Path, hosts: &[String]) -> Result<TlsFiles, TlsError> {
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
+    let ends = validity(&mut server, SERVER_DAYS)?;
     let server_cert = server.signed_by(&server_key, &issuer)?;
-
-    write(&dir.join("ca.key"), &ca_key.serialize_pem(), 0o600)?;
     write(&files.server_key, &server_key.serialize_pem(), 0o600)?;
     write(&files.server_cert, &server_cert.pem(), 0o644)?;
-    write(&files.ca_cert, &ca_cert.pem(), 0o644)?;
+    write(&dir.join(SERVER_EXPIRES), &format!("{ends}\n"), 0o644)?;
+    if have_ca {
+        tracing::info!(%ends, "made a new server certificate from the same CA");
+    }
     Ok(files)
 }
 
@@ -113,4 +183,35 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
     Ok(Arc::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_server_certificate_is_bounded_and_renewed_from_the_same_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = vec!["127.0.0.1".to_string()];
+        let files = ensure(dir.path(), &hosts).unwrap();
+        let ends: jiff::civil::Date = std::fs::read_to_string(dir.path().join(SERVER_EXPIRES))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(ends <= day(SERVER_DAYS).unwrap() && ends > day(SERVER_DAYS - 2).unwrap());
+        let (ca, cert) = (
+            std::fs::read(&files.ca_cert).unwrap(),
+            std::fs::read(&files.server_cert).unwrap(),
+        );
+        ensure(dir.path(), &hosts).unwrap();
+        assert_eq!(std::fs::read(&files.server_cert).unwrap(), cert, "not due: kept");
+        // Due within the renewal window: a new one, signed by the same CA.
+        std::fs::write(dir.path().join(SERVER_EXPIRES), format!("{}\n", day(10).unwrap())).unwrap();
+        ensure(dir.path(), &hosts).unwrap();
+        assert_ne!(std::fs::read(&files.server_cert).unwrap(), cert);
+        assert_eq!(std::fs::read(&files.ca_cert).unwrap(), ca);
+        assert!(server_config(&files).is_ok());
+    }
 }

@@ -83,9 +83,10 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 impl Client {
     pub fn new(cli: &Cli) -> Result<Self, CliError> {
         let base = cli.apiserver_url.trim_end_matches('/').to_string();
-        if !base.starts_with("https://") && !base.starts_with("http://") {
+        // Credentials go in every request: never over plain HTTP.
+        if !base.starts_with("https://") {
             return Err(CliError::Usage(format!(
-                "the apiserver URL {base:?} must start with https://"
+                "the apiserver URL {base:?} must start with https:// (pgo sends credentials only over TLS)"
             )));
         }
         let (user, password) = credentials(cli)?;

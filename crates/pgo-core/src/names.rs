@@ -58,7 +58,36 @@ pub fn failover_task(cluster: &str) -> String {
     format!("{cluster}-failover")
 }
 
-/// The Pgtask that removes `volume` and its data.
-pub fn rmdata_task(volume: &str) -> String {
-    format!("{volume}-rmdata")
+/// The Pgtask that removes `volume` and its data for the object (a cluster,
+/// a replica) with `owner_uid`. Keyed to the owner, so a cluster made again
+/// under the same name gets a removal of its own, never the old one's
+/// outcome.
+pub fn rmdata_task(volume: &str, owner_uid: &str) -> String {
+    format!("{volume}-rmdata-{}", short_hash(owner_uid))
+}
+
+/// Ten hex digits of FNV-1a over `s`: short, stable, and different for
+/// UIDs that share a prefix.
+fn short_hash(s: &str) -> String {
+    let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{hash:016x}")[..10].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removals_of_the_same_volume_for_different_owners_differ() {
+        let a = rmdata_task("db", "0000018f2a3b4c5d-db");
+        let b = rmdata_task("db", "0000018f2a3b4c5e-db");
+        assert_ne!(a, b);
+        assert!(
+            a.starts_with("db-rmdata-") && a.len() == "db-rmdata-".len() + 10,
+            "{a}"
+        );
+        assert_eq!(a, rmdata_task("db", "0000018f2a3b4c5d-db"), "stable");
+    }
 }

@@ -258,8 +258,22 @@ async fn delete_with_data(w: &World) {
     panic!("the cluster was not deleted");
 }
 
-fn task_phase(w: &World, name: &str) -> String {
-    w.api.get(PGTASKS, name).unwrap()["status"]["phase"]
+/// The removal task of `volume` (keyed to the owner's UID).
+fn removal(w: &World, volume: &str) -> serde_json::Value {
+    let prefix = format!("{volume}-rmdata-");
+    w.api
+        .list(PGTASKS)
+        .into_iter()
+        .find(|t| {
+            t["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with(&prefix))
+        })
+        .unwrap_or_else(|| panic!("no removal task for volume {volume}"))
+}
+
+fn task_phase(w: &World, volume: &str) -> String {
+    removal(w, volume)["status"]["phase"]
         .as_str()
         .unwrap_or_default()
         .to_string()
@@ -292,13 +306,13 @@ async fn delete_with_data_removes_the_pvc_only_after_the_rmdata_job_succeeds() {
     // Running: the PVCs stay.
     w.tasks().await;
     assert_eq!(w.api.names(PVCS), pvcs);
-    assert_eq!(task_phase(&w, "db-rmdata"), "Running");
+    assert_eq!(task_phase(&w, "db"), "Running");
 
     w.api
         .patch(JOBS, "db-rmdata", json!({ "status": { "succeeded": 1 } }));
     w.tasks().await;
     assert_eq!(w.api.names(PVCS), vec![replica]);
-    assert_eq!(task_phase(&w, "db-rmdata"), "Succeeded");
+    assert_eq!(task_phase(&w, "db"), "Succeeded");
     assert!(w.api.get(JOBS, "db-rmdata").is_none());
     support::rbac::assert_granted(&w.api.log());
 }
@@ -316,8 +330,8 @@ async fn a_failed_rmdata_job_keeps_the_pvc_and_fails_the_task() {
         json!({ "status": { "failed": 3, "conditions": [{ "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit" }] } }),
     );
     w.tasks().await;
-    assert_eq!(task_phase(&w, "db-rmdata"), "Failed");
-    let message = w.api.get(PGTASKS, "db-rmdata").unwrap()["status"]["message"]
+    assert_eq!(task_phase(&w, "db"), "Failed");
+    let message = removal(&w, "db")["status"]["message"]
         .as_str()
         .unwrap()
         .to_string();

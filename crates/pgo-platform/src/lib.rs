@@ -116,10 +116,17 @@ pub trait Platform: Send + Sync + 'static {
     async fn remove_volume(&self, name: &str) -> Result<(), PlatformError>;
     /// `None` when there is no such volume.
     async fn volume_usage(&self, name: &str) -> Result<Option<VolumeUsage>, PlatformError>;
+    /// The instances that use a volume. On Kubernetes the API server's own
+    /// protection keeps a PVC that a pod mounts, so none are named there.
+    async fn volume_users(&self, _name: &str) -> Result<Vec<String>, PlatformError> {
+        Ok(vec![])
+    }
 
     /// Creates the secret with a new random password unless it exists.
     async fn ensure_secret(&self, spec: &SecretSpec) -> Result<(), PlatformError>;
     async fn read_secret(&self, name: &str) -> Result<Option<Credentials>, PlatformError>;
+    /// Removes a secret (a cluster deleted with its data); gone is done.
+    async fn remove_secret(&self, name: &str) -> Result<(), PlatformError>;
 
     /// Makes sure the instance runs (starting it, or adopting one that runs).
     async fn ensure_instance(&self, spec: &InstanceSpec) -> Result<(), PlatformError>;

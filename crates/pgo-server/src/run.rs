@@ -79,7 +79,20 @@ fn local(args: &RunArgs, home: &Home) -> Result<Backend, ServerError> {
     })
 }
 
+/// Every service proxy holds two descriptors per connection: the soft
+/// limit is raised to the hard one, as servers do.
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE)
+        && soft < hard
+        && let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard)
+    {
+        tracing::warn!(soft, hard, error = %e, "cannot raise the open-files limit");
+    }
+}
+
 pub async fn run(args: RunArgs) -> Result<(), ServerError> {
+    raise_descriptor_limit();
     let home = Home::open(&args.home)?;
     // One server per home: two would fight over the same instances.
     let lock_file = std::fs::OpenOptions::new()
@@ -157,12 +170,7 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         config: config.clone(),
     });
     let operator = tokio::spawn(pgo_operator::run(ctx, stop.clone()));
-    let app = pgo_apiserver::router(Arc::new(AppState {
-        store,
-        platform,
-        auth,
-        config,
-    }));
+    let app = pgo_apiserver::router(Arc::new(AppState::new(store, platform, auth, config)));
     let api = tokio::spawn(pgo_apiserver::serve(listener, tls_config, app, stop));
     tracing::info!(%url, home = %home.root.display(), "postgres-operator running: {describe}");
     println!(

@@ -8,9 +8,12 @@ use std::path::Path;
 
 pub fn add(home: &Path, name: &str, role: &str, password_stdin: bool) -> Result<(), ServerError> {
     let err = |s: String| ServerError::Start(s);
-    if name.is_empty() || name.contains(':') || name.contains(char::is_whitespace) {
+    // The pgouser file skips lines starting with '#', so such a user could
+    // never log in; ':' separates its fields.
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '@');
+    if name.is_empty() || name.len() > 64 || !name.chars().all(allowed) {
         return Err(err(format!(
-            "invalid user name {name:?}: it must be non-empty, without ':' or spaces"
+            "invalid user name {name:?}: use 1 to 64 letters, digits, '_', '-', '.' or '@'"
         )));
     }
     let home = Home::open(home)?;

@@ -72,10 +72,35 @@ fn parse(body: &str) -> Result<Value, StoreError> {
     serde_json::from_str(body).map_err(|e| backend(format!("a stored object does not parse: {e}")))
 }
 
+/// The store holds every cluster's spec: readable by its owner only. Made
+/// 0600 before SQLite opens it (its WAL and shared-memory files then take the
+/// same mode), and an older, wider file is narrowed.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let err = |e: std::io::Error| backend(format!("cannot create the store {}: {e}", path.display()));
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(err)?;
+    for file in [
+        path.to_path_buf(),
+        path.with_extension("db-wal"),
+        path.with_extension("db-shm"),
+    ] {
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let open_err = |e: rusqlite::Error| backend(format!("cannot open the store {}: {e}", path.display()));
+        private_file(path)?;
         let conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(open_err)?;
         let mode: String = conn

@@ -5,34 +5,7 @@
 mod support;
 
 use std::process::Command;
-use std::sync::Arc;
-use support::{SERVER, Server};
-
-fn client(server: &Server) -> reqwest::Client {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&server.ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config =
-        rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
-fn admin(server: &Server) -> (String, String) {
-    let text = std::fs::read_to_string(&server.pgouser).unwrap();
-    let (u, p) = text.trim().split_once(':').unwrap();
-    (u.to_string(), p.to_string())
-}
+use support::{SERVER, Server, admin_credentials as admin, https_client as client};
 
 #[tokio::test]
 async fn credentials_roles_and_the_open_health_check() {

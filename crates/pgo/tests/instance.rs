@@ -140,3 +140,62 @@ fn a_bootstrap_that_keeps_failing_marks_the_cluster_failed_with_the_reason() {
     assert!(!server.home.join("volumes/full/pgdata").exists());
     assert!(!server.home.join("volumes/full/pgdata.initdb").exists());
 }
+
+/// POSTs `body` to the manager's `path` with `token` (if any); the status
+/// code and the body.
+fn post(port: u16, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    let code = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (
+        code,
+        text.split("\r\n\r\n").nth(1).unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn the_control_endpoint_takes_only_validated_changes_and_never_a_trust_line() {
+    let server = Server::start();
+    server.pgo_ok(&["create", "cluster", "ctl"]);
+    let dir = server.instance_dir("ctl");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("instance.json")).unwrap()).unwrap();
+    let port = config["httpPort"].as_u64().unwrap() as u16;
+    let token = std::fs::read_to_string(dir.join("token")).unwrap();
+    let token = token.trim();
+
+    // What was tried: a whole config with a newline in allowedCidrs.
+    let mut evil = config.clone();
+    evil["allowedCidrs"] = serde_json::json!(["127.0.0.1/32\nhost all all 0.0.0.0/0 trust"]);
+    let body = serde_json::json!({ "config": evil }).to_string();
+    let (code, text) = post(port, "/control/reload", Some(token), &body);
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("unknown field"), "{text}");
+    // A change that is allowed, with a value that would escape its quotes.
+    let body = r#"{"changes": {"role": "Primary", "syncStandbys": ["x\" , \"y"]}}"#;
+    let (code, text) = post(port, "/control/reload", Some(token), body);
+    assert_eq!(code, 400, "{text}");
+    assert!(text.contains("syncStandbys"), "{text}");
+    // No token, no reading of the body.
+    let (code, _) = post(port, "/control/reload", None, r#"{"changes": {}}"#);
+    assert_eq!(code, 401);
+    let (code, _) = post(port, "/control/reload", Some("wrong-token-wrong-token"), "{}");
+    assert_eq!(code, 401);
+
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let hba = std::fs::read_to_string(server.home.join("volumes/ctl/pgdata/pg_hba.conf")).unwrap();
+    assert!(!hba.contains("trust"), "{hba}");
+    assert!(!hba.contains("0.0.0.0/0"), "{hba}");
+    let view = server.show_json("ctl");
+    assert_eq!(view["phase"], "Ready");
+}

@@ -4,10 +4,12 @@
 
 mod hash;
 mod roles;
+mod throttle;
 mod users;
 
 pub use hash::{hash_password, verify_password};
 pub use roles::{Permission, Roles, default_roles_file};
+pub use throttle::Throttle;
 pub use users::{Users, user_line};
 
 use crate::{ApiError, AppState};
@@ -84,28 +86,79 @@ impl Auth {
         loaded.stamp = stamp;
     }
 
-    /// The caller, if `user` and `password` are right.
-    pub fn authenticate(&self, user: &str, password: &str) -> Option<Caller> {
-        let digest = ring::digest::digest(&ring::digest::SHA256, format!("{user}\0{password}").as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(digest.as_ref());
-        let mut loaded = self.state.lock().ok()?;
+    /// What is known of `user` without hashing: a caller whose credentials
+    /// were verified before, or what verifying them needs. Cheap: the lock
+    /// is never held across PBKDF2.
+    fn lookup(&self, user: &str, key: &[u8; 32]) -> Lookup {
+        let Ok(mut loaded) = self.state.lock() else {
+            return Lookup::Unknown;
+        };
         self.refresh(&mut loaded);
-        let entry = loaded.users.get(user)?.clone();
-        let known = loaded.verified.get(user) == Some(&key);
-        if !known {
-            if !verify_password(password, &entry.hash) {
-                return None;
-            }
-            loaded.verified.insert(user.to_string(), key);
-        }
+        let Some(entry) = loaded.users.get(user).cloned() else {
+            return Lookup::Unknown;
+        };
         let permissions = loaded.roles.permissions(&entry.role).cloned().unwrap_or_default();
-        Some(Caller {
+        let caller = Caller {
             user: user.to_string(),
             role: entry.role,
             permissions,
-        })
+        };
+        if loaded.verified.get(user) == Some(key) {
+            Lookup::Verified(caller)
+        } else {
+            Lookup::Verify(caller, entry.hash)
+        }
     }
+
+    fn remember(&self, user: &str, key: [u8; 32]) {
+        if let Ok(mut loaded) = self.state.lock() {
+            loaded.verified.insert(user.to_string(), key);
+        }
+    }
+
+    /// The caller, if `user` and `password` are right. An unknown user costs
+    /// the same hashing as a known one, so timing does not tell users apart.
+    pub fn authenticate(&self, user: &str, password: &str) -> Option<Caller> {
+        let key = digest(user, password);
+        match self.lookup(user, &key) {
+            Lookup::Verified(caller) => Some(caller),
+            Lookup::Verify(caller, hash) => verify_password(password, &hash).then(|| {
+                self.remember(user, key);
+                caller
+            }),
+            Lookup::Unknown => {
+                let _ = verify_password(password, dummy_hash());
+                None
+            }
+        }
+    }
+
+    /// True when `user:password` was verified before: no hashing needed.
+    pub fn known(&self, user: &str, password: &str) -> Option<Caller> {
+        match self.lookup(user, &digest(user, password)) {
+            Lookup::Verified(caller) => Some(caller),
+            _ => None,
+        }
+    }
+}
+
+enum Lookup {
+    Verified(Caller),
+    Verify(Caller, String),
+    Unknown,
+}
+
+fn digest(user: &str, password: &str) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, format!("{user}\0{password}").as_bytes());
+    let mut key = [0u8; 32];
+    key.copy_from_slice(digest.as_ref());
+    key
+}
+
+/// A hash of nothing anyone knows, made once, with the same cost as a real one.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("no user has this password").unwrap_or_default())
 }
 
 /// An authenticated user and what their role allows.
@@ -156,11 +209,45 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let (user, password) = basic(parts).ok_or(ApiError::Unauthenticated)?;
-        let auth = state.clone();
-        // PBKDF2 is slow on purpose; keep it off the async workers.
-        tokio::task::spawn_blocking(move || auth.auth.authenticate(&user, &password))
+        // Verified before: no hashing, no throttle, so a flood of wrong
+        // passwords never slows or locks out a user who is logged in.
+        if let Some(caller) = state.auth.known(&user, &password) {
+            return Ok(caller);
+        }
+        let peer = parts
+            .extensions
+            .get::<Peer>()
+            .map(|p| p.0.ip())
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+        if let Some(wait) = state.throttle.blocked(peer) {
+            return Err(ApiError::Throttled(wait.as_secs().max(1)));
+        }
+        // PBKDF2 is slow on purpose: off the async workers, and only a few at
+        // a time, so failed logins cannot take every core.
+        let _permit = state
+            .hashing
+            .acquire()
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-            .ok_or(ApiError::Unauthenticated)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let auth = state.clone();
+        let name = user.clone();
+        let caller = tokio::task::spawn_blocking(move || auth.auth.authenticate(&name, &password))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        match caller {
+            Some(c) => {
+                state.throttle.succeeded(peer);
+                Ok(c)
+            }
+            None => {
+                let failures = state.throttle.failed(peer);
+                tracing::warn!(target: "audit", user = %user, %peer, failures, "login failed");
+                Err(ApiError::Unauthenticated)
+            }
+        }
     }
 }
+
+/// The address a request came from, put on each request by the server.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::SocketAddr);

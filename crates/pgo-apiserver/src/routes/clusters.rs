@@ -4,7 +4,7 @@ use crate::auth::{Caller, Permission};
 use crate::views;
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use pgo_api::rest::{ClusterView, CreateClusterRequest, DeleteClusterResponse, SecretView};
 use pgo_api::{Pgcluster, labels};
@@ -25,7 +25,7 @@ fn not_found(name: &str) -> ApiError {
 pub async fn create(
     caller: Caller,
     State(state): State<Arc<AppState>>,
-    Json(req): Json<CreateClusterRequest>,
+    super::ApiJson(req): super::ApiJson<CreateClusterRequest>,
 ) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
     caller.require(Permission::CreateCluster)?;
     let spec = validate::create_request(&req, &state.config, &state.platform.strategies())
@@ -42,6 +42,9 @@ pub async fn create(
                 nodes.join(", ")
             )));
         }
+    }
+    if let Some(pvc) = &spec.pvc_name {
+        volume_is_free(&state, &req.name, pvc).await?;
     }
     let mut cluster = Pgcluster::new(&req.name, spec);
     cluster.metadata.labels = Some(BTreeMap::from([
@@ -60,6 +63,35 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(views::cluster(&created))))
 }
 
+/// A volume named by `pvcName` must not be another cluster's: adopting it
+/// would take over that cluster's running PostgreSQL.
+async fn volume_is_free(state: &AppState, cluster: &str, pvc: &str) -> Result<(), ApiError> {
+    let volumes = state
+        .platform
+        .volumes()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Some(v) = volumes.iter().find(|v| v.name == pvc && v.cluster != cluster) {
+        return Err(ApiError::Conflict(format!(
+            "volume {pvc} belongs to cluster {}; a cluster can only use a volume of its own",
+            v.cluster
+        )));
+    }
+    let (clusters, _) = api(state).list().await?;
+    let user = clusters.iter().find(|c| {
+        let name = c.metadata.name.as_deref().unwrap_or_default();
+        name != cluster
+            && names::volume_of(name, c.spec.pvc_name.as_deref(), &names::initial_primary(name)) == pvc
+    });
+    if let Some(other) = user {
+        return Err(ApiError::Conflict(format!(
+            "volume {pvc} is used by cluster {}",
+            other.metadata.name.as_deref().unwrap_or_default()
+        )));
+    }
+    Ok(())
+}
+
 pub async fn list(
     caller: Caller,
     State(state): State<Arc<AppState>>,
@@ -70,7 +102,7 @@ pub async fn list(
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ShowQuery {
     show_secrets: bool,
 }
@@ -79,7 +111,7 @@ pub async fn show(
     caller: Caller,
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Query(q): Query<ShowQuery>,
+    super::ApiQuery(q): super::ApiQuery<ShowQuery>,
 ) -> Result<Json<ClusterView>, ApiError> {
     caller.require(Permission::ShowCluster)?;
     let cluster = api(&state)
@@ -115,7 +147,7 @@ pub async fn show(
 }
 
 #[derive(Deserialize, Default)]
-#[serde(rename_all = "kebab-case", default)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
 pub struct DeleteQuery {
     /// Remove the cluster's volumes and data too.
     pub delete_data: bool,
@@ -125,7 +157,7 @@ pub async fn delete(
     caller: Caller,
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Query(q): Query<DeleteQuery>,
+    super::ApiQuery(q): super::ApiQuery<DeleteQuery>,
 ) -> Result<(StatusCode, Json<DeleteClusterResponse>), ApiError> {
     caller.require(Permission::DeleteCluster)?;
     if q.delete_data {

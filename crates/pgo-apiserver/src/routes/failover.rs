@@ -15,7 +15,7 @@ pub async fn failover(
     caller: Caller,
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Json(req): Json<FailoverRequest>,
+    super::ApiJson(req): super::ApiJson<FailoverRequest>,
 ) -> Result<(StatusCode, Json<FailoverView>), ApiError> {
     caller.require(Permission::Failover)?;
     let cluster = super::find_cluster(&state, &name).await?;

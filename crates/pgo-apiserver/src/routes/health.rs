@@ -67,8 +67,14 @@ pub async fn test(
     let checks = targets.into_iter().map(|(name, kind, host, port)| {
         let creds = creds.clone();
         let db = c.spec.database.clone();
+        let slots = &state.testing;
         async move {
-            let result = try_connect(&host, port, &creds.username, &creds.password, &db).await;
+            // Bounded across every caller: /test never takes more than a few
+            // of PostgreSQL's connection slots, however often it is asked.
+            let result = match slots.acquire().await {
+                Ok(_slot) => try_connect(&host, port, &creds.username, &creds.password, &db).await,
+                Err(e) => Err(e.to_string()),
+            };
             EndpointTest {
                 name,
                 kind: kind.to_string(),

@@ -9,6 +9,8 @@ mod system;
 use crate::auth::Caller;
 use crate::{ApiError, AppState};
 use axum::Router;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
@@ -25,7 +27,51 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/clusters/{name}/test", get(health::test))
         .route("/clusters/{name}/df", get(health::df))
         .fallback(unknown)
+        .method_not_allowed_fallback(wrong_method)
         .with_state(state)
+}
+
+/// A JSON body, refused with 400 and a JSON error naming the problem
+/// (axum's own rejections are plain text, and some are 415 or 422).
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "the request body is refused: {}",
+                e.body_text()
+            ))),
+        }
+    }
+}
+
+/// Query parameters, refused the same way.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(e) => Err(ApiError::BadRequest(format!(
+                "the query is refused: {}",
+                e.body_text()
+            ))),
+        }
+    }
 }
 
 /// The cluster named in the path, or 404 naming it.
@@ -39,4 +85,10 @@ async fn find_cluster(state: &AppState, name: &str) -> Result<pgo_api::Pgcluster
 /// Unknown routes also need credentials: nothing is said to a stranger.
 async fn unknown(_caller: Caller, uri: axum::http::Uri) -> ApiError {
     ApiError::NotFound(format!("no such API route: {}", uri.path()))
+}
+
+/// A known route with another method: credentials first here too, so a
+/// stranger cannot map the routes by their 405s.
+async fn wrong_method(_caller: Caller, method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }

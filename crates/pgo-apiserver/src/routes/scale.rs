@@ -1,44 +1,76 @@
 //! `pgo scale` and `pgo scaledown`.
 
+use super::ApiJson;
 use crate::auth::{Caller, Permission};
 use crate::views;
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, State};
 use pgo_api::rest::{ClusterView, DeleteClusterResponse, ScaleRequest, ScaledownRequest};
-use pgo_api::{Pgcluster, Pgreplica, labels};
-use pgo_core::validate;
+use pgo_api::{Pgcluster, Pgreplica, Pgtask, labels};
+use pgo_core::{names, validate};
 use pgo_store::Api;
 use std::sync::Arc;
+
+/// A failover changes the replicas and the count: nothing else may meanwhile.
+async fn refuse_during_failover(state: &AppState, name: &str) -> Result<(), ApiError> {
+    let task = Api::<Pgtask>::new(state.store.clone())
+        .get_opt(&names::failover_task(name))
+        .await?;
+    match task {
+        Some(_) => Err(ApiError::Conflict(format!(
+            "a failover of cluster {name} is in progress; try again when it is done"
+        ))),
+        None => Ok(()),
+    }
+}
 
 /// Adds replicas: the operator makes a Pgreplica for each.
 pub async fn scale(
     caller: Caller,
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Json(req): Json<ScaleRequest>,
+    ApiJson(req): ApiJson<ScaleRequest>,
 ) -> Result<Json<ClusterView>, ApiError> {
     caller.require(Permission::ScaleCluster)?;
     let mut c = super::find_cluster(&state, &name).await?;
     if c.metadata.deletion_timestamp.is_some() {
         return Err(ApiError::Conflict(format!("cluster {name:?} is being deleted")));
     }
+    refuse_during_failover(&state, &name).await?;
     c.spec.replicas = validate::scale(c.spec.replicas, req.replica_count)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // Against the version read: a concurrent change gets 409, not a lost update.
     let updated = Api::<Pgcluster>::new(state.store.clone()).replace(&c).await?;
     caller.audit(Permission::ScaleCluster, &format!("pgcluster/{name}"));
     Ok(Json(views::cluster(&updated)))
 }
 
-/// Removes one replica, named; never the primary.
+/// The replicas named as leaving in the cluster's annotations.
+fn leaving(c: &Pgcluster) -> Vec<String> {
+    c.metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter_map(|(k, _)| k.strip_prefix(labels::SCALEDOWN_PREFIX).map(str::to_string))
+        .collect()
+}
+
+/// Removes one replica, named; never the primary. One write of the cluster
+/// lowers the count and names the replica as leaving; the operator then
+/// removes it. Two requests that read the same version cannot both win.
 pub async fn scaledown(
     caller: Caller,
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-    Json(req): Json<ScaledownRequest>,
+    ApiJson(req): ApiJson<ScaledownRequest>,
 ) -> Result<Json<DeleteClusterResponse>, ApiError> {
     caller.require(Permission::ScaleCluster)?;
     let mut c = super::find_cluster(&state, &name).await?;
+    if c.metadata.deletion_timestamp.is_some() {
+        return Err(ApiError::Conflict(format!("cluster {name:?} is being deleted")));
+    }
+    refuse_during_failover(&state, &name).await?;
     let primary = c.status.as_ref().and_then(|s| s.primary.clone());
     if primary.as_deref() == Some(req.target.as_str()) {
         return Err(ApiError::BadRequest(format!(
@@ -46,16 +78,23 @@ pub async fn scaledown(
             req.target
         )));
     }
-    let replicas_api: Api<Pgreplica> = Api::new(state.store.clone());
-    let (all, _) = replicas_api.list().await?;
+    let going = leaving(&c);
+    if going.contains(&req.target) {
+        return Err(ApiError::Conflict(format!(
+            "replica {} of cluster {name} is already being removed",
+            req.target
+        )));
+    }
+    let (all, _) = Api::<Pgreplica>::new(state.store.clone()).list().await?;
     let live: Vec<&Pgreplica> = all
         .iter()
         .filter(|r| r.spec.cluster_name == name && r.metadata.deletion_timestamp.is_none())
+        .filter(|r| r.metadata.name.as_ref().is_some_and(|n| !going.contains(n)))
         .collect();
-    let Some(target) = live
+    if !live
         .iter()
-        .find(|r| r.metadata.name.as_deref() == Some(req.target.as_str()))
-    else {
+        .any(|r| r.metadata.name.as_deref() == Some(req.target.as_str()))
+    {
         let names: Vec<&str> = live.iter().filter_map(|r| r.metadata.name.as_deref()).collect();
         return Err(ApiError::BadRequest(format!(
             "{} is not a replica of cluster {name} (its replicas: {})",
@@ -66,26 +105,26 @@ pub async fn scaledown(
                 names.join(", ")
             }
         )));
-    };
+    }
     if c.spec.sync_replication && live.len() == 1 {
         return Err(ApiError::BadRequest(format!(
             "cluster {name} uses synchronous replication: removing its last replica would make every commit wait"
         )));
     }
-    // The count first: a crash between the two writes leaves one replica too
-    // many (which a retry removes), never one made again.
     c.spec.replicas = c.spec.replicas.saturating_sub(1).min(live.len() as u32 - 1);
+    c.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(
+            format!("{}{}", labels::SCALEDOWN_PREFIX, req.target),
+            if req.delete_data {
+                labels::DELETE_DATA_VALUE
+            } else {
+                labels::KEEP_DATA_VALUE
+            }
+            .to_string(),
+        );
     Api::<Pgcluster>::new(state.store.clone()).replace(&c).await?;
-    if req.delete_data {
-        let mut marked = (*target).clone();
-        marked
-            .metadata
-            .annotations
-            .get_or_insert_with(Default::default)
-            .insert(labels::DELETE_DATA.to_string(), "true".to_string());
-        replicas_api.replace(&marked).await?;
-    }
-    replicas_api.delete(&req.target).await?;
     caller.audit(Permission::ScaleCluster, &format!("pgreplica/{}", req.target));
     Ok(Json(DeleteClusterResponse {
         name: req.target.clone(),

@@ -16,7 +16,7 @@ pub use managers::{HttpManagers, MANAGER_PORT, Managers};
 use crate::Templates;
 use crate::render::{self, RenderOptions};
 use apply::{Applied, api_error, not_ours, ours};
-use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use pgo_api::labels;
 use pgo_core::desired::{self, DesiredCluster, InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
@@ -266,6 +266,11 @@ impl Platform for KubePlatform {
             host: format!("{}.{}.svc", spec.name, self.opts.namespace),
             port: spec.port,
         })
+    }
+
+    async fn remove_secret(&self, name: &str) -> Result<(), PlatformError> {
+        let api: Api<Secret> = self.api();
+        delete_ours(&api, "Secret", name).await
     }
 
     async fn remove_service(&self, name: &str) -> Result<(), PlatformError> {

@@ -101,12 +101,24 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
     if let Some(task) = failover::active(ctx, name).await? {
         return failover::drive(ctx, &clusters, &cluster, &task, &members).await;
     }
+    if replicas::finish_scaledowns(ctx, &clusters, &cluster, &members).await? {
+        return Ok(Action::Requeue(Duration::ZERO));
+    }
     let previous = cluster.status.clone().unwrap_or_default();
 
     // Validate: a spec written by hand may be one the apiserver would refuse.
     if let Err(e) = validate::stored_spec(name, &cluster.spec, &ctx.platform.strategies()) {
         tracing::error!(cluster = name, error = %e, "invalid cluster spec");
         return refuse(&clusters, &cluster, &previous, e.to_string()).await;
+    }
+
+    if let Some(pvc) = &cluster.spec.pvc_name {
+        let volumes = ctx.platform.volumes().await.map_err(ReconcileError::Observe)?;
+        if let Some(v) = volumes.iter().find(|v| &v.name == pvc && v.cluster != name) {
+            let why = format!("volume {pvc} belongs to cluster {}; it is not used", v.cluster);
+            tracing::error!(cluster = name, "{why}");
+            return refuse(&clusters, &cluster, &previous, why).await;
+        }
     }
 
     // Build.
@@ -481,6 +493,17 @@ async fn teardown(
     }
     if wants_data_deleted(&cluster.metadata.annotations) {
         request_rmdata(ctx, &cluster).await?;
+        // The passwords go with the data: a cluster made again under this
+        // name must not get the old ones.
+        for secret in desired::cluster(&name, &cluster.spec, &primary, &[]).secrets {
+            ctx.platform
+                .remove_secret(&secret.name)
+                .await
+                .map_err(|source| ReconcileError::Teardown {
+                    what: format!("secret {}", secret.name),
+                    source,
+                })?;
+        }
     }
     let mut current = api.get(&name).await.map_err(ReconcileError::Read)?;
     if let Some(f) = current.metadata.finalizers.as_mut() {
@@ -519,7 +542,8 @@ async fn request_rmdata(ctx: &Context, cluster: &Pgcluster) -> Result<(), Reconc
         .iter()
         .filter(|v| v.cluster == name && cluster.spec.pvc_name.as_deref() != Some(v.name.as_str()))
     {
-        crate::task::rmdata::request(ctx, &name, &v.name)
+        let uid = cluster.metadata.uid.as_deref().unwrap_or(&name);
+        crate::task::rmdata::request(ctx, &name, &v.name, uid)
             .await
             .map_err(|source| ReconcileError::Write {
                 what: format!("the data removal of volume {}", v.name),

@@ -72,6 +72,75 @@ pub async fn create_missing(ctx: &Context, cluster: &Pgcluster, have: u32) -> Re
     Ok(())
 }
 
+/// Carries out the scaledowns recorded on the cluster (the count was lowered
+/// in the same write): each replica named leaving is marked (its data to go,
+/// if asked) and deleted; the note of one that is gone is dropped. True when
+/// anything was written, so the pass starts again from what is stored.
+pub async fn finish_scaledowns(
+    ctx: &Context,
+    clusters: &Api<Pgcluster>,
+    cluster: &Pgcluster,
+    members: &[Pgreplica],
+) -> Result<bool, ReconcileError> {
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    let notes: Vec<(String, String)> = cluster
+        .metadata
+        .annotations
+        .iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            k.strip_prefix(labels::SCALEDOWN_PREFIX)
+                .map(|r| (r.to_string(), v.clone()))
+        })
+        .collect();
+    let mut gone = Vec::new();
+    let mut wrote = false;
+    for (replica, value) in notes {
+        let write = |source| ReconcileError::Write {
+            what: format!("the scaledown of replica {replica}"),
+            source,
+        };
+        match members
+            .iter()
+            .find(|r| r.metadata.name.as_deref() == Some(replica.as_str()))
+        {
+            None => gone.push(replica),
+            Some(r) if r.metadata.deletion_timestamp.is_some() => {}
+            Some(r) => {
+                if value == labels::DELETE_DATA_VALUE {
+                    let mut marked = r.clone();
+                    marked
+                        .metadata
+                        .annotations
+                        .get_or_insert_with(Default::default)
+                        .insert(labels::DELETE_DATA.to_string(), "true".to_string());
+                    api(ctx).replace(&marked).await.map_err(write)?;
+                }
+                api(ctx).delete(&replica).await.map_err(write)?;
+                tracing::info!(cluster = %name, replica, "scaledown: replica leaving");
+                wrote = true;
+            }
+        }
+    }
+    if !gone.is_empty() {
+        let mut current = clusters.get(&name).await.map_err(ReconcileError::Read)?;
+        if let Some(a) = current.metadata.annotations.as_mut() {
+            for replica in &gone {
+                a.remove(&format!("{}{replica}", labels::SCALEDOWN_PREFIX));
+            }
+        }
+        clusters
+            .replace(&current)
+            .await
+            .map_err(|source| ReconcileError::Write {
+                what: format!("the scaledown notes of {name}"),
+                source,
+            })?;
+        wrote = true;
+    }
+    Ok(wrote)
+}
+
 /// A replica being scaled down: its instance stops, its slot on the primary
 /// is dropped (so the primary stops keeping WAL for it), its data goes if
 /// asked, and then its finalizer is released.
@@ -97,7 +166,8 @@ pub async fn remove(ctx: &Context, primary: &str, replica: &Pgreplica) -> Result
         // Its data goes in a task of its own: on Kubernetes that is a Job
         // that may take a while, and its outcome should outlive the replica.
         let volume = names::volume_of(&replica.spec.cluster_name, None, &name);
-        crate::task::rmdata::request(ctx, &replica.spec.cluster_name, &volume)
+        let uid = replica.metadata.uid.as_deref().unwrap_or(&name);
+        crate::task::rmdata::request(ctx, &replica.spec.cluster_name, &volume, uid)
             .await
             .map_err(|source| ReconcileError::Write {
                 what: format!("the data removal of replica {name}"),

@@ -13,9 +13,23 @@ use tokio::sync::watch;
 
 const TICK: Duration = Duration::from_millis(500);
 
-/// One pass over every unfinished rmdata task.
+/// One pass over every unfinished rmdata task; finished ones past their
+/// retention are collected.
 pub async fn pass(ctx: &Context) -> Result<(), pgo_store::StoreError> {
-    let (tasks, _) = Api::<Pgtask>::new(ctx.store.clone()).list().await?;
+    let api = Api::<Pgtask>::new(ctx.store.clone());
+    let (tasks, _) = api.list().await?;
+    let now = jiff::Timestamp::now();
+    for task in tasks
+        .iter()
+        .filter(|t| t.spec.task_type == RMDATA && rmdata::expired(t, now, rmdata::RETENTION))
+    {
+        let name = task.metadata.name.as_deref().unwrap_or_default();
+        match api.delete(name).await {
+            Ok(_) => tracing::info!(task = name, "finished task collected"),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => tracing::warn!(task = name, error = %e, "cannot collect a finished task"),
+        }
+    }
     for task in tasks
         .iter()
         .filter(|t| t.spec.task_type == RMDATA && !rmdata::finished(t))

@@ -17,10 +17,14 @@ pub const SUCCEEDED: &str = "Succeeded";
 pub const FAILED: &str = "Failed";
 const RUNNING: &str = "Running";
 
-/// Records that `volume` of `cluster` is to be removed.
-pub async fn request(ctx: &Context, cluster: &str, volume: &str) -> Result<(), StoreError> {
+/// How long a finished removal stays readable before it is collected.
+pub const RETENTION: Duration = Duration::from_secs(3600);
+
+/// Records that `volume` of `cluster` is to be removed, for the object
+/// with `owner_uid` (the cluster, or the replica scaled down).
+pub async fn request(ctx: &Context, cluster: &str, volume: &str, owner_uid: &str) -> Result<(), StoreError> {
     let mut task = Pgtask::new(
-        &names::rmdata_task(volume),
+        &names::rmdata_task(volume, owner_uid),
         PgtaskSpec {
             cluster_name: cluster.to_string(),
             task_type: RMDATA.to_string(),
@@ -48,6 +52,18 @@ pub fn finished(task: &Pgtask) -> bool {
         .is_some_and(|s| s.phase == SUCCEEDED || s.phase == FAILED)
 }
 
+/// A finished task older than `retention`: its outcome has been readable
+/// long enough.
+pub fn expired(task: &Pgtask, now: jiff::Timestamp, retention: Duration) -> bool {
+    let finished_at = task
+        .status
+        .as_ref()
+        .filter(|_| finished(task))
+        .and_then(|s| s.finished.as_deref())
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    finished_at.is_some_and(|t| now.duration_since(t).as_secs() >= retention.as_secs() as i64)
+}
+
 /// One step of an rmdata task; `Some(after)` when it should be looked at again.
 pub async fn reconcile(ctx: &Context, task: &Pgtask) -> Result<Option<Duration>, StoreError> {
     if finished(task) {
@@ -57,7 +73,24 @@ pub async fn reconcile(ctx: &Context, task: &Pgtask) -> Result<Option<Duration>,
     let now = jiff::Timestamp::now().to_string();
     let mut status = task.status.clone().unwrap_or_default();
     status.started.get_or_insert_with(|| now.clone());
-    let next = match ctx.platform.remove_volume(&volume).await {
+    let users = match ctx.platform.volume_users(&volume).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(volume, error = %e, "cannot tell whether the volume is in use; retrying");
+            return Ok(Some(Duration::from_millis(500)));
+        }
+    };
+    let removed = if users.is_empty() {
+        ctx.platform.remove_volume(&volume).await
+    } else {
+        // Its instances were stopped before the removal was asked for, so a
+        // user now is a newcomer (a cluster made again under the same name).
+        Err(PlatformError::Failed(format!(
+            "volume {volume} is in use by instance {}; it is kept",
+            users.join(", ")
+        )))
+    };
+    let next = match removed {
         Ok(()) => {
             tracing::info!(volume, "volume and its data removed");
             PgtaskStatus {

@@ -51,3 +51,12 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, Platform
         Err(e) => Err(PlatformError::io(format!("cannot read {}", path.display()), e)),
     }
 }
+
+/// Removes a directory and what it holds; one already gone is done.
+pub fn remove_dir(dir: &Path) -> Result<(), PlatformError> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(PlatformError::io(format!("cannot remove {}", dir.display()), e)),
+    }
+}

@@ -25,6 +25,27 @@ pub fn read_config(dir: &Path) -> Result<Option<InstanceConfig>, PlatformError> 
     files::read_json(&dir.join(CONFIG))
 }
 
+/// Every instance whose record names `volume_dir`: while one exists, the
+/// volume is in use (a stopped instance is started again on the next pass).
+pub fn users_of(layout: &Layout, volume_dir: &Path) -> Result<Vec<String>, PlatformError> {
+    let dir = layout.instances();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(PlatformError::io(format!("cannot list {}", dir.display()), e)),
+    };
+    let mut users = Vec::new();
+    for entry in entries.flatten() {
+        if let Some(c) = read_config(&entry.path())?
+            && c.volume_dir == volume_dir
+        {
+            users.push(c.name);
+        }
+    }
+    users.sort();
+    Ok(users)
+}
+
 pub fn config(layout: &Layout, name: &str) -> Result<Option<InstanceConfig>, PlatformError> {
     read_config(&layout.instance(name))
 }

@@ -116,6 +116,14 @@ impl Platform for LocalPlatform {
         secrets::read(&self.layout, name)
     }
 
+    async fn remove_secret(&self, name: &str) -> Result<(), PlatformError> {
+        files::remove_dir(&self.layout.secret(name))
+    }
+
+    async fn volume_users(&self, name: &str) -> Result<Vec<String>, PlatformError> {
+        instances::users_of(&self.layout, &self.layout.volume(name))
+    }
+
     async fn ensure_instance(&self, spec: &InstanceSpec) -> Result<(), PlatformError> {
         instances::ensure(&self.layout, &self.settings, &self.http, &self.hung, spec).await
     }

@@ -64,15 +64,7 @@ pub fn list(layout: &Layout) -> Result<Vec<VolumeInfo>, PlatformError> {
 
 /// Removes a volume and all its data.
 pub fn remove(layout: &Layout, name: &str) -> Result<(), PlatformError> {
-    let dir = layout.volume(name);
-    match std::fs::remove_dir_all(&dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(PlatformError::io(
-            format!("cannot remove volume {}", dir.display()),
-            e,
-        )),
-    }
+    files::remove_dir(&layout.volume(name))
 }
 
 /// What a volume holds and what is free where it is.

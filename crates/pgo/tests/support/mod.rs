@@ -20,6 +20,8 @@ pub struct Server {
     pub ca: String,
     log: PathBuf,
     starts: u32,
+    /// A command the server runs under (`prlimit …`), if any.
+    wrapper: Vec<String>,
 }
 
 /// A temporary directory PostgreSQL's OS user can reach.
@@ -61,8 +63,35 @@ impl Server {
             ca: String::new(),
             log,
             starts: 0,
+            wrapper: vec![],
         };
         s.launch("127.0.0.1:0", extra, env);
+        s
+    }
+
+    /// Starts with at most `nofile` open files (soft and hard), as a server
+    /// on a machine with a low limit would run.
+    pub fn start_limited(nofile: u32) -> Server {
+        let dir = reachable_tempdir();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let log = dir.path().join("server.log");
+        let mut s = Server {
+            dir,
+            home,
+            child: None,
+            url: String::new(),
+            pgouser: String::new(),
+            ca: String::new(),
+            log,
+            starts: 0,
+            wrapper: vec![
+                "prlimit".into(),
+                format!("--nofile={nofile}:{nofile}"),
+                "--".into(),
+            ],
+        };
+        s.launch("127.0.0.1:0", &[], &[]);
         s
     }
 
@@ -84,7 +113,15 @@ impl Server {
         } else {
             &["--platform", "local"]
         };
-        let child = Command::new(SERVER)
+        let mut command = match self.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(SERVER);
+                c
+            }
+            None => Command::new(SERVER),
+        };
+        let child = command
             .arg("run")
             .args(platform)
             .arg("--home")
@@ -407,4 +444,33 @@ pub async fn admin(view: &serde_json::Value) -> tokio_postgres::Client {
     )
     .await
     .unwrap()
+}
+
+/// An HTTPS client that trusts the server's CA.
+pub fn https_client(server: &Server) -> reqwest::Client {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&server.ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+/// The admin user and password from the server's first start.
+pub fn admin_credentials(server: &Server) -> (String, String) {
+    let text = std::fs::read_to_string(&server.pgouser).unwrap();
+    let (u, p) = text.trim().split_once(':').unwrap();
+    (u.to_string(), p.to_string())
 }
