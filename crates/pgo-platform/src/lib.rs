@@ -134,6 +134,12 @@ pub trait Platform: Send + Sync + 'static {
     async fn observe_instance(&self, name: &str) -> Result<Option<InstanceObservation>, PlatformError>;
     /// Stops the instance; its volume stays.
     async fn remove_instance(&self, name: &str) -> Result<(), PlatformError>;
+    /// Stops an instance that is not healthy, at once: no orderly shutdown
+    /// that hung storage would never let finish. Done once it can take no
+    /// connection; `InProgress` until then.
+    async fn fence_instance(&self, name: &str) -> Result<(), PlatformError> {
+        self.remove_instance(name).await
+    }
     /// Drops a replica's replication slot on the primary instance.
     async fn drop_replication_slot(&self, primary: &str, slot: &str) -> Result<(), PlatformError>;
     /// Makes a replica's slot on the primary instance, unless it exists.

@@ -5,8 +5,58 @@
 mod support;
 
 use nix::sys::signal::Signal;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::Duration;
-use support::{autofail_server, is_running, signal_all};
+use support::writer::{Writer, assert_all_present};
+use support::{autofail_server, is_running, password, service_port, signal_all};
+
+/// A small ext4 filesystem, loop-mounted over a directory: storage that can
+/// be frozen for real. Thawed and unmounted when dropped, so declare it after
+/// the server (it must go first: the server's temporary home is removed
+/// when the server goes, which would block on a frozen filesystem).
+struct LoopFs {
+    at: PathBuf,
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl LoopFs {
+    fn mount(image: &Path, at: &Path) -> LoopFs {
+        assert!(
+            nix::unistd::geteuid().is_root(),
+            "this test mounts a loop filesystem and freezes it: run it as root, as CI does"
+        );
+        run(Command::new("truncate").arg("-s").arg("256M").arg(image));
+        run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(image));
+        std::fs::create_dir_all(at).unwrap();
+        run(Command::new("mount").args(["-o", "loop"]).arg(image).arg(at));
+        LoopFs { at: at.to_path_buf() }
+    }
+
+    fn freeze(&self) {
+        run(Command::new("fsfreeze").arg("-f").arg(&self.at));
+    }
+
+    fn thaw(&self) {
+        let _ = Command::new("fsfreeze").arg("-u").arg(&self.at).output();
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        self.thaw();
+        // Lazy: processes killed a moment ago may still hold it.
+        let _ = Command::new("umount").arg("-l").arg(&self.at).output();
+    }
+}
 
 fn manager_pid(server: &support::Server, instance: &str) -> u32 {
     std::fs::read_to_string(server.instance_dir(instance).join("manager.pid"))
@@ -66,4 +116,81 @@ async fn a_hung_manager_over_a_healthy_postgres_is_restarted_not_failed_over() {
             .log()
             .contains("the instance manager does not answer; restarting it")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_primary_whose_storage_freezes_is_fenced_and_failed_over_losing_no_commit() {
+    let server = autofail_server(2);
+    let storage = LoopFs::mount(
+        &server.dir().join("frozen.img"),
+        &server.home.join("volumes/frozen"),
+    );
+    server.pgo_ok(&[
+        "create",
+        "cluster",
+        "frozen",
+        "--replica-count=1",
+        "--sync-replication",
+        "--autofail",
+    ]);
+    let view = server.show_json("frozen");
+    let old_port = support::member(&view, "frozen")["port"].as_u64().unwrap() as u16;
+    let old = server.processes_of("frozen");
+    let writer = Writer::start(service_port(&view, "frozen"), password(&view, "testuser")).await;
+    server.wait_until(30, "the writer to commit", || {
+        writer.acked.lock().unwrap().len() >= 20
+    });
+
+    storage.freeze();
+    server.wait_until(60, "an automatic failover", || {
+        server.show_json("frozen")["failovers"][0]["outcome"] == "succeeded"
+    });
+    let v = server.show_json("frozen");
+    assert_ne!(v["primary"], "frozen");
+    let reason = v["failovers"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("has not taken a write"), "{reason}");
+    // Fenced while frozen: nothing takes a connection on the old port.
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", old_port)).is_err(),
+        "the old primary's port still accepts connections"
+    );
+    // A new client writes through the service while the old primary is frozen.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let write = async {
+            let c = support::connect(
+                service_port(&view, "frozen"),
+                "testuser",
+                &password(&view, "testuser"),
+                "userdb",
+            )
+            .await
+            .ok()?;
+            c.batch_execute(
+                "CREATE TABLE IF NOT EXISTS after_freeze (x int); INSERT INTO after_freeze VALUES (1)",
+            )
+            .await
+            .ok()
+        };
+        if let Ok(Some(())) = tokio::time::timeout(Duration::from_secs(3), write).await {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no write on the new primary\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Thawed: what waited on the storage dies, and nothing starts it again.
+    storage.thaw();
+    server.wait_until(20, "the old primary's processes to be gone", || {
+        old.iter().all(|&p| !is_running(p))
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(std::net::TcpStream::connect(("127.0.0.1", old_port)).is_err());
+    assert!(!server.instance_dir("frozen").exists());
+    let acked = writer.finish().await;
+    assert_all_present(&server, "frozen", &acked).await;
 }

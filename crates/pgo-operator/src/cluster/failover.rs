@@ -154,10 +154,21 @@ pub async fn drive(
             set_step(ctx, task, FENCE, None).await?;
         }
         FENCE => {
-            ctx.platform
-                .remove_instance(from)
+            // A primary that answers shuts down in order (its replicas then
+            // have all of its WAL); one that does not is killed at once,
+            // since hung storage would never let a shutdown finish.
+            let healthy = ctx
+                .platform
+                .observe_instance(from)
                 .await
-                .map_err(teardown(format!("the old primary {from}")))?;
+                .map_err(ReconcileError::Observe)?
+                .is_some_and(|seen| seen.ready);
+            let fenced = if healthy {
+                ctx.platform.remove_instance(from).await
+            } else {
+                ctx.platform.fence_instance(from).await
+            };
+            fenced.map_err(teardown(format!("the old primary {from}")))?;
             tracing::info!(cluster = %name, instance = from, "failover: old primary fenced");
             if let Some(ms) = std::env::var("PGO_TEST_PAUSE_AFTER_FENCE_MS")
                 .ok()

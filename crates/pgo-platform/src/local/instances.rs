@@ -404,6 +404,67 @@ pub async fn observe(
     Ok(Some(seen))
 }
 
+/// How long a fence waits for the postmaster to go before it says it is
+/// still under way (and the failover asks again).
+const FENCE_WAIT: Duration = Duration::from_secs(5);
+
+/// Kills the instance's manager, postmaster and every backend at once. A
+/// process asleep on hung storage cannot die until the storage answers, but
+/// the kill is pending and nothing will restart it: the instance counts as
+/// fenced once its postmaster is gone and its port refuses connections,
+/// whatever backends still wait in the kernel. Then its record goes.
+pub async fn fence(layout: &Layout, name: &str) -> Result<(), PlatformError> {
+    let dir = layout.instance(name);
+    let Some(config) = read_config(&dir)? else {
+        return Ok(());
+    };
+    let postmaster = running_postmaster(&config.pgdata());
+    let mut doomed: Vec<u32> = running_manager(&dir).into_iter().collect();
+    if let Some(pm) = postmaster {
+        doomed.push(pm);
+        doomed.extend(process::descendants(pm));
+    }
+    for &pid in &doomed {
+        process::signal(pid, Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + FENCE_WAIT;
+    loop {
+        let postmaster_gone = postmaster.is_none_or(|pm| !is_alive(pm));
+        if postmaster_gone && refuses(&config.listen_address, config.port).await {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(PlatformError::InProgress(format!(
+                "fencing {name}: its postmaster has not died after SIGKILL (asleep on hung storage?)"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stuck: Vec<u32> = doomed.into_iter().filter(|&p| is_alive(p)).collect();
+    if !stuck.is_empty() {
+        tracing::warn!(
+            instance = name,
+            ?stuck,
+            "fenced; these processes wait on hung storage and die when it answers"
+        );
+    }
+    std::fs::remove_dir_all(&dir)
+        .map_err(|e| PlatformError::io(format!("cannot remove {}", dir.display()), e))?;
+    tracing::info!(instance = name, "fenced instance");
+    Ok(())
+}
+
+/// True when nothing accepts a connection on `host:port`.
+async fn refuses(host: &str, port: u16) -> bool {
+    let connect = tokio::net::TcpStream::connect((host, port));
+    match tokio::time::timeout(Duration::from_millis(200), connect).await {
+        Ok(Ok(_)) => false,
+        Ok(Err(e)) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+        // A listener that no one serves: not fenced yet.
+        Err(_) => false,
+    }
+}
+
 pub async fn remove(layout: &Layout, name: &str) -> Result<(), PlatformError> {
     let dir = layout.instance(name);
     if !dir.exists() {

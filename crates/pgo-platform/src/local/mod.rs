@@ -136,6 +136,10 @@ impl Platform for LocalPlatform {
         instances::remove(&self.layout, name).await
     }
 
+    async fn fence_instance(&self, name: &str) -> Result<(), PlatformError> {
+        instances::fence(&self.layout, name).await
+    }
+
     async fn drop_replication_slot(&self, primary: &str, slot: &str) -> Result<(), PlatformError> {
         instances::slot(&self.layout, &self.http, primary, slot, "/control/drop-slot").await
     }

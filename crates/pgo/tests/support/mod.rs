@@ -4,6 +4,8 @@
 //! test passed or not.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod writer;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
