@@ -8,6 +8,7 @@
 pub mod local;
 mod random;
 
+pub use pgo_instance::find_pg_bin_dir;
 pub use random::{password, suffix};
 
 use pgo_api::cluster::MemberRole;

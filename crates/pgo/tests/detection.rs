@@ -5,58 +5,10 @@
 mod support;
 
 use nix::sys::signal::Signal;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
+use support::loopfs::LoopFs;
 use support::writer::{Writer, assert_all_present};
 use support::{autofail_server, is_running, password, service_port, signal_all};
-
-/// A small ext4 filesystem, loop-mounted over a directory: storage that can
-/// be frozen for real. Thawed and unmounted when dropped, so declare it after
-/// the server (it must go first: the server's temporary home is removed
-/// when the server goes, which would block on a frozen filesystem).
-struct LoopFs {
-    at: PathBuf,
-}
-
-fn run(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl LoopFs {
-    fn mount(image: &Path, at: &Path) -> LoopFs {
-        assert!(
-            nix::unistd::geteuid().is_root(),
-            "this test mounts a loop filesystem and freezes it: run it as root, as CI does"
-        );
-        run(Command::new("truncate").arg("-s").arg("256M").arg(image));
-        run(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(image));
-        std::fs::create_dir_all(at).unwrap();
-        run(Command::new("mount").args(["-o", "loop"]).arg(image).arg(at));
-        LoopFs { at: at.to_path_buf() }
-    }
-
-    fn freeze(&self) {
-        run(Command::new("fsfreeze").arg("-f").arg(&self.at));
-    }
-
-    fn thaw(&self) {
-        let _ = Command::new("fsfreeze").arg("-u").arg(&self.at).output();
-    }
-}
-
-impl Drop for LoopFs {
-    fn drop(&mut self) {
-        self.thaw();
-        // Lazy: processes killed a moment ago may still hold it.
-        let _ = Command::new("umount").arg("-l").arg(&self.at).output();
-    }
-}
 
 fn manager_pid(server: &support::Server, instance: &str) -> u32 {
     std::fs::read_to_string(server.instance_dir(instance).join("manager.pid"))

@@ -276,11 +276,60 @@ async fn an_operator_killed_between_fence_and_promote_finishes_the_failover() {
     assert_eq!(primaries, 1);
 }
 
+/// What one instance said when asked whether it is a primary.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Answer {
+    Primary,
+    Replica,
+    /// Refused the connection: nothing serves there.
+    Refused,
+    /// No answer in time (stopped, frozen): it may be anything, so it is
+    /// counted apart, never as "not a primary".
+    Unknown,
+}
+
+/// Asks PostgreSQL on `port` whether it is a primary.
+async fn ask(port: u16, password: &str) -> Answer {
+    let asked = async {
+        let c = match connect(port, "postgres", password, "postgres").await {
+            Ok(c) => c,
+            Err(e) if is_refused(&e) => return Answer::Refused,
+            Err(_) => return Answer::Unknown,
+        };
+        match c.query_one("SELECT pg_is_in_recovery()", &[]).await {
+            Ok(row) if row.get::<_, bool>(0) => Answer::Replica,
+            Ok(_) => Answer::Primary,
+            Err(_) => Answer::Unknown,
+        }
+    };
+    tokio::time::timeout(Duration::from_millis(300), asked)
+        .await
+        .unwrap_or(Answer::Unknown)
+}
+
+fn is_refused(e: &tokio_postgres::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(inner) = source {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::ConnectionRefused;
+        }
+        source = inner.source();
+    }
+    false
+}
+
 /// Every 100 ms, asks every instance port ever seen whether it is a primary,
 /// and keeps any moment with more than one.
 struct Sampler {
     stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<(usize, Vec<String>)>,
+    task: tokio::task::JoinHandle<Samples>,
+}
+
+#[derive(Debug, Default)]
+struct Samples {
+    rounds: usize,
+    unknown: usize,
+    violations: Vec<String>,
 }
 
 impl Sampler {
@@ -289,7 +338,7 @@ impl Sampler {
         let s = stop.clone();
         let task = tokio::spawn(async move {
             let mut ports = BTreeSet::new();
-            let (mut samples, mut violations) = (0usize, Vec::new());
+            let mut out = Samples::default();
             while !s.load(Ordering::Relaxed) {
                 for entry in std::fs::read_dir(home.join("instances"))
                     .into_iter()
@@ -304,39 +353,28 @@ impl Sampler {
                 }
                 let answers = futures_join(ports.iter().map(|&port| {
                     let pw = password.clone();
-                    async move {
-                        let asked = async {
-                            let c = connect(port, "postgres", &pw, "postgres").await.ok()?;
-                            let row = c.query_one("SELECT pg_is_in_recovery()", &[]).await.ok()?;
-                            Some(!row.get::<_, bool>(0))
-                        };
-                        (
-                            port,
-                            tokio::time::timeout(Duration::from_millis(200), asked)
-                                .await
-                                .ok()
-                                .flatten(),
-                        )
-                    }
+                    async move { (port, ask(port, &pw).await) }
                 }))
                 .await;
                 let primaries: Vec<u16> = answers
                     .iter()
-                    .filter(|(_, p)| *p == Some(true))
+                    .filter(|(_, a)| *a == Answer::Primary)
                     .map(|(port, _)| *port)
                     .collect();
-                samples += 1;
+                out.rounds += 1;
+                out.unknown += answers.iter().filter(|(_, a)| *a == Answer::Unknown).count();
                 if primaries.len() > 1 {
-                    violations.push(format!("two primaries at once on ports {primaries:?}"));
+                    out.violations
+                        .push(format!("two primaries at once on ports {primaries:?}"));
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            (samples, violations)
+            out
         });
         Sampler { stop, task }
     }
 
-    async fn finish(self) -> (usize, Vec<String>) {
+    async fn finish(self) -> Samples {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.unwrap()
     }
@@ -356,6 +394,16 @@ where
     out
 }
 
+/// How a chaos round takes the primary down.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Blow {
+    Kill,
+    Hang,
+    /// Its storage freezes (only the first primary's volume is a loop
+    /// filesystem that can be frozen).
+    Freeze,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn chaos_killing_the_primary_loses_no_commit_and_never_makes_two_primaries() {
     let rounds: usize = std::env::var("PGO_CHAOS_ROUNDS")
@@ -363,6 +411,10 @@ async fn chaos_killing_the_primary_loses_no_commit_and_never_makes_two_primaries
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
     let server = autofail_server(2);
+    let storage = support::loopfs::LoopFs::mount(
+        &server.dir().join("chaos.img"),
+        &server.home.join("volumes/chaos"),
+    );
     server.pgo_ok(&[
         "create",
         "cluster",
@@ -372,9 +424,11 @@ async fn chaos_killing_the_primary_loses_no_commit_and_never_makes_two_primaries
         "--autofail",
     ]);
     let view = server.show_json("chaos");
+    let pw = password(&view, "postgres");
     let writer = Writer::start(service_port(&view, "chaos"), password(&view, "testuser")).await;
-    let sampler = Sampler::start(server.home.clone(), password(&view, "postgres"));
+    let sampler = Sampler::start(server.home.clone(), pw.clone());
     let mut failovers = 0;
+    let mut blows = Vec::new();
     for round in 0..rounds {
         server.wait_until(90, "the cluster to be whole again", || {
             server.show_json("chaos")["phase"] == "Ready" && ready_replicas(&server, "chaos") == 2
@@ -388,32 +442,64 @@ async fn chaos_killing_the_primary_loses_no_commit_and_never_makes_two_primaries
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let primary = server.primary("chaos");
-        // Crash it, or hang it (a primary that lost its storage).
-        let how = if round % 2 == 0 {
-            Signal::SIGKILL
-        } else {
-            Signal::SIGSTOP
+        let v = server.show_json("chaos");
+        let primary = v["primary"].as_str().unwrap().to_string();
+        let port = member(&v, &primary)["port"].as_u64().unwrap() as u16;
+        let blow = match round % 2 {
+            _ if round == 0 => Blow::Freeze,
+            0 => Blow::Kill,
+            _ => Blow::Hang,
         };
-        signal_all(&server.processes_of(&primary), how);
+        blows.push(blow);
+        let processes = server.processes_of(&primary);
+        match blow {
+            Blow::Kill => signal_all(&processes, Signal::SIGKILL),
+            Blow::Hang => signal_all(&processes, Signal::SIGSTOP),
+            Blow::Freeze => storage.freeze(),
+        }
         wait_writable(&server, "chaos", 90).await;
         if server.primary("chaos") != primary {
             failovers += 1;
         }
+        // Woken again, the old primary must not be a primary: asked on its
+        // own port, where no service hides it.
+        match blow {
+            Blow::Hang => signal_all(&processes, Signal::SIGCONT),
+            Blow::Freeze => storage.thaw(),
+            Blow::Kill => {}
+        }
+        if server.primary("chaos") != primary {
+            for _ in 0..10 {
+                let answer = ask(port, &pw).await;
+                assert_ne!(
+                    answer,
+                    Answer::Primary,
+                    "round {round} ({blow:?}): the old primary {primary} serves writes again"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
     let acked = writer.finish().await;
-    let (samples, violations) = sampler.finish().await;
-    assert!(violations.is_empty(), "{violations:?}");
-    assert!(samples > 10, "the sampler hardly ran ({samples} samples)");
-    assert_all_present(&server, "chaos", &acked).await;
-    // Every hung primary is failed over; killed ones may restart in place.
+    let samples = sampler.finish().await;
+    assert!(samples.violations.is_empty(), "{:?}", samples.violations);
     assert!(
-        failovers >= rounds / 2,
-        "only {failovers} failovers in {rounds} rounds"
+        samples.rounds > 10,
+        "the sampler hardly ran ({} rounds)",
+        samples.rounds
+    );
+    assert_all_present(&server, "chaos", &acked).await;
+    // Every hung or frozen primary is failed over; killed ones may restart in place.
+    let must = blows.iter().filter(|b| **b != Blow::Kill).count();
+    assert!(
+        failovers >= must,
+        "only {failovers} failovers in {rounds} rounds ({blows:?})"
     );
     eprintln!(
-        "chaos: {rounds} rounds, {failovers} failovers, {} acknowledged commits, {samples} samples",
-        acked.len()
+        "chaos: {rounds} rounds {blows:?}, {failovers} failovers, {} acknowledged commits, {} sampling rounds, {} unknown answers",
+        acked.len(),
+        samples.rounds,
+        samples.unknown
     );
 }
 

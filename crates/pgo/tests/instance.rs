@@ -109,8 +109,7 @@ fn control_endpoints_need_the_operators_token() {
 fn a_bootstrap_that_keeps_failing_marks_the_cluster_failed_with_the_reason() {
     // PostgreSQL's binaries, but an initdb that fails as on a full disk.
     let bins = support::reachable_tempdir();
-    let real = std::path::Path::new("/usr/lib/postgresql/15/bin");
-    for entry in std::fs::read_dir(real).unwrap() {
+    for entry in std::fs::read_dir(support::pg_bin_dir()).unwrap() {
         let entry = entry.unwrap();
         if entry.file_name() != "initdb" {
             std::os::unix::fs::symlink(entry.path(), bins.path().join(entry.file_name())).unwrap();

@@ -347,7 +347,7 @@ fn a_replica_whose_copy_keeps_failing_says_why_and_never_serves() {
     use std::os::unix::fs::PermissionsExt;
     // Real PostgreSQL, but a pg_basebackup that cannot reach the primary.
     let bins = support::reachable_tempdir();
-    for entry in std::fs::read_dir("/usr/lib/postgresql/15/bin").unwrap() {
+    for entry in std::fs::read_dir(support::pg_bin_dir()).unwrap() {
         let entry = entry.unwrap();
         if entry.file_name() != "pg_basebackup" {
             std::os::unix::fs::symlink(entry.path(), bins.path().join(entry.file_name())).unwrap();

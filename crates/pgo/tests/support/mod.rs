@@ -4,6 +4,7 @@
 //! test passed or not.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod loopfs;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -475,4 +476,10 @@ pub fn admin_credentials(server: &Server) -> (String, String) {
     let text = std::fs::read_to_string(&server.pgouser).unwrap();
     let (u, p) = text.trim().split_once(':').unwrap();
     (u.to_string(), p.to_string())
+}
+
+/// The PostgreSQL binaries the product itself would use (the newest
+/// installed), never a version named by hand.
+pub fn pg_bin_dir() -> PathBuf {
+    pgo_platform::find_pg_bin_dir(None).unwrap()
 }
