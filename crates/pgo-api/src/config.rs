@@ -48,6 +48,12 @@ pub struct OperatorSettings {
     pub autofail_sleep_seconds: u64,
     /// How often every member is probed, in milliseconds.
     pub probe_period_ms: u64,
+    /// How long an instance's readiness checks (a new connection, a write to
+    /// its volume) may each take before it counts as not ready.
+    pub probe_timeout_ms: u64,
+    /// The local platform's ports for instances and services (`FROM-TO`),
+    /// outside the kernel's ephemeral range; 20000-29999 when unset.
+    pub local_port_range: Option<String>,
 }
 
 impl Default for OperatorSettings {
@@ -55,6 +61,8 @@ impl Default for OperatorSettings {
         OperatorSettings {
             autofail_sleep_seconds: 30,
             probe_period_ms: 2000,
+            probe_timeout_ms: 2000,
+            local_port_range: None,
         }
     }
 }

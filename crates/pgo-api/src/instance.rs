@@ -48,6 +48,26 @@ pub struct InstanceConfig {
     /// else the current user.
     #[serde(default)]
     pub run_as: Option<String>,
+    /// How often readiness is proved once ready, and how long each check may take.
+    #[serde(default)]
+    pub probe: ProbeSettings,
+}
+
+/// The readiness probe's pace: a check slower than `timeout_ms` fails.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ProbeSettings {
+    pub period_ms: u64,
+    pub timeout_ms: u64,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            period_ms: 500,
+            timeout_ms: 2000,
+        }
+    }
 }
 
 /// Where a replica streams from.

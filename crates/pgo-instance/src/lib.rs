@@ -12,6 +12,7 @@ mod bootstrap;
 mod http;
 mod osuser;
 mod pgbin;
+pub mod ports;
 mod postmaster;
 pub mod probe;
 mod supervisor;

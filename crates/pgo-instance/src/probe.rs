@@ -29,9 +29,6 @@ pub struct Probe {
     pub received_lsn: Option<String>,
 }
 
-/// How long a new connection, the query, and a storage write may each take.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-
 const QUERY: &str = "SELECT pg_is_in_recovery(),
     (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,
     CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),
@@ -45,17 +42,23 @@ pub fn storage_check_file(config: &InstanceConfig) -> PathBuf {
     config.volume_dir.join(".pgo-storage-check")
 }
 
+/// How long a new connection, the query, and a storage write may each take.
+pub fn timeout(config: &InstanceConfig) -> Duration {
+    Duration::from_millis(config.probe.timeout_ms)
+}
+
 /// Connects anew, runs the readiness query on that connection, and closes it.
 pub async fn probe(config: &InstanceConfig) -> Result<Probe, String> {
-    let client = tokio::time::timeout(PROBE_TIMEOUT, bootstrap::connect(config))
+    let timeout = timeout(config);
+    let client = tokio::time::timeout(timeout, bootstrap::connect(config))
         .await
         .map_err(|_| {
             format!(
-                "PostgreSQL accepted no new connection within {}s",
-                PROBE_TIMEOUT.as_secs()
+                "PostgreSQL accepted no new connection within {}ms",
+                timeout.as_millis()
             )
         })??;
-    let row = tokio::time::timeout(PROBE_TIMEOUT, client.query_one(QUERY, &[]))
+    let row = tokio::time::timeout(timeout, client.query_one(QUERY, &[]))
         .await
         .map_err(|_| "the readiness query timed out".to_string())?
         .map_err(|e| bootstrap::describe(&e))?;
@@ -148,10 +151,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut check = StorageCheck::default();
         let file = dir.path().join("check");
-        assert_eq!(check.check(&file, PROBE_TIMEOUT).await, Ok(()));
+        let timeout = Duration::from_secs(2);
+        assert_eq!(check.check(&file, timeout).await, Ok(()));
         assert!(file.exists());
         let gone = dir.path().join("no/such/dir/check");
-        let err = check.check(&gone, PROBE_TIMEOUT).await.unwrap_err();
+        let err = check.check(&gone, timeout).await.unwrap_err();
         assert!(
             err.contains("does not take writes") && err.contains("no/such/dir"),
             "{err}"

@@ -5,7 +5,7 @@ use crate::bootstrap;
 use crate::http::{self, Shared};
 use crate::osuser::RunAs;
 use crate::postmaster::Postmaster;
-use crate::probe::{self, PROBE_TIMEOUT, StorageCheck};
+use crate::probe::{self, StorageCheck};
 use pgo_api::instance::{InstanceConfig, InstanceReport};
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -15,7 +15,6 @@ use tokio::sync::{Notify, watch};
 /// Probe often while not ready (startup is what everyone waits on), less
 /// once ready.
 const PROBE_NOT_READY: Duration = Duration::from_millis(25);
-const PROBE_READY: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Failed bootstraps before the instance is reported as needing a human.
 const FATAL_AFTER: u32 = 3;
@@ -133,6 +132,19 @@ impl Supervisor {
                     tracing::info!(pid = p.pid, "adopted the running postmaster");
                     p
                 }
+                None if let Err(why) =
+                    crate::ports::check_free(&self.config.listen_address, self.config.port) =>
+                {
+                    // Restarting would only fail the same way: said, and
+                    // tried again with backoff until the port is free.
+                    self.shared.update(|r| r.fatal = Some(why.clone()));
+                    self.not_ready(why);
+                    if self.pause(backoff).await {
+                        return;
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
                 None => match Postmaster::start(
                     &self.bin,
                     &pgdata,
@@ -240,7 +252,11 @@ impl Supervisor {
         let shared = self.shared.clone();
         loop {
             let ready = shared.report().ready;
-            let period = if ready { PROBE_READY } else { PROBE_NOT_READY };
+            let period = if ready {
+                Duration::from_millis(self.config.probe.period_ms)
+            } else {
+                PROBE_NOT_READY
+            };
             tokio::select! {
                 _ = tokio::time::sleep(period) => {}
                 _ = self.stop.changed() => return Exit::Stop,
@@ -260,7 +276,10 @@ impl Supervisor {
             }
             let checked = match probe::probe(&self.config).await {
                 Ok(p) => storage
-                    .check(&probe::storage_check_file(&self.config), PROBE_TIMEOUT)
+                    .check(
+                        &probe::storage_check_file(&self.config),
+                        probe::timeout(&self.config),
+                    )
                     .await
                     .map(|()| p),
                 Err(e) => Err(e),

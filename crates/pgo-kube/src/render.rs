@@ -166,6 +166,7 @@ fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> Instan
         sync_standbys: i.sync_standbys.clone(),
         synchronous: i.synchronous,
         run_as: None,
+        probe: Default::default(),
     }
 }
 

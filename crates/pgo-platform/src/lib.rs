@@ -24,11 +24,12 @@ pub enum PlatformError {
         source: std::io::Error,
     },
     #[error(
-        "service {name}: port {port} is in use ({source}); free it or delete the service record {record}"
+        "service {name}: port {port} is taken by {holder} ({source}); free it or delete the service record {record}"
     )]
     PortInUse {
         name: String,
         port: u16,
+        holder: String,
         record: String,
         #[source]
         source: std::io::Error,

@@ -40,6 +40,7 @@ fn config(dir: &Path, volume: &Path) -> InstanceConfig {
         sync_standbys: vec![],
         synchronous: false,
         run_as: None,
+        probe: Default::default(),
     }
 }
 
@@ -51,6 +52,8 @@ async fn removing_an_instance_spares_a_process_that_merely_looks_like_postgres()
         data_dir: home.path().join("volumes"),
         exe: "/bin/false".into(),
         pg_bin_dir: None,
+        probe: Default::default(),
+        port_range: pgo_platform::local::ports::DEFAULT_RANGE,
     })
     .unwrap();
     // Another cluster's "postgres", by its command line, not ours.

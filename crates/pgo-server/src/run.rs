@@ -7,7 +7,7 @@ use pgo_api::config::PgoConfig;
 use pgo_apiserver::{AppState, auth::Auth, tls};
 use pgo_operator::Context;
 use pgo_platform::Platform;
-use pgo_platform::local::{LocalPlatform, LocalSettings};
+use pgo_platform::local::{LocalPlatform, LocalSettings, ports};
 use pgo_store::Store;
 use pgo_store::sqlite::SqliteStore;
 use std::sync::Arc;
@@ -55,6 +55,16 @@ fn local(args: &RunArgs, home: &Home) -> Result<Backend, ServerError> {
         ))
     })?;
     let config = read_config(&home.config())?.unwrap_or_default();
+    // The managers prove readiness at least as often as the operator looks.
+    let probe = pgo_api::instance::ProbeSettings {
+        period_ms: config.pgo.probe_period_ms.clamp(50, 500),
+        timeout_ms: config.pgo.probe_timeout_ms.max(100),
+    };
+    let port_range = match &config.pgo.local_port_range {
+        Some(r) => ports::parse_range(r).map_err(|e| start_err(format!("Pgo.LocalPortRange: {e}")))?,
+        None => ports::DEFAULT_RANGE,
+    };
+    ports::check_range(&port_range, ports::ephemeral_range()).map_err(start_err)?;
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&home.store()).map_err(|e| start_err(e.to_string()))?);
     let exe = std::env::current_exe().map_err(|e| start_err(format!("cannot find this binary: {e}")))?;
@@ -64,6 +74,8 @@ fn local(args: &RunArgs, home: &Home) -> Result<Backend, ServerError> {
             data_dir: data_dir.clone(),
             exe,
             pg_bin_dir: Some(pg_bin.clone()),
+            probe,
+            port_range,
         })
         .map_err(|e| start_err(e.to_string()))?,
     );

@@ -2,6 +2,7 @@
 //! instance manager), its record `instance.json` (which fixes its ports for
 //! life), a bearer token for its control endpoints, and `manager.pid`.
 
+use super::ports::Ports;
 use super::process::{self, cmdline, is_alive, read_pid};
 use super::{Layout, LocalSettings, files};
 use crate::{InstanceObservation, PlatformError};
@@ -99,19 +100,26 @@ fn running_manager(dir: &Path) -> Option<u32> {
     (is_alive(pid) && cmdline(pid).is_some_and(|c| c.contains(expected.as_ref()))).then_some(pid)
 }
 
-fn free_ports() -> Result<(u16, u16), PlatformError> {
-    let bind = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .map_err(|e| PlatformError::io("cannot find a free port on 127.0.0.1", e))
-    };
-    // Both held at once so they differ.
-    let (a, b) = (bind()?, bind()?);
-    let port = |l: &std::net::TcpListener| {
-        l.local_addr()
-            .map(|a| a.port())
-            .map_err(|e| PlatformError::io("cannot read a bound port", e))
-    };
-    Ok((port(&a)?, port(&b)?))
+/// Who a port of instance `name` belongs to in the port record; with an
+/// empty `what`, the prefix of all of them.
+pub fn port_owner(name: &str, what: &str) -> String {
+    format!("instance/{name}/{what}")
+}
+
+/// The ports every existing instance record fixes, with their owners.
+pub fn ports_in_use(layout: &Layout) -> Result<Vec<(u16, String)>, PlatformError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(layout.instances())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Some(c) = read_config(&entry.path())? {
+            out.push((c.port, port_owner(&c.name, "postgres")));
+            out.push((c.http_port, port_owner(&c.name, "http")));
+        }
+    }
+    Ok(out)
 }
 
 pub async fn ensure(
@@ -119,6 +127,7 @@ pub async fn ensure(
     settings: &LocalSettings,
     http: &reqwest::Client,
     hung: &Hung,
+    ports: &Ports,
     spec: &InstanceSpec,
 ) -> Result<(), PlatformError> {
     let dir = layout.instance(&spec.name);
@@ -126,7 +135,10 @@ pub async fn ensure(
     let existing = read_config(&dir)?;
     let (port, http_port) = match &existing {
         Some(c) => (c.port, c.http_port),
-        None => free_ports()?,
+        None => (
+            ports.allocate(&port_owner(&spec.name, "postgres"))?,
+            ports.allocate(&port_owner(&spec.name, "http"))?,
+        ),
     };
     let token = dir.join(TOKEN);
     if !token.exists() {
@@ -155,6 +167,7 @@ pub async fn ensure(
         sync_standbys: spec.sync_standbys.clone(),
         synchronous: spec.synchronous,
         run_as: None,
+        probe: settings.probe,
     };
     let pending = dir.join(RELOAD_PENDING);
     if existing.as_ref() != Some(&config) {

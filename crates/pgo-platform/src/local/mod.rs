@@ -10,6 +10,7 @@
 mod files;
 mod instances;
 mod layout;
+pub mod ports;
 mod process;
 mod proxy;
 mod secrets;
@@ -33,6 +34,10 @@ pub struct LocalSettings {
     pub exe: PathBuf,
     /// PostgreSQL binaries, when not found on their own.
     pub pg_bin_dir: Option<PathBuf>,
+    /// The instance managers' readiness probe.
+    pub probe: pgo_api::instance::ProbeSettings,
+    /// Where instance and service ports come from (`Pgo.LocalPortRange`).
+    pub port_range: std::ops::RangeInclusive<u16>,
 }
 
 pub struct LocalPlatform {
@@ -42,6 +47,7 @@ pub struct LocalPlatform {
     proxies: proxy::Proxies,
     http: reqwest::Client,
     hung: instances::Hung,
+    ports: std::sync::Arc<ports::Ports>,
 }
 
 impl LocalPlatform {
@@ -62,8 +68,18 @@ impl LocalPlatform {
             .no_proxy()
             .build()
             .map_err(|e| PlatformError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        let existing = instances::ports_in_use(&layout)?
+            .into_iter()
+            .chain(proxy::ports_in_use(&layout)?);
+        let ports = std::sync::Arc::new(ports::Ports::open(
+            settings.port_range.clone(),
+            settings.home.clone(),
+            ports::claims_dir(),
+            existing,
+        )?);
         Ok(LocalPlatform {
-            proxies: proxy::Proxies::new(layout.clone()),
+            proxies: proxy::Proxies::new(layout.clone(), ports.clone()),
+            ports,
             layout,
             settings,
             node,
@@ -125,7 +141,15 @@ impl Platform for LocalPlatform {
     }
 
     async fn ensure_instance(&self, spec: &InstanceSpec) -> Result<(), PlatformError> {
-        instances::ensure(&self.layout, &self.settings, &self.http, &self.hung, spec).await
+        instances::ensure(
+            &self.layout,
+            &self.settings,
+            &self.http,
+            &self.hung,
+            &self.ports,
+            spec,
+        )
+        .await
     }
 
     async fn observe_instance(&self, name: &str) -> Result<Option<InstanceObservation>, PlatformError> {
@@ -133,11 +157,13 @@ impl Platform for LocalPlatform {
     }
 
     async fn remove_instance(&self, name: &str) -> Result<(), PlatformError> {
-        instances::remove(&self.layout, name).await
+        instances::remove(&self.layout, name).await?;
+        self.ports.release(&instances::port_owner(name, ""))
     }
 
     async fn fence_instance(&self, name: &str) -> Result<(), PlatformError> {
-        instances::fence(&self.layout, name).await
+        instances::fence(&self.layout, name).await?;
+        self.ports.release(&instances::port_owner(name, ""))
     }
 
     async fn drop_replication_slot(&self, primary: &str, slot: &str) -> Result<(), PlatformError> {

@@ -2,6 +2,7 @@
 //! time, so it is the same after the server restarts; its targets can change
 //! under it (repointing on failover) without closing the listener.
 
+use super::ports::Ports;
 use super::{Layout, files};
 use crate::{Endpoint, PlatformError};
 use serde::{Deserialize, Serialize};
@@ -30,13 +31,34 @@ struct Proxy {
 
 pub struct Proxies {
     layout: Layout,
+    ports: Arc<Ports>,
     running: Mutex<HashMap<String, Proxy>>,
 }
 
+fn port_owner(service: &str) -> String {
+    format!("service/{service}/")
+}
+
+/// The ports every service record fixes, with their owners.
+pub fn ports_in_use(layout: &Layout) -> Result<Vec<(u16, String)>, PlatformError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(layout.services())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Some(r) = files::read_json::<ServiceRecord>(&entry.path())? {
+            out.push((r.port, port_owner(&r.name)));
+        }
+    }
+    Ok(out)
+}
+
 impl Proxies {
-    pub fn new(layout: Layout) -> Self {
+    pub fn new(layout: Layout, ports: Arc<Ports>) -> Self {
         Proxies {
             layout,
+            ports,
             running: Mutex::new(HashMap::new()),
         }
     }
@@ -61,13 +83,18 @@ impl Proxies {
         }
         let record_path = self.layout.service(name);
         let recorded = files::read_json::<ServiceRecord>(&record_path)?;
-        let port = recorded.as_ref().map_or(0, |r| r.port);
+        let port = match &recorded {
+            Some(r) => r.port,
+            None => self.ports.allocate(&port_owner(name))?,
+        };
         let listener =
             TcpListener::bind(("127.0.0.1", port))
                 .await
                 .map_err(|source| PlatformError::PortInUse {
                     name: name.to_string(),
                     port,
+                    holder: pgo_instance::ports::who_listens(port)
+                        .unwrap_or_else(|| "another process".into()),
                     record: record_path.display().to_string(),
                     source,
                 })?;
@@ -103,6 +130,7 @@ impl Proxies {
         if let Some(proxy) = self.running.lock().await.remove(name) {
             proxy.task.abort();
         }
+        self.ports.release(&port_owner(name))?;
         let path = self.layout.service(name);
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
