@@ -51,6 +51,26 @@ pub struct InstanceConfig {
     /// How often readiness is proved once ready, and how long each check may take.
     #[serde(default)]
     pub probe: ProbeSettings,
+    /// Where a primary confirms that the store still names it (Kubernetes);
+    /// unset on the local platform, where the operator itself fences.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<IsolationCheck>,
+}
+
+/// A primary that cannot confirm, within `bound_seconds`, that its Pgcluster
+/// (read through the API server) still names it primary stops PostgreSQL:
+/// fencing that works even on a node the operator cannot reach.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IsolationCheck {
+    /// The API server (`https://kubernetes.default.svc`).
+    pub api_server: String,
+    pub namespace: String,
+    /// The pod's service-account token, and the CA that signs the server.
+    pub token_file: PathBuf,
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    pub bound_seconds: u64,
 }
 
 /// The readiness probe's pace: a check slower than `timeout_ms` fails.
@@ -236,6 +256,10 @@ pub struct InstanceReport {
     pub message: Option<String>,
     /// Set when the instance cannot start without a change from the user.
     pub fatal: Option<String>,
+    /// Set while a primary has stopped itself: it could not confirm that
+    /// the store names it primary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub isolated: Option<String>,
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 
 mod bootstrap;
 mod http;
+mod isolation;
 mod osuser;
 mod pgbin;
 pub mod ports;

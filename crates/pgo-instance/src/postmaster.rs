@@ -90,12 +90,25 @@ impl Postmaster {
     /// Fast shutdown (SIGINT): open transactions roll back, a checkpoint is
     /// written. If that takes too long, immediate (SIGQUIT), then SIGKILL.
     pub async fn stop(&mut self, grace: Duration) {
-        let steps = [
+        self.stop_with(&[
             (Signal::SIGINT, grace),
             (Signal::SIGQUIT, Duration::from_secs(5)),
             (Signal::SIGKILL, Duration::from_secs(5)),
-        ];
-        for (sig, wait) in steps {
+        ])
+        .await
+    }
+
+    /// Immediate shutdown (SIGQUIT), then SIGKILL: no waiting on anyone.
+    pub async fn stop_now(&mut self) {
+        self.stop_with(&[
+            (Signal::SIGQUIT, Duration::from_secs(5)),
+            (Signal::SIGKILL, Duration::from_secs(5)),
+        ])
+        .await
+    }
+
+    async fn stop_with(&mut self, steps: &[(Signal, Duration)]) {
+        for &(sig, wait) in steps {
             self.signal(sig);
             let deadline = Instant::now() + wait;
             while Instant::now() < deadline {

@@ -3,6 +3,7 @@
 use crate::InstanceError;
 use crate::bootstrap;
 use crate::http::{self, Shared};
+use crate::isolation;
 use crate::osuser::RunAs;
 use crate::postmaster::Postmaster;
 use crate::probe::{self, StorageCheck};
@@ -58,6 +59,16 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     tracing::info!(instance = %config.name, %addr, bin = %bin.display(), user = %run_as.name, "instance manager started");
+    let isolation = config.isolation.clone().map(|check| {
+        let seen = Arc::new(RwLock::new(isolation::Confirmation {
+            at: std::time::Instant::now(),
+            primary: None,
+            error: None,
+        }));
+        let bound = Duration::from_secs(check.bound_seconds);
+        tokio::spawn(isolation::watch(config.clone(), check, seen.clone()));
+        (seen, bound)
+    });
     Supervisor {
         config_path,
         config,
@@ -66,6 +77,7 @@ pub async fn run(
         log_dir,
         shared,
         stop,
+        isolation,
     }
     .run()
     .await;
@@ -80,9 +92,35 @@ struct Supervisor {
     log_dir: PathBuf,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
+    /// What the store last said of the primary, and how long a primary may
+    /// go without hearing it (Kubernetes only).
+    isolation: Option<(Arc<RwLock<isolation::Confirmation>>, Duration)>,
 }
 
 impl Supervisor {
+    /// For an instance that acts as a primary (it follows nobody) with an
+    /// isolation check: may it serve?
+    fn isolation_verdict(&self) -> Option<isolation::Verdict> {
+        let (seen, bound) = self.isolation.as_ref()?;
+        if self.config.primary.is_some() {
+            return None;
+        }
+        let seen = seen.read().ok()?.clone();
+        Some(isolation::verdict(
+            &self.config.name,
+            &seen,
+            *bound,
+            std::time::Instant::now(),
+        ))
+    }
+
+    /// Says why this primary does not serve.
+    fn isolated(&self, why: String) {
+        tracing::error!(instance = %self.config.name, "{why}; PostgreSQL stays stopped");
+        self.shared.update(|r| r.isolated = Some(why.clone()));
+        self.not_ready(why);
+    }
+
     fn stopping(&self) -> bool {
         *self.stop.borrow()
     }
@@ -123,6 +161,30 @@ impl Supervisor {
                 }
             }
             let pgdata = self.config.pgdata();
+            // A primary starts (or keeps) PostgreSQL only once the store has
+            // named it primary within the bound.
+            match self.isolation_verdict() {
+                None | Some(isolation::Verdict::Confirmed) => {
+                    self.shared.update(|r| r.isolated = None);
+                }
+                Some(isolation::Verdict::Waiting) => {
+                    self.not_ready("waiting for the store to confirm this instance is the primary".into());
+                    if self.pause(Duration::from_millis(200)).await {
+                        return;
+                    }
+                    continue;
+                }
+                Some(isolation::Verdict::Fence(why)) => {
+                    if let Some(mut running) = Postmaster::adopt(&pgdata) {
+                        running.stop_now().await;
+                    }
+                    self.isolated(why);
+                    if self.pause(Duration::from_millis(500)).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
             let mut postmaster = match Postmaster::adopt(&pgdata) {
                 Some(p) => {
                     // The config was just written; what it runs with may be
@@ -177,6 +239,13 @@ impl Supervisor {
                     postmaster.stop(Duration::from_secs(60)).await;
                     tracing::info!("postgres stopped; instance manager exiting");
                     return;
+                }
+                Exit::Isolated(why) => {
+                    // Immediate: a fast shutdown would wait for replicas
+                    // this node may no longer reach.
+                    postmaster.stop_now().await;
+                    self.shared.update(|r| r.postmaster_pid = None);
+                    self.isolated(why);
                 }
                 Exit::Crashed(why) => {
                     self.shared.update(|r| r.postmaster_pid = None);
@@ -274,6 +343,9 @@ impl Supervisor {
             if let Some(why) = postmaster.exited() {
                 return Exit::Crashed(why);
             }
+            if let Some(isolation::Verdict::Fence(why)) = self.isolation_verdict() {
+                return Exit::Isolated(why);
+            }
             let checked = match probe::probe(&self.config).await {
                 Ok(p) => storage
                     .check(
@@ -328,5 +400,7 @@ impl Supervisor {
 
 enum Exit {
     Stop,
+    /// A primary that cannot confirm it is still the primary.
+    Isolated(String),
     Crashed(String),
 }

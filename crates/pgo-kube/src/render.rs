@@ -9,7 +9,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
 use pgo_api::cluster::MemberRole;
-use pgo_api::instance::{InstanceConfig, Upstream};
+use pgo_api::instance::{InstanceConfig, IsolationCheck, Upstream};
 use pgo_api::{Pgcluster, Pgreplica, labels};
 use pgo_core::desired::{self, InstanceSpec, ReplicaInput, ServiceSpec, VolumeSpec};
 use pgo_core::names;
@@ -167,8 +167,21 @@ fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> Instan
         synchronous: i.synchronous,
         run_as: None,
         probe: Default::default(),
+        isolation: Some(IsolationCheck {
+            api_server: "https://kubernetes.default.svc".into(),
+            namespace: opts.namespace.clone(),
+            token_file: PathBuf::from(SERVICE_ACCOUNT).join("token"),
+            ca_file: Some(PathBuf::from(SERVICE_ACCOUNT).join("ca.crt")),
+            bound_seconds: ISOLATION_BOUND_SECONDS,
+        }),
     }
 }
+
+/// Where the kubelet mounts the pod's service-account token.
+const SERVICE_ACCOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+/// How long a primary serves without the store confirming it is the
+/// primary (README: "Self-fencing").
+pub const ISOLATION_BOUND_SECONDS: u64 = 30;
 
 /// Annotation on an instance's Deployment: the role it was made in. A
 /// promoted replica keeps its replica Deployment: rendering it from the

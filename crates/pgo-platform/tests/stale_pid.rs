@@ -41,6 +41,7 @@ fn config(dir: &Path, volume: &Path) -> InstanceConfig {
         synchronous: false,
         run_as: None,
         probe: Default::default(),
+        isolation: None,
     }
 }
 

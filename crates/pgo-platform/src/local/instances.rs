@@ -168,6 +168,8 @@ pub async fn ensure(
         synchronous: spec.synchronous,
         run_as: None,
         probe: settings.probe,
+        // The operator fences here itself: it reaches every process.
+        isolation: None,
     };
     let pending = dir.join(RELOAD_PENDING);
     if existing.as_ref() != Some(&config) {
