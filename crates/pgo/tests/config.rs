@@ -52,18 +52,7 @@ fn the_server_follows_pgo_yaml() {
 
 #[test]
 fn a_typo_in_pgo_yaml_stops_the_server_naming_it() {
-    let dir = support::reachable_tempdir();
-    let home = dir.path().join("home");
-    std::fs::create_dir_all(&home).unwrap();
-    std::fs::write(home.join("pgo.yaml"), "Pgo:\n  AutofailSleepSecs: 9\n").unwrap();
-    let out = std::process::Command::new(support::SERVER)
-        .args(["run", "--home"])
-        .arg(&home)
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = support::refused_start("Pgo:\n  AutofailSleepSecs: 9\n");
     assert!(
         err.contains("pgo.yaml") && err.contains("AutofailSleepSecs"),
         "{err}"

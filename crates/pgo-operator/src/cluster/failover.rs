@@ -154,15 +154,12 @@ pub async fn drive(
             set_step(ctx, task, FENCE, None).await?;
         }
         FENCE => {
-            // A primary that answers shuts down in order (its replicas then
-            // have all of its WAL); one that does not is killed at once,
-            // since hung storage would never let a shutdown finish.
-            let healthy = ctx
-                .platform
-                .observe_instance(from)
-                .await
-                .map_err(ReconcileError::Observe)?
-                .is_some_and(|seen| seen.ready);
+            // A primary last seen ready shuts down in order (its replicas
+            // then have all of its WAL); one that was not is killed at once,
+            // since hung storage would never let a shutdown finish. Read
+            // from the status, not asked again: asking a hung one costs a
+            // timeout the failover should not wait for.
+            let healthy = status.members.iter().any(|m| m.name == from && m.ready);
             let fenced = if healthy {
                 ctx.platform.remove_instance(from).await
             } else {

@@ -54,6 +54,12 @@ pub fn config(layout: &Layout, name: &str) -> Result<Option<InstanceConfig>, Pla
 /// How long a manager may leave `/status` unanswered while its PostgreSQL
 /// answers before it is restarted: one slow answer under load is not a hang.
 const MANAGER_HANG_RESTART: Duration = Duration::from_secs(3);
+/// A `/status` slower than this is not an answer from memory.
+const MANAGER_SLOW: Duration = Duration::from_millis(100);
+/// `/status` is answered from memory: a manager that takes longer than this
+/// on loopback is hung, and the operator must learn it fast. One slow answer
+/// only starts the failover timer.
+pub const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Managers seen not answering, by instance, since when.
 #[derive(Default)]
@@ -364,7 +370,22 @@ pub async fn observe(
             .json::<InstanceReport>()
             .await
     };
-    match report.await {
+    tokio::pin!(report);
+    // `/status` is answered from memory at once. If it is slow, PostgreSQL
+    // is asked directly at the same time, so a hung manager costs one
+    // timeout, not two in a row.
+    let (report, direct) = match tokio::time::timeout(MANAGER_SLOW, &mut report).await {
+        Ok(r) => (r, None),
+        Err(_) => {
+            // Done when `/status` gives up, so a hung instance costs one timeout.
+            let direct =
+                tokio::time::timeout(STATUS_TIMEOUT - MANAGER_SLOW, pgo_instance::probe::probe(&config));
+            let (r, d) = tokio::join!(report, direct);
+            let d = d.unwrap_or_else(|_| Err("PostgreSQL did not answer in time".to_string()));
+            (r, Some(d))
+        }
+    };
+    match report {
         Ok(r) => {
             hung.clear(name);
             seen.running = true;
@@ -393,7 +414,11 @@ pub async fn observe(
                 // manager would: a new connection and the readiness query.
                 // Only then is the manager restarted; an instance hung whole
                 // is left to the failover, which fences it.
-                match pgo_instance::probe::probe(&config).await {
+                let direct = match direct {
+                    Some(d) => d,
+                    None => pgo_instance::probe::probe(&config).await,
+                };
+                match direct {
                     Ok(p) => {
                         hung.mark(name);
                         tracing::warn!(

@@ -61,10 +61,7 @@ impl LocalPlatform {
         // reqwest's TLS stack needs a process-wide provider even for plain HTTP.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
-            // /status is answered from memory: a manager that takes longer
-            // than this on loopback is hung, and the operator must learn it
-            // fast. One slow answer only starts the failover timer.
-            .timeout(std::time::Duration::from_millis(500))
+            .timeout(instances::STATUS_TIMEOUT)
             .no_proxy()
             .build()
             .map_err(|e| PlatformError::Invalid(format!("cannot build the HTTP client: {e}")))?;

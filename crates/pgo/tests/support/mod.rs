@@ -52,22 +52,7 @@ impl Server {
 
     /// Starts with extra environment for the server (its test hooks).
     pub fn start_env(extra: &[&str], env: &[(&str, &str)], prepare: impl FnOnce(&Path)) -> Server {
-        let dir = reachable_tempdir();
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        prepare(&home);
-        let log = dir.path().join("server.log");
-        let mut s = Server {
-            dir,
-            home,
-            child: None,
-            url: String::new(),
-            pgouser: String::new(),
-            ca: String::new(),
-            log,
-            starts: 0,
-            wrapper: vec![],
-        };
+        let mut s = Server::prepared(prepare, vec![]);
         s.launch("127.0.0.1:0", extra, env);
         s
     }
@@ -75,11 +60,24 @@ impl Server {
     /// Starts with at most `nofile` open files (soft and hard), as a server
     /// on a machine with a low limit would run.
     pub fn start_limited(nofile: u32) -> Server {
+        let wrapper = vec![
+            "prlimit".into(),
+            format!("--nofile={nofile}:{nofile}"),
+            "--".into(),
+        ];
+        let mut s = Server::prepared(|_| {}, wrapper);
+        s.launch("127.0.0.1:0", &[], &[]);
+        s
+    }
+
+    /// A new home, prepared, and a server not started yet.
+    fn prepared(prepare: impl FnOnce(&Path), wrapper: Vec<String>) -> Server {
         let dir = reachable_tempdir();
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
+        prepare(&home);
         let log = dir.path().join("server.log");
-        let mut s = Server {
+        Server {
             dir,
             home,
             child: None,
@@ -88,14 +86,8 @@ impl Server {
             ca: String::new(),
             log,
             starts: 0,
-            wrapper: vec![
-                "prlimit".into(),
-                format!("--nofile={nofile}:{nofile}"),
-                "--".into(),
-            ],
-        };
-        s.launch("127.0.0.1:0", &[], &[]);
-        s
+            wrapper,
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -482,4 +474,21 @@ pub fn admin_credentials(server: &Server) -> (String, String) {
 /// installed), never a version named by hand.
 pub fn pg_bin_dir() -> PathBuf {
     pgo_platform::find_pg_bin_dir(None).unwrap()
+}
+
+/// Runs `postgres-operator run` on a home holding `pgo_yaml`, expecting it
+/// to refuse to start; what it printed on standard error.
+pub fn refused_start(pgo_yaml: &str) -> String {
+    let dir = reachable_tempdir();
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("pgo.yaml"), pgo_yaml).unwrap();
+    let out = Command::new(SERVER)
+        .args(["run", "--home"])
+        .arg(&home)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the server started with {pgo_yaml:?}");
+    String::from_utf8_lossy(&out.stderr).to_string()
 }
