@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what pgo needs to run and test on a fresh Debian machine, and
 # nothing that is already there: PostgreSQL's server and client, the
-# `postgres` OS user (PostgreSQL refuses to run as root), cargo-nextest.
+# `postgres` OS user (PostgreSQL refuses to run as root), cargo-nextest, and
+# with --test what the tests use besides.
 set -euo pipefail
 
 missing=()
@@ -13,6 +14,12 @@ if [ "${1:-}" = "--test" ]; then
   # The terminal tests: openssl s_client, and util-linux's script for a TTY.
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v script >/dev/null 2>&1 || missing+=(bsdutils)
+  # Storage that freezes for real: a loop-mounted ext4 and fsfreeze; prlimit
+  # for a server with few descriptors.
+  command -v mkfs.ext4 >/dev/null 2>&1 || missing+=(e2fsprogs)
+  command -v fsfreeze >/dev/null 2>&1 || missing+=(util-linux)
+  command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
+  command -v losetup >/dev/null 2>&1 || missing+=(mount)
 fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" != 0 ]; then

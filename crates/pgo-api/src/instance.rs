@@ -256,6 +256,12 @@ pub struct InstanceReport {
     pub message: Option<String>,
     /// Set when the instance cannot start without a change from the user.
     pub fatal: Option<String>,
+    /// While a readiness check fails: how long ago the first failing one
+    /// began (a write to frozen storage fails only at its timeout, but the
+    /// instance stopped serving when it was issued). Measured on the
+    /// manager's own clock when `/status` is asked, so no clock skew enters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failing_for_ms: Option<u64>,
     /// Set while a primary has stopped itself: it could not confirm that
     /// the store names it primary.
     #[serde(skip_serializing_if = "Option::is_none")]

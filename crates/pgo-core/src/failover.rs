@@ -12,6 +12,8 @@ pub const TARGET: &str = "target";
 pub const FROM: &str = "from";
 pub const REASON: &str = "reason";
 pub const REPLACE: &str = "replaceReplica";
+/// The reason of a failover a user asked for (`pgo failover --target`).
+pub const MANUAL: &str = "manual";
 
 /// The task that records a failover of `cluster` from `from` to `target`.
 pub fn task(cluster: &str, from: &str, target: &str, reason: &str, replace_replica: bool) -> Pgtask {

@@ -21,6 +21,8 @@ pub struct Shared {
     /// Changes pushed with a reload, newer than the file until the file
     /// says the same.
     pub pushed: RwLock<Option<ConfigChanges>>,
+    /// When the readiness check that is still failing began.
+    pub failing_since: RwLock<Option<std::time::Instant>>,
 }
 
 impl Shared {
@@ -64,7 +66,16 @@ async fn readyz(State(s): State<Arc<Shared>>) -> Response {
 }
 
 async fn status(State(s): State<Arc<Shared>>) -> Json<InstanceReport> {
-    Json(s.report())
+    let mut report = s.report();
+    if !report.ready {
+        report.failing_for_ms = s
+            .failing_since
+            .read()
+            .ok()
+            .and_then(|f| *f)
+            .map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX));
+    }
+    Json(report)
 }
 
 /// What the volume holds: read from inside the pod, where it is mounted.

@@ -88,6 +88,11 @@ pub struct StorageCheck {
 }
 
 impl StorageCheck {
+    /// When the write still outstanding was issued.
+    pub fn pending_since(&self) -> Option<Instant> {
+        self.pending.as_ref().map(|(since, _)| *since)
+    }
+
     pub async fn check(&mut self, path: &Path, timeout: Duration) -> Result<(), String> {
         let (since, rx) = match self.pending.take() {
             Some(p) => p,

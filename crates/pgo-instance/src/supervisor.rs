@@ -39,6 +39,7 @@ pub async fn run(
         reload: Notify::new(),
         config: RwLock::new(config.clone()),
         pushed: RwLock::new(None),
+        failing_since: RwLock::new(None),
     });
     let addr = format!("{}:{}", config.http_address, config.http_port);
     let listener = tokio::net::TcpListener::bind(&addr)
@@ -346,6 +347,7 @@ impl Supervisor {
             if let Some(isolation::Verdict::Fence(why)) = self.isolation_verdict() {
                 return Exit::Isolated(why);
             }
+            let began = std::time::Instant::now();
             let checked = match probe::probe(&self.config).await {
                 Ok(p) => storage
                     .check(
@@ -374,6 +376,9 @@ impl Supervisor {
                     }
                     *backoff = Duration::from_secs(1);
                     *failures = 0;
+                    if let Ok(mut f) = shared.failing_since.write() {
+                        *f = None;
+                    }
                     shared.update(|r| {
                         r.ready = true;
                         r.role = Some(p.role);
@@ -385,6 +390,12 @@ impl Supervisor {
                     });
                 }
                 Err(e) => {
+                    // Since the first failing check began: a write stuck on
+                    // frozen storage stopped the instance when it was issued.
+                    let since = storage.pending_since().unwrap_or(began).min(began);
+                    if let Ok(mut f) = shared.failing_since.write() {
+                        f.get_or_insert(since);
+                    }
                     if ready {
                         tracing::warn!("not ready: {e}");
                     }

@@ -88,6 +88,8 @@ pub struct InstanceObservation {
     pub message: Option<String>,
     /// The instance cannot start without a change from the user.
     pub fatal: Option<String>,
+    /// While not ready: how long its failing readiness check has been failing.
+    pub failing_for_ms: Option<u64>,
 }
 
 /// Where a service accepts connections.

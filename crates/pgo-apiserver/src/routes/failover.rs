@@ -37,7 +37,7 @@ pub async fn failover(
     let replace = req
         .replace_replica
         .unwrap_or(state.config.cluster.autofail_replace_replica);
-    let task = failover::task(&name, &primary, &req.target, "manual", replace);
+    let task = failover::task(&name, &primary, &req.target, failover::MANUAL, replace);
     // The task's name is fixed per cluster: of two requests at once, one
     // creates it and the other finds it taken.
     tasks.create(&task).await.map_err(|e| match e {

@@ -165,6 +165,7 @@ pub async fn observe(p: &KubePlatform, name: &str) -> Result<Option<InstanceObse
                 seen.wal_lsn = r.wal_lsn;
                 seen.received_lsn = r.received_lsn;
                 seen.fatal = r.fatal;
+                seen.failing_for_ms = r.failing_for_ms;
                 if !seen.ready {
                     seen.message = r.message.or(seen.message);
                 }

@@ -159,7 +159,10 @@ pub async fn drive(
             // since hung storage would never let a shutdown finish. Read
             // from the status, not asked again: asking a hung one costs a
             // timeout the failover should not wait for.
-            let healthy = status.members.iter().any(|m| m.name == from && m.ready);
+            // An automatic failover means it was not ready, whatever an older
+            // status says (the failover may start in the pass that first saw it).
+            let healthy = param(task, REASON) == pgo_core::failover::MANUAL
+                && status.members.iter().any(|m| m.name == from && m.ready);
             let fenced = if healthy {
                 ctx.platform.remove_instance(from).await
             } else {

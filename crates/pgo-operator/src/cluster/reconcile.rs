@@ -253,12 +253,22 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
     }
 
     // Auto failover, level-triggered: every pass looks at the primary
-    // afresh; the timer is a timestamp in the status, not an event.
+    // afresh; the timer is a timestamp in the status, not an event. It starts
+    // when the primary's failing check began, as its manager measured it:
+    // a write stuck on frozen storage stopped it then, not at the timeout.
+    let failing_for = primary_seen
+        .as_ref()
+        .and_then(|s| s.failing_for_ms)
+        .map(std::time::Duration::from_millis);
     let not_ready_since = (phase == ClusterPhase::NotReady).then(|| {
-        previous
-            .not_ready_since
-            .clone()
-            .unwrap_or_else(|| jiff::Timestamp::now().to_string())
+        previous.not_ready_since.clone().unwrap_or_else(|| {
+            let now = jiff::Timestamp::now();
+            failing_for
+                .and_then(|d| jiff::SignedDuration::try_from(d).ok())
+                .and_then(|d| now.checked_sub(d).ok())
+                .unwrap_or(now)
+                .to_string()
+        })
     });
     if let Some(since) = &not_ready_since
         && cluster.spec.autofail

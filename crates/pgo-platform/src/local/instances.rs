@@ -396,6 +396,7 @@ pub async fn observe(
             seen.received_lsn = r.received_lsn;
             seen.message = r.message;
             seen.fatal = r.fatal;
+            seen.failing_for_ms = r.failing_for_ms;
         }
         Err(e) => {
             seen.running = running_manager(&dir).is_some();
