@@ -40,6 +40,21 @@ struct Record {
     next: u16,
     /// Port → owner (`instance/<name>/postgres`, `service/<name>/`, …).
     taken: BTreeMap<u16, String>,
+    /// Ports given back, with when (seconds since the epoch). They stay
+    /// claimed for [`QUARANTINE`], so no server, this one or another, hands
+    /// them out while clients may still be pointed at them.
+    #[serde(default)]
+    released: BTreeMap<u16, u64>,
+}
+
+/// How long a port given back stays out of use.
+pub const QUARANTINE: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn epoch_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Where ports are claimed machine-wide: `/tmp/pgo-ports` (sticky and open
@@ -124,7 +139,7 @@ impl Ports {
         };
         // What this home holds stays claimed (a claim lost by a reboot
         // that emptied /tmp is made again).
-        for &port in taken.taken.keys() {
+        for &port in taken.taken.keys().chain(taken.released.keys()) {
             if !ports.claim(port) {
                 tracing::warn!(port, "a port this home records is claimed by another pgo home");
             }
@@ -190,12 +205,25 @@ impl Ports {
         if let Some((&port, _)) = record.taken.iter().find(|(_, o)| o.as_str() == owner) {
             return Ok(port);
         }
+        // Ports out of quarantine go back to everyone.
+        let now = epoch_secs();
+        let expired: Vec<u16> = record
+            .released
+            .iter()
+            .filter(|(_, at)| now.saturating_sub(**at) >= QUARANTINE.as_secs())
+            .map(|(&p, _)| p)
+            .collect();
+        for port in expired {
+            record.released.remove(&port);
+            self.unclaim(port);
+        }
         let (start, end) = (*self.range.start(), *self.range.end());
         let cursor = record.next.clamp(start, end);
         let free = (cursor..=end)
             .chain(start..cursor)
             .find(|p| {
                 !record.taken.contains_key(p)
+                    && !record.released.contains_key(p)
                     && std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()
                     && self.claim(*p)
             })
@@ -214,7 +242,8 @@ impl Ports {
         Ok(free)
     }
 
-    /// Gives back every port whose owner starts with `prefix`.
+    /// Gives back every port whose owner starts with `prefix`; it stays
+    /// claimed, out of use, for [`QUARANTINE`].
     pub fn release(&self, prefix: &str) -> Result<(), PlatformError> {
         let mut record = self.lock()?;
         let gone: Vec<u16> = record
@@ -226,14 +255,12 @@ impl Ports {
         if gone.is_empty() {
             return Ok(());
         }
-        for port in &gone {
-            record.taken.remove(port);
-        }
-        files::write_json(&self.record, &*record)?;
+        let now = epoch_secs();
         for port in gone {
-            self.unclaim(port);
+            record.taken.remove(&port);
+            record.released.insert(port, now);
         }
-        Ok(())
+        files::write_json(&self.record, &*record)
     }
 }
 
@@ -270,7 +297,11 @@ mod tests {
         let err = again.allocate("service/b").unwrap_err().to_string();
         assert!(err.contains("no free port left"), "{err}");
         again.release("instance/a/").unwrap();
-        assert!([a, b].contains(&again.allocate("service/b").unwrap()));
+        let err = again.allocate("service/b").unwrap_err().to_string();
+        assert!(
+            err.contains("no free port left"),
+            "given back, but quarantined: {err}"
+        );
     }
 
     #[test]
@@ -287,6 +318,19 @@ mod tests {
             next, first,
             "a fenced primary's port went straight to a new instance"
         );
+        // Nor to another home on the machine while it is quarantined.
+        std::fs::create_dir_all(dir.path().join("other")).unwrap();
+        let other = Ports::open(
+            start..=start.saturating_add(9),
+            dir.path().join("other"),
+            dir.path().join("claims"),
+            [],
+        )
+        .unwrap();
+        // Its search starts where `first` is: a claim is all that stops it.
+        for i in 0..3 {
+            assert_ne!(other.allocate(&format!("service/s{i}/")).unwrap(), first);
+        }
     }
 
     #[test]
