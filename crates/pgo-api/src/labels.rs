@@ -20,8 +20,36 @@ pub const REPLICA_FINALIZER: &str = "pgo.dev/replica";
 pub const DELETE_DATA: &str = "pgo.dev/delete-data";
 /// On a Pgcluster, `pgo.dev/scaledown.<replica>`: that replica is leaving.
 /// Written with the lowered replica count in one write, so a scaledown
-/// either happens whole or not at all. The value is [`DELETE_DATA_VALUE`]
-/// or [`KEEP_DATA_VALUE`].
-pub const SCALEDOWN_PREFIX: &str = "pgo.dev/scaledown.";
-pub const DELETE_DATA_VALUE: &str = "delete-data";
-pub const KEEP_DATA_VALUE: &str = "keep-data";
+/// either happens whole or not at all. The value says whether its data goes.
+const SCALEDOWN_PREFIX: &str = "pgo.dev/scaledown.";
+const DELETE_DATA_VALUE: &str = "delete-data";
+const KEEP_DATA_VALUE: &str = "keep-data";
+
+/// The annotation that names `replica` as leaving, and its value.
+pub fn scaledown_note(replica: &str, delete_data: bool) -> (String, String) {
+    let value = if delete_data {
+        DELETE_DATA_VALUE
+    } else {
+        KEEP_DATA_VALUE
+    };
+    (scaledown_key(replica), value.to_string())
+}
+
+pub fn scaledown_key(replica: &str) -> String {
+    format!("{SCALEDOWN_PREFIX}{replica}")
+}
+
+/// The scaledowns recorded in a Pgcluster's annotations: each leaving
+/// replica, and whether its data goes with it.
+pub fn scaledowns(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+) -> std::collections::BTreeMap<String, bool> {
+    annotations
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| {
+            k.strip_prefix(SCALEDOWN_PREFIX)
+                .map(|r| (r.to_string(), v == DELETE_DATA_VALUE))
+        })
+        .collect()
+}

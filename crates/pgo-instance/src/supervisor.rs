@@ -117,7 +117,9 @@ impl Supervisor {
 
     /// Says why this primary does not serve.
     fn isolated(&self, why: String) {
-        tracing::error!(instance = %self.config.name, "{why}; PostgreSQL stays stopped");
+        if self.shared.report().isolated.as_ref() != Some(&why) {
+            tracing::error!(instance = %self.config.name, "{why}; PostgreSQL stays stopped");
+        }
         self.shared.update(|r| r.isolated = Some(why.clone()));
         self.not_ready(why);
     }
@@ -134,8 +136,12 @@ impl Supervisor {
         }
     }
 
+    /// Says why it is not ready; logged when the reason changes, not on
+    /// every retry of a loop that waits.
     fn not_ready(&self, message: String) {
-        tracing::warn!(instance = %self.config.name, "{message}");
+        if self.shared.report().message.as_ref() != Some(&message) {
+            tracing::warn!(instance = %self.config.name, "{message}");
+        }
         self.shared.update(|r| {
             r.ready = false;
             r.message = Some(message);

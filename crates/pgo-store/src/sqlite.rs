@@ -84,11 +84,12 @@ fn private_file(path: &Path) -> Result<(), StoreError> {
         .mode(0o600)
         .open(path)
         .map_err(err)?;
-    for file in [
-        path.to_path_buf(),
-        path.with_extension("db-wal"),
-        path.with_extension("db-shm"),
-    ] {
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    for file in [path.to_path_buf(), beside("-wal"), beside("-shm")] {
         if file.exists() {
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
         }

@@ -46,16 +46,6 @@ pub async fn scale(
     Ok(Json(views::cluster(&updated)))
 }
 
-/// The replicas named as leaving in the cluster's annotations.
-fn leaving(c: &Pgcluster) -> Vec<String> {
-    c.metadata
-        .annotations
-        .iter()
-        .flatten()
-        .filter_map(|(k, _)| k.strip_prefix(labels::SCALEDOWN_PREFIX).map(str::to_string))
-        .collect()
-}
-
 /// Removes one replica, named; never the primary. One write of the cluster
 /// lowers the count and names the replica as leaving; the operator then
 /// removes it. Two requests that read the same version cannot both win.
@@ -78,8 +68,8 @@ pub async fn scaledown(
             req.target
         )));
     }
-    let going = leaving(&c);
-    if going.contains(&req.target) {
+    let going = labels::scaledowns(c.metadata.annotations.as_ref());
+    if going.contains_key(&req.target) {
         return Err(ApiError::Conflict(format!(
             "replica {} of cluster {name} is already being removed",
             req.target
@@ -89,7 +79,7 @@ pub async fn scaledown(
     let live: Vec<&Pgreplica> = all
         .iter()
         .filter(|r| r.spec.cluster_name == name && r.metadata.deletion_timestamp.is_none())
-        .filter(|r| r.metadata.name.as_ref().is_some_and(|n| !going.contains(n)))
+        .filter(|r| r.metadata.name.as_ref().is_some_and(|n| !going.contains_key(n)))
         .collect();
     if !live
         .iter()
@@ -112,18 +102,11 @@ pub async fn scaledown(
         )));
     }
     c.spec.replicas = c.spec.replicas.saturating_sub(1).min(live.len() as u32 - 1);
+    let (key, value) = labels::scaledown_note(&req.target, req.delete_data);
     c.metadata
         .annotations
         .get_or_insert_with(Default::default)
-        .insert(
-            format!("{}{}", labels::SCALEDOWN_PREFIX, req.target),
-            if req.delete_data {
-                labels::DELETE_DATA_VALUE
-            } else {
-                labels::KEEP_DATA_VALUE
-            }
-            .to_string(),
-        );
+        .insert(key, value);
     Api::<Pgcluster>::new(state.store.clone()).replace(&c).await?;
     caller.audit(Permission::ScaleCluster, &format!("pgreplica/{}", req.target));
     Ok(Json(DeleteClusterResponse {

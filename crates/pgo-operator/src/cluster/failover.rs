@@ -154,13 +154,12 @@ pub async fn drive(
             set_step(ctx, task, FENCE, None).await?;
         }
         FENCE => {
-            // A primary last seen ready shuts down in order (its replicas
-            // then have all of its WAL); one that was not is killed at once,
-            // since hung storage would never let a shutdown finish. Read
-            // from the status, not asked again: asking a hung one costs a
-            // timeout the failover should not wait for.
+            // A switchover of a primary last seen ready shuts it down in order
+            // (its replicas then have all of its WAL); otherwise it is killed
+            // at once, since hung storage would never let a shutdown finish.
             // An automatic failover means it was not ready, whatever an older
-            // status says (the failover may start in the pass that first saw it).
+            // status says: it may start in the pass that first saw that. Not
+            // asked again: asking a hung one costs a timeout.
             let healthy = param(task, REASON) == pgo_core::failover::MANUAL
                 && status.members.iter().any(|m| m.name == from && m.ready);
             let fenced = if healthy {

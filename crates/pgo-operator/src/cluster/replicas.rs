@@ -83,19 +83,10 @@ pub async fn finish_scaledowns(
     members: &[Pgreplica],
 ) -> Result<bool, ReconcileError> {
     let name = cluster.metadata.name.clone().unwrap_or_default();
-    let notes: Vec<(String, String)> = cluster
-        .metadata
-        .annotations
-        .iter()
-        .flatten()
-        .filter_map(|(k, v)| {
-            k.strip_prefix(labels::SCALEDOWN_PREFIX)
-                .map(|r| (r.to_string(), v.clone()))
-        })
-        .collect();
+    let notes = labels::scaledowns(cluster.metadata.annotations.as_ref());
     let mut gone = Vec::new();
     let mut wrote = false;
-    for (replica, value) in notes {
+    for (replica, delete_data) in notes {
         let write = |source| ReconcileError::Write {
             what: format!("the scaledown of replica {replica}"),
             source,
@@ -107,7 +98,7 @@ pub async fn finish_scaledowns(
             None => gone.push(replica),
             Some(r) if r.metadata.deletion_timestamp.is_some() => {}
             Some(r) => {
-                if value == labels::DELETE_DATA_VALUE {
+                if delete_data {
                     let mut marked = r.clone();
                     marked
                         .metadata
@@ -126,7 +117,7 @@ pub async fn finish_scaledowns(
         let mut current = clusters.get(&name).await.map_err(ReconcileError::Read)?;
         if let Some(a) = current.metadata.annotations.as_mut() {
             for replica in &gone {
-                a.remove(&format!("{}{replica}", labels::SCALEDOWN_PREFIX));
+                a.remove(&labels::scaledown_key(replica));
             }
         }
         clusters

@@ -26,23 +26,29 @@ pub fn read_config(dir: &Path) -> Result<Option<InstanceConfig>, PlatformError> 
     files::read_json(&dir.join(CONFIG))
 }
 
-/// Every instance whose record names `volume_dir`: while one exists, the
-/// volume is in use (a stopped instance is started again on the next pass).
-pub fn users_of(layout: &Layout, volume_dir: &Path) -> Result<Vec<String>, PlatformError> {
+/// Every instance's record.
+fn all_configs(layout: &Layout) -> Result<Vec<InstanceConfig>, PlatformError> {
     let dir = layout.instances();
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(e) => return Err(PlatformError::io(format!("cannot list {}", dir.display()), e)),
     };
-    let mut users = Vec::new();
+    let mut configs = Vec::new();
     for entry in entries.flatten() {
-        if let Some(c) = read_config(&entry.path())?
-            && c.volume_dir == volume_dir
-        {
-            users.push(c.name);
-        }
+        configs.extend(read_config(&entry.path())?);
     }
+    Ok(configs)
+}
+
+/// Every instance whose record names `volume_dir`: while one exists, the
+/// volume is in use (a stopped instance is started again on the next pass).
+pub fn users_of(layout: &Layout, volume_dir: &Path) -> Result<Vec<String>, PlatformError> {
+    let mut users: Vec<String> = all_configs(layout)?
+        .into_iter()
+        .filter(|c| c.volume_dir == volume_dir)
+        .map(|c| c.name)
+        .collect();
     users.sort();
     Ok(users)
 }
@@ -114,18 +120,15 @@ pub fn port_owner(name: &str, what: &str) -> String {
 
 /// The ports every existing instance record fixes, with their owners.
 pub fn ports_in_use(layout: &Layout) -> Result<Vec<(u16, String)>, PlatformError> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(layout.instances())
+    Ok(all_configs(layout)?
         .into_iter()
-        .flatten()
-        .flatten()
-    {
-        if let Some(c) = read_config(&entry.path())? {
-            out.push((c.port, port_owner(&c.name, "postgres")));
-            out.push((c.http_port, port_owner(&c.name, "http")));
-        }
-    }
-    Ok(out)
+        .flat_map(|c| {
+            [
+                (c.port, port_owner(&c.name, "postgres")),
+                (c.http_port, port_owner(&c.name, "http")),
+            ]
+        })
+        .collect())
 }
 
 pub async fn ensure(

@@ -24,11 +24,12 @@ pub const DEFAULT_RANGE: RangeInclusive<u16> = 20000..=29999;
 
 pub struct Ports {
     range: RangeInclusive<u16>,
-    record: PathBuf,
+    /// `ports.json`.
+    file: PathBuf,
     /// This server's home, written into its claims.
     home: PathBuf,
     claims: PathBuf,
-    taken: Mutex<Record>,
+    record: Mutex<Record>,
 }
 
 /// `ports.json`.
@@ -125,27 +126,30 @@ impl Ports {
         existing: impl IntoIterator<Item = (u16, String)>,
     ) -> Result<Self, PlatformError> {
         open_claims(&claims)?;
-        let record = home.join("ports.json");
-        let mut taken: Record = files::read_json(&record)?.unwrap_or_default();
+        let file = home.join("ports.json");
+        let mut record: Record = files::read_json(&file)?.unwrap_or_default();
         for (port, owner) in existing {
-            taken.taken.entry(port).or_insert(owner);
+            record.taken.entry(port).or_insert(owner);
         }
+        let held: Vec<u16> = record
+            .taken
+            .keys()
+            .chain(record.released.keys())
+            .copied()
+            .collect();
         let ports = Ports {
             range,
-            record,
+            file,
             home,
             claims,
-            taken: Mutex::new(Record::default()),
+            record: Mutex::new(record),
         };
         // What this home holds stays claimed (a claim lost by a reboot
         // that emptied /tmp is made again).
-        for &port in taken.taken.keys().chain(taken.released.keys()) {
+        for port in held {
             if !ports.claim(port) {
                 tracing::warn!(port, "a port this home records is claimed by another pgo home");
             }
-        }
-        if let Ok(mut t) = ports.taken.lock() {
-            *t = taken;
         }
         Ok(ports)
     }
@@ -192,7 +196,7 @@ impl Ports {
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Record>, PlatformError> {
-        self.taken
+        self.record
             .lock()
             .map_err(|_| PlatformError::Invalid("the port record's lock is poisoned".into()))
     }
@@ -233,12 +237,12 @@ impl Ports {
                     self.range.start(),
                     self.range.end(),
                     record.taken.len(),
-                    self.record.display()
+                    self.file.display()
                 ))
             })?;
         record.taken.insert(free, owner.to_string());
         record.next = if free >= end { start } else { free + 1 };
-        files::write_json(&self.record, &*record)?;
+        files::write_json(&self.file, &*record)?;
         Ok(free)
     }
 
@@ -260,7 +264,7 @@ impl Ports {
             record.taken.remove(&port);
             record.released.insert(port, now);
         }
-        files::write_json(&self.record, &*record)
+        files::write_json(&self.file, &*record)
     }
 }
 
