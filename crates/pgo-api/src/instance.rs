@@ -55,6 +55,21 @@ pub struct InstanceConfig {
     /// unset on the local platform, where the operator itself fences.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<IsolationCheck>,
+    /// When set, the manager's endpoints are HTTPS with this certificate
+    /// (Kubernetes, where they are reached across the pod network); plain
+    /// HTTP on loopback otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ManagerTls>,
+}
+
+/// The manager's server certificate and key (PEM files). They are read
+/// again at a handshake after they change, so a renewed certificate is
+/// served without a restart.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagerTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 /// A primary that cannot confirm, within `bound_seconds`, that its Pgcluster

@@ -1,8 +1,9 @@
 //! The instance manager (`postgres-operator instance`): what runs in every
 //! "pod". It bootstraps a data directory with `initdb`, writes PostgreSQL's
 //! configuration, runs `postgres` (as the `postgres` OS user when started as
-//! root), restarts it with backoff when it crashes, and reports on loopback
-//! HTTP. It knows nothing of Kubernetes or of the store.
+//! root), restarts it with backoff when it crashes, and reports over HTTP on
+//! loopback, or HTTPS with its own certificate where it is reached across a
+//! network (Kubernetes). It knows nothing of Kubernetes or of the store.
 //!
 //! PostgreSQL is the manager's child but not tied to it: a manager that dies
 //! leaves PostgreSQL serving, and the next one adopts the running postmaster
@@ -10,6 +11,7 @@
 
 mod bootstrap;
 mod http;
+pub mod https;
 mod isolation;
 mod osuser;
 mod pgbin;
@@ -31,6 +33,8 @@ pub enum InstanceError {
     Config { path: String, reason: String },
     #[error("{0}")]
     Environment(String),
+    #[error("the manager's TLS certificate: {0}")]
+    Tls(#[from] https::TlsFileError),
     #[error("cannot listen on {addr} for the instance's HTTP endpoints: {source}")]
     Listen {
         addr: String,

@@ -19,6 +19,9 @@ const PROBE_NOT_READY: Duration = Duration::from_millis(25);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Failed bootstraps before the instance is reported as needing a human.
 const FATAL_AFTER: u32 = 3;
+/// Connections the HTTPS endpoints keep open at most: the operator, the
+/// kubelet's probes and a few people looking.
+const MOST_CONNECTIONS: usize = 64;
 
 pub async fn run(
     config_path: PathBuf,
@@ -49,12 +52,26 @@ pub async fn run(
             source,
         })?;
     let app = http::router(shared.clone());
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "the HTTP endpoints stopped");
-        }
-    });
     let (stop_tx, stop) = watch::channel(false);
+    match &config.tls {
+        Some(tls) => {
+            let tls = crate::https::reloading_server_config(&tls.cert_file, &tls.key_file)?;
+            tokio::spawn(crate::https::serve(
+                listener,
+                tls,
+                app,
+                stop.clone(),
+                MOST_CONNECTIONS,
+            ));
+        }
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "the HTTP endpoints stopped");
+                }
+            });
+        }
+    }
     tokio::spawn(async move {
         crate::shutdown_signal().await;
         let _ = stop_tx.send(true);

@@ -524,8 +524,8 @@ impl FakeApi {
     pub fn kubelet(&self) -> BTreeMap<String, String> {
         let mut new_pods = Vec::new();
         let out = self.kubelet_pass(&mut new_pods);
-        for (ip, cluster) in new_pods {
-            self.start_manager(ip, cluster);
+        for (ip, secret) in new_pods {
+            self.start_manager(ip, secret);
         }
         out
     }
@@ -569,12 +569,21 @@ impl FakeApi {
                     let pod = s.insert_new(PODS, pod);
                     if s.serve_managers {
                         let ip = pod["status"]["podIP"].as_str().unwrap().to_string();
-                        let cluster = pod
-                            .pointer("/metadata/labels/pg-cluster")
-                            .and_then(Value::as_str)
+                        // The Secret the pod mounts with the manager's token, as a kubelet would.
+                        let secret = pod["spec"]["volumes"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|v| v.get("secret"))
+                            .find(|v| {
+                                v["items"]
+                                    .as_array()
+                                    .is_some_and(|items| items.iter().any(|i| i["key"] == "token"))
+                            })
+                            .and_then(|v| v["secretName"].as_str())
                             .unwrap_or_default()
                             .to_string();
-                        new_pods.push((ip, cluster));
+                        new_pods.push((ip, secret));
                     }
                     pod
                 }

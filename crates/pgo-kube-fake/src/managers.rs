@@ -1,7 +1,9 @@
-//! Instance managers for the stand-in kubelet's pods, over HTTP on each
-//! pod's loopback IP and the manager port: `/status` and `/volume` open,
-//! the control endpoints behind the cluster's token (read from its Secret,
-//! as a real pod mounts it). Every control call is recorded.
+//! Instance managers for the stand-in kubelet's pods, over HTTPS on each
+//! pod's loopback IP and the manager port, with the certificate in the
+//! Secret the pod mounts (read at each connection, as a mounted Secret
+//! follows its renewals): `/status` and `/volume` open, the control
+//! endpoints behind the token in that Secret. Every control call is
+//! recorded.
 
 use crate::{FakeApi, SECRETS};
 use base64::Engine;
@@ -10,6 +12,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{Value, json};
 use std::convert::Infallible;
+use std::sync::Arc;
 
 const PORT: u16 = 8008;
 
@@ -22,8 +25,8 @@ pub struct ManagerCall {
 }
 
 impl FakeApi {
-    /// Starts a manager for a pod of `cluster` at `ip`.
-    pub(crate) fn start_manager(&self, ip: String, cluster: String) {
+    /// Starts a manager at `ip` for a pod that mounts Secret `secret`.
+    pub(crate) fn start_manager(&self, ip: String, secret: String) {
         let me = self.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -44,11 +47,18 @@ impl FakeApi {
                     let Ok((stream, _)) = listener.accept().await else {
                         continue;
                     };
-                    let (me, ip, cluster) = (me.clone(), ip.clone(), cluster.clone());
+                    let (me, ip, secret) = (me.clone(), ip.clone(), secret.clone());
                     tokio::spawn(async move {
+                        // No certificate mounted: the pod's manager could not start.
+                        let Some(tls) = me.tls_config(&secret) else {
+                            return;
+                        };
+                        let Ok(stream) = tokio_rustls::TlsAcceptor::from(tls).accept(stream).await else {
+                            return;
+                        };
                         let service = hyper::service::service_fn(move |req| {
-                            let (me, ip, cluster) = (me.clone(), ip.clone(), cluster.clone());
-                            async move { Ok::<_, Infallible>(me.manager(&ip, &cluster, req)) }
+                            let (me, ip, secret) = (me.clone(), ip.clone(), secret.clone());
+                            async move { Ok::<_, Infallible>(me.manager(&ip, &secret, req)) }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -62,15 +72,37 @@ impl FakeApi {
         }
     }
 
-    fn token(&self, cluster: &str) -> Option<String> {
-        let secret = self.get(SECRETS, &format!("{cluster}-instance-token"))?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(secret.pointer("/data/token")?.as_str()?)
-            .ok()?;
-        String::from_utf8(bytes).ok()
+    fn secret_key(&self, secret: &str, key: &str) -> Option<Vec<u8>> {
+        let secret = self.get(SECRETS, secret)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(secret.pointer("/data")?.get(key)?.as_str()?)
+            .ok()
     }
 
-    fn manager(&self, ip: &str, cluster: &str, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+    fn token(&self, secret: &str) -> Option<String> {
+        String::from_utf8(self.secret_key(secret, "token")?).ok()
+    }
+
+    fn tls_config(&self, secret: &str) -> Option<Arc<rustls::ServerConfig>> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let cert = self.secret_key(secret, "tls.crt")?;
+        let key = self.secret_key(secret, "tls.key")?;
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let key = PrivateKeyDer::from_pem_slice(&key).ok()?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .ok()?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .ok()?;
+        Some(Arc::new(config))
+    }
+
+    fn manager(&self, ip: &str, secret: &str, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
         let path = req.uri().path().to_string();
         let answer = |code: StatusCode, v: Value| {
             Response::builder()
@@ -97,7 +129,7 @@ impl FakeApi {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::to_string);
-        let authorized = given.is_some() && given == self.token(cluster);
+        let authorized = given.is_some() && given == self.token(secret);
         let mut s = self.0.lock().unwrap();
         s.manager_calls.push(ManagerCall {
             ip: ip.to_string(),

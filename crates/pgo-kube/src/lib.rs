@@ -8,7 +8,7 @@ pub mod render;
 pub mod store;
 pub mod templates;
 
-pub use platform::{HttpManagers, KubePlatform, Managers};
+pub use platform::{HttpManagers, KubePlatform, ManagerAddr, Managers};
 pub use render::{RenderError, RenderOptions, Rendered, render_backup, render_cluster, render_rmdata};
 pub use templates::Templates;
 

@@ -9,7 +9,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
 use pgo_api::cluster::MemberRole;
-use pgo_api::instance::{InstanceConfig, IsolationCheck, Upstream};
+use pgo_api::instance::{InstanceConfig, IsolationCheck, ManagerTls, Upstream};
 use pgo_api::{Pgcluster, Pgreplica, labels};
 use pgo_core::desired::{self, InstanceSpec, ReplicaInput, ServiceSpec, VolumeSpec};
 use pgo_core::names;
@@ -105,6 +105,10 @@ impl Default for RenderOptions {
 /// Where an instance's things are inside its pod.
 const MOUNT: &str = "/pgdata";
 const SECRETS: &str = "/etc/pgo/secrets";
+/// The manager's own Secret: its token and its server certificate. Mounted
+/// in the database container only, not beside the database passwords that
+/// the metrics container also reads.
+const MANAGER_SECRET: &str = "/etc/pgo/manager";
 const MANAGER_PORT: u16 = 8008;
 
 fn render<T: DeserializeOwned>(
@@ -156,7 +160,7 @@ fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> Instan
         superuser_secret: PathBuf::from(SECRETS).join("superuser"),
         replication_secret: PathBuf::from(SECRETS).join("replication"),
         app_secret: PathBuf::from(SECRETS).join("app"),
-        token_file: PathBuf::from(SECRETS).join("token"),
+        token_file: PathBuf::from(MANAGER_SECRET).join("token"),
         pg_bin_dir: None,
         primary: i.follows.as_ref().map(|f| Upstream {
             host: format!("{}.{}.svc", names::primary_service(name), opts.namespace),
@@ -173,6 +177,10 @@ fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> Instan
             token_file: PathBuf::from(SERVICE_ACCOUNT).join("token"),
             ca_file: Some(PathBuf::from(SERVICE_ACCOUNT).join("ca.crt")),
             bound_seconds: ISOLATION_BOUND_SECONDS,
+        }),
+        tls: Some(ManagerTls {
+            cert_file: PathBuf::from(MANAGER_SECRET).join("tls.crt"),
+            key_file: PathBuf::from(MANAGER_SECRET).join("tls.key"),
         }),
     }
 }
@@ -278,13 +286,13 @@ pub fn render_instance(
             "annotations": { CREATED_AS: created_as.to_string() },
             "pvc": i.volume,
             "config_map": config_map_name(&i.name),
+            "manager_secret": manager_secret(&i.name),
             "config": config,
         },
         "secrets": {
             "superuser": i.superuser_secret,
             "replication": i.replication_secret,
             "app": i.app_secret,
-            "token": token_secret(name),
         },
         "image": opts.image,
         "metrics_image": opts.metrics_image,
@@ -334,9 +342,10 @@ pub fn config_map_name(instance: &str) -> String {
     format!("{instance}-instance")
 }
 
-/// The Secret with the token of a cluster's instance managers.
-pub fn token_secret(cluster: &str) -> String {
-    format!("{cluster}-instance-token")
+/// The Secret of instance `name`'s manager: the token its control
+/// endpoints require and its server certificate.
+pub fn manager_secret(instance: &str) -> String {
+    format!("{instance}-manager")
 }
 
 /// Every object the operator creates for `cluster` with `replicas`.

@@ -55,10 +55,11 @@ async fn create_makes_a_pvc_secrets_a_configmap_a_deployment_and_two_services() 
     assert_eq!(
         w.api.names(SECRETS),
         [
-            "db-instance-token",
+            "db-manager",
             "db-postgres-secret",
             "db-primaryuser-secret",
-            "db-testuser-secret"
+            "db-testuser-secret",
+            "pgo-instance-ca"
         ]
     );
     assert!(
@@ -158,13 +159,7 @@ async fn failover_moves_labels_deletes_the_old_primary_keeps_its_pvc_and_replace
     r.replica_count = Some(2);
     w.create(r).await;
     let status = w.until("db", ready_with(2)).await;
-    let target = status
-        .members
-        .iter()
-        .find(|m| m.role == MemberRole::Replica)
-        .unwrap()
-        .name
-        .clone();
+    let target = support::a_replica(&status);
     let target_template = w.api.get(DEPLOYMENTS, &target).unwrap()["spec"]["template"].clone();
     let target_ip = w.api.kubelet()[&target].clone();
 
@@ -188,11 +183,12 @@ async fn failover_moves_labels_deletes_the_old_primary_keeps_its_pvc_and_replace
     assert!(w.api.get(DEPLOYMENTS, "db").is_none());
     assert!(pods_of(&w.api.list(PODS), "db").is_empty());
     assert!(w.api.get(PVCS, "db").is_some());
-    // The target was promoted through its manager, with the cluster's token.
+    // The target was promoted through its manager, with its own token.
     let promotes = w.managers.calls("/control/promote");
     assert_eq!(promotes.len(), 1);
     assert_eq!(promotes[0].host, target_ip);
-    let token = w.api.get(SECRETS, "db-instance-token").unwrap();
+    assert_eq!(promotes[0].instance, target);
+    let token = w.api.get(SECRETS, &format!("{target}-manager")).unwrap();
     let token = String::from_utf8(base64_decode(token["data"]["token"].as_str().unwrap())).unwrap();
     assert_eq!(promotes[0].token, token);
     // Relabelled, not rolled: the pod template is what it was.

@@ -6,6 +6,7 @@
 //! level-triggered controller can make them all on every pass.
 
 pub mod local;
+pub mod pki;
 mod random;
 
 pub use pgo_instance::find_pg_bin_dir;

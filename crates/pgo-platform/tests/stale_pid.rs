@@ -42,6 +42,7 @@ fn config(dir: &Path, volume: &Path) -> InstanceConfig {
         run_as: None,
         probe: Default::default(),
         isolation: None,
+        tls: None,
     }
 }
 

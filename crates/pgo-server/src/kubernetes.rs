@@ -10,6 +10,7 @@ use crate::home::Home;
 use crate::run::{Backend, read_config};
 use pgo_api::rest::CreateClusterRequest;
 use pgo_api::{Pgcluster, PgclusterSpec, Pgreplica, PgreplicaSpec};
+use pgo_kube::platform::ca::InstanceCa;
 use pgo_kube::store::KubeStore;
 use pgo_kube::{HttpManagers, KubePlatform, RenderOptions, Templates, render_cluster, render_rmdata};
 use std::sync::Arc;
@@ -97,7 +98,8 @@ pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError
             "cannot reach the Kubernetes API (in-cluster config or KUBECONFIG): {e}"
         ))
     })?;
-    let managers = HttpManagers::new(pgo_kube::platform::MANAGER_PORT).map_err(start_err)?;
+    let ca = InstanceCa::new(client.clone(), &opts.namespace);
+    let managers = HttpManagers::new(pgo_kube::platform::MANAGER_PORT, ca.clone()).map_err(start_err)?;
     let describe = format!(
         "kubernetes platform, namespace {}, templates from {}, instance image {}",
         opts.namespace,
@@ -106,7 +108,7 @@ pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError
     );
     Ok(Backend {
         store: Arc::new(KubeStore::new(client.clone(), &opts.namespace)),
-        platform: Arc::new(KubePlatform::new(client, templates, opts, Arc::new(managers))),
+        platform: Arc::new(KubePlatform::new(client, templates, opts, Arc::new(managers), ca)),
         config,
         describe,
     })

@@ -7,11 +7,11 @@
 
 mod support;
 
-use pgo_api::instance::InstanceReport;
+use support::pod::{self, Instance, report};
+
 use pgo_kube_fake::{FakeApi, PGCLUSTERS};
 use serde_json::json;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -58,102 +58,19 @@ impl Cuttable {
     }
 }
 
-/// A manager and its PostgreSQL, killed when dropped.
-struct Instance {
-    child: Child,
-    volume: std::path::PathBuf,
-    http_port: u16,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Ok(text) = std::fs::read_to_string(self.volume.join("pgdata/postmaster.pid"))
-            && let Ok(pid) = text.lines().next().unwrap_or_default().trim().parse::<i32>()
-        {
-            let _ =
-                nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        }
-        if std::thread::panicking() {
-            eprintln!(
-                "--- instance log ---\n{}",
-                std::fs::read_to_string(&self.log).unwrap_or_default()
-            );
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn secret(dir: &Path, name: &str, user: &str) -> std::path::PathBuf {
-    let d = dir.join("secrets").join(name);
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("username"), user).unwrap();
-    std::fs::write(d.join("password"), format!("{user}-password-0123456789")).unwrap();
-    d
-}
-
 fn start(dir: &Path, api_port: u16, bound_seconds: u64) -> Instance {
-    let volume = dir.join("volume");
-    std::fs::write(dir.join("token"), "manager-token-0123456789-0123456789").unwrap();
     std::fs::write(dir.join("sa-token"), "service-account-token").unwrap();
-    let (port, http_port) = (free_port(), free_port());
-    let config = json!({
-        "name": "iso", "cluster": "iso", "role": "Primary",
-        "volumeDir": volume, "listenAddress": "127.0.0.1", "port": port,
-        "httpAddress": "127.0.0.1", "httpPort": http_port,
-        "allowedCidrs": ["127.0.0.1/32"], "database": "userdb", "appUser": "testuser",
-        "superuserSecret": secret(dir, "su", "postgres"),
-        "replicationSecret": secret(dir, "repl", "primaryuser"),
-        "appSecret": secret(dir, "app", "testuser"),
-        "tokenFile": dir.join("token"),
-        "pgBinDir": support::pg_bin_dir(),
-        "probe": { "periodMs": 200, "timeoutMs": 1000 },
-        "isolation": {
-            "apiServer": format!("http://127.0.0.1:{api_port}"),
-            "namespace": "pgo",
-            "tokenFile": dir.join("sa-token"),
-            "boundSeconds": bound_seconds
-        }
-    });
-    let path = dir.join("instance.json");
-    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
-    let log = dir.join("instance.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(support::SERVER)
-        .args(["instance", "--config"])
-        .arg(&path)
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    Instance {
-        child,
-        volume,
-        http_port,
-        port,
-        log,
-    }
-}
-
-fn report(i: &Instance) -> Option<InstanceReport> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", i.http_port)).ok()?;
-    s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    serde_json::from_str(text.split("\r\n\r\n").nth(1)?).ok()
+    pod::start(
+        dir,
+        json!({
+            "isolation": {
+                "apiServer": format!("http://127.0.0.1:{api_port}"),
+                "namespace": "pgo",
+                "tokenFile": dir.join("sa-token"),
+                "boundSeconds": bound_seconds
+            }
+        }),
+    )
 }
 
 async fn until(secs: u64, what: &str, mut f: impl FnMut() -> bool) -> Duration {

@@ -249,5 +249,4 @@ impl FromRequestParts<Arc<AppState>> for Caller {
 }
 
 /// The address a request came from, put on each request by the server.
-#[derive(Clone, Copy, Debug)]
-pub struct Peer(pub std::net::SocketAddr);
+pub use pgo_instance::https::Peer;

@@ -3,14 +3,14 @@
 //! kubelet probes `/readyz`), details from the manager's `/status`.
 
 use super::apply::{api_error, not_ours, ours};
+use super::managers::ManagerAddr;
 use super::{KubePlatform, delete_ours, pods, secrets};
 use crate::render::{self, CREATED_AS, config_map_name};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, DeleteParams};
 use pgo_api::cluster::MemberRole;
 use pgo_api::instance::{InstanceConfig, ReloadRequest, SlotRequest};
-use pgo_api::labels;
 use pgo_core::desired::InstanceSpec;
 use pgo_platform::{InstanceObservation, PlatformError};
 use std::time::Duration;
@@ -29,7 +29,7 @@ fn role_of(text: &str) -> Option<MemberRole> {
 }
 
 pub async fn ensure(p: &KubePlatform, spec: &InstanceSpec) -> Result<(), PlatformError> {
-    secrets::ensure_token(p, &spec.cluster, spec.owner_uid.as_deref()).await?;
+    secrets::ensure_manager(p, spec).await?;
     let deployments: Api<Deployment> = p.api();
     let what = format!("Deployment {}", spec.name);
     let existing = deployments
@@ -93,12 +93,12 @@ async fn push_config(
         return Ok(());
     }
     // A pod that is not ready yet reads the ConfigMap as it starts.
-    let Some(ip) = live.iter().filter(|pod| pods::ready(pod)).find_map(pods::ip) else {
+    let Some(at) = live.iter().filter(|pod| pods::ready(pod)).find_map(pods::manager) else {
         return Ok(());
     };
     let config: InstanceConfig = serde_json::from_str(&text)
         .map_err(|e| PlatformError::Invalid(format!("instance {}: {e}", spec.name)))?;
-    let token = secrets::read_token(p, &spec.cluster).await?;
+    let token = secrets::read_token(p, &spec.name).await?;
     let body = serde_json::to_value(ReloadRequest {
         changes: Some(config.changes()),
     })
@@ -107,7 +107,7 @@ async fn push_config(
     // minute. Unrecorded, so the next pass pushes it again.
     match p
         .managers
-        .control(&ip, &token, "/control/reload", &body, Duration::from_secs(5))
+        .control(&at, &token, "/control/reload", &body, Duration::from_secs(5))
         .await
     {
         Ok(()) => {
@@ -154,10 +154,10 @@ pub async fn observe(p: &KubePlatform, name: &str) -> Result<Option<InstanceObse
         message: (!condition_ready).then(|| pods::why_not_ready(pod)),
         ..Default::default()
     };
-    if let Some(ip) = pods::ip(pod).filter(|_| seen.running) {
+    if let Some(at) = pods::manager(pod).filter(|_| seen.running) {
         // The manager knows more than the pod's conditions; when it cannot
         // be reached (an operator outside the pod network) they suffice.
-        match p.managers.status(&ip).await {
+        match p.managers.status(&at).await {
             Ok(r) => {
                 seen.ready = condition_ready && r.ready;
                 seen.role = r.role.or(seen.role);
@@ -187,6 +187,7 @@ pub async fn remove(p: &KubePlatform, name: &str) -> Result<(), PlatformError> {
     }
     delete_ours(&p.api::<Deployment>(), "Deployment", name).await?;
     delete_ours(&p.api::<ConfigMap>(), "ConfigMap", &config_map_name(name)).await?;
+    delete_ours(&p.api::<Secret>(), "Secret", &render::manager_secret(name)).await?;
     p.applied.forget("Deployment", name);
     p.applied.forget("ConfigMap", &config_map_name(name));
     if let Ok(mut m) = p.pushed.lock() {
@@ -223,44 +224,38 @@ pub async fn remove(p: &KubePlatform, name: &str) -> Result<(), PlatformError> {
     )))
 }
 
-/// The ready pod of an instance and the token of its manager.
-async fn reachable(p: &KubePlatform, name: &str) -> Result<(Pod, String, String), PlatformError> {
+/// The running pod of an instance, its manager, and the manager's token.
+async fn reachable(p: &KubePlatform, name: &str) -> Result<(Pod, ManagerAddr, String), PlatformError> {
     let pod_api: Api<Pod> = p.api();
     let pod = pods::of(&pod_api, name)
         .await?
         .into_iter()
         .find(|pod| !pods::terminating(pod) && pods::running(pod))
         .ok_or_else(|| PlatformError::Invalid(format!("instance {name} has no running pod")))?;
-    let ip = pods::ip(&pod)
+    let at = pods::manager(&pod)
         .ok_or_else(|| PlatformError::Invalid(format!("pod {} has no IP yet", pods::name(&pod))))?;
-    let cluster = pod
-        .metadata
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(labels::CLUSTER).cloned())
-        .unwrap_or_default();
-    let token = secrets::read_token(p, &cluster).await?;
-    Ok((pod, ip, token))
+    let token = secrets::read_token(p, name).await?;
+    Ok((pod, at, token))
 }
 
 pub async fn slot(p: &KubePlatform, primary: &str, slot: &str, path: &str) -> Result<(), PlatformError> {
-    let (_, ip, token) = reachable(p, primary).await?;
+    let (_, at, token) = reachable(p, primary).await?;
     let body = serde_json::to_value(SlotRequest {
         slot: slot.to_string(),
     })
     .map_err(|e| PlatformError::Invalid(e.to_string()))?;
     p.managers
-        .control(&ip, &token, path, &body, Duration::from_secs(10))
+        .control(&at, &token, path, &body, Duration::from_secs(10))
         .await
         .map_err(|e| PlatformError::Invalid(format!("instance {primary}: {e}")))
 }
 
 /// Promotes, then relabels the pod so the primary Service selects it now.
 pub async fn promote(p: &KubePlatform, name: &str) -> Result<(), PlatformError> {
-    let (pod, ip, token) = reachable(p, name).await?;
+    let (pod, at, token) = reachable(p, name).await?;
     p.managers
         .control(
-            &ip,
+            &at,
             &token,
             "/control/promote",
             &serde_json::json!({}),

@@ -5,13 +5,14 @@
 //! through the instance manager's authenticated endpoints on the pod.
 
 mod apply;
+pub mod ca;
 mod instances;
 pub mod managers;
 mod pods;
 mod rmdata;
 mod secrets;
 
-pub use managers::{HttpManagers, MANAGER_PORT, Managers};
+pub use managers::{HttpManagers, MANAGER_PORT, ManagerAddr, Managers};
 
 use crate::Templates;
 use crate::render::{self, RenderOptions};
@@ -31,24 +32,29 @@ pub struct KubePlatform {
     templates: Templates,
     opts: RenderOptions,
     managers: Arc<dyn Managers>,
+    /// Signs each instance manager's certificate.
+    ca: Arc<ca::InstanceCa>,
     applied: Applied,
     /// The config last pushed to each instance's manager.
     pushed: Mutex<HashMap<String, String>>,
 }
 
 impl KubePlatform {
-    /// `opts.namespace` is where everything is made.
+    /// `opts.namespace` is where everything is made; `ca` signs the
+    /// managers' certificates (the one `managers` trusts).
     pub fn new(
         client: kube::Client,
         templates: Templates,
         opts: RenderOptions,
         managers: Arc<dyn Managers>,
+        ca: Arc<ca::InstanceCa>,
     ) -> Self {
         KubePlatform {
             client,
             templates,
             opts,
             managers,
+            ca,
             applied: Applied::default(),
             pushed: Mutex::new(HashMap::new()),
         }
@@ -206,11 +212,11 @@ impl Platform for KubePlatform {
                 })
             })
         };
-        let Some((pod, ip)) = list
+        let Some((pod, at)) = list
             .items
             .iter()
             .filter(|p| mounts(p) && pods::running(p) && !pods::terminating(p))
-            .find_map(|p| pods::ip(p).map(|ip| (p, ip)))
+            .find_map(|p| pods::manager(p).map(|at| (p, at)))
         else {
             return Err(PlatformError::Invalid(format!(
                 "no running pod mounts PVC {name}: its usage is read from inside the pod"
@@ -218,7 +224,7 @@ impl Platform for KubePlatform {
         };
         let mut usage = self
             .managers
-            .volume(&ip)
+            .volume(&at)
             .await
             .map_err(|e| PlatformError::Invalid(format!("pod {}: {e}", pods::name(pod))))?;
         usage.name = name.to_string();

@@ -3,6 +3,7 @@
 //! pod template, so a failover never rolls the new primary's pod).
 
 use super::apply::api_error;
+use super::managers::ManagerAddr;
 use crate::render::INSTANCE_LABEL;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -45,6 +46,15 @@ pub fn ip(pod: &Pod) -> Option<String> {
         .as_ref()
         .and_then(|s| s.pod_ip.clone())
         .filter(|ip| !ip.is_empty())
+}
+
+/// The manager of `pod`: its instance (label) and its IP.
+pub fn manager(pod: &Pod) -> Option<ManagerAddr> {
+    let instance = pod.metadata.labels.as_ref()?.get(INSTANCE_LABEL)?.clone();
+    Some(ManagerAddr {
+        instance,
+        ip: ip(pod)?,
+    })
 }
 
 pub fn running(pod: &Pod) -> bool {

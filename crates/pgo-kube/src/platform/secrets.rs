@@ -1,17 +1,17 @@
 //! Secrets: one per database user (made once with a random password, never
 //! changed by pgo afterwards; one made by hand beforehand is used as it is,
-//! as the spec allows), and the token of a cluster's instance managers.
+//! as the spec allows), and each instance manager's token and certificate.
 
-use super::apply::api_error;
+use super::apply::{api_error, not_ours, ours};
 use super::{KubePlatform, post_params};
-use crate::render::token_secret;
+use crate::render::manager_secret;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::Api;
 use pgo_api::labels;
-use pgo_core::desired::SecretSpec;
-use pgo_platform::{Credentials, PlatformError};
+use pgo_core::desired::{InstanceSpec, SecretSpec};
+use pgo_platform::{Credentials, PlatformError, pki};
 use std::collections::BTreeMap;
 
 fn random(len: usize) -> Result<String, PlatformError> {
@@ -67,7 +67,18 @@ pub async fn ensure_user(platform: &KubePlatform, spec: &SecretSpec) -> Result<(
     create_absent(&platform.api(), secret).await
 }
 
-fn field(secret: &Secret, key: &str) -> Option<String> {
+fn cluster_owner(cluster: &str, uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: format!("{}/{}", pgo_api::GROUP, pgo_api::VERSION),
+        kind: "Pgcluster".into(),
+        name: cluster.to_string(),
+        uid: uid.to_string(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+pub(super) fn field(secret: &Secret, key: &str) -> Option<String> {
     secret
         .data
         .as_ref()?
@@ -92,37 +103,95 @@ pub async fn read_user(platform: &KubePlatform, name: &str) -> Result<Option<Cre
     }
 }
 
-/// The token the cluster's managers require, made with the cluster and
-/// owned by it.
-pub async fn ensure_token(
-    platform: &KubePlatform,
-    cluster: &str,
-    owner_uid: Option<&str>,
-) -> Result<(), PlatformError> {
-    let mut metadata = meta(&token_secret(cluster), cluster);
-    metadata.owner_references = owner_uid.map(|uid| {
-        vec![OwnerReference {
-            api_version: format!("{}/{}", pgo_api::GROUP, pgo_api::VERSION),
-            kind: "Pgcluster".into(),
-            name: cluster.to_string(),
-            uid: uid.to_string(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        }]
-    });
-    let secret = Secret {
-        metadata,
-        data: Some(BTreeMap::from([(
-            "token".to_string(),
-            ByteString(random(40)?.into_bytes()),
-        )])),
-        ..Default::default()
-    };
-    create_absent(&platform.api(), secret).await
+/// How long an instance manager's certificate is valid, and how close to
+/// its end it is made anew (from the same CA, keeping the token).
+const MANAGER_CERT_DAYS: i64 = 365;
+const MANAGER_CERT_RENEW_DAYS: i64 = 30;
+/// Annotation on a manager's Secret: the last day of its certificate.
+const CERT_EXPIRES: &str = "pgo.dev/cert-expires";
+
+/// True when `secret` holds a token and a certificate from the current CA
+/// that is not yet due.
+fn manager_secret_current(secret: &Secret, ca: &pki::Ca) -> bool {
+    let expires = secret
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CERT_EXPIRES))
+        .and_then(|d| d.parse::<jiff::civil::Date>().ok());
+    field(secret, "token").is_some_and(|t| !t.trim().is_empty())
+        && field(secret, "tls.key").is_some()
+        && field(secret, "ca.crt").as_deref() == Some(ca.pem.cert.as_str())
+        && !pki::due(expires, MANAGER_CERT_RENEW_DAYS)
 }
 
-pub async fn read_token(platform: &KubePlatform, cluster: &str) -> Result<String, PlatformError> {
-    let name = token_secret(cluster);
+/// The Secret of an instance's manager: a token of its own and a server
+/// certificate for its name, owned by the cluster. A certificate that is
+/// due, or from another CA, is made anew; the token stays.
+pub async fn ensure_manager(platform: &KubePlatform, spec: &InstanceSpec) -> Result<(), PlatformError> {
+    let name = manager_secret(&spec.name);
+    let what = format!("Secret {name}");
+    let api: Api<Secret> = platform.api();
+    let ca = platform.ca.get().await?;
+    let existing = api.get_opt(&name).await.map_err(|e| api_error(&what, e))?;
+    if let Some(s) = &existing {
+        if !ours(&s.metadata) {
+            return Err(not_ours("Secret", &name));
+        }
+        if manager_secret_current(s, ca) {
+            return Ok(());
+        }
+    }
+    let invalid = |e: pki::PkiError| PlatformError::Invalid(format!("{what}: {e}"));
+    let (pem, expires) = ca
+        .issue(std::slice::from_ref(&spec.name), &spec.name, MANAGER_CERT_DAYS)
+        .map_err(invalid)?;
+    let token = match existing.as_ref().and_then(|s| field(s, "token")) {
+        Some(t) if !t.trim().is_empty() => t,
+        _ => random(40)?,
+    };
+    let mut metadata = meta(&name, &spec.cluster);
+    metadata.owner_references = spec
+        .owner_uid
+        .as_deref()
+        .map(|uid| vec![cluster_owner(&spec.cluster, uid)]);
+    metadata.annotations = Some(BTreeMap::from([(CERT_EXPIRES.to_string(), expires.to_string())]));
+    let bytes = |s: &str| ByteString(s.as_bytes().to_vec());
+    let mut secret = Secret {
+        metadata,
+        data: Some(BTreeMap::from([
+            ("token".to_string(), bytes(&token)),
+            ("tls.crt".to_string(), bytes(&pem.cert)),
+            ("tls.key".to_string(), bytes(&pem.key)),
+            ("ca.crt".to_string(), bytes(&ca.pem.cert)),
+        ])),
+        ..Default::default()
+    };
+    match existing {
+        None => match api.create(&post_params(), &secret).await {
+            Ok(_) => {}
+            // Made in between: the next pass checks that one.
+            Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
+            Err(e) => return Err(api_error(&format!("creating {what}"), e)),
+        },
+        Some(old) => {
+            // Replaced only if unchanged since read: a concurrent renewal wins.
+            secret.metadata.resource_version = old.metadata.resource_version;
+            match api.replace(&name, &post_params(), &secret).await {
+                Ok(_) => {
+                    tracing::info!(secret = %name, %expires, "renewed the instance manager's certificate")
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
+                Err(e) => return Err(api_error(&format!("replacing {what}"), e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The token instance `name`'s manager requires.
+pub async fn read_token(platform: &KubePlatform, instance: &str) -> Result<String, PlatformError> {
+    let name = manager_secret(instance);
     let api: Api<Secret> = platform.api();
     let secret = api
         .get_opt(&name)
@@ -130,7 +199,7 @@ pub async fn read_token(platform: &KubePlatform, cluster: &str) -> Result<String
         .map_err(|e| api_error(&format!("Secret {name}"), e))?
         .ok_or_else(|| {
             PlatformError::Invalid(format!(
-                "Secret {name} (the instance managers' token) does not exist"
+                "Secret {name} (the token of instance {instance}'s manager) does not exist"
             ))
         })?;
     field(&secret, "token")

@@ -5,7 +5,7 @@
 use pgo_api::cluster::MemberRole;
 use pgo_api::instance::InstanceReport;
 use pgo_api::rest::VolumeUsage;
-use pgo_kube::Managers;
+use pgo_kube::{ManagerAddr, Managers};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -14,6 +14,7 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct Call {
     pub host: String,
+    pub instance: String,
     pub token: String,
     pub path: String,
     pub body: Value,
@@ -39,7 +40,8 @@ impl FakeManagers {
 
 #[async_trait::async_trait]
 impl Managers for FakeManagers {
-    async fn status(&self, host: &str) -> Result<InstanceReport, String> {
+    async fn status(&self, at: &ManagerAddr) -> Result<InstanceReport, String> {
+        let host = at.ip.as_str();
         Ok(self
             .reports
             .lock()
@@ -52,7 +54,8 @@ impl Managers for FakeManagers {
             }))
     }
 
-    async fn volume(&self, host: &str) -> Result<VolumeUsage, String> {
+    async fn volume(&self, at: &ManagerAddr) -> Result<VolumeUsage, String> {
+        let host = at.ip.as_str();
         Ok(VolumeUsage {
             name: String::new(),
             instance: host.into(),
@@ -65,14 +68,16 @@ impl Managers for FakeManagers {
 
     async fn control(
         &self,
-        host: &str,
+        at: &ManagerAddr,
         token: &str,
         path: &str,
         body: &Value,
         _: Duration,
     ) -> Result<(), String> {
+        let host = at.ip.as_str();
         self.calls.lock().unwrap().push(Call {
             host: host.into(),
+            instance: at.instance.clone(),
             token: token.into(),
             path: path.into(),
             body: body.clone(),

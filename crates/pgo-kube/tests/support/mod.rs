@@ -11,6 +11,8 @@ use fake_managers::FakeManagers;
 use pgo_api::config::PgoConfig;
 use pgo_api::rest::CreateClusterRequest;
 use pgo_api::{Pgcluster, PgclusterStatus};
+use pgo_kube::platform::ca::InstanceCa;
+use pgo_kube::platform::{HttpManagers, MANAGER_PORT, Managers};
 use pgo_kube::store::KubeStore;
 use pgo_kube::{KubePlatform, RenderOptions, Templates};
 use pgo_operator::Context;
@@ -21,6 +23,7 @@ use std::sync::Arc;
 pub struct World {
     pub api: FakeApi,
     pub managers: Arc<FakeManagers>,
+    pub ca: Arc<InstanceCa>,
     pub ctx: Context,
 }
 
@@ -30,20 +33,42 @@ impl World {
     }
 
     pub fn with_templates(templates: Templates) -> Self {
+        Self::build(templates, false)
+    }
+
+    /// The operator's real HTTPS client, and a manager on every pod's IP
+    /// serving with the certificate and token of the Secret the pod mounts.
+    pub fn over_https() -> Self {
+        Self::build(Templates::embedded(), true)
+    }
+
+    fn build(templates: Templates, https: bool) -> Self {
         let api = FakeApi::new(&["node-a", "node-b"]);
         let client = api.client();
-        let managers = Arc::new(FakeManagers::default());
+        let fakes = Arc::new(FakeManagers::default());
         let opts = RenderOptions {
             namespace: fake_api::NS.into(),
             ..RenderOptions::default()
         };
-        let platform = KubePlatform::new(client.clone(), templates, opts, managers.clone());
+        let ca = InstanceCa::new(client.clone(), fake_api::NS);
+        let managers: Arc<dyn Managers> = if https {
+            api.serve_managers();
+            Arc::new(HttpManagers::new(MANAGER_PORT, ca.clone()).unwrap())
+        } else {
+            fakes.clone()
+        };
+        let platform = KubePlatform::new(client.clone(), templates, opts, managers, ca.clone());
         let ctx = Context {
             store: Arc::new(KubeStore::new(client, fake_api::NS)),
             platform: Arc::new(platform),
             config: PgoConfig::default(),
         };
-        World { api, managers, ctx }
+        World {
+            api,
+            managers: fakes,
+            ca,
+            ctx,
+        }
     }
 
     pub fn clusters(&self) -> Api<Pgcluster> {
@@ -99,6 +124,16 @@ pub fn request(name: &str) -> CreateClusterRequest {
         name: name.into(),
         ..Default::default()
     }
+}
+
+/// The name of a replica in `status`.
+pub fn a_replica(status: &PgclusterStatus) -> String {
+    status
+        .members
+        .iter()
+        .find(|m| m.role == pgo_api::cluster::MemberRole::Replica)
+        .map(|m| m.name.clone())
+        .unwrap_or_else(|| panic!("no replica in {status:#?}"))
 }
 
 pub fn ready_with(replicas: usize) -> impl Fn(&PgclusterStatus) -> bool {

@@ -179,6 +179,7 @@ pub async fn ensure(
         probe: settings.probe,
         // The operator fences here itself: it reaches every process.
         isolation: None,
+        tls: None,
     };
     let pending = dir.join(RELOAD_PENDING);
     if existing.as_ref() != Some(&config) {

@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod loopfs;
+pub mod pod;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
