@@ -232,6 +232,54 @@ async fn failover_moves_labels_deletes_the_old_primary_keeps_its_pvc_and_replace
     support::rbac::assert_granted(&w.api.log());
 }
 
+/// The kubelet's view of a hung manager: its `/readyz` probe times out, so
+/// the pod is not Ready and leaves the primary Service, whatever PostgreSQL
+/// does. On Kubernetes that is failed over (docs/DESIGN.md, "Readiness").
+#[tokio::test]
+async fn a_primary_whose_manager_hangs_is_failed_over_since_its_pod_is_not_ready() {
+    let mut w = World::new();
+    w.ctx.config.pgo.autofail_sleep_seconds = 1;
+    let mut r = request("db");
+    r.replica_count = Some(1);
+    r.autofail = Some(true);
+    w.create(r).await;
+    let status = w.until("db", ready_with(1)).await;
+    let replica = support::a_replica(&status);
+
+    let ip = w.api.kubelet()["db"].clone();
+    w.managers.hung.lock().unwrap().insert(ip);
+    let pods = w.api.list(PODS);
+    let pod = pods_of(&pods, "db")[0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.api.patch(
+        PODS,
+        &pod,
+        serde_json::json!({ "status": { "conditions": [{ "type": "Ready", "status": "False",
+            "reason": "ContainersNotReady", "message": "Readiness probe failed: context deadline exceeded" }] } }),
+    );
+    let start = std::time::Instant::now();
+    let status = loop {
+        let _ = w.pass("db").await;
+        let status = w.clusters().get("db").await.unwrap().status.unwrap_or_default();
+        if status.primary.as_deref() == Some(replica.as_str()) && status.failovers.len() == 1 {
+            break status;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "no failover: {status:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.failovers[0].outcome, "succeeded");
+    // Fenced: the old primary's pod is gone, the promotion went to the replica.
+    assert!(pods_of(&w.api.list(PODS), "db").is_empty());
+    let promotes = w.managers.calls("/control/promote");
+    assert_eq!(promotes.len(), 1);
+    assert_eq!(promotes[0].instance, replica);
+}
+
 fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()

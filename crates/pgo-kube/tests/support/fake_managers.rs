@@ -23,6 +23,8 @@ pub struct Call {
 #[derive(Default)]
 pub struct FakeManagers {
     pub reports: Mutex<BTreeMap<String, InstanceReport>>,
+    /// Pod IPs whose manager answers nothing (stopped, deadlocked).
+    pub hung: Mutex<std::collections::BTreeSet<String>>,
     pub calls: Mutex<Vec<Call>>,
 }
 
@@ -42,6 +44,9 @@ impl FakeManagers {
 impl Managers for FakeManagers {
     async fn status(&self, at: &ManagerAddr) -> Result<InstanceReport, String> {
         let host = at.ip.as_str();
+        if self.hung.lock().unwrap().contains(host) {
+            return Err(format!("{host}: operation timed out"));
+        }
         Ok(self
             .reports
             .lock()
@@ -75,6 +80,9 @@ impl Managers for FakeManagers {
         _: Duration,
     ) -> Result<(), String> {
         let host = at.ip.as_str();
+        if self.hung.lock().unwrap().contains(host) {
+            return Err(format!("{host}: operation timed out"));
+        }
         self.calls.lock().unwrap().push(Call {
             host: host.into(),
             instance: at.instance.clone(),
