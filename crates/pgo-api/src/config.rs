@@ -54,6 +54,8 @@ pub struct OperatorSettings {
     /// The local platform's ports for instances and services (`FROM-TO`),
     /// outside the kernel's ephemeral range; 20000-29999 when unset.
     pub local_port_range: Option<String>,
+    /// Reconciles in flight at once, each of a different object.
+    pub reconcile_workers: usize,
 }
 
 impl Default for OperatorSettings {
@@ -63,6 +65,7 @@ impl Default for OperatorSettings {
             probe_period_ms: 2000,
             probe_timeout_ms: 2000,
             local_port_range: None,
+            reconcile_workers: 8,
         }
     }
 }

@@ -29,6 +29,15 @@ fn line(change: &Change) -> Result<Frame<Bytes>, Infallible> {
 impl FakeApi {
     /// Serves HTTP on 127.0.0.1 from a thread of its own, for as long as
     /// the test process lives; returns the port.
+    /// A client of this server over HTTP, where watches work.
+    pub fn http_client(&self) -> kube::Client {
+        let port = self.serve_http();
+        let url = format!("http://127.0.0.1:{port}").parse().unwrap();
+        let mut config = kube::Config::new(url);
+        config.default_namespace = crate::NS.into();
+        kube::Client::try_from(config).unwrap()
+    }
+
     pub fn serve_http(&self) -> u16 {
         let (tx, rx) = std::sync::mpsc::channel();
         let me = self.clone();

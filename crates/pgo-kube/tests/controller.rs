@@ -238,7 +238,7 @@ async fn failover_moves_labels_deletes_the_old_primary_keeps_its_pvc_and_replace
 #[tokio::test]
 async fn a_primary_whose_manager_hangs_is_failed_over_since_its_pod_is_not_ready() {
     let mut w = World::new();
-    w.ctx.config.pgo.autofail_sleep_seconds = 1;
+    w.config_mut().pgo.autofail_sleep_seconds = 1;
     let mut r = request("db");
     r.replica_count = Some(1);
     r.autofail = Some(true);
@@ -246,19 +246,7 @@ async fn a_primary_whose_manager_hangs_is_failed_over_since_its_pod_is_not_ready
     let status = w.until("db", ready_with(1)).await;
     let replica = support::a_replica(&status);
 
-    let ip = w.api.kubelet()["db"].clone();
-    w.managers.hung.lock().unwrap().insert(ip);
-    let pods = w.api.list(PODS);
-    let pod = pods_of(&pods, "db")[0]["metadata"]["name"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    w.api.patch(
-        PODS,
-        &pod,
-        serde_json::json!({ "status": { "conditions": [{ "type": "Ready", "status": "False",
-            "reason": "ContainersNotReady", "message": "Readiness probe failed: context deadline exceeded" }] } }),
-    );
+    w.hang_manager("db");
     let start = std::time::Instant::now();
     let status = loop {
         let _ = w.pass("db").await;
@@ -490,13 +478,13 @@ async fn a_strategy_added_in_operator_conf_is_accepted_and_used() {
     }
     let mut w = World::with_templates(pgo_kube::Templates::with_overrides(dir.path()).unwrap());
     assert_eq!(w.ctx.platform.strategies(), ["1", "2"]);
-    w.ctx.config.cluster.strategy = "2".into();
+    w.config_mut().cluster.strategy = "2".into();
     w.create(request("db")).await;
     w.until("db", ready_with(0)).await;
     let cm = w.api.get(CONFIGMAPS, "db-instance").unwrap();
     assert_eq!(cm["metadata"]["annotations"]["strategy"], "two");
 
-    w.ctx.config.cluster.strategy = "3".into();
+    w.config_mut().cluster.strategy = "3".into();
     let err =
         pgo_core::validate::create_request(&request("other"), &w.ctx.config, &w.ctx.platform.strategies())
             .unwrap_err()

@@ -5,6 +5,7 @@
 
 pub mod cluster;
 mod context;
+pub mod runtime;
 pub mod task;
 
 pub use context::Context;

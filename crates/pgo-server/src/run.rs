@@ -176,11 +176,7 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     let exports = home.write_client_files(&tls_files.ca_cert, &url)?;
 
     let (stop_tx, stop) = watch::channel(false);
-    let ctx = Arc::new(Context {
-        store: store.clone(),
-        platform: platform.clone(),
-        config: config.clone(),
-    });
+    let ctx = Arc::new(Context::new(store.clone(), platform.clone(), config.clone()));
     let operator = tokio::spawn(pgo_operator::run(ctx, stop.clone()));
     let app = pgo_apiserver::router(Arc::new(AppState::new(store, platform, auth, config)));
     let api = tokio::spawn(pgo_apiserver::serve(listener, tls_config, app, stop));

@@ -72,6 +72,11 @@ where
         Ok(value)
     }
 
+    /// The kind's name in the store (`Pgcluster`).
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
     pub async fn get(&self, name: &str) -> Result<K, StoreError> {
         Self::decode(&self.kind, self.store.get(&self.kind, name).await?)
     }

@@ -25,6 +25,12 @@ pub struct FakeManagers {
     pub reports: Mutex<BTreeMap<String, InstanceReport>>,
     /// Pod IPs whose manager answers nothing (stopped, deadlocked).
     pub hung: Mutex<std::collections::BTreeSet<String>>,
+    /// Pod IPs whose manager never answers and never times out: a platform
+    /// call that blocks for as long as the test runs.
+    pub blocked: Mutex<std::collections::BTreeSet<String>>,
+    /// Every `/status` reports a WAL position further on, as under writes.
+    pub writing: std::sync::atomic::AtomicBool,
+    lsn: std::sync::atomic::AtomicU64,
     pub calls: Mutex<Vec<Call>>,
 }
 
@@ -44,10 +50,13 @@ impl FakeManagers {
 impl Managers for FakeManagers {
     async fn status(&self, at: &ManagerAddr) -> Result<InstanceReport, String> {
         let host = at.ip.as_str();
+        if self.blocked.lock().unwrap().contains(host) {
+            std::future::pending::<()>().await;
+        }
         if self.hung.lock().unwrap().contains(host) {
             return Err(format!("{host}: operation timed out"));
         }
-        Ok(self
+        let mut report = self
             .reports
             .lock()
             .unwrap()
@@ -56,7 +65,12 @@ impl Managers for FakeManagers {
             .unwrap_or(InstanceReport {
                 ready: true,
                 ..Default::default()
-            }))
+            });
+        if self.writing.load(std::sync::atomic::Ordering::Relaxed) {
+            let n = self.lsn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            report.wal_lsn = Some(format!("0/{:X}", 0x3000000 + n * 0x100));
+        }
+        Ok(report)
     }
 
     async fn volume(&self, at: &ManagerAddr) -> Result<VolumeUsage, String> {
@@ -80,6 +94,9 @@ impl Managers for FakeManagers {
         _: Duration,
     ) -> Result<(), String> {
         let host = at.ip.as_str();
+        if self.blocked.lock().unwrap().contains(host) {
+            std::future::pending::<()>().await;
+        }
         if self.hung.lock().unwrap().contains(host) {
             return Err(format!("{host}: operation timed out"));
         }

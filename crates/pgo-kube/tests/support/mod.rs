@@ -24,7 +24,17 @@ pub struct World {
     pub api: FakeApi,
     pub managers: Arc<FakeManagers>,
     pub ca: Arc<InstanceCa>,
-    pub ctx: Context,
+    pub ctx: Arc<Context>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Wiring {
+    /// In process; the test steps the operator.
+    Stepped,
+    /// The operator's HTTPS client and managers serving from pod Secrets.
+    Https,
+    /// Over HTTP, where watches work: for the operator's own runtime.
+    Watched,
 }
 
 impl World {
@@ -33,18 +43,30 @@ impl World {
     }
 
     pub fn with_templates(templates: Templates) -> Self {
-        Self::build(templates, false)
+        Self::build(templates, Wiring::Stepped)
+    }
+
+    /// For `pgo_operator::run`: the API over HTTP (watches), stand-in managers.
+    pub fn watched(config: PgoConfig) -> Self {
+        let mut w = Self::build(Templates::embedded(), Wiring::Watched);
+        *w.config_mut() = config;
+        w
     }
 
     /// The operator's real HTTPS client, and a manager on every pod's IP
     /// serving with the certificate and token of the Secret the pod mounts.
     pub fn over_https() -> Self {
-        Self::build(Templates::embedded(), true)
+        Self::build(Templates::embedded(), Wiring::Https)
     }
 
-    fn build(templates: Templates, https: bool) -> Self {
+    fn build(templates: Templates, wiring: Wiring) -> Self {
         let api = FakeApi::new(&["node-a", "node-b"]);
-        let client = api.client();
+        let client = if wiring == Wiring::Watched {
+            api.http_client()
+        } else {
+            api.client()
+        };
+        let https = wiring == Wiring::Https;
         let fakes = Arc::new(FakeManagers::default());
         let opts = RenderOptions {
             namespace: fake_api::NS.into(),
@@ -58,17 +80,44 @@ impl World {
             fakes.clone()
         };
         let platform = KubePlatform::new(client.clone(), templates, opts, managers, ca.clone());
-        let ctx = Context {
-            store: Arc::new(KubeStore::new(client, fake_api::NS)),
-            platform: Arc::new(platform),
-            config: PgoConfig::default(),
-        };
+        let ctx = Arc::new(Context::new(
+            Arc::new(KubeStore::new(client, fake_api::NS)),
+            Arc::new(platform),
+            PgoConfig::default(),
+        ));
         World {
             api,
             managers: fakes,
             ca,
             ctx,
         }
+    }
+
+    /// The operator's config, before it runs.
+    pub fn config_mut(&mut self) -> &mut PgoConfig {
+        &mut Arc::get_mut(&mut self.ctx)
+            .expect("the operator is running: its config is fixed")
+            .config
+    }
+
+    /// The primary of `instance` fails as the kubelet sees a hung manager:
+    /// `/status` times out and the pod's readiness probe fails.
+    pub fn hang_manager(&self, instance: &str) {
+        let ip = self.api.kubelet()[instance].clone();
+        self.managers.hung.lock().unwrap().insert(ip);
+        let pods = self.api.list(fake_api::PODS);
+        let pod = pods
+            .iter()
+            .find(|p| p["metadata"]["labels"]["pgo-instance"] == instance)
+            .and_then(|p| p["metadata"]["name"].as_str())
+            .unwrap_or_else(|| panic!("no pod of instance {instance}"))
+            .to_string();
+        self.api.patch(
+            fake_api::PODS,
+            &pod,
+            serde_json::json!({ "status": { "conditions": [{ "type": "Ready", "status": "False",
+                "reason": "ContainersNotReady", "message": "Readiness probe failed: context deadline exceeded" }] } }),
+        );
     }
 
     pub fn clusters(&self) -> Api<Pgcluster> {

@@ -60,6 +60,11 @@ impl ReconcileError {
         )
     }
 
+    /// Someone wrote in between: not a failure, look again at once.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, ReconcileError::Status(e) | ReconcileError::Write { source: e, .. } if e.is_conflict())
+    }
+
     /// A conflict means someone wrote in between: look again at once.
     pub fn retry_after(&self) -> Duration {
         match self {

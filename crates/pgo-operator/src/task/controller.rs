@@ -1,55 +1,99 @@
-//! Drives the rmdata tasks: every unfinished one is looked at on each
-//! tick, so one written while the operator was down is taken up when it
-//! starts.
+//! Drives the rmdata tasks on the runtime: a key per task, triggered by
+//! the watch (a task written while the operator was down is in the first
+//! list), due again while it runs, and once more when its outcome has been
+//! readable long enough to be collected.
 
 use super::rmdata;
 use crate::Context;
+use crate::runtime::triggers::{own_key, watch_kind};
+use crate::runtime::{Outcome, Signal, driver};
 use pgo_api::Pgtask;
 use pgo_api::task::RMDATA;
-use pgo_store::Api;
+use pgo_store::{Api, StoreError};
+use serde_json::Value;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
-const TICK: Duration = Duration::from_millis(500);
+pub const CONTROLLER: &str = "task";
 
-/// One pass over every unfinished rmdata task; finished ones past their
-/// retention are collected.
-pub async fn pass(ctx: &Context) -> Result<(), pgo_store::StoreError> {
+fn task_changed(object: &Value, deleted: bool) -> Vec<Signal> {
+    if object.pointer("/spec/taskType").and_then(Value::as_str) != Some(RMDATA) {
+        return Vec::new();
+    }
+    own_key(object, deleted)
+}
+
+/// One turn of task `name`.
+pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome, StoreError> {
     let api = Api::<Pgtask>::new(ctx.store.clone());
-    let (tasks, _) = api.list().await?;
-    let now = jiff::Timestamp::now();
-    for task in tasks
-        .iter()
-        .filter(|t| t.spec.task_type == RMDATA && rmdata::expired(t, now, rmdata::RETENTION))
-    {
-        let name = task.metadata.name.as_deref().unwrap_or_default();
+    let Some(task) = api.get_opt(name).await? else {
+        return Ok(Outcome::Gone);
+    };
+    if task.spec.task_type != RMDATA {
+        return Ok(Outcome::Gone);
+    }
+    if rmdata::finished(&task) {
+        let now = jiff::Timestamp::now();
+        if !rmdata::expired(&task, now, rmdata::RETENTION) {
+            return Ok(Outcome::Requeue(rmdata::until_expired(
+                &task,
+                now,
+                rmdata::RETENTION,
+            )));
+        }
         match api.delete(name).await {
             Ok(_) => tracing::info!(task = name, "finished task collected"),
             Err(e) if e.is_not_found() => {}
-            Err(e) => tracing::warn!(task = name, error = %e, "cannot collect a finished task"),
+            Err(e) => return Err(e),
         }
+        return Ok(Outcome::Gone);
     }
-    for task in tasks
-        .iter()
-        .filter(|t| t.spec.task_type == RMDATA && !rmdata::finished(t))
-    {
-        if let Err(e) = rmdata::reconcile(ctx, task).await {
-            let name = task.metadata.name.as_deref().unwrap_or_default();
-            tracing::warn!(task = name, error = %e, "cannot record the task's progress; retrying");
-        }
+    Ok(match rmdata::reconcile(ctx, &task).await? {
+        Some(after) => Outcome::Wait(after),
+        // Finished now: looked at again to be collected.
+        None => Outcome::Requeue(rmdata::RETENTION),
+    })
+}
+
+fn outcome(task: &str, result: Result<Outcome, StoreError>) -> Outcome {
+    result.unwrap_or_else(|e| {
+        tracing::warn!(task, error = %e, "cannot record the task's progress; retrying");
+        Outcome::Failed
+    })
+}
+
+/// One turn of every task, as the first list gives them: for tests that
+/// step the operator by hand.
+pub async fn pass(ctx: &Context) -> Result<(), StoreError> {
+    let (tasks, _) = Api::<Pgtask>::new(ctx.store.clone()).list().await?;
+    for name in tasks.iter().filter_map(|t| t.metadata.name.clone()) {
+        outcome(&name, reconcile(ctx, &name).await);
     }
     Ok(())
 }
 
-pub async fn run(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
-    while !*stop.borrow() {
-        if let Err(e) = pass(&ctx).await {
-            tracing::error!(error = %e, "cannot list tasks; retrying");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(TICK) => {}
-            _ = stop.changed() => return,
-        }
-    }
+pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let kind = Api::<Pgtask>::new(ctx.store.clone()).kind().to_string();
+    tokio::spawn(watch_kind(
+        ctx.store.clone(),
+        kind,
+        task_changed,
+        tx,
+        stop.clone(),
+    ));
+    let workers = ctx.config.pgo.reconcile_workers;
+    let metrics = ctx.metrics.clone();
+    driver::drive(
+        CONTROLLER,
+        workers,
+        rx,
+        move |name: String| {
+            let ctx = ctx.clone();
+            async move { outcome(&name, reconcile(&ctx, &name).await) }
+        },
+        metrics,
+        stop,
+    )
+    .await;
 }

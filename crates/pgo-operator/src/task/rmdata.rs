@@ -52,16 +52,27 @@ pub fn finished(task: &Pgtask) -> bool {
         .is_some_and(|s| s.phase == SUCCEEDED || s.phase == FAILED)
 }
 
-/// A finished task older than `retention`: its outcome has been readable
-/// long enough.
-pub fn expired(task: &Pgtask, now: jiff::Timestamp, retention: Duration) -> bool {
-    let finished_at = task
-        .status
+fn finished_at(task: &Pgtask) -> Option<jiff::Timestamp> {
+    task.status
         .as_ref()
         .filter(|_| finished(task))
         .and_then(|s| s.finished.as_deref())
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
-    finished_at.is_some_and(|t| now.duration_since(t).as_secs() >= retention.as_secs() as i64)
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+}
+
+/// A finished task older than `retention`: its outcome has been readable
+/// long enough.
+pub fn expired(task: &Pgtask, now: jiff::Timestamp, retention: Duration) -> bool {
+    finished_at(task).is_some_and(|t| now.duration_since(t).as_secs() >= retention.as_secs() as i64)
+}
+
+/// How long until a finished task is [`expired`] (at least a second, so a
+/// clock that moved back does not spin).
+pub fn until_expired(task: &Pgtask, now: jiff::Timestamp, retention: Duration) -> Duration {
+    let age = finished_at(task)
+        .and_then(|t| Duration::try_from(now.duration_since(t)).ok())
+        .unwrap_or(Duration::ZERO);
+    retention.saturating_sub(age).max(Duration::from_secs(1))
 }
 
 /// One step of an rmdata task; `Some(after)` when it should be looked at again.

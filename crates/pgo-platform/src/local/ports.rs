@@ -273,6 +273,24 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// The first of `len` ports in a row that are all free now, below the
+    /// kernel's ephemeral range, where no outgoing connection takes them
+    /// while the test runs (ports next to one the kernel handed out were not
+    /// safe: a busy machine took them).
+    fn free_run(len: u16) -> u16 {
+        let seed = std::process::id() as u16
+            ^ (std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.subsec_nanos() as u16)
+                .unwrap_or(0));
+        (0..900u16)
+            .map(|i| 10_000 + (seed.wrapping_add(i.wrapping_mul(37)) % 900) * 10)
+            .find(|start| {
+                (*start..start + len).all(|p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+            })
+            .expect("no run of free ports below 19000")
+    }
+
     fn ports(dir: &std::path::Path, range: RangeInclusive<u16>) -> Ports {
         std::fs::create_dir_all(dir.join("home")).unwrap();
         Ports::open(range, dir.join("home"), dir.join("claims"), []).unwrap()
@@ -282,8 +300,8 @@ mod tests {
     fn each_owner_gets_its_own_port_which_outlives_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         // A port in the range that something else holds is skipped.
-        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let start = held.local_addr().unwrap().port();
+        let start = free_run(4);
+        let _held = std::net::TcpListener::bind(("127.0.0.1", start)).unwrap();
         let p = ports(dir.path(), start..=start.saturating_add(3));
         let a = p.allocate("instance/a/postgres").unwrap();
         let b = p.allocate("instance/a/http").unwrap();
@@ -311,9 +329,7 @@ mod tests {
     #[test]
     fn a_port_given_back_is_the_last_to_be_used_again() {
         let dir = tempfile::tempdir().unwrap();
-        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let start = held.local_addr().unwrap().port().saturating_add(1);
-        drop(held);
+        let start = free_run(10);
         let p = ports(dir.path(), start..=start.saturating_add(9));
         let first = p.allocate("instance/old/postgres").unwrap();
         p.release("instance/old/").unwrap();
@@ -343,10 +359,8 @@ mod tests {
         let claims = dir.path().join("claims");
         std::fs::create_dir_all(dir.path().join("one")).unwrap();
         std::fs::create_dir_all(dir.path().join("two")).unwrap();
-        let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let start = held.local_addr().unwrap().port().saturating_add(1);
-        drop(held);
-        let range = start..=start.saturating_add(20);
+        let start = free_run(10);
+        let range = start..=start.saturating_add(9);
         let one = Ports::open(range.clone(), dir.path().join("one"), claims.clone(), []).unwrap();
         let two = Ports::open(range.clone(), dir.path().join("two"), claims.clone(), []).unwrap();
         let a = one.allocate("service/x/").unwrap();

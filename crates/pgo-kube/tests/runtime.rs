@@ -1,0 +1,163 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The operator's runtime as it runs: `pgo_operator::run` against the
+//! in-memory API server over HTTP (watches), with stand-in managers and a
+//! stand-in kubelet stepping beside it.
+
+mod support;
+
+use pgo_api::PgclusterStatus;
+use pgo_api::config::PgoConfig;
+use pgo_api::rest::CreateClusterRequest;
+use std::time::{Duration, Instant};
+use support::{World, ready_with};
+use tokio::sync::watch;
+
+/// The operator and a kubelet, until dropped.
+struct Running {
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn run(w: &World) -> Running {
+    let (stop, rx) = watch::channel(false);
+    tokio::spawn(pgo_operator::run(w.ctx.clone(), rx.clone()));
+    let (api, mut rx) = (w.api.clone(), rx);
+    tokio::spawn(async move {
+        loop {
+            api.kubelet();
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+                _ = rx.changed() => return,
+            }
+        }
+    });
+    Running { stop }
+}
+
+async fn status(w: &World, name: &str) -> PgclusterStatus {
+    w.clusters()
+        .get(name)
+        .await
+        .ok()
+        .and_then(|c| c.status)
+        .unwrap_or_default()
+}
+
+async fn wait_for(
+    w: &World,
+    name: &str,
+    secs: u64,
+    done: impl Fn(&PgclusterStatus) -> bool,
+) -> PgclusterStatus {
+    let start = Instant::now();
+    loop {
+        let s = status(w, name).await;
+        if done(&s) {
+            return s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "cluster {name} never got there: {s:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn config(probe_period_ms: u64) -> PgoConfig {
+    let mut c = PgoConfig::default();
+    c.pgo.autofail_sleep_seconds = 1;
+    c.pgo.probe_period_ms = probe_period_ms;
+    c
+}
+
+fn with_replica(name: &str) -> CreateClusterRequest {
+    CreateClusterRequest {
+        name: name.into(),
+        replica_count: Some(1),
+        autofail: Some(true),
+        ..Default::default()
+    }
+}
+
+/// One cluster's platform calls block for as long as the test runs (its
+/// primary's manager never answers, with no timeout); another cluster's
+/// primary fails meanwhile, and is failed over all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_whose_platform_calls_block_never_delays_another_clusters_failover() {
+    let w = World::watched(config(200));
+    let _running = run(&w);
+    w.create(with_replica("slow")).await;
+    w.create(with_replica("fast")).await;
+    wait_for(&w, "slow", 20, ready_with(1)).await;
+    let fast = wait_for(&w, "fast", 20, ready_with(1)).await;
+    let target = support::a_replica(&fast);
+
+    let ips = w.api.kubelet();
+    w.managers.blocked.lock().unwrap().insert(ips["slow"].clone());
+    // Let slow's reconcile get stuck in its primary's manager.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // fast's primary fails: its manager stops answering, its pod is not Ready.
+    w.hang_manager("fast");
+    let failed_over = wait_for(&w, "fast", 20, |s| {
+        s.primary.as_deref() == Some(target.as_str()) && s.failovers.len() == 1
+    })
+    .await;
+    assert_eq!(failed_over.failovers[0].outcome, "succeeded");
+    w.managers.blocked.lock().unwrap().clear();
+}
+
+/// Reconciles of cluster `db` in `window`: each reads the cluster once,
+/// as the API server saw it. The operator's own count must agree.
+async fn reconciles_in(w: &World, window: Duration) -> u64 {
+    let reads = || {
+        w.api
+            .log()
+            .iter()
+            .filter(|l| l.starts_with("GET ") && l.ends_with("/pgclusters/db"))
+            .count() as u64
+    };
+    let (before, counted) = (reads(), w.ctx.metrics.reconciles("cluster"));
+    tokio::time::sleep(window).await;
+    let (n, by_operator) = (reads() - before, w.ctx.metrics.reconciles("cluster") - counted);
+    assert!(
+        n.abs_diff(by_operator) <= 1,
+        "API reads {n}, the operator counted {by_operator}"
+    );
+    n
+}
+
+/// The operator's own status writes (a WAL position that moves under
+/// writes) do not trigger reconciles: a cluster is looked at once per probe
+/// period, writing or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_writes_do_not_trigger_reconciles() {
+    let period = 200;
+    let w = World::watched(config(period));
+    let _running = run(&w);
+    w.create(support::request("db")).await;
+    wait_for(&w, "db", 20, ready_with(0)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let window = Duration::from_secs(2);
+    let bound = window.as_millis() as u64 / period + 2;
+    let idle = reconciles_in(&w, window).await;
+    w.managers
+        .writing
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let before = status(&w, "db").await.members[0].wal_lsn.clone();
+    let writing = reconciles_in(&w, window).await;
+    let after = status(&w, "db").await.members[0].wal_lsn.clone();
+    assert_ne!(before, after, "the status did follow the writes");
+    eprintln!(
+        "reconciles in {window:?} at a {period} ms period: idle {idle}, writing {writing} (bound {bound})"
+    );
+    assert!(idle <= bound, "idle: {idle} reconciles, bound {bound}");
+    assert!(writing <= bound, "writing: {writing} reconciles, bound {bound}");
+    assert!(writing >= 2, "the probe timer still runs: {writing}");
+}

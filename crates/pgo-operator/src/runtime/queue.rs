@@ -1,0 +1,269 @@
+//! The work queue: which object is reconciled when. Pure bookkeeping, no
+//! I/O and no clock of its own (every call is told `now`), so its rules are
+//! tested with tables:
+//!
+//! - at most one reconcile per key is in flight, and at most `workers` in all;
+//! - a trigger while a key is in flight runs it again as soon as it is done;
+//! - each key has one due time, the earliest asked for;
+//! - failures back off exponentially per key, with a cap and jitter, and a
+//!   success forgets them.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How a reconcile ended, and so when its key is due again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done for now; look again after this long (the probe period, say).
+    Requeue(Duration),
+    /// Waiting on something under way (a pod terminating, a write that
+    /// raced another): not a failure, so no backoff.
+    Wait(Duration),
+    /// Failed: due again after the key's backoff.
+    Failed,
+    /// The object is gone: forget the key.
+    Gone,
+}
+
+/// The first retry after a failure, doubled for each failure in a row.
+pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
+/// The longest wait between retries of a failing key.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
+
+/// The wait after the `failures`-th failure in a row, before jitter.
+pub fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    BACKOFF_BASE.saturating_mul(1u32 << doublings).min(BACKOFF_CAP)
+}
+
+/// A wait of `d` moved by up to ±20%, by `jitter` in [0, 1): keys that
+/// failed together do not all retry in the same instant.
+pub fn jittered(d: Duration, jitter: f64) -> Duration {
+    let factor = 0.8 + 0.4 * jitter.clamp(0.0, 1.0);
+    d.mul_f64(factor)
+}
+
+/// A number in [0, 1) that differs between processes, keys and attempts:
+/// std's per-process random hash keys are randomness enough for jitter.
+fn jitter_of<K: Hash>(key: &K, failures: u32) -> f64 {
+    let h = std::collections::hash_map::RandomState::new().hash_one((key, failures));
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+pub struct Queue<K> {
+    due: HashMap<K, Instant>,
+    running: HashSet<K>,
+    failures: HashMap<K, u32>,
+    workers: usize,
+}
+
+impl<K: Clone + Eq + Hash> Queue<K> {
+    pub fn new(workers: usize) -> Self {
+        Queue {
+            due: HashMap::new(),
+            running: HashSet::new(),
+            failures: HashMap::new(),
+            workers: workers.max(1),
+        }
+    }
+
+    /// Due at `at`, or earlier if it already is.
+    pub fn schedule(&mut self, key: K, at: Instant) {
+        self.due
+            .entry(key)
+            .and_modify(|t| *t = (*t).min(at))
+            .or_insert(at);
+    }
+
+    /// Something changed: due now.
+    pub fn trigger(&mut self, key: K, now: Instant) {
+        self.schedule(key, now);
+    }
+
+    /// The object is gone: nothing more is due for it (one in flight ends
+    /// on its own).
+    pub fn forget(&mut self, key: &K) {
+        self.due.remove(key);
+        self.failures.remove(key);
+    }
+
+    /// Keys due by `now` and not in flight, as many as free workers allow,
+    /// earliest first; they are in flight from now on.
+    pub fn take_ready(&mut self, now: Instant) -> Vec<K> {
+        let free = self.workers.saturating_sub(self.running.len());
+        let mut ready: Vec<(Instant, K)> = self
+            .due
+            .iter()
+            .filter(|(k, t)| **t <= now && !self.running.contains(*k))
+            .map(|(k, t)| (*t, k.clone()))
+            .collect();
+        ready.sort_by_key(|(t, _)| *t);
+        ready.truncate(free);
+        ready
+            .into_iter()
+            .map(|(_, k)| {
+                self.due.remove(&k);
+                self.running.insert(k.clone());
+                k
+            })
+            .collect()
+    }
+
+    /// When the next key not in flight is due, if any.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.due
+            .iter()
+            .filter(|(k, _)| !self.running.contains(*k))
+            .map(|(_, t)| *t)
+            .min()
+    }
+
+    /// A reconcile of `key` ended with `outcome` at `now`.
+    pub fn done(&mut self, key: K, outcome: Outcome, now: Instant) {
+        self.running.remove(&key);
+        match outcome {
+            Outcome::Requeue(after) => {
+                self.failures.remove(&key);
+                self.schedule(key, now + after);
+            }
+            Outcome::Wait(after) => self.schedule(key, now + after),
+            Outcome::Failed => {
+                let n = self.failures.entry(key.clone()).or_insert(0);
+                *n = n.saturating_add(1);
+                let wait = jittered(backoff(*n), jitter_of(&key, *n));
+                self.schedule(key, now + wait);
+            }
+            Outcome::Gone => {
+                // Made again while it was being reconciled: that trigger stands.
+                self.failures.remove(&key);
+            }
+        }
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Keys due or in flight: the queue's depth.
+    pub fn depth(&self) -> usize {
+        self.due.len() + self.running.iter().filter(|k| !self.due.contains_key(*k)).count()
+    }
+
+    /// Failures in a row of `key`.
+    pub fn failures(&self, key: &K) -> u32 {
+        self.failures.get(key).copied().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_base_to_the_cap() {
+        let table = [
+            (1, ms(500)),
+            (2, ms(1000)),
+            (3, ms(2000)),
+            (7, ms(32_000)),
+            (8, BACKOFF_CAP),
+            (40, BACKOFF_CAP),
+        ];
+        for (failures, want) in table {
+            assert_eq!(backoff(failures), want, "after {failures} failures");
+        }
+        assert_eq!(jittered(ms(1000), 0.0), ms(800));
+        assert_eq!(jittered(ms(1000), 0.5), ms(1000));
+        assert!(jittered(ms(1000), 0.999) < ms(1200));
+        let j = jitter_of(&"a", 1);
+        assert!((0.0..1.0).contains(&j));
+    }
+
+    #[test]
+    fn one_reconcile_per_key_and_at_most_workers_in_all() {
+        let t0 = Instant::now();
+        let mut q = Queue::new(2);
+        for k in ["a", "b", "c"] {
+            q.trigger(k, t0);
+        }
+        let first = q.take_ready(t0);
+        assert_eq!(first.len(), 2, "two workers");
+        // Triggered again while in flight: not handed out twice.
+        q.trigger(first[0], t0);
+        assert!(q.take_ready(t0).is_empty(), "no worker free");
+        q.done(first[1], Outcome::Requeue(ms(1000)), t0);
+        let next = q.take_ready(t0);
+        assert_eq!(next.len(), 1);
+        assert_ne!(
+            next[0], first[0],
+            "the key in flight waits for its reconcile to end"
+        );
+        // Its reconcile ends: the trigger that came meanwhile runs it again now.
+        q.done(first[0], Outcome::Requeue(ms(1000)), t0);
+        assert_eq!(q.take_ready(t0), vec![first[0]]);
+    }
+
+    #[test]
+    fn the_earliest_due_time_wins_and_gone_keys_are_forgotten() {
+        let t0 = Instant::now();
+        let mut q = Queue::new(4);
+        q.schedule("a", t0 + ms(100));
+        q.schedule("a", t0 + ms(50));
+        q.schedule("a", t0 + ms(900));
+        assert_eq!(q.next_due(), Some(t0 + ms(50)));
+        assert!(q.take_ready(t0 + ms(49)).is_empty());
+        assert_eq!(q.take_ready(t0 + ms(50)), vec!["a"]);
+        q.done("a", Outcome::Gone, t0 + ms(60));
+        assert_eq!(q.next_due(), None);
+        assert_eq!(q.depth(), 0);
+        // A trigger during the reconcile that found it gone: made again, due.
+        q.trigger("b", t0);
+        assert_eq!(q.take_ready(t0), vec!["b"]);
+        q.trigger("b", t0 + ms(1));
+        q.done("b", Outcome::Gone, t0 + ms(2));
+        assert_eq!(q.take_ready(t0 + ms(2)), vec!["b"]);
+    }
+
+    #[test]
+    fn failures_back_off_per_key_and_a_success_forgets_them() {
+        let t0 = Instant::now();
+        let mut q = Queue::new(4);
+        q.trigger("bad", t0);
+        q.trigger("good", t0);
+        let mut now = t0;
+        for n in 1..=4u32 {
+            let keys = q.take_ready(now);
+            assert!(keys.contains(&"bad"), "attempt {n}");
+            q.done("bad", Outcome::Failed, now);
+            if keys.contains(&"good") {
+                q.done("good", Outcome::Requeue(ms(100)), now);
+            }
+            let due = q.due[&"bad"];
+            let wait = due - now;
+            let want = backoff(n);
+            assert!(
+                wait >= want.mul_f64(0.8) && wait <= want.mul_f64(1.2),
+                "failure {n}: waited {wait:?}, backoff {want:?}"
+            );
+            assert_eq!(q.failures(&"bad"), n);
+            // The good key keeps its own pace meanwhile.
+            assert_eq!(q.failures(&"good"), 0);
+            now = due;
+        }
+        // Waiting on something under way is not a failure.
+        assert!(q.take_ready(now).contains(&"bad"));
+        q.done("bad", Outcome::Wait(ms(200)), now);
+        assert_eq!(q.failures(&"bad"), 4);
+        assert_eq!(q.due[&"bad"], now + ms(200));
+        assert!(q.take_ready(now + ms(200)).contains(&"bad"));
+        q.done("bad", Outcome::Requeue(ms(100)), now + ms(200));
+        assert_eq!(q.failures(&"bad"), 0);
+    }
+}
