@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # Through the module, so it works wherever pip put the console script.
 validate() { python3 -m kubernetes_validate "$@"; }
 cargo build --locked --bin postgres-operator -q
-bin=target/debug/postgres-operator
+bin="${CARGO_TARGET_DIR:-target}/debug/postgres-operator"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
