@@ -15,6 +15,47 @@ pub const REPLACE: &str = "replaceReplica";
 /// The reason of a failover a user asked for (`pgo failover --target`).
 pub const MANUAL: &str = "manual";
 
+/// Where a failover is, as its task's `status.step` records it. A step
+/// this operator does not know (written by a newer one, or by hand) is an
+/// error that stops the failover where it is, never a jump to the end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// The store is made to name the target as primary.
+    Switch,
+    /// The old primary is stopped, for good.
+    Fence,
+    /// The target is promoted.
+    Promote,
+    /// Slots, the promoted replica's record, the history.
+    Finish,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Switch => "switch",
+            Step::Fence => "fence",
+            Step::Promote => "promote",
+            Step::Finish => "finish",
+        }
+    }
+
+    /// The step recorded in a task; none yet is the first.
+    pub fn of_task(recorded: Option<&str>) -> Result<Step, String> {
+        match recorded {
+            None => Ok(Step::Switch),
+            Some("switch") => Ok(Step::Switch),
+            Some("fence") => Ok(Step::Fence),
+            Some("promote") => Ok(Step::Promote),
+            Some("finish") => Ok(Step::Finish),
+            Some(other) => Err(format!(
+                "unknown failover step {other:?} (known: switch, fence, promote, finish)"
+            )),
+        }
+    }
+}
+
 /// The task that records a failover of `cluster` from `from` to `target`.
 pub fn task(cluster: &str, from: &str, target: &str, reason: &str, replace_replica: bool) -> Pgtask {
     let mut task = Pgtask::new(
@@ -168,5 +209,24 @@ mod tests {
             check_target("db", "db", &members[..1], "db-a"),
             Err(FailoverError::NoReplicas(..))
         ));
+    }
+}
+
+#[cfg(test)]
+mod step_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::Step;
+
+    #[test]
+    fn steps_read_back_as_written_and_an_unknown_one_is_an_error() {
+        for step in [Step::Switch, Step::Fence, Step::Promote, Step::Finish] {
+            assert_eq!(Step::of_task(Some(step.as_str())), Ok(step));
+            assert_eq!(serde_json::to_value(step).unwrap(), step.as_str());
+        }
+        assert_eq!(Step::of_task(None), Ok(Step::Switch));
+        for bad in ["repoint", "", "FINISH"] {
+            let err = Step::of_task(Some(bad)).unwrap_err();
+            assert!(err.contains("unknown failover step"), "{bad}: {err}");
+        }
     }
 }

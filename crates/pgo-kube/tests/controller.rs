@@ -494,3 +494,40 @@ async fn a_strategy_added_in_operator_conf_is_accepted_and_used() {
         "{err}"
     );
 }
+
+/// A failover step this operator does not know stops the failover where it
+/// is, naming the step: it is never taken for the end.
+#[tokio::test]
+async fn an_unknown_failover_step_is_an_error_not_the_end() {
+    let w = World::new();
+    let mut r = request("db");
+    r.replica_count = Some(1);
+    w.create(r).await;
+    let status = w.until("db", ready_with(1)).await;
+    let target = support::a_replica(&status);
+    let tasks = Api::<Pgtask>::new(w.ctx.store.clone());
+    let mut task = tasks
+        .create(&pgo_core::failover::task("db", "db", &target, "manual", true))
+        .await
+        .unwrap();
+    task.status = Some(pgo_api::PgtaskStatus {
+        phase: "Running".into(),
+        step: Some("repoint".into()),
+        ..Default::default()
+    });
+    tasks.replace_status(&task).await.unwrap();
+
+    let err = w.pass("db").await.unwrap_err().to_string();
+    assert!(err.contains("unknown failover step \"repoint\""), "{err}");
+    let status = w.clusters().get("db").await.unwrap().status.unwrap();
+    assert_eq!(status.primary.as_deref(), Some("db"));
+    assert!(status.failovers.is_empty(), "{:?}", status.failovers);
+    assert!(
+        tasks
+            .get_opt(&pgo_core::names::failover_task("db"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(w.managers.calls("/control/promote").is_empty());
+}

@@ -22,15 +22,11 @@ use crate::Context;
 use pgo_api::cluster::{FailoverRecord, PgclusterStatus};
 use pgo_api::{Pgcluster, Pgreplica, Pgtask, PgtaskStatus};
 use pgo_core::desired;
-use pgo_core::failover::{FROM, REASON, REPLACE, TARGET};
+use pgo_core::failover::{FROM, REASON, REPLACE, Step, TARGET};
 use pgo_core::names;
 use pgo_store::Api;
 use std::time::Duration;
 
-const SWITCH: &str = "switch";
-const FENCE: &str = "fence";
-const PROMOTE: &str = "promote";
-const FINISH: &str = "finish";
 /// How many failovers a cluster's status remembers.
 const HISTORY: usize = 10;
 
@@ -94,13 +90,13 @@ fn param<'a>(task: &'a Pgtask, key: &str) -> &'a str {
 async fn set_step(
     ctx: &Context,
     task: &Pgtask,
-    step: &str,
+    step: Step,
     message: Option<String>,
 ) -> Result<(), ReconcileError> {
     let mut next = task.clone();
     let status = next.status.get_or_insert_with(PgtaskStatus::default);
     status.phase = "Running".into();
-    status.step = Some(step.to_string());
+    status.step = Some(step.as_str().to_string());
     status.message = message;
     if status.started.is_none() {
         status.started = Some(now());
@@ -125,11 +121,15 @@ pub async fn drive(
 ) -> Result<Action, ReconcileError> {
     let name = cluster.metadata.name.clone().unwrap_or_default();
     let (from, target) = (param(task, FROM), param(task, TARGET));
-    let step = task.status.as_ref().and_then(|s| s.step.clone());
+    let recorded = task.status.as_ref().and_then(|s| s.step.as_deref());
+    let step = Step::of_task(recorded).map_err(|why| ReconcileError::Invalid {
+        what: format!("failover task {}", names::failover_task(&task.spec.cluster_name)),
+        why,
+    })?;
     let status = cluster.status.clone().unwrap_or_default();
     let teardown = |what: String| move |source| ReconcileError::Teardown { what, source };
-    match step.as_deref().unwrap_or(SWITCH) {
-        SWITCH => {
+    match step {
+        Step::Switch => {
             let target_live = members.iter().any(|r| {
                 r.metadata.name.as_deref() == Some(target) && r.metadata.deletion_timestamp.is_none()
             });
@@ -151,9 +151,9 @@ pub async fn drive(
                 };
                 write_status(clusters, cluster, next).await?;
             }
-            set_step(ctx, task, FENCE, None).await?;
+            set_step(ctx, task, Step::Fence, None).await?;
         }
-        FENCE => {
+        Step::Fence => {
             // A switchover of a primary last seen ready shuts it down in order
             // (its replicas then have all of its WAL); otherwise it is killed
             // at once, since hung storage would never let a shutdown finish.
@@ -176,9 +176,9 @@ pub async fn drive(
                 // A test hook: room to kill the operator between fence and promote.
                 tokio::time::sleep(Duration::from_millis(ms)).await;
             }
-            set_step(ctx, task, PROMOTE, None).await?;
+            set_step(ctx, task, Step::Promote, None).await?;
         }
-        PROMOTE => {
+        Step::Promote => {
             let others: Vec<_> = members
                 .iter()
                 .filter(|r| r.metadata.name.as_deref() != Some(target))
@@ -194,13 +194,13 @@ pub async fn drive(
             }
             if let Err(e) = ctx.platform.promote_instance(target).await {
                 tracing::warn!(cluster = %name, target, error = %e, "failover: promotion failed; retrying");
-                set_step(ctx, task, PROMOTE, Some(e.to_string())).await?;
+                set_step(ctx, task, Step::Promote, Some(e.to_string())).await?;
                 return Ok(Action::Requeue(Duration::from_millis(500)));
             }
             tracing::info!(cluster = %name, target, "failover: promoted");
-            set_step(ctx, task, FINISH, None).await?;
+            set_step(ctx, task, Step::Finish, None).await?;
         }
-        _ => {
+        Step::Finish => {
             for other in members
                 .iter()
                 .filter_map(|r| r.metadata.name.as_deref())

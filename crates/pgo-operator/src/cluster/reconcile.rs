@@ -40,6 +40,9 @@ pub enum ReconcileError {
         #[source]
         source: PlatformError,
     },
+    /// Something recorded that this operator cannot act on.
+    #[error("{what}: {why}")]
+    Invalid { what: String, why: String },
     #[error("writing {what}: {source}")]
     Write {
         what: String,
