@@ -14,8 +14,8 @@ pub enum TlsError {
     Pki(#[from] PkiError),
     #[error("{path}: {reason}")]
     File { path: String, reason: String },
-    #[error("TLS configuration: {0}")]
-    Config(#[from] rustls::Error),
+    #[error(transparent)]
+    Serve(#[from] pgo_instance::https::TlsFileError),
 }
 
 pub struct TlsFiles {
@@ -110,10 +110,10 @@ pub fn ensure(dir: &Path, hosts: &[String]) -> Result<TlsFiles, TlsError> {
 
 /// rustls with ring, TLS 1.2 as the minimum.
 pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    pgo_instance::https::server_config(&files.server_cert, &files.server_key).map_err(|e| match e {
-        pgo_instance::https::TlsFileError::File { path, reason } => TlsError::File { path, reason },
-        pgo_instance::https::TlsFileError::Config(e) => TlsError::Config(e),
-    })
+    Ok(pgo_instance::https::server_config(
+        &files.server_cert,
+        &files.server_key,
+    )?)
 }
 
 #[cfg(test)]

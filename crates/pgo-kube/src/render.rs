@@ -8,6 +8,7 @@ use crate::Templates;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use pgo_api::cluster::MemberRole;
 use pgo_api::instance::{InstanceConfig, IsolationCheck, ManagerTls, Upstream};
 use pgo_api::{Pgcluster, Pgreplica, labels};
@@ -210,15 +211,20 @@ fn strategy_of(templates: &Templates, opts: &RenderOptions, own: &str) -> Result
 }
 
 /// The ownerReference to the Pgcluster: what goes with the cluster.
+pub fn cluster_owner(cluster: &str, uid: &str) -> OwnerReference {
+    OwnerReference {
+        api_version: format!("{}/{}", pgo_api::GROUP, pgo_api::VERSION),
+        kind: "Pgcluster".into(),
+        name: cluster.to_string(),
+        uid: uid.to_string(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    }
+}
+
+/// The same, for a template.
 fn owner(cluster: &str, uid: Option<&str>) -> Value {
-    json!({
-        "apiVersion": format!("{}/{}", pgo_api::GROUP, pgo_api::VERSION),
-        "kind": "Pgcluster",
-        "name": cluster,
-        "uid": uid.unwrap_or_default(),
-        "controller": true,
-        "blockOwnerDeletion": true,
-    })
+    serde_json::to_value(cluster_owner(cluster, uid.unwrap_or_default())).unwrap_or(Value::Null)
 }
 
 fn base_labels(cluster: &str) -> BTreeMap<String, String> {

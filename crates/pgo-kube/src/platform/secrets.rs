@@ -4,10 +4,10 @@
 
 use super::apply::{api_error, not_ours, ours};
 use super::{KubePlatform, post_params};
-use crate::render::manager_secret;
+use crate::render::{cluster_owner, manager_secret};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::Api;
 use pgo_api::labels;
 use pgo_core::desired::{InstanceSpec, SecretSpec};
@@ -65,17 +65,6 @@ pub async fn ensure_user(platform: &KubePlatform, spec: &SecretSpec) -> Result<(
         ..Default::default()
     };
     create_absent(&platform.api(), secret).await
-}
-
-fn cluster_owner(cluster: &str, uid: &str) -> OwnerReference {
-    OwnerReference {
-        api_version: format!("{}/{}", pgo_api::GROUP, pgo_api::VERSION),
-        kind: "Pgcluster".into(),
-        name: cluster.to_string(),
-        uid: uid.to_string(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
-    }
 }
 
 pub(super) fn field(secret: &Secret, key: &str) -> Option<String> {

@@ -5,14 +5,14 @@
 
 use super::reconcile::{Action, reconcile};
 use crate::Context;
-use crate::runtime::triggers::{Route, own_key, watch_kind};
+use crate::runtime::triggers::{Route, own_key};
 use crate::runtime::{Outcome, Signal, driver};
 use pgo_api::task::FAILOVER;
 use pgo_api::{Pgcluster, Pgreplica, Pgtask};
 use pgo_store::Api;
 use serde_json::Value;
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 pub const CONTROLLER: &str = "cluster";
 
@@ -40,50 +40,29 @@ fn outcome(cluster: &str, result: Result<Action, super::ReconcileError>) -> Outc
     match result {
         Ok(Action::Requeue(after)) => Outcome::Requeue(after),
         Ok(Action::Gone) => Outcome::Gone,
-        Err(e) if e.in_progress() || e.is_conflict() => {
-            tracing::debug!(cluster, "{e}");
-            Outcome::Wait(e.retry_after())
-        }
-        Err(e) => {
-            tracing::error!(cluster, error = %e, "reconcile failed");
-            Outcome::Failed
-        }
+        Err(e) => match e.wait() {
+            Some(after) => {
+                tracing::debug!(cluster, "{e}");
+                Outcome::Wait(after)
+            }
+            None => {
+                tracing::error!(cluster, error = %e, "reconcile failed");
+                Outcome::Failed
+            }
+        },
     }
 }
 
 pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
-    let (tx, rx) = mpsc::unbounded_channel();
     let store = ctx.store.clone();
-    let watches: [(String, Route); 3] = [
+    let watches: Vec<(String, Route)> = vec![
         (Api::<Pgcluster>::new(store.clone()).kind().into(), own_key),
         (Api::<Pgreplica>::new(store.clone()).kind().into(), owner_changed),
         (Api::<Pgtask>::new(store).kind().into(), failover_changed),
     ];
-    for (kind, route) in watches {
-        tokio::spawn(watch_kind(
-            ctx.store.clone(),
-            kind,
-            route,
-            tx.clone(),
-            stop.clone(),
-        ));
-    }
-    drop(tx);
-    let workers = ctx.config.pgo.reconcile_workers;
-    let metrics = ctx.metrics.clone();
-    driver::drive(
-        CONTROLLER,
-        workers,
-        rx,
-        move |name: String| {
-            let ctx = ctx.clone();
-            async move {
-                let result = reconcile(&ctx, &name).await;
-                outcome(&name, result)
-            }
-        },
-        metrics,
-        stop,
-    )
-    .await;
+    let reconcile_one = |ctx: Arc<Context>, name: String| async move {
+        let result = reconcile(&ctx, &name).await;
+        outcome(&name, result)
+    };
+    driver::run(CONTROLLER, ctx, watches, reconcile_one, stop).await;
 }

@@ -127,7 +127,6 @@ pub async fn drive(
         why,
     })?;
     let status = cluster.status.clone().unwrap_or_default();
-    let teardown = |what: String| move |source| ReconcileError::Teardown { what, source };
     match step {
         Step::Switch => {
             let target_live = members.iter().any(|r| {
@@ -167,7 +166,7 @@ pub async fn drive(
             } else {
                 ctx.platform.fence_instance(from).await
             };
-            fenced.map_err(teardown(format!("the old primary {from}")))?;
+            fenced.map_err(ReconcileError::teardown(format!("the old primary {from}")))?;
             tracing::info!(cluster = %name, instance = from, "failover: old primary fenced");
             if let Some(ms) = std::env::var("PGO_TEST_PAUSE_AFTER_FENCE_MS")
                 .ok()

@@ -52,30 +52,24 @@ pub enum ReconcileError {
 }
 
 impl ReconcileError {
-    /// Waiting on something under way (a pod terminating), not a failure.
-    pub fn in_progress(&self) -> bool {
-        matches!(
-            self,
+    /// For `map_err`: tearing down `what` failed.
+    pub fn teardown(what: String) -> impl FnOnce(PlatformError) -> ReconcileError {
+        move |source| ReconcileError::Teardown { what, source }
+    }
+
+    /// Not a failure, so no backoff: how soon to look again. Someone wrote
+    /// in between (look again at once), or a teardown waits on something
+    /// under way (a pod terminating).
+    pub fn wait(&self) -> Option<Duration> {
+        match self {
+            ReconcileError::Status(e) | ReconcileError::Write { source: e, .. } if e.is_conflict() => {
+                Some(Duration::from_millis(10))
+            }
             ReconcileError::Teardown {
                 source: PlatformError::InProgress(_),
                 ..
-            }
-        )
-    }
-
-    /// Someone wrote in between: not a failure, look again at once.
-    pub fn is_conflict(&self) -> bool {
-        matches!(self, ReconcileError::Status(e) | ReconcileError::Write { source: e, .. } if e.is_conflict())
-    }
-
-    /// A conflict means someone wrote in between: look again at once.
-    pub fn retry_after(&self) -> Duration {
-        match self {
-            ReconcileError::Status(e) | ReconcileError::Write { source: e, .. } if e.is_conflict() => {
-                Duration::from_millis(10)
-            }
-            ReconcileError::Teardown { .. } => Duration::from_millis(200),
-            _ => Duration::from_secs(2),
+            } => Some(Duration::from_millis(200)),
+            _ => None,
         }
     }
 }
@@ -491,19 +485,13 @@ async fn teardown(
         ctx.platform
             .remove_instance(instance)
             .await
-            .map_err(|source| ReconcileError::Teardown {
-                what: format!("instance {instance}"),
-                source,
-            })?;
+            .map_err(ReconcileError::teardown(format!("instance {instance}")))?;
     }
     for service in desired::services(&name, &cluster.spec, &primary, &[]) {
         ctx.platform
             .remove_service(&service.name)
             .await
-            .map_err(|source| ReconcileError::Teardown {
-                what: format!("service {}", service.name),
-                source,
-            })?;
+            .map_err(ReconcileError::teardown(format!("service {}", service.name)))?;
     }
     // The whole cluster goes, primary included: no slot is left to drop.
     for replica in &members {
@@ -517,10 +505,7 @@ async fn teardown(
             ctx.platform
                 .remove_secret(&secret.name)
                 .await
-                .map_err(|source| ReconcileError::Teardown {
-                    what: format!("secret {}", secret.name),
-                    source,
-                })?;
+                .map_err(ReconcileError::teardown(format!("secret {}", secret.name)))?;
         }
     }
     let mut current = api.get(&name).await.map_err(ReconcileError::Read)?;
@@ -552,10 +537,7 @@ async fn request_rmdata(ctx: &Context, cluster: &Pgcluster) -> Result<(), Reconc
         .platform
         .volumes()
         .await
-        .map_err(|source| ReconcileError::Teardown {
-            what: format!("the volumes of {name}"),
-            source,
-        })?;
+        .map_err(ReconcileError::teardown(format!("the volumes of {name}")))?;
     for v in volumes
         .iter()
         .filter(|v| v.cluster == name && cluster.spec.pvc_name.as_deref() != Some(v.name.as_str()))

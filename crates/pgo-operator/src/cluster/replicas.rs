@@ -137,17 +137,16 @@ pub async fn finish_scaledowns(
 /// asked, and then its finalizer is released.
 pub async fn remove(ctx: &Context, primary: &str, replica: &Pgreplica) -> Result<(), ReconcileError> {
     let name = replica.metadata.name.clone().unwrap_or_default();
-    let teardown = |what: String| move |source| ReconcileError::Teardown { what, source };
     ctx.platform
         .remove_instance(&name)
         .await
-        .map_err(teardown(format!("replica {name}")))?;
+        .map_err(ReconcileError::teardown(format!("replica {name}")))?;
     // Until the slot is dropped the finalizer stays, and the next pass
     // tries again (the primary's walsender may need a moment to let go).
     ctx.platform
         .drop_replication_slot(primary, &names::replication_slot(&name))
         .await
-        .map_err(teardown(format!("the slot of replica {name}")))?;
+        .map_err(ReconcileError::teardown(format!("the slot of replica {name}")))?;
     let delete_data = replica
         .metadata
         .annotations

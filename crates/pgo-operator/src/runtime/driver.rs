@@ -4,6 +4,8 @@
 
 use super::metrics::Metrics;
 use super::queue::{Outcome, Queue};
+use super::triggers::{Route, watch_kind};
+use crate::Context;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -33,17 +35,17 @@ pub async fn drive<R, F>(
     F: Future<Output = Outcome> + Send + 'static,
 {
     let mut queue: Queue<String> = Queue::new(workers);
-    let mut running: JoinSet<(String, Outcome, std::time::Duration)> = JoinSet::new();
+    let mut running: JoinSet<(Outcome, std::time::Duration)> = JoinSet::new();
+    // The key of each reconcile in flight, by task: a panic reports only that.
     let mut keys: HashMap<tokio::task::Id, String> = HashMap::new();
     let mut signals_open = true;
     loop {
         for key in queue.take_ready(Instant::now()) {
             let work = reconcile(key.clone());
-            let owned = key.clone();
             let handle = running.spawn(async move {
                 let started = Instant::now();
                 let outcome = work.await;
-                (owned, outcome, started.elapsed())
+                (outcome, started.elapsed())
             });
             keys.insert(handle.id(), key);
         }
@@ -55,24 +57,19 @@ pub async fn drive<R, F>(
                 Some(Signal::Forget(key)) => queue.forget(&key),
                 None => signals_open = false,
             },
-            ended = running.join_next_with_id(), if !running.is_empty() => {
-                let now = Instant::now();
-                match ended {
-                    Some(Ok((id, (key, outcome, took)))) => {
-                        keys.remove(&id);
-                        metrics.reconciled(controller, outcome, took);
-                        queue.done(key, outcome, now);
-                    }
+            Some(ended) = running.join_next_with_id(), if !running.is_empty() => {
+                let (id, result) = match ended {
+                    Ok((id, done)) => (id, Ok(done)),
+                    Err(e) => (e.id(), Err(e)),
+                };
+                let Some(key) = keys.remove(&id) else { continue };
+                let (outcome, took) = result.unwrap_or_else(|e| {
                     // A reconcile that panicked is a failure of its key.
-                    Some(Err(e)) => {
-                        if let Some(key) = keys.remove(&e.id()) {
-                            tracing::error!(controller, key = %key, error = %e, "reconcile panicked");
-                            metrics.reconciled(controller, Outcome::Failed, std::time::Duration::ZERO);
-                            queue.done(key, Outcome::Failed, now);
-                        }
-                    }
-                    None => {}
-                }
+                    tracing::error!(controller, key = %key, error = %e, "reconcile panicked");
+                    (Outcome::Failed, std::time::Duration::ZERO)
+                });
+                metrics.reconciled(controller, outcome, took);
+                queue.done(key, outcome, Instant::now());
             },
             _ = sleep_until(next) => {}
             _ = stop.changed() => return,
@@ -85,4 +82,39 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
+}
+
+/// A controller: its watches, one per `(kind, route)`, feed its queue,
+/// which `reconcile` drains with the context's workers and metrics.
+pub async fn run<R, F>(
+    controller: &'static str,
+    ctx: Arc<Context>,
+    watches: Vec<(String, Route)>,
+    reconcile: R,
+    stop: watch::Receiver<bool>,
+) where
+    R: Fn(Arc<Context>, String) -> F,
+    F: Future<Output = Outcome> + Send + 'static,
+{
+    let (tx, rx) = mpsc::unbounded_channel();
+    for (kind, route) in watches {
+        tokio::spawn(watch_kind(
+            ctx.store.clone(),
+            kind,
+            route,
+            tx.clone(),
+            stop.clone(),
+        ));
+    }
+    drop(tx);
+    let (workers, metrics) = (ctx.config.pgo.reconcile_workers, ctx.metrics.clone());
+    drive(
+        controller,
+        workers,
+        rx,
+        move |key| reconcile(ctx.clone(), key),
+        metrics,
+        stop,
+    )
+    .await;
 }

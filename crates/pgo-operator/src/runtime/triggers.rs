@@ -21,16 +21,24 @@ pub type Route = fn(object: &Value, deleted: bool) -> Vec<Signal>;
 /// The object less what changes without a decision to make: its status and
 /// the bookkeeping of every write.
 fn fingerprint(object: &Value) -> u64 {
-    let mut o = object.clone();
-    if let Some(map) = o.as_object_mut() {
-        map.remove("status");
-        if let Some(meta) = map.get_mut("metadata").and_then(Value::as_object_mut) {
-            meta.remove("resourceVersion");
-            meta.remove("managedFields");
+    let mut h = DefaultHasher::new();
+    if let Some(map) = object.as_object() {
+        for (key, value) in map.iter().filter(|(k, _)| *k != "status") {
+            key.hash(&mut h);
+            match value.as_object().filter(|_| key == "metadata") {
+                Some(meta) => {
+                    for (k, v) in meta
+                        .iter()
+                        .filter(|(k, _)| *k != "resourceVersion" && *k != "managedFields")
+                    {
+                        k.hash(&mut h);
+                        v.to_string().hash(&mut h);
+                    }
+                }
+                None => value.to_string().hash(&mut h),
+            }
         }
     }
-    let mut h = DefaultHasher::new();
-    o.to_string().hash(&mut h);
     h.finish()
 }
 
@@ -55,10 +63,11 @@ pub fn own_key(object: &Value, deleted: bool) -> Vec<Signal> {
         .collect()
 }
 
-/// What a watch has seen of each object, to tell a status write from a
-/// change.
+/// What a watch has seen of each object: its fingerprint, to tell a status
+/// write from a change, and the object, to route its deletion when a
+/// broken watch missed it.
 #[derive(Default)]
-pub struct Seen(HashMap<String, u64>);
+pub struct Seen(HashMap<String, (u64, Value)>);
 
 impl Seen {
     /// True when `object` differs from what was seen of it, beyond status.
@@ -67,11 +76,24 @@ impl Seen {
             return false;
         };
         let print = fingerprint(object);
-        self.0.insert(name, print) != Some(print)
+        self.0
+            .insert(name, (print, object.clone()))
+            .is_none_or(|(before, _)| before != print)
     }
 
+    /// Forgets `name`.
     pub fn gone(&mut self, name: &str) {
         self.0.remove(name);
+    }
+
+    /// Forgets, and returns, what is not among `listed`.
+    fn missing_from(&mut self, listed: &[Value]) -> Vec<Value> {
+        let names: std::collections::HashSet<String> = listed.iter().filter_map(name_of).collect();
+        let gone: Vec<String> = self.0.keys().filter(|n| !names.contains(*n)).cloned().collect();
+        gone.iter()
+            .filter_map(|n| self.0.remove(n))
+            .map(|(_, o)| o)
+            .collect()
     }
 }
 
@@ -86,7 +108,6 @@ pub async fn watch_kind(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut seen = Seen::default();
-    let mut last: HashMap<String, Value> = HashMap::new();
     let send = |signals: Vec<Signal>| {
         for s in signals {
             let _ = tx.send(s);
@@ -108,23 +129,15 @@ pub async fn watch_kind(
                 }
             }
         };
-        let mut now: HashMap<String, Value> = HashMap::new();
-        for item in items {
-            if let Some(name) = name_of(&item) {
-                // Every object once at each list: level-triggered, nothing
-                // missed while the watch was down.
-                seen.changed(&item);
-                send(route(&item, false));
-                now.insert(name, item);
-            }
+        for old in seen.missing_from(&items) {
+            send(route(&old, true));
         }
-        for (name, old) in last.drain() {
-            if !now.contains_key(&name) {
-                seen.gone(&name);
-                send(route(&old, true));
-            }
+        // Every object once at each list: level-triggered, nothing missed
+        // while the watch was down.
+        for item in items.iter().filter(|i| name_of(i).is_some()) {
+            seen.changed(item);
+            send(route(item, false));
         }
-        last = now;
         loop {
             let event = tokio::select! {
                 e = futures::StreamExt::next(&mut events) => e,
@@ -135,13 +148,9 @@ pub async fn watch_kind(
                     let Some(name) = name_of(&e.object) else { continue };
                     if e.event_type == EventType::Deleted {
                         seen.gone(&name);
-                        last.remove(&name);
                         send(route(&e.object, true));
-                    } else {
-                        if seen.changed(&e.object) {
-                            send(route(&e.object, false));
-                        }
-                        last.insert(name, e.object);
+                    } else if seen.changed(&e.object) {
+                        send(route(&e.object, false));
                     }
                 }
                 Some(Err(e)) => {

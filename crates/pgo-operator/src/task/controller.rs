@@ -5,14 +5,14 @@
 
 use super::rmdata;
 use crate::Context;
-use crate::runtime::triggers::{own_key, watch_kind};
+use crate::runtime::triggers::own_key;
 use crate::runtime::{Outcome, Signal, driver};
 use pgo_api::Pgtask;
 use pgo_api::task::RMDATA;
 use pgo_store::{Api, StoreError};
 use serde_json::Value;
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 pub const CONTROLLER: &str = "task";
 
@@ -73,27 +73,10 @@ pub async fn pass(ctx: &Context) -> Result<(), StoreError> {
 }
 
 pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
-    let (tx, rx) = mpsc::unbounded_channel();
     let kind = Api::<Pgtask>::new(ctx.store.clone()).kind().to_string();
-    tokio::spawn(watch_kind(
-        ctx.store.clone(),
-        kind,
-        task_changed,
-        tx,
-        stop.clone(),
-    ));
-    let workers = ctx.config.pgo.reconcile_workers;
-    let metrics = ctx.metrics.clone();
-    driver::drive(
-        CONTROLLER,
-        workers,
-        rx,
-        move |name: String| {
-            let ctx = ctx.clone();
-            async move { outcome(&name, reconcile(&ctx, &name).await) }
-        },
-        metrics,
-        stop,
-    )
-    .await;
+    let reconcile_one = |ctx: Arc<Context>, name: String| async move {
+        let result = reconcile(&ctx, &name).await;
+        outcome(&name, result)
+    };
+    driver::run(CONTROLLER, ctx, vec![(kind, task_changed)], reconcile_one, stop).await;
 }
