@@ -29,8 +29,11 @@ pub enum Outcome {
 
 /// The first retry after a failure, doubled for each failure in a row.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
-/// The longest wait between retries of a failing key.
-pub const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// The longest wait between retries of a failing key. Short, for an HA
+/// operator: a cluster whose reconcile fails (an API server that errs, say)
+/// may be one whose primary is failing, and its failover timer
+/// (`Pgo.AutofailSleepSeconds`) must not wait on a long backoff.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(10);
 
 /// The wait after the `failures`-th failure in a row, before jitter.
 pub fn backoff(failures: u32) -> Duration {
@@ -172,8 +175,8 @@ mod tests {
             (1, ms(500)),
             (2, ms(1000)),
             (3, ms(2000)),
-            (7, ms(32_000)),
-            (8, BACKOFF_CAP),
+            (5, ms(8_000)),
+            (6, BACKOFF_CAP),
             (40, BACKOFF_CAP),
         ];
         for (failures, want) in table {
