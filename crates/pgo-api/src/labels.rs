@@ -39,17 +39,38 @@ pub fn scaledown_key(replica: &str) -> String {
     format!("{SCALEDOWN_PREFIX}{replica}")
 }
 
+/// Whether a leaving replica's data goes with it, as its note records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scaledown {
+    KeepData,
+    DeleteData,
+}
+
+impl Scaledown {
+    /// A note this operator did not write is an error, never a guess: a
+    /// guess could delete data the user meant to keep.
+    pub fn parse(value: &str) -> Result<Scaledown, String> {
+        match value {
+            DELETE_DATA_VALUE => Ok(Scaledown::DeleteData),
+            KEEP_DATA_VALUE => Ok(Scaledown::KeepData),
+            other => Err(format!(
+                "unknown scaledown note {other:?} (known: {DELETE_DATA_VALUE}, {KEEP_DATA_VALUE})"
+            )),
+        }
+    }
+}
+
 /// The scaledowns recorded in a Pgcluster's annotations: each leaving
 /// replica, and whether its data goes with it.
 pub fn scaledowns(
     annotations: Option<&std::collections::BTreeMap<String, String>>,
-) -> std::collections::BTreeMap<String, bool> {
+) -> std::collections::BTreeMap<String, Result<Scaledown, String>> {
     annotations
         .into_iter()
         .flatten()
         .filter_map(|(k, v)| {
             k.strip_prefix(SCALEDOWN_PREFIX)
-                .map(|r| (r.to_string(), v == DELETE_DATA_VALUE))
+                .map(|r| (r.to_string(), Scaledown::parse(v)))
         })
         .collect()
 }

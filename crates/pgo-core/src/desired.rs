@@ -85,6 +85,16 @@ pub struct ReplicaInput {
     pub node_name: Option<String>,
 }
 
+impl ReplicaInput {
+    pub fn of(r: &pgo_api::Pgreplica) -> ReplicaInput {
+        ReplicaInput {
+            name: r.metadata.name.clone().unwrap_or_default(),
+            storage: r.spec.storage.clone(),
+            node_name: r.spec.node_name.clone(),
+        }
+    }
+}
+
 /// A stable endpoint that forwards new connections to its targets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceSpec {

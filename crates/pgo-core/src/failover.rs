@@ -12,6 +12,8 @@ pub const TARGET: &str = "target";
 pub const FROM: &str = "from";
 pub const REASON: &str = "reason";
 pub const REPLACE: &str = "replaceReplica";
+/// The replica count when the failover began.
+pub const REPLICAS: &str = "replicas";
 /// The reason of a failover a user asked for (`pgo failover --target`).
 pub const MANUAL: &str = "manual";
 
@@ -56,19 +58,38 @@ impl Step {
     }
 }
 
-/// The task that records a failover of `cluster` from `from` to `target`.
-pub fn task(cluster: &str, from: &str, target: &str, reason: &str, replace_replica: bool) -> Pgtask {
+/// A failover as it is asked for.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Order {
+    pub from: String,
+    pub target: String,
+    /// [`MANUAL`], or `auto: ...` and why.
+    pub reason: String,
+    /// A replacement replica is made for the promoted one; otherwise the
+    /// count is lowered by one.
+    pub replace: bool,
+    /// The replica count when it began, so that lowering it is done once.
+    /// Absent in the tasks of an operator before this field.
+    pub replicas: Option<u32>,
+}
+
+/// The task that records a failover of `cluster`.
+pub fn task(cluster: &str, order: &Order) -> Pgtask {
+    let mut parameters = BTreeMap::from([
+        (TARGET.to_string(), order.target.clone()),
+        (FROM.to_string(), order.from.clone()),
+        (REASON.to_string(), order.reason.clone()),
+        (REPLACE.to_string(), order.replace.to_string()),
+    ]);
+    if let Some(n) = order.replicas {
+        parameters.insert(REPLICAS.to_string(), n.to_string());
+    }
     let mut task = Pgtask::new(
         &names::failover_task(cluster),
         PgtaskSpec {
             cluster_name: cluster.to_string(),
             task_type: FAILOVER.to_string(),
-            parameters: BTreeMap::from([
-                (TARGET.to_string(), target.to_string()),
-                (FROM.to_string(), from.to_string()),
-                (REASON.to_string(), reason.to_string()),
-                (REPLACE.to_string(), replace_replica.to_string()),
-            ]),
+            parameters,
         },
     );
     task.metadata.labels = Some(BTreeMap::from([
@@ -76,6 +97,37 @@ pub fn task(cluster: &str, from: &str, target: &str, reason: &str, replace_repli
         (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
     ]));
     task
+}
+
+/// The order a task records. Anything missing or not understood is an
+/// error: a failover is never driven on a guess.
+pub fn order(task: &Pgtask) -> Result<Order, String> {
+    let p = &task.spec.parameters;
+    let required = |key: &str| {
+        p.get(key)
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .ok_or_else(|| format!("parameter {key:?} is missing"))
+    };
+    let replace = match p.get(REPLACE).map(String::as_str) {
+        Some("true") | None => true,
+        Some("false") => false,
+        Some(other) => return Err(format!("parameter {REPLACE:?} is {other:?}, not true or false")),
+    };
+    let replicas = match p.get(REPLICAS) {
+        None => None,
+        Some(n) => Some(
+            n.parse()
+                .map_err(|_| format!("parameter {REPLICAS:?} is {n:?}, not a count"))?,
+        ),
+    };
+    Ok(Order {
+        from: required(FROM)?,
+        target: required(TARGET)?,
+        reason: p.get(REASON).cloned().unwrap_or_default(),
+        replace,
+        replicas,
+    })
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

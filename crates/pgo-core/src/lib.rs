@@ -5,5 +5,7 @@
 pub mod desired;
 pub mod failover;
 pub mod names;
+pub mod observed;
+pub mod plan;
 pub mod status;
 pub mod validate;

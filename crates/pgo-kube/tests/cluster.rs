@@ -211,7 +211,14 @@ async fn failover_promotes_and_relabels_and_keeps_the_old_pvc() {
         .unwrap()
         .name
         .clone();
-    let task = pgo_core::failover::task("it-failover", "it-failover", &target, "test", true);
+    let order = pgo_core::failover::Order {
+        from: "it-failover".into(),
+        target: target.clone(),
+        reason: "test".into(),
+        replace: true,
+        replicas: Some(1),
+    };
+    let task = pgo_core::failover::task("it-failover", &order);
     Api::<Pgtask>::new(k.store.clone()).create(&task).await.unwrap();
     wait("the failover", 600, || async {
         let s = k.status("it-failover").await;

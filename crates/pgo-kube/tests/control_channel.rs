@@ -79,7 +79,7 @@ async fn each_manager_has_its_own_token_and_certificate_and_the_operator_checks_
     reload(data(&replica_secret, "token"), &replica).await.unwrap();
 
     // A manual failover goes through HTTPS with the target's own token.
-    let task = pgo_core::failover::task("db", "db", &replica, "manual", true);
+    let task = support::manual_failover("db", &replica, 1);
     pgo_store::Api::<pgo_api::Pgtask>::new(w.ctx.store.clone())
         .create(&task)
         .await

@@ -164,7 +164,7 @@ async fn failover_moves_labels_deletes_the_old_primary_keeps_its_pvc_and_replace
     let target_ip = w.api.kubelet()[&target].clone();
 
     // pgo failover db --target=<target>
-    let task = pgo_core::failover::task("db", "db", &target, "manual", true);
+    let task = support::manual_failover("db", &target, 2);
     Api::<Pgtask>::new(w.ctx.store.clone())
         .create(&task)
         .await
@@ -507,7 +507,7 @@ async fn an_unknown_failover_step_is_an_error_not_the_end() {
     let target = support::a_replica(&status);
     let tasks = Api::<Pgtask>::new(w.ctx.store.clone());
     let mut task = tasks
-        .create(&pgo_core::failover::task("db", "db", &target, "manual", true))
+        .create(&support::manual_failover("db", &target, 1))
         .await
         .unwrap();
     task.status = Some(pgo_api::PgtaskStatus {

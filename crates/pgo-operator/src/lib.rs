@@ -8,7 +8,7 @@ mod context;
 pub mod runtime;
 pub mod task;
 
-pub use context::Context;
+pub use context::{Context, Hooks};
 
 use std::sync::Arc;
 use tokio::sync::watch;

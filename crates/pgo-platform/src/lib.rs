@@ -12,7 +12,6 @@ mod random;
 pub use pgo_instance::find_pg_bin_dir;
 pub use random::{password, suffix};
 
-use pgo_api::cluster::MemberRole;
 pub use pgo_api::rest::VolumeUsage;
 use pgo_core::desired::{DesiredCluster, InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
 
@@ -70,35 +69,7 @@ pub struct Credentials {
     pub password: String,
 }
 
-/// What was last seen of one instance.
-#[derive(Clone, Debug, PartialEq, Default)]
-pub struct InstanceObservation {
-    pub name: String,
-    /// The instance's process (pod) exists.
-    pub running: bool,
-    pub ready: bool,
-    /// The role PostgreSQL reports itself in.
-    pub role: Option<MemberRole>,
-    pub node: String,
-    /// Where PostgreSQL can be reached directly.
-    pub host: String,
-    pub port: u16,
-    pub timeline: Option<u32>,
-    pub wal_lsn: Option<String>,
-    pub received_lsn: Option<String>,
-    pub message: Option<String>,
-    /// The instance cannot start without a change from the user.
-    pub fatal: Option<String>,
-    /// While not ready: how long its failing readiness check has been failing.
-    pub failing_for_ms: Option<u64>,
-}
-
-/// Where a service accepts connections.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Endpoint {
-    pub host: String,
-    pub port: u16,
-}
+pub use pgo_core::observed::{Endpoint, InstanceObservation};
 
 #[async_trait::async_trait]
 pub trait Platform: Send + Sync + 'static {

@@ -92,6 +92,10 @@ pub struct RunArgs {
     /// every PostgreSQL pod.
     #[arg(long, env = "PGO_INSTANCE_IMAGE")]
     pub instance_image: Option<String>,
+    /// For tests: a failover waits this long between fencing the old
+    /// primary and promoting, so a test can kill the operator there.
+    #[arg(long, hide = true)]
+    pub test_pause_after_fence_ms: Option<u64>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]

@@ -5,7 +5,7 @@ use crate::args::{PlatformKind, RunArgs};
 use crate::home::Home;
 use pgo_api::config::PgoConfig;
 use pgo_apiserver::{AppState, auth::Auth, tls};
-use pgo_operator::Context;
+use pgo_operator::{Context, Hooks};
 use pgo_platform::Platform;
 use pgo_platform::local::{LocalPlatform, LocalSettings, ports};
 use pgo_store::Store;
@@ -105,6 +105,7 @@ fn raise_descriptor_limit() {
 
 pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     raise_descriptor_limit();
+    let test_pause_after_fence_ms = args.test_pause_after_fence_ms;
     let home = Home::open(&args.home)?;
     // One server per home: two would fight over the same instances.
     let lock_file = std::fs::OpenOptions::new()
@@ -176,7 +177,11 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     let exports = home.write_client_files(&tls_files.ca_cert, &url)?;
 
     let (stop_tx, stop) = watch::channel(false);
-    let ctx = Arc::new(Context::new(store.clone(), platform.clone(), config.clone()));
+    let hooks = Hooks {
+        pause_after_fence: test_pause_after_fence_ms.map(std::time::Duration::from_millis),
+        ..Hooks::default()
+    };
+    let ctx = Arc::new(Context::new(store.clone(), platform.clone(), config.clone()).with_hooks(hooks));
     let operator = tokio::spawn(pgo_operator::run(ctx, stop.clone()));
     let app = pgo_apiserver::router(Arc::new(AppState::new(store, platform, auth, config)));
     let api = tokio::spawn(pgo_apiserver::serve(listener, tls_config, app, stop));

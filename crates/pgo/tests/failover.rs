@@ -233,7 +233,7 @@ fn bad_targets_are_refused_and_change_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_killed_between_fence_and_promote_finishes_the_failover() {
-    let mut server = Server::start_env(&[], &[("PGO_TEST_PAUSE_AFTER_FENCE_MS", "4000")], |home| {
+    let mut server = Server::start_env(&["--test-pause-after-fence-ms", "4000"], &[], |home| {
         std::fs::write(home.join("pgo.yaml"), "Pgo:\n  ProbePeriodMs: 200\n").unwrap();
     });
     server.pgo_ok(&["create", "cluster", "mid", "--replica-count=2"]);

@@ -44,7 +44,7 @@ fn parallel_scaledowns_remove_exactly_the_replicas_they_report() {
 
 #[test]
 fn scale_and_scaledown_are_refused_while_a_failover_runs() {
-    let server = Server::start_env(&[], &[("PGO_TEST_PAUSE_AFTER_FENCE_MS", "4000")], |home| {
+    let server = Server::start_env(&["--test-pause-after-fence-ms", "4000"], &[], |home| {
         std::fs::write(home.join("pgo.yaml"), "Pgo:\n  ProbePeriodMs: 200\n").unwrap();
     });
     server.pgo_ok(&["create", "cluster", "busy", "--replica-count=2"]);

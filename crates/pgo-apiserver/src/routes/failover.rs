@@ -37,7 +37,16 @@ pub async fn failover(
     let replace = req
         .replace_replica
         .unwrap_or(state.config.cluster.autofail_replace_replica);
-    let task = failover::task(&name, &primary, &req.target, failover::MANUAL, replace);
+    let task = failover::task(
+        &name,
+        &failover::Order {
+            from: primary,
+            target: req.target.clone(),
+            reason: failover::MANUAL.into(),
+            replace,
+            replicas: Some(cluster.spec.replicas),
+        },
+    );
     // The task's name is fixed per cluster: of two requests at once, one
     // creates it and the other finds it taken.
     tasks.create(&task).await.map_err(|e| match e {

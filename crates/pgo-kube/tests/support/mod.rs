@@ -15,8 +15,8 @@ use pgo_kube::platform::ca::InstanceCa;
 use pgo_kube::platform::{HttpManagers, MANAGER_PORT, Managers};
 use pgo_kube::store::KubeStore;
 use pgo_kube::{KubePlatform, RenderOptions, Templates};
-use pgo_operator::Context;
 use pgo_operator::cluster::{Action, reconcile};
+use pgo_operator::{Context, Hooks};
 use pgo_store::Api;
 use std::sync::Arc;
 
@@ -25,6 +25,8 @@ pub struct World {
     pub managers: Arc<FakeManagers>,
     pub ca: Arc<InstanceCa>,
     pub ctx: Arc<Context>,
+    /// Another operator over the same API server and managers.
+    operator: Box<dyn Fn(PgoConfig, Hooks) -> Arc<Context> + Send + Sync>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -79,18 +81,32 @@ impl World {
         } else {
             fakes.clone()
         };
-        let platform = KubePlatform::new(client.clone(), templates, opts, managers, ca.clone());
-        let ctx = Arc::new(Context::new(
-            Arc::new(KubeStore::new(client, fake_api::NS)),
-            Arc::new(platform),
-            PgoConfig::default(),
-        ));
+        let operator = {
+            let ca = ca.clone();
+            move |config: PgoConfig, hooks: Hooks| {
+                let platform = KubePlatform::new(
+                    client.clone(),
+                    templates.clone(),
+                    opts.clone(),
+                    managers.clone(),
+                    ca.clone(),
+                );
+                let store = Arc::new(KubeStore::new(client.clone(), fake_api::NS));
+                Arc::new(Context::new(store, Arc::new(platform), config).with_hooks(hooks))
+            }
+        };
         World {
             api,
             managers: fakes,
             ca,
-            ctx,
+            ctx: operator(PgoConfig::default(), Hooks::default()),
+            operator: Box::new(operator),
         }
+    }
+
+    /// A new operator over the same world, as after a restart.
+    pub fn operator(&self, hooks: Hooks) -> Arc<Context> {
+        (self.operator)(self.ctx.config.clone(), hooks)
     }
 
     /// The operator's config, before it runs.
@@ -191,4 +207,16 @@ pub fn ready_with(replicas: usize) -> impl Fn(&PgclusterStatus) -> bool {
             && s.members.len() == replicas + 1
             && s.members.iter().all(|m| m.ready)
     }
+}
+
+/// The task `pgo failover CLUSTER --target=TARGET` records.
+pub fn manual_failover(cluster: &str, target: &str, replicas: u32) -> pgo_api::Pgtask {
+    let order = pgo_core::failover::Order {
+        from: cluster.into(),
+        target: target.into(),
+        reason: pgo_core::failover::MANUAL.into(),
+        replace: true,
+        replicas: Some(replicas),
+    };
+    pgo_core::failover::task(cluster, &order)
 }

@@ -1,7 +1,9 @@
-//! The Pgcluster controller.
+//! The Pgcluster controller: a pass reads ([`observe`]), plans
+//! (`pgo_core::plan`) and carries the plan out ([`act`]).
 
+mod act;
 pub mod controller;
-mod failover;
+mod observe;
 mod reconcile;
 mod replicas;
 

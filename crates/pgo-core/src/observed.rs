@@ -1,0 +1,34 @@
+//! What the platform reports of a cluster's instances and services: the
+//! observations a plan is computed from.
+
+use pgo_api::cluster::MemberRole;
+
+/// What was last seen of one instance.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct InstanceObservation {
+    pub name: String,
+    /// The instance's process (pod) exists.
+    pub running: bool,
+    pub ready: bool,
+    /// The role PostgreSQL reports itself in.
+    pub role: Option<MemberRole>,
+    pub node: String,
+    /// Where PostgreSQL can be reached directly.
+    pub host: String,
+    pub port: u16,
+    pub timeline: Option<u32>,
+    pub wal_lsn: Option<String>,
+    pub received_lsn: Option<String>,
+    pub message: Option<String>,
+    /// The instance cannot start without a change from the user.
+    pub fatal: Option<String>,
+    /// While not ready: how long its failing readiness check has been failing.
+    pub failing_for_ms: Option<u64>,
+}
+
+/// Where a service accepts connections.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
