@@ -86,6 +86,16 @@ pub enum ClusterPhase {
     Deleting,
 }
 
+impl ClusterPhase {
+    pub const ALL: [ClusterPhase; 5] = [
+        ClusterPhase::Creating,
+        ClusterPhase::Ready,
+        ClusterPhase::NotReady,
+        ClusterPhase::Failed,
+        ClusterPhase::Deleting,
+    ];
+}
+
 impl std::fmt::Display for ClusterPhase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let s = match self {

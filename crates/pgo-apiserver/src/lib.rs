@@ -4,6 +4,7 @@
 
 pub mod auth;
 mod error;
+pub mod metrics;
 mod routes;
 mod serve;
 pub mod tls;
@@ -23,6 +24,7 @@ pub struct AppState {
     pub platform: Arc<dyn Platform>,
     pub auth: auth::Auth,
     pub config: PgoConfig,
+    pub metrics: metrics::ApiMetrics,
     /// Failed logins by source address.
     throttle: auth::Throttle,
     /// Password hashes computed at once: PBKDF2 must not take every core.
@@ -49,10 +51,19 @@ impl AppState {
             platform,
             auth,
             config,
+            metrics: metrics::ApiMetrics::default(),
             throttle: auth::Throttle::default(),
             hashing: tokio::sync::Semaphore::new(HASHING),
             testing: tokio::sync::Semaphore::new(TESTING),
         }
+    }
+}
+
+impl AppState {
+    /// Scrapes these metrics (and what they were made with) on `/metrics`.
+    pub fn with_metrics(mut self, metrics: metrics::ApiMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 }
 

@@ -26,6 +26,12 @@ impl Context {
         }
     }
 
+    /// Metrics registered where they are scraped.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     pub fn with_hooks(mut self, hooks: Hooks) -> Self {
         self.hooks = hooks;
         self

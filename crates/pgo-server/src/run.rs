@@ -4,7 +4,9 @@ use crate::ServerError;
 use crate::args::{PlatformKind, RunArgs};
 use crate::home::Home;
 use pgo_api::config::PgoConfig;
+use pgo_apiserver::metrics::ApiMetrics;
 use pgo_apiserver::{AppState, auth::Auth, tls};
+use pgo_operator::runtime::Metrics;
 use pgo_operator::{Context, Hooks};
 use pgo_platform::Platform;
 use pgo_platform::local::{LocalPlatform, LocalSettings, ports};
@@ -181,9 +183,21 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         pause_after_fence: test_pause_after_fence_ms.map(std::time::Duration::from_millis),
         ..Hooks::default()
     };
-    let ctx = Arc::new(Context::new(store.clone(), platform.clone(), config.clone()).with_hooks(hooks));
+    // One registry, scraped on the apiserver's /metrics.
+    let mut operator_metrics = None;
+    let api_metrics = ApiMetrics::new(|registry| {
+        let operator = registry.sub_registry_with_prefix("pgo_operator");
+        operator_metrics = Some(Arc::new(Metrics::register(operator)));
+    });
+    let mut ctx = Context::new(store.clone(), platform.clone(), config.clone()).with_hooks(hooks);
+    if let Some(m) = operator_metrics {
+        ctx = ctx.with_metrics(m);
+    }
+    let ctx = Arc::new(ctx);
     let operator = tokio::spawn(pgo_operator::run(ctx, stop.clone()));
-    let app = pgo_apiserver::router(Arc::new(AppState::new(store, platform, auth, config)));
+    let app = pgo_apiserver::router(Arc::new(
+        AppState::new(store, platform, auth, config).with_metrics(api_metrics),
+    ));
     let api = tokio::spawn(pgo_apiserver::serve(listener, tls_config, app, stop));
     tracing::info!(%url, home = %home.root.display(), "postgres-operator running: {describe}");
     println!(

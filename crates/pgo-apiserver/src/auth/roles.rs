@@ -29,6 +29,7 @@ permissions!(
     DfCluster,
     Status,
     Version,
+    ShowMetrics,
 );
 
 impl Permission {
@@ -41,7 +42,7 @@ impl Permission {
 pub fn default_roles_file() -> String {
     let all: Vec<&str> = Permission::ALL.iter().map(|p| p.name()).collect();
     format!(
-        "# role: Permission, Permission, ...   ('*' is every permission)\npgoadmin: {}\npgoreader: ShowCluster, TestCluster, DfCluster, Status, Version\n",
+        "# role: Permission, Permission, ...   ('*' is every permission)\npgoadmin: {}\npgoreader: ShowCluster, TestCluster, DfCluster, Status, Version, ShowMetrics\n",
         all.join(", ")
     )
 }

@@ -19,6 +19,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(system::healthz))
         .route("/version", get(system::version))
         .route("/status", get(system::status))
+        .route("/metrics", get(crate::metrics::scrape))
         .route("/clusters", get(clusters::list).post(clusters::create))
         .route("/clusters/{name}", get(clusters::show).delete(clusters::delete))
         .route("/clusters/{name}/scale", post(scale::scale))
@@ -28,6 +29,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/clusters/{name}/df", get(health::df))
         .fallback(unknown)
         .method_not_allowed_fallback(wrong_method)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::count,
+        ))
         .with_state(state)
 }
 

@@ -21,6 +21,9 @@ use crate::{desired, names};
 use pgo_api::Pgtask;
 use pgo_api::cluster::{FailoverRecord, PgclusterStatus};
 
+/// The outcome of a failover that succeeded, as its record says.
+pub const SUCCEEDED: &str = "succeeded";
+
 /// How many failovers a cluster's status remembers.
 pub const HISTORY: usize = 10;
 
@@ -157,7 +160,7 @@ fn record(
         reason: task.order.reason.clone(),
         duration_ms: u64::try_from(now.duration_since(at).as_millis()).unwrap_or(0),
         outcome: match outcome {
-            Ok(()) => "succeeded".into(),
+            Ok(()) => SUCCEEDED.into(),
             Err(why) => format!("failed: {why}"),
         },
     };

@@ -6,7 +6,7 @@
 use super::observe::Read;
 use super::{ReconcileError, replicas};
 use crate::Context;
-use pgo_api::cluster::{MemberStatus, PgclusterStatus};
+use pgo_api::cluster::{FailoverRecord, MemberStatus, PgclusterStatus};
 use pgo_api::{Pgcluster, Pgtask, PgtaskStatus, labels};
 use pgo_core::failover::{Order, Step};
 use pgo_core::names;
@@ -255,6 +255,11 @@ impl<'a> Act<'a> {
             .map_err(ReconcileError::Status)?;
         if let Some(now) = &self.current.status {
             log_changes(self.name(), &previous, now);
+            if let Some(record) = ended_failover(&previous, now) {
+                let took = std::time::Duration::from_millis(record.duration_ms);
+                let succeeded = record.outcome == pgo_core::plan::failover::SUCCEEDED;
+                self.ctx.metrics.failover(&record.reason, succeeded, took);
+            }
         }
         Ok(())
     }
@@ -285,6 +290,14 @@ impl<'a> Act<'a> {
     }
 }
 
+/// The failover this write added to the history, if any.
+fn ended_failover<'s>(before: &PgclusterStatus, after: &'s PgclusterStatus) -> Option<&'s FailoverRecord> {
+    after
+        .failovers
+        .last()
+        .filter(|record| before.failovers.last() != Some(*record))
+}
+
 /// A log line per phase change and per member readiness change: the record
 /// the failover loop builds on.
 fn log_changes(cluster: &str, before: &PgclusterStatus, after: &PgclusterStatus) {
@@ -299,10 +312,8 @@ fn log_changes(cluster: &str, before: &PgclusterStatus, after: &PgclusterStatus)
             "failover: the store names the new primary"
         );
     }
-    if let Some(record) = after.failovers.last()
-        && before.failovers.last() != Some(record)
-    {
-        if record.outcome == "succeeded" {
+    if let Some(record) = ended_failover(before, after) {
+        if record.outcome == pgo_core::plan::failover::SUCCEEDED {
             tracing::info!(cluster, from = %record.from, to = %record.to, ms = record.duration_ms, "failover done");
         } else {
             tracing::error!(cluster, to = %record.to, outcome = %record.outcome, "failover abandoned before anything changed");

@@ -48,19 +48,58 @@ fn seconds_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 17))
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum FailoverReason {
+    Manual,
+    Auto,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum FailoverOutcome {
+    Succeeded,
+    Failed,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailoverLabels {
+    reason: FailoverReason,
+    outcome: FailoverOutcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: FailoverReason,
+}
+
+/// The operator's series. They live in a registry that may hold others
+/// too (the apiserver's), encoded together on one scrape.
 pub struct Metrics {
-    registry: Registry,
+    /// Its own registry, when not registered into a shared one.
+    registry: Option<Registry>,
     reconciles: Family<ReconcileLabels, Counter>,
     reconcile_seconds: Histograms<ControllerLabel>,
     queue_depth: Family<ControllerLabel, Gauge>,
+    failovers: Family<FailoverLabels, Counter>,
+    failover_seconds: Histograms<ReasonLabel>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("pgo_operator");
+        let mut metrics = Metrics::register(&mut registry);
+        metrics.registry = Some(registry);
+        metrics
+    }
+}
+
+impl Metrics {
+    /// The series, registered into `registry` (prefix it: `pgo_operator`).
+    pub fn register(registry: &mut Registry) -> Metrics {
         let reconciles = Family::<ReconcileLabels, Counter>::default();
         let reconcile_seconds: Histograms<ControllerLabel> = Family::new_with_constructor(seconds_histogram);
         let queue_depth = Family::<ControllerLabel, Gauge>::default();
+        let failovers = Family::<FailoverLabels, Counter>::default();
+        let failover_seconds: Histograms<ReasonLabel> = Family::new_with_constructor(seconds_histogram);
         registry.register(
             "reconciles",
             "Reconciles, by controller and outcome",
@@ -72,16 +111,51 @@ impl Default for Metrics {
             reconcile_seconds.clone(),
         );
         registry.register("queue_depth", "Keys due or being reconciled", queue_depth.clone());
+        registry.register(
+            "failovers",
+            "Failovers finished, by reason (manual or auto) and outcome",
+            failovers.clone(),
+        );
+        registry.register(
+            "failover_duration_seconds",
+            "From a failover's first step to its last",
+            failover_seconds.clone(),
+        );
         Metrics {
-            registry,
+            registry: None,
             reconciles,
             reconcile_seconds,
             queue_depth,
+            failovers,
+            failover_seconds,
         }
     }
-}
 
-impl Metrics {
+    /// A failover ended; `reason` as recorded (`manual`, `auto: ...`).
+    pub fn failover(&self, reason: &str, succeeded: bool, took: Duration) {
+        let reason = if reason == pgo_core::failover::MANUAL {
+            FailoverReason::Manual
+        } else {
+            FailoverReason::Auto
+        };
+        let outcome = if succeeded {
+            FailoverOutcome::Succeeded
+        } else {
+            FailoverOutcome::Failed
+        };
+        self.failovers
+            .get_or_create(&FailoverLabels {
+                reason: reason.clone(),
+                outcome,
+            })
+            .inc();
+        if succeeded {
+            self.failover_seconds
+                .get_or_create(&ReasonLabel { reason })
+                .observe(took.as_secs_f64());
+        }
+    }
+
     pub fn reconciled(&self, controller: &'static str, outcome: Outcome, took: Duration) {
         self.reconciles
             .get_or_create(&ReconcileLabels {
@@ -117,10 +191,13 @@ impl Metrics {
         .sum()
     }
 
-    /// Everything, in Prometheus' text format.
+    /// Its own series, in Prometheus' text format (empty when registered
+    /// into a shared registry: encode that one).
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        if let Some(registry) = &self.registry {
+            prometheus_client::encoding::text::encode(&mut out, registry)?;
+        }
         Ok(out)
     }
 }
