@@ -132,6 +132,47 @@ pub struct PgclusterStatus {
     /// The spec generation this status describes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// `Ready`, `Progressing` and `Degraded`, as Kubernetes tools read them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// The kinds of condition a cluster reports.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ConditionType {
+    /// The primary accepts connections.
+    #[default]
+    Ready,
+    /// Something is being made or changed: a create, a failover, a
+    /// scaledown, replicas starting, a deletion.
+    Progressing,
+    /// Less than asked for: a replica not ready, no replica for synchronous
+    /// replication, the primary down, or the cluster failed.
+    Degraded,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum ConditionStatus {
+    True,
+    False,
+    #[default]
+    Unknown,
+}
+
+/// A condition, in the shape of Kubernetes' `metav1.Condition`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub type_: ConditionType,
+    pub status: ConditionStatus,
+    /// Why, in one CamelCase word.
+    pub reason: String,
+    pub message: String,
+    /// When `status` last changed (RFC 3339).
+    pub last_transition_time: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
 }
 
 /// The role of an instance in its cluster.

@@ -45,6 +45,29 @@ async fn create_makes_a_pvc_secrets_a_configmap_a_deployment_and_two_services() 
     let cluster = w.create(request("db")).await;
     let status = w.until("db", ready_with(0)).await;
     assert_eq!(status.primary.as_deref(), Some("db"));
+    // Conditions as `kubectl wait --for=condition=Ready` reads them.
+    let raw = w.api.get(PGCLUSTERS, "db").unwrap();
+    let conditions: Vec<(String, String)> = raw["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["type"].as_str().unwrap().into(),
+                c["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let pair = |t: &str, s: &str| (t.to_string(), s.to_string());
+    assert_eq!(
+        conditions,
+        [
+            pair("Ready", "True"),
+            pair("Progressing", "False"),
+            pair("Degraded", "False")
+        ]
+    );
+    assert!(raw["status"]["conditions"][0]["lastTransitionTime"].is_string());
     let uid = w.clusters().get("db").await.unwrap().metadata.uid.unwrap();
     assert!(cluster.metadata.uid.is_some());
 

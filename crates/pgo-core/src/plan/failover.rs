@@ -15,6 +15,7 @@
 //!    the task removed. The next pass repoints services and replicas.
 
 use super::action::{Action, Next, OnFailure, Plan};
+use super::conditions::{self, Activity};
 use super::{PlanError, Stored};
 use crate::failover::{MANUAL, Order, Step, order};
 use crate::{desired, names};
@@ -66,10 +67,13 @@ pub fn plan(stored: &Stored<'_>, task: &Task, now: jiff::Timestamp) -> Plan {
                 if !stored.live().any(|r| r.metadata.name.as_ref() == Some(target)) {
                     return abandon(stored, task, now, format!("{target} is no longer a replica"));
                 }
-                actions.push(Action::WriteStatus(Box::new(PgclusterStatus {
+                let mut next = PgclusterStatus {
                     primary: Some(target.clone()),
                     ..status
-                })));
+                };
+                let spec = &stored.cluster.spec;
+                conditions::set(&mut next, spec, Activity::Failover, stored.generation(), now);
+                actions.push(Action::WriteStatus(Box::new(next)));
             }
             actions.push(Action::SetFailoverStep(Step::Fence));
             actions

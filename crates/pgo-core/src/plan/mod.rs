@@ -5,6 +5,7 @@
 //! plans again from what is then stored, so every action may run twice.
 
 pub mod action;
+pub mod conditions;
 pub mod failover;
 pub mod scaledown;
 pub mod steady;
@@ -33,6 +34,10 @@ impl<'a> Stored<'a> {
 
     pub fn uid(&self) -> Option<&'a str> {
         self.cluster.metadata.uid.as_deref()
+    }
+
+    pub fn generation(&self) -> Option<i64> {
+        self.cluster.metadata.generation
     }
 
     pub fn status(&self) -> PgclusterStatus {

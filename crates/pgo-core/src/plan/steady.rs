@@ -4,6 +4,7 @@
 //! not been ready for long enough ([`status`]).
 
 use super::action::{Action, Next, OnFailure, Plan};
+use super::conditions::{self, Activity};
 use super::{Stored, wants_data_deleted};
 use crate::desired::{self, DesiredCluster, InstanceSpec, ReplicaInput};
 use crate::observed::{Endpoint, InstanceObservation};
@@ -79,12 +80,19 @@ fn refusal(stored: &Stored<'_>, seen: &Seen) -> Option<String> {
 }
 
 /// `Failed`, saying why, and nothing made: a cluster is never half-created.
-fn refuse(stored: &Stored<'_>, why: String) -> Plan {
-    let status = PgclusterStatus {
+fn refuse(stored: &Stored<'_>, why: String, now: jiff::Timestamp) -> Plan {
+    let mut status = PgclusterStatus {
         phase: ClusterPhase::Failed,
         message: Some(why),
         ..stored.status()
     };
+    conditions::set(
+        &mut status,
+        &stored.cluster.spec,
+        Activity::Steady,
+        stored.generation(),
+        now,
+    );
     Plan::new(
         vec![Action::WriteStatus(Box::new(status))],
         Next::After(REFUSED_PERIOD),
@@ -94,9 +102,9 @@ fn refuse(stored: &Stored<'_>, why: String) -> Plan {
 /// Secrets, volumes and the primary first; then leaving replicas go (once
 /// the primary no longer waits on them); then replicas are made, once the
 /// primary can be copied, so they all bootstrap at once.
-pub fn apply(stored: &Stored<'_>, seen: &Seen) -> Pass {
+pub fn apply(stored: &Stored<'_>, seen: &Seen, now: jiff::Timestamp) -> Pass {
     if let Some(why) = refusal(stored, seen) {
-        return Pass::Only(refuse(stored, why));
+        return Pass::Only(refuse(stored, why, now));
     }
     let name = stored.name();
     let spec = &stored.cluster.spec;
@@ -165,18 +173,26 @@ fn ready_replicas(want: &DesiredCluster, primary: &str, seen: &Seen) -> Vec<Stri
 
 /// The status after an ensure failed: a create that cannot be applied has
 /// failed; a running cluster keeps its phase (and its failover timer).
-pub fn apply_failed(stored: &Stored<'_>, why: String) -> PgclusterStatus {
+pub fn apply_failed(stored: &Stored<'_>, why: String, now: jiff::Timestamp) -> PgclusterStatus {
     let previous = stored.status();
     let phase = match previous.phase {
         ClusterPhase::Creating | ClusterPhase::Failed => ClusterPhase::Failed,
         other => other,
     };
-    PgclusterStatus {
+    let mut status = PgclusterStatus {
         phase,
         message: Some(why),
         primary: Some(stored.primary()),
         ..previous
-    }
+    };
+    conditions::set(
+        &mut status,
+        &stored.cluster.spec,
+        Activity::Steady,
+        stored.generation(),
+        now,
+    );
+    status
 }
 
 /// The status from what was seen, the replicas' statuses, and, when the
@@ -302,7 +318,7 @@ pub fn status(
         .collect();
     let everything_ready =
         phase == ClusterPhase::Ready && members.iter().all(|m| m.ready && m.message.is_none());
-    let next = PgclusterStatus {
+    let mut next = PgclusterStatus {
         phase,
         message,
         primary: Some(primary),
@@ -310,8 +326,15 @@ pub fn status(
         services,
         not_ready_since: not_ready_since.map(|(_, text)| text),
         failovers: previous.failovers,
-        observed_generation: stored.cluster.metadata.generation,
+        observed_generation: stored.generation(),
+        conditions: previous.conditions,
     };
+    let activity = if stored.leaving().next().is_some() {
+        Activity::ScalingDown
+    } else {
+        Activity::Steady
+    };
+    conditions::set(&mut next, spec, activity, stored.generation(), now);
     if stored.cluster.status.as_ref() != Some(&next) {
         actions.push(Action::WriteStatus(Box::new(next)));
     }

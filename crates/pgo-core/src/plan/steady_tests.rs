@@ -120,7 +120,7 @@ fn apply_makes_the_primary_then_replicas_once_it_is_ready() {
         ),
     ];
     for (case, replicas, seen, want, then_status) in cases {
-        let pass = apply(&stored(&c, replicas), &seen);
+        let pass = apply(&stored(&c, replicas), &seen, at(0));
         let (plan, follows) = match pass {
             Pass::Only(p) => (p, false),
             Pass::ThenStatus(p) => (p, true),
@@ -129,7 +129,7 @@ fn apply_makes_the_primary_then_replicas_once_it_is_ready() {
         assert_eq!(follows, then_status, "{case}");
         assert_eq!(plan.on_failure, OnFailure::ClusterMessage, "{case}");
     }
-    let Pass::Only(p) = apply(&stored(&c, &[]), &seen(&[("db", true)])) else {
+    let Pass::Only(p) = apply(&stored(&c, &[]), &seen(&[("db", true)]), at(0)) else {
         panic!()
     };
     assert_eq!(p.actions.last(), Some(&Action::CreateReplicas(2)));
@@ -142,6 +142,7 @@ fn the_replica_service_routes_to_ready_replicas_only() {
     let Pass::ThenStatus(p) = apply(
         &stored(&c, &two),
         &seen(&[("db", true), ("db-a", false), ("db-b", true)]),
+        at(0),
     ) else {
         panic!()
     };
@@ -169,7 +170,11 @@ fn a_leaving_replica_stops_loses_its_slot_and_data_then_is_released() {
     leaving.metadata.deletion_timestamp = Some(deleted_at());
     leaving.metadata.annotations = Some([(labels::DELETE_DATA.into(), "true".into())].into());
     let replicas = [replica("db", "db-a"), leaving];
-    let Pass::ThenStatus(p) = apply(&stored(&c, &replicas), &seen(&[("db", true), ("db-a", true)])) else {
+    let Pass::ThenStatus(p) = apply(
+        &stored(&c, &replicas),
+        &seen(&[("db", true), ("db-a", true)]),
+        at(0),
+    ) else {
         panic!()
     };
     let i = p
@@ -222,7 +227,7 @@ fn a_cluster_that_cannot_be_built_is_refused_with_nothing_made() {
         ),
         ("the platform refuses", &cluster("db"), refused, "no such field"),
     ] {
-        let Pass::Only(p) = apply(&stored(c, &[]), &seen) else {
+        let Pass::Only(p) = apply(&stored(c, &[]), &seen, at(0)) else {
             panic!("{case}")
         };
         let [Action::WriteStatus(s)] = p.actions.as_slice() else {
@@ -479,11 +484,11 @@ fn a_fatal_primary_fails_the_cluster_and_sync_replication_says_commits_wait() {
 fn apply_failed_fails_a_create_and_keeps_a_running_clusters_phase() {
     let creating = cluster("db");
     assert_eq!(
-        apply_failed(&stored(&creating, &[]), "no".into()).phase,
+        apply_failed(&stored(&creating, &[]), "no".into(), at(0)).phase,
         ClusterPhase::Failed
     );
     let notready = running(true, Some(0));
-    let s = apply_failed(&stored(&notready, &[]), "no".into());
+    let s = apply_failed(&stored(&notready, &[]), "no".into(), at(0));
     assert_eq!(s.phase, ClusterPhase::NotReady);
     assert_eq!(s.not_ready_since, Some(at(0).to_string()), "the timer is kept");
 }

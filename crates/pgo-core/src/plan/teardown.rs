@@ -2,20 +2,21 @@
 //! unless `--delete-data` asked otherwise. Then the finalizer comes off.
 
 use super::action::{Action, Next, Plan};
+use super::conditions::{self, Activity};
 use super::{Stored, wants_data_deleted};
 use crate::desired;
 use pgo_api::cluster::{ClusterPhase, PgclusterStatus};
 
 /// `volumes`: the cluster's volumes, as the platform lists them (only
 /// asked for when the data goes).
-pub fn plan(stored: &Stored<'_>, volumes: &[String]) -> Plan {
+pub fn plan(stored: &Stored<'_>, volumes: &[String], now: jiff::Timestamp) -> Plan {
     let name = stored.name();
     let delete_data = wants_data_deleted(&stored.cluster.metadata.annotations);
     let previous = stored.status();
     let primary = stored.primary();
     let mut actions = Vec::new();
     if previous.phase != ClusterPhase::Deleting {
-        actions.push(Action::WriteStatus(Box::new(PgclusterStatus {
+        let mut status = PgclusterStatus {
             phase: ClusterPhase::Deleting,
             message: Some(if delete_data {
                 "stopping instances and closing services; then the data is removed".into()
@@ -23,7 +24,10 @@ pub fn plan(stored: &Stored<'_>, volumes: &[String]) -> Plan {
                 "stopping instances and closing services; data is kept".into()
             }),
             ..previous.clone()
-        })));
+        };
+        let spec = &stored.cluster.spec;
+        conditions::set(&mut status, spec, Activity::Deleting, stored.generation(), now);
+        actions.push(Action::WriteStatus(Box::new(status)));
     }
     let mut instances: Vec<String> = vec![primary.clone()];
     instances.extend(stored.replicas.iter().filter_map(|r| r.metadata.name.clone()));
@@ -95,7 +99,7 @@ mod tests {
             replicas: &replicas,
             failover: None,
         };
-        let kept = plan(&stored, &volumes);
+        let kept = plan(&stored, &volumes, super::super::fixtures::at(0));
         assert_eq!(
             kinds(&kept),
             [
@@ -120,7 +124,7 @@ mod tests {
             replicas: &replicas,
             failover: None,
         };
-        let gone = plan(&stored, &volumes);
+        let gone = plan(&stored, &volumes, super::super::fixtures::at(0));
         assert_eq!(kinds(&gone)[0], "RemoveInstance", "Deleting is written once");
         let rmdata: Vec<_> = gone
             .actions

@@ -79,7 +79,7 @@ impl<'a> Act<'a> {
     async fn failed(&mut self, on_failure: &OnFailure, ensure: bool, e: ReconcileError) -> ReconcileError {
         let written = match on_failure {
             OnFailure::ClusterMessage if ensure => {
-                let status = steady::apply_failed(&self.read.stored(), e.to_string());
+                let status = steady::apply_failed(&self.read.stored(), e.to_string(), jiff::Timestamp::now());
                 self.write_status(status).await
             }
             OnFailure::TaskMessage(step) => {

@@ -94,14 +94,14 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
             } else {
                 Vec::new()
             };
-            plan::teardown::plan(&stored, &volumes)
+            plan::teardown::plan(&stored, &volumes, jiff::Timestamp::now())
         }
         Stage::Finalize => Plan::new(vec![plan::Action::AddFinalizer], Next::NOW),
         Stage::Failover(task) => plan::failover::plan(&stored, &task, jiff::Timestamp::now()),
         Stage::Scaledown(moves) => plan::scaledown::plan(&moves),
         Stage::Steady => {
             let seen = observe::seen(ctx, &stored).await?;
-            match steady::apply(&stored, &seen) {
+            match steady::apply(&stored, &seen, jiff::Timestamp::now()) {
                 Pass::Only(plan) => plan,
                 Pass::ThenStatus(plan) => {
                     let applied = act.run(plan).await?;
