@@ -3,6 +3,7 @@
 //! Both platforms and the apiserver call these; none of them does I/O.
 
 pub mod desired;
+pub mod event;
 pub mod failover;
 pub mod names;
 pub mod observed;

@@ -252,6 +252,24 @@ async fn failover_moves_labels_deletes_the_old_primary_keeps_its_pvc_and_replace
             .iter()
             .all(|c| c.host == target_ip)
     );
+    // Events on the Pgcluster, in order, as `kubectl describe` lists them.
+    let uid = w.clusters().get("db").await.unwrap().metadata.uid.unwrap();
+    let mut events = w.api.list("/api/v1/namespaces/pgo/events");
+    events.sort_by_key(|e| e["metadata"]["name"].as_str().unwrap().to_string());
+    let told: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e["reason"].as_str().unwrap(), e["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("Ready", "Normal"),
+            ("FailoverStarted", "Warning"),
+            ("FailoverSucceeded", "Normal")
+        ]
+    );
+    assert!(events.iter().all(|e| e["involvedObject"]["kind"] == "Pgcluster"
+        && e["involvedObject"]["uid"] == uid.as_str()));
     support::rbac::assert_granted(&w.api.log());
 }
 
@@ -403,12 +421,21 @@ async fn a_failed_rmdata_job_keeps_the_pvc_and_fails_the_task() {
 }
 
 /// Requests that made or changed something other than pgo's own records.
+/// Writes of anything but pgo's own resources and Events.
 fn platform_writes(w: &World) -> Vec<String> {
     w.api
         .log()
         .into_iter()
-        .filter(|l| !l.starts_with("GET") && !l.contains("/pgo.dev/"))
+        .filter(|l| !l.starts_with("GET") && !l.contains("/pgo.dev/") && !l.ends_with("/events"))
         .collect()
+}
+
+/// The refusal is told once, however many passes find it.
+fn refused_once(w: &World) {
+    let events = w.api.list("/api/v1/namespaces/pgo/events");
+    let reasons: Vec<&str> = events.iter().map(|e| e["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["Refused"]);
+    assert_eq!(events[0]["type"], "Warning");
 }
 
 #[tokio::test]
@@ -422,6 +449,8 @@ async fn an_unknown_strategy_fails_the_cluster_and_creates_nothing() {
     let status = w.until("db", |s| s.phase == ClusterPhase::Failed).await;
     assert!(status.message.unwrap().contains("\"9\""));
     assert_eq!(platform_writes(&w), Vec::<String>::new());
+    w.pass("db").await.unwrap();
+    refused_once(&w);
 }
 
 #[tokio::test]
@@ -438,6 +467,8 @@ async fn a_template_that_does_not_render_fails_the_cluster_by_name_and_creates_n
     let message = status.message.unwrap();
     assert!(message.contains("cluster-service-1.json"), "{message}");
     assert_eq!(platform_writes(&w), Vec::<String>::new());
+    w.pass("db").await.unwrap();
+    refused_once(&w);
 }
 
 #[tokio::test]

@@ -125,5 +125,11 @@ pub trait Platform: Send + Sync + 'static {
 
     /// Opens (or repoints) a service; the same name keeps the same endpoint.
     async fn ensure_service(&self, spec: &ServiceSpec) -> Result<Endpoint, PlatformError>;
+
+    /// Tells users about a cluster: an Event on Kubernetes. The operator
+    /// logs every event too, and on the local platform that is all.
+    async fn record_event(&self, _event: &pgo_core::event::Event) -> Result<(), PlatformError> {
+        Ok(())
+    }
     async fn remove_service(&self, name: &str) -> Result<(), PlatformError>;
 }

@@ -2,6 +2,7 @@
 //! the operator can carry out again without harm.
 
 use crate::desired::{InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
+use crate::event::Event;
 use crate::failover::Step;
 use pgo_api::PgreplicaStatus;
 use pgo_api::cluster::PgclusterStatus;
@@ -74,6 +75,8 @@ pub enum Action {
     EnsureService(ServiceSpec),
     RemoveService(String),
     RemoveSecret(String),
+    /// Told to the user; failing, it is logged and the pass goes on.
+    Record(Event),
 }
 
 /// When to look at the cluster again.

@@ -17,6 +17,7 @@
 use super::action::{Action, Next, OnFailure, Plan};
 use super::conditions::{self, Activity};
 use super::{PlanError, Stored};
+use crate::event::Reason;
 use crate::failover::{MANUAL, Order, Step, order};
 use crate::{desired, names};
 use pgo_api::Pgtask;
@@ -73,6 +74,10 @@ pub fn plan(stored: &Stored<'_>, task: &Task, now: jiff::Timestamp) -> Plan {
                 };
                 let spec = &stored.cluster.spec;
                 conditions::set(&mut next, spec, Activity::Failover, stored.generation(), now);
+                actions.push(stored.event(
+                    Reason::FailoverStarted,
+                    format!("from {from} to {target}: {}", task.order.reason),
+                ));
                 actions.push(Action::WriteStatus(Box::new(next)));
             }
             actions.push(Action::SetFailoverStep(Step::Fence));
@@ -132,6 +137,10 @@ pub fn plan(stored: &Stored<'_>, task: &Task, now: jiff::Timestamp) -> Plan {
                 }
             }
             actions.push(record(&status, task, now, Ok(())));
+            actions.push(stored.event(
+                Reason::FailoverSucceeded,
+                format!("{target} is the primary; {from} is fenced and its volume kept"),
+            ));
             actions.push(Action::DeleteFailoverTask);
             actions
         }
@@ -142,7 +151,11 @@ pub fn plan(stored: &Stored<'_>, task: &Task, now: jiff::Timestamp) -> Plan {
 /// The target cannot be promoted and nothing has changed yet.
 fn abandon(stored: &Stored<'_>, task: &Task, now: jiff::Timestamp, why: String) -> Plan {
     let actions = vec![
-        record(&stored.status(), task, now, Err(why)),
+        record(&stored.status(), task, now, Err(why.clone())),
+        stored.event(
+            Reason::FailoverFailed,
+            format!("abandoned before anything changed: {why}"),
+        ),
         Action::DeleteFailoverTask,
     ];
     Plan::new(actions, Next::NOW)
@@ -222,7 +235,12 @@ mod tests {
         // (step recorded, reason, replace, the actions)
         type Case<'a> = (Option<&'a str>, &'a str, Option<bool>, &'a [&'a str]);
         let cases: &[Case] = &[
-            (None, "manual", None, &["WriteStatus", "SetFailoverStep"]),
+            (
+                None,
+                "manual",
+                None,
+                &["Record", "WriteStatus", "SetFailoverStep"],
+            ),
             (
                 Some("fence"),
                 "manual",
@@ -245,7 +263,13 @@ mod tests {
                 Some("finish"),
                 "manual",
                 Some(true),
-                &["CreateSlot", "ForgetReplica", "WriteStatus", "DeleteFailoverTask"],
+                &[
+                    "CreateSlot",
+                    "ForgetReplica",
+                    "WriteStatus",
+                    "Record",
+                    "DeleteFailoverTask",
+                ],
             ),
             (
                 Some("finish"),
@@ -256,6 +280,7 @@ mod tests {
                     "ForgetReplica",
                     "LowerReplicaCount",
                     "WriteStatus",
+                    "Record",
                     "DeleteFailoverTask",
                 ],
             ),
@@ -270,11 +295,18 @@ mod tests {
     #[test]
     fn switch_names_the_target_and_a_gone_target_abandons_with_a_record() {
         let p = run(None, "manual", None, &[replica("db", "db-a")]);
-        let Action::WriteStatus(s) = &p.actions[0] else {
+        let Action::Record(e) = &p.actions[0] else {
+            panic!("{p:?}")
+        };
+        assert_eq!(
+            (e.reason, e.message.as_str()),
+            (Reason::FailoverStarted, "from db to db-a: manual")
+        );
+        let Action::WriteStatus(s) = &p.actions[1] else {
             panic!("{p:?}")
         };
         assert_eq!(s.primary.as_deref(), Some("db-a"));
-        assert_eq!(p.actions[1], Action::SetFailoverStep(Step::Fence));
+        assert_eq!(p.actions[2], Action::SetFailoverStep(Step::Fence));
 
         let p = run(None, "manual", None, &[]);
         let Action::WriteStatus(s) = &p.actions[0] else {
@@ -282,7 +314,8 @@ mod tests {
         };
         assert_eq!(s.primary.as_deref(), Some("db"), "nothing changed");
         assert_eq!(s.failovers[0].outcome, "failed: db-a is no longer a replica");
-        assert_eq!(p.actions[1], Action::DeleteFailoverTask);
+        assert!(matches!(&p.actions[1], Action::Record(e) if e.reason == Reason::FailoverFailed));
+        assert_eq!(p.actions[2], Action::DeleteFailoverTask);
     }
 
     #[test]

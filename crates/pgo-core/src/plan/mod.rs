@@ -13,6 +13,7 @@ pub mod teardown;
 
 pub use action::{Action, Next, OnFailure, Plan};
 
+use crate::event::{Event, Reason};
 use crate::names;
 use pgo_api::cluster::PgclusterStatus;
 use pgo_api::{Pgcluster, Pgreplica, Pgtask, labels};
@@ -38,6 +39,16 @@ impl<'a> Stored<'a> {
 
     pub fn generation(&self) -> Option<i64> {
         self.cluster.metadata.generation
+    }
+
+    /// An event about this cluster.
+    pub fn event(&self, reason: Reason, message: impl Into<String>) -> Action {
+        Action::Record(Event {
+            cluster: self.name().to_string(),
+            cluster_uid: self.uid().map(str::to_string),
+            reason,
+            message: message.into(),
+        })
     }
 
     pub fn status(&self) -> PgclusterStatus {

@@ -7,6 +7,7 @@ use super::action::{Action, Next, OnFailure, Plan};
 use super::conditions::{self, Activity};
 use super::{Stored, wants_data_deleted};
 use crate::desired::{self, DesiredCluster, InstanceSpec, ReplicaInput};
+use crate::event::Reason;
 use crate::observed::{Endpoint, InstanceObservation};
 use crate::status::{self, PrimaryObservation};
 use crate::{failover, names, validate};
@@ -81,22 +82,20 @@ fn refusal(stored: &Stored<'_>, seen: &Seen) -> Option<String> {
 
 /// `Failed`, saying why, and nothing made: a cluster is never half-created.
 fn refuse(stored: &Stored<'_>, why: String, now: jiff::Timestamp) -> Plan {
+    let previous = stored.status();
+    let mut actions = Vec::new();
+    if previous.phase != ClusterPhase::Failed || previous.message.as_ref() != Some(&why) {
+        actions.push(stored.event(Reason::Refused, why.clone()));
+    }
     let mut status = PgclusterStatus {
         phase: ClusterPhase::Failed,
         message: Some(why),
-        ..stored.status()
+        ..previous
     };
-    conditions::set(
-        &mut status,
-        &stored.cluster.spec,
-        Activity::Steady,
-        stored.generation(),
-        now,
-    );
-    Plan::new(
-        vec![Action::WriteStatus(Box::new(status))],
-        Next::After(REFUSED_PERIOD),
-    )
+    let spec = &stored.cluster.spec;
+    conditions::set(&mut status, spec, Activity::Steady, stored.generation(), now);
+    actions.push(Action::WriteStatus(Box::new(status)));
+    Plan::new(actions, Next::After(REFUSED_PERIOD))
 }
 
 /// Secrets, volumes and the primary first; then leaving replicas go (once
@@ -308,14 +307,14 @@ pub fn status(
         }
     }
 
-    let mut actions: Vec<Action> = stored
-        .live()
-        .filter_map(|r| {
-            let replica = r.metadata.name.as_deref()?;
-            let next = replica_status(members.iter().find(|m| m.name == replica));
-            (r.status.as_ref() != Some(&next)).then(|| Action::WriteReplicaStatus(replica.to_string(), next))
-        })
+    let mut actions: Vec<Action> = phase_event(stored, previous.phase, phase, message.as_deref())
+        .into_iter()
         .collect();
+    actions.extend(stored.live().filter_map(|r| {
+        let replica = r.metadata.name.as_deref()?;
+        let next = replica_status(members.iter().find(|m| m.name == replica));
+        (r.status.as_ref() != Some(&next)).then(|| Action::WriteReplicaStatus(replica.to_string(), next))
+    }));
     let everything_ready =
         phase == ClusterPhase::Ready && members.iter().all(|m| m.ready && m.message.is_none());
     let mut next = PgclusterStatus {
@@ -344,6 +343,29 @@ pub fn status(
         NOT_READY_PERIOD
     };
     Plan::new(actions, Next::After(period))
+}
+
+/// An event when the phase changes to one a user should hear of.
+fn phase_event(
+    stored: &Stored<'_>,
+    from: ClusterPhase,
+    to: ClusterPhase,
+    message: Option<&str>,
+) -> Option<Action> {
+    if from == to {
+        return None;
+    }
+    let why = message.map(|m| format!(": {m}")).unwrap_or_default();
+    let (reason, text) = match to {
+        ClusterPhase::Ready => (
+            Reason::Ready,
+            format!("the primary accepts connections (was {from}){why}"),
+        ),
+        ClusterPhase::NotReady => (Reason::NotReady, format!("the primary is not ready{why}")),
+        ClusterPhase::Failed => (Reason::Failed, format!("the cluster failed{why}")),
+        ClusterPhase::Creating | ClusterPhase::Deleting => return None,
+    };
+    Some(stored.event(reason, text))
 }
 
 fn member(instance: &InstanceSpec, seen: Option<&InstanceObservation>) -> MemberStatus {

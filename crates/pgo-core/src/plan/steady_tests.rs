@@ -230,7 +230,7 @@ fn a_cluster_that_cannot_be_built_is_refused_with_nothing_made() {
         let Pass::Only(p) = apply(&stored(c, &[]), &seen, at(0)) else {
             panic!("{case}")
         };
-        let [Action::WriteStatus(s)] = p.actions.as_slice() else {
+        let [Action::Record(_), Action::WriteStatus(s)] = p.actions.as_slice() else {
             panic!("{case}: {p:?}")
         };
         assert_eq!(s.phase, ClusterPhase::Failed, "{case}");
@@ -491,4 +491,69 @@ fn apply_failed_fails_a_create_and_keeps_a_running_clusters_phase() {
     let s = apply_failed(&stored(&notready, &[]), "no".into(), at(0));
     assert_eq!(s.phase, ClusterPhase::NotReady);
     assert_eq!(s.not_ready_since, Some(at(0).to_string()), "the timer is kept");
+}
+
+fn events(p: &Plan) -> Vec<(crate::event::Reason, String)> {
+    p.actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Record(e) => Some((e.reason, e.message.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_phase_change_or_a_new_refusal_is_told_once() {
+    use crate::event::Reason;
+    let two = [replica("db", "db-a"), replica("db", "db-b")];
+    let failing = seen(&[("db", false), ("db-a", true), ("db-b", true)]);
+    let p = status(
+        &stored(&running(true, None), &two),
+        &failing,
+        &Applied::default(),
+        at(0),
+        &config(30),
+    );
+    assert_eq!(
+        events(&p),
+        [(Reason::NotReady, "the primary is not ready: starting".to_string())]
+    );
+    let p = status(
+        &stored(&running(true, Some(0)), &two),
+        &failing,
+        &Applied::default(),
+        at(1),
+        &config(30),
+    );
+    assert_eq!(events(&p), [], "still not ready: nothing new to tell");
+    let back = seen(&[("db", true), ("db-a", true), ("db-b", true)]);
+    let p = status(
+        &stored(&running(true, Some(0)), &two),
+        &back,
+        &Applied::default(),
+        at(2),
+        &config(30),
+    );
+    assert_eq!(events(&p)[0].0, Reason::Ready);
+
+    let mut unknown = cluster("db");
+    unknown.spec.strategy = "9".into();
+    let Pass::Only(first) = apply(&stored(&unknown, &[]), &seen(&[]), at(0)) else {
+        panic!()
+    };
+    assert_eq!(events(&first).len(), 1);
+    assert_eq!(events(&first)[0].0, Reason::Refused);
+    let Some(Action::WriteStatus(s)) = first.actions.last() else {
+        panic!()
+    };
+    unknown.status = Some((**s).clone());
+    let Pass::Only(again) = apply(&stored(&unknown, &[]), &seen(&[]), at(30_000)) else {
+        panic!()
+    };
+    assert_eq!(
+        events(&again),
+        [],
+        "the same refusal is not told again every 30 s"
+    );
 }

@@ -5,6 +5,7 @@ use super::action::{Action, Next, Plan};
 use super::conditions::{self, Activity};
 use super::{Stored, wants_data_deleted};
 use crate::desired;
+use crate::event::Reason;
 use pgo_api::cluster::{ClusterPhase, PgclusterStatus};
 
 /// `volumes`: the cluster's volumes, as the platform lists them (only
@@ -27,6 +28,12 @@ pub fn plan(stored: &Stored<'_>, volumes: &[String], now: jiff::Timestamp) -> Pl
         };
         let spec = &stored.cluster.spec;
         conditions::set(&mut status, spec, Activity::Deleting, stored.generation(), now);
+        let what = if delete_data {
+            "with its data"
+        } else {
+            "keeping its data"
+        };
+        actions.push(stored.event(Reason::Deleting, format!("deleting the cluster, {what}")));
         actions.push(Action::WriteStatus(Box::new(status)));
     }
     let mut instances: Vec<String> = vec![primary.clone()];
@@ -103,6 +110,7 @@ mod tests {
         assert_eq!(
             kinds(&kept),
             [
+                "Record",
                 "WriteStatus",
                 "RemoveInstance",
                 "RemoveInstance",

@@ -6,6 +6,7 @@
 
 mod apply;
 pub mod ca;
+mod events;
 mod instances;
 pub mod managers;
 mod pods;
@@ -277,6 +278,10 @@ impl Platform for KubePlatform {
     async fn remove_secret(&self, name: &str) -> Result<(), PlatformError> {
         let api: Api<Secret> = self.api();
         delete_ours(&api, "Secret", name).await
+    }
+
+    async fn record_event(&self, event: &pgo_core::event::Event) -> Result<(), PlatformError> {
+        events::record(self, event).await
     }
 
     async fn remove_service(&self, name: &str) -> Result<(), PlatformError> {

@@ -233,6 +233,17 @@ impl<'a> Act<'a> {
                 .remove_service(&s)
                 .await
                 .map_err(ReconcileError::teardown(format!("service {s}")))?,
+            Action::Record(event) => {
+                let (reason, message) = (event.reason.as_str(), event.message.as_str());
+                if event.reason.warning() {
+                    tracing::warn!(cluster = %name, reason, message, "event");
+                } else {
+                    tracing::info!(cluster = %name, reason, message, "event");
+                }
+                if let Err(e) = p.record_event(&event).await {
+                    tracing::warn!(cluster = %name, reason = event.reason.as_str(), error = %e, "cannot record an event");
+                }
+            }
             Action::RemoveSecret(s) => p
                 .remove_secret(&s)
                 .await
@@ -254,7 +265,7 @@ impl<'a> Act<'a> {
             .await
             .map_err(ReconcileError::Status)?;
         if let Some(now) = &self.current.status {
-            log_changes(self.name(), &previous, now);
+            member_changes(self.name(), &previous.members, &now.members);
             if let Some(record) = ended_failover(&previous, now) {
                 let took = std::time::Duration::from_millis(record.duration_ms);
                 let succeeded = record.outcome == pgo_core::plan::failover::SUCCEEDED;
@@ -298,30 +309,8 @@ fn ended_failover<'s>(before: &PgclusterStatus, after: &'s PgclusterStatus) -> O
         .filter(|record| before.failovers.last() != Some(*record))
 }
 
-/// A log line per phase change and per member readiness change: the record
-/// the failover loop builds on.
-fn log_changes(cluster: &str, before: &PgclusterStatus, after: &PgclusterStatus) {
-    if before.phase != after.phase {
-        tracing::info!(cluster, from = %before.phase, to = %after.phase, message = after.message.as_deref().unwrap_or(""), "cluster phase changed");
-    }
-    if before.primary.is_some() && before.primary != after.primary {
-        tracing::info!(
-            cluster,
-            from = before.primary.as_deref().unwrap_or(""),
-            to = after.primary.as_deref().unwrap_or(""),
-            "failover: the store names the new primary"
-        );
-    }
-    if let Some(record) = ended_failover(before, after) {
-        if record.outcome == pgo_core::plan::failover::SUCCEEDED {
-            tracing::info!(cluster, from = %record.from, to = %record.to, ms = record.duration_ms, "failover done");
-        } else {
-            tracing::error!(cluster, to = %record.to, outcome = %record.outcome, "failover abandoned before anything changed");
-        }
-    }
-    member_changes(cluster, &before.members, &after.members);
-}
-
+/// A log line per member readiness change: the record the failover loop
+/// builds on. Phase changes and failovers are events, logged as such.
 fn member_changes(cluster: &str, before: &[MemberStatus], after: &[MemberStatus]) {
     for m in after {
         let was = before.iter().find(|b| b.name == m.name).map(|b| b.ready);
