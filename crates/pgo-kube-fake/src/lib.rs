@@ -427,6 +427,28 @@ impl FakeApi {
         kube::Client::new(service, NS)
     }
 
+    /// A client that answers 503 while `cut` is set: a process cut off
+    /// from the API server.
+    pub fn client_cut_by(&self, cut: Arc<std::sync::atomic::AtomicBool>) -> kube::Client {
+        let me = self.clone();
+        let service = tower::service_fn(move |req: Request<Body>| {
+            let (me, cut) = (me.clone(), cut.clone());
+            async move {
+                if cut.load(std::sync::atomic::Ordering::SeqCst) {
+                    let (code, body) = status(503, "ServiceUnavailable", "cut off".into());
+                    let response = Response::builder()
+                        .status(code)
+                        .header(http::header::CONTENT_TYPE, "application/json")
+                        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                        .unwrap();
+                    return Ok::<_, std::convert::Infallible>(response);
+                }
+                Ok(me.serve(req).await)
+            }
+        });
+        kube::Client::new(service, NS)
+    }
+
     async fn serve(&self, req: Request<Body>) -> Response<Body> {
         let (method, path, query, content_type) = head(&req);
         let bytes = req.into_body().collect().await.unwrap().to_bytes();

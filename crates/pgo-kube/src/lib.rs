@@ -3,6 +3,7 @@
 //! `postgres-operator render` prints without a cluster; and the Store over
 //! the Kubernetes API, where the resources are CRDs.
 
+pub mod leader;
 pub mod platform;
 pub mod render;
 pub mod store;

@@ -20,3 +20,46 @@ pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
         task::controller::run(ctx, stop),
     );
 }
+
+/// How [`run_while_leading`] ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Leadership {
+    /// `stop` turned true.
+    Stopped,
+    /// This process led and no longer does. Its controllers were cut off
+    /// at once, mid-pass: another leader may be starting.
+    Lost,
+}
+
+/// Runs every controller while `leading` is true (waiting until it is),
+/// until `stop`. Leadership lost ends it: the caller exits, and starts
+/// again as a candidate, as client-go's elections do.
+pub async fn run_while_leading(
+    ctx: Arc<Context>,
+    mut leading: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+) -> Leadership {
+    while !*leading.borrow_and_update() {
+        tokio::select! {
+            changed = leading.changed() => if changed.is_err() { return Leadership::Stopped },
+            _ = stop.changed() => return Leadership::Stopped,
+        }
+    }
+    let (stop_controllers, controllers_stop) = watch::channel(false);
+    let controllers = tokio::spawn(run(ctx, controllers_stop));
+    loop {
+        tokio::select! {
+            changed = leading.changed() => {
+                if changed.is_err() || !*leading.borrow_and_update() {
+                    controllers.abort();
+                    return Leadership::Lost;
+                }
+            }
+            _ = stop.changed() => {
+                let _ = stop_controllers.send(true);
+                let _ = controllers.await;
+                return Leadership::Stopped;
+            }
+        }
+    }
+}

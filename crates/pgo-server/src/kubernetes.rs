@@ -10,6 +10,7 @@ use crate::home::Home;
 use crate::run::{Backend, read_config};
 use pgo_api::rest::CreateClusterRequest;
 use pgo_api::{Pgcluster, PgclusterSpec, Pgreplica, PgreplicaSpec};
+use pgo_kube::leader::{Candidate, Election};
 use pgo_kube::platform::ca::InstanceCa;
 use pgo_kube::store::KubeStore;
 use pgo_kube::{HttpManagers, KubePlatform, RenderOptions, Templates, render_cluster, render_rmdata};
@@ -71,6 +72,9 @@ fn check_templates(templates: &Templates, opts: &RenderOptions) -> Result<(), Se
     Ok(())
 }
 
+/// The Lease the operators of a namespace campaign for.
+const LEASE: &str = "postgres-operator";
+
 pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError> {
     let conf = &args.operator_conf;
     let templates = if conf.exists() {
@@ -106,7 +110,22 @@ pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError
         conf.display(),
         opts.image
     );
+    // The pod's name (deploy/operator.yaml passes it), else the host's.
+    let pod = std::env::var("POD_NAME").ok().filter(|n| !n.is_empty());
+    let identity = pod.clone().unwrap_or_else(|| {
+        nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| format!("postgres-operator-{}", std::process::id()))
+    });
+    let election = Candidate::new(
+        client.clone(),
+        &opts.namespace,
+        Election::new(LEASE, &identity),
+        pod,
+    );
     Ok(Backend {
+        election: Some(election),
         store: Arc::new(KubeStore::new(client.clone(), &opts.namespace)),
         platform: Arc::new(KubePlatform::new(client, templates, opts, Arc::new(managers), ca)),
         config,

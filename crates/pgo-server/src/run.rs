@@ -7,7 +7,7 @@ use pgo_api::config::PgoConfig;
 use pgo_apiserver::metrics::ApiMetrics;
 use pgo_apiserver::{AppState, auth::Auth, tls};
 use pgo_operator::runtime::Metrics;
-use pgo_operator::{Context, Hooks};
+use pgo_operator::{Context, Hooks, Leadership};
 use pgo_platform::Platform;
 use pgo_platform::local::{LocalPlatform, LocalSettings, ports};
 use pgo_store::Store;
@@ -26,6 +26,8 @@ pub struct Backend {
     pub config: PgoConfig,
     /// For the log line that says where things are.
     pub describe: String,
+    /// Where operators elect one leader (Kubernetes).
+    pub election: Option<pgo_kube::leader::Candidate>,
 }
 
 pub fn read_config(path: &std::path::Path) -> Result<Option<PgoConfig>, ServerError> {
@@ -90,6 +92,7 @@ fn local(args: &RunArgs, home: &Home) -> Result<Backend, ServerError> {
             data_dir.display(),
             pg_bin.display()
         ),
+        election: None,
     })
 }
 
@@ -144,6 +147,7 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         platform,
         config,
         describe,
+        election,
     } = backend;
 
     home.ensure_auth()?;
@@ -194,7 +198,12 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         ctx = ctx.with_metrics(m);
     }
     let ctx = Arc::new(ctx);
-    let operator = tokio::spawn(pgo_operator::run(ctx, stop.clone()));
+    let (leading_tx, leading) = watch::channel(election.is_none());
+    let campaign = election.map(|e| {
+        tracing::info!(identity = %e.election.identity, lease = %e.election.lease_name, "campaigning for the lease");
+        tokio::spawn(e.campaign(leading_tx, stop.clone()))
+    });
+    let mut operator = tokio::spawn(pgo_operator::run_while_leading(ctx, leading, stop.clone()));
     let app = pgo_apiserver::router(Arc::new(
         AppState::new(store, platform, auth, config).with_metrics(api_metrics),
     ));
@@ -205,10 +214,25 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         home.client_dir().join("env").display()
     );
 
-    pgo_instance::shutdown_signal().await;
-    tracing::info!("stopping; PostgreSQL instances keep running and are adopted at the next start");
+    let lost = tokio::select! {
+        _ = pgo_instance::shutdown_signal() => false,
+        ended = &mut operator => matches!(ended, Ok(Leadership::Lost)),
+    };
+    if lost {
+        tracing::error!("no longer the leader: stopping, to campaign again from a fresh start");
+    } else {
+        tracing::info!("stopping; PostgreSQL instances keep running and are adopted at the next start");
+    }
     let _ = stop_tx.send(true);
-    let _ = operator.await;
+    if !operator.is_finished() {
+        let _ = operator.await;
+    }
+    if let Some(campaign) = campaign {
+        let _ = campaign.await;
+    }
     let _ = api.await;
+    if lost {
+        return Err(start_err("lost the leader lease".into()));
+    }
     Ok(())
 }

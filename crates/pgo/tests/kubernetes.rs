@@ -184,6 +184,19 @@ fn pgo_drives_the_operator_on_kubernetes_end_to_end() {
         "--replica-count=1",
         "--timeout=15",
     ]);
+    // It reconciled, so it leads: the Lease names it.
+    let lease = api
+        .get(
+            "/apis/coordination.k8s.io/v1/namespaces/pgo/leases",
+            "postgres-operator",
+        )
+        .expect("no Lease");
+    assert!(
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .is_some_and(|h| !h.is_empty()),
+        "{lease}"
+    );
     assert!(out.contains("created cluster db"), "{out}");
     let view = server.show_json("db");
     assert_eq!(view["phase"], "Ready", "{view:#}");
