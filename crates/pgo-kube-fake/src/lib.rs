@@ -1,7 +1,8 @@
 //! An in-memory Kubernetes API server, enough of one for the operator's
 //! controllers: get, list (with label selectors), watch (over HTTP),
 //! create, replace (with resourceVersion conflicts), the status
-//! subresource, server-side apply (as a merge), merge patches, deletion
+//! subresource, server-side apply (with field ownership: a field a manager
+//! stops applying is removed), merge patches, deletion
 //! with finalizers, and garbage collection by ownerReferences. A stand-in
 //! kubelet gives Deployments their pods, and a stand-in Job controller
 //! can finish Jobs. Every request is logged, so a test can say what was
@@ -14,6 +15,7 @@
 
 mod http_server;
 mod managers;
+mod ownership;
 
 pub use managers::ManagerCall;
 
@@ -48,6 +50,8 @@ pub struct Change {
 
 pub(crate) struct State {
     objects: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Who applied which fields (server-side apply).
+    owners: ownership::Owners,
     version: u64,
     log: Vec<String>,
     changes: Vec<Change>,
@@ -66,6 +70,7 @@ impl Default for State {
     fn default() -> Self {
         State {
             objects: BTreeMap::new(),
+            owners: ownership::Owners::default(),
             version: 0,
             log: Vec::new(),
             changes: Vec::new(),
@@ -239,6 +244,7 @@ impl State {
     /// Removes an object and, as the garbage collector would, what it owns.
     fn remove(&mut self, coll: &str, name: &str) -> Option<Value> {
         let mut gone = self.objects.get_mut(coll)?.remove(name)?;
+        self.owners.forget(coll, name);
         self.bump(&mut gone);
         self.record(coll, "DELETED", &gone);
         let uid = gone["metadata"]["uid"].as_str().unwrap_or_default().to_string();
@@ -364,9 +370,20 @@ impl State {
             }
             (Method::PATCH, Some(n)) => {
                 let apply = content_type.contains("apply-patch");
+                let manager = ownership::manager(query);
                 match current {
-                    None if apply => (201, self.insert_new(&coll, body)),
+                    None if apply => {
+                        let mut fresh = Value::Object(Default::default());
+                        self.owners.apply(&coll, &n, &manager, &mut fresh, &body);
+                        (201, self.insert_new(&coll, fresh))
+                    }
                     None => not_found(&n),
+                    Some(mut cur) if apply => {
+                        self.owners.apply(&coll, &n, &manager, &mut cur, &body);
+                        self.bump(&mut cur);
+                        self.store(&coll, &n, cur.clone(), "MODIFIED");
+                        (200, cur)
+                    }
                     Some(mut cur) => {
                         merge(&mut cur, &body);
                         self.bump(&mut cur);

@@ -585,3 +585,31 @@ async fn an_unknown_failover_step_is_an_error_not_the_end() {
     );
     assert!(w.managers.calls("/control/promote").is_empty());
 }
+
+#[tokio::test]
+async fn a_label_dropped_from_the_spec_is_removed_from_what_was_applied() {
+    let w = World::new();
+    let cluster = w.create(request("db")).await;
+    let mut c = cluster.clone();
+    c.spec.user_labels = [
+        ("team".to_string(), "a".to_string()),
+        ("tier".to_string(), "gold".to_string()),
+    ]
+    .into();
+    w.clusters().replace(&c).await.unwrap();
+    w.until("db", ready_with(0)).await;
+    let d = w.api.get(DEPLOYMENTS, "db").unwrap();
+    assert_eq!(label(&d, "tier"), Some("gold"));
+
+    let mut c = w.clusters().get("db").await.unwrap();
+    c.spec.user_labels.remove("tier");
+    w.clusters().replace(&c).await.unwrap();
+    w.until("db", ready_with(0)).await;
+    let d = w.api.get(DEPLOYMENTS, "db").unwrap();
+    assert_eq!(label(&d, "team"), Some("a"));
+    assert_eq!(
+        label(&d, "tier"),
+        None,
+        "server-side apply removes a field no longer applied"
+    );
+}
