@@ -47,14 +47,18 @@ pub async fn run_while_leading(
     }
     let (stop_controllers, controllers_stop) = watch::channel(false);
     let controllers = tokio::spawn(run(ctx, controllers_stop));
+    // No sender left means no election any more: leading until stopped.
+    let mut elected = true;
     loop {
         tokio::select! {
-            changed = leading.changed() => {
-                if changed.is_err() || !*leading.borrow_and_update() {
+            changed = leading.changed(), if elected => match changed {
+                Err(_) => elected = false,
+                Ok(()) if !*leading.borrow_and_update() => {
                     controllers.abort();
                     return Leadership::Lost;
                 }
-            }
+                Ok(()) => {}
+            },
             _ = stop.changed() => {
                 let _ = stop_controllers.send(true);
                 let _ = controllers.await;

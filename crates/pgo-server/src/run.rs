@@ -199,10 +199,15 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     }
     let ctx = Arc::new(ctx);
     let (leading_tx, leading) = watch::channel(election.is_none());
-    let campaign = election.map(|e| {
-        tracing::info!(identity = %e.election.identity, lease = %e.election.lease_name, "campaigning for the lease");
-        tokio::spawn(e.campaign(leading_tx, stop.clone()))
-    });
+    // Without an election (the local platform) this server leads, and the
+    // sender is kept so that `leading` never looks closed.
+    let (campaign, _no_election) = match election {
+        Some(e) => {
+            tracing::info!(identity = %e.election.identity, lease = %e.election.lease_name, "campaigning for the lease");
+            (Some(tokio::spawn(e.campaign(leading_tx, stop.clone()))), None)
+        }
+        None => (None, Some(leading_tx)),
+    };
     let mut operator = tokio::spawn(pgo_operator::run_while_leading(ctx, leading, stop.clone()));
     let app = pgo_apiserver::router(Arc::new(
         AppState::new(store, platform, auth, config).with_metrics(api_metrics),

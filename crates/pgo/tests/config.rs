@@ -9,13 +9,13 @@ use support::Server;
 #[test]
 fn the_readme_example_parses() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    // The pgo.yaml block (others, such as Prometheus' scrape config, are not).
     let block = readme
         .split("```yaml\n")
-        .nth(1)
-        .unwrap()
-        .split("```")
-        .next()
-        .unwrap();
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.starts_with("Cluster:") || b.contains("\nPgo:"))
+        .expect("no pgo.yaml block in the README");
     let config = PgoConfig::from_yaml(block).unwrap();
     assert_eq!(config, PgoConfig::default(), "the README shows the defaults");
 }
