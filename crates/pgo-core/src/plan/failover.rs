@@ -222,13 +222,6 @@ mod tests {
         plan(&stored, &Task::of(&t).unwrap(), at(1500))
     }
 
-    fn kinds(p: &Plan) -> Vec<String> {
-        p.actions
-            .iter()
-            .map(|a| format!("{a:?}").split(['(', ' ']).next().unwrap().to_string())
-            .collect()
-    }
-
     #[test]
     fn each_step_does_its_part_and_records_the_next() {
         let two = [replica("db", "db-a"), replica("db", "db-b")];
@@ -287,7 +280,7 @@ mod tests {
         ];
         for (step, reason, replace, want) in cases {
             let p = run(*step, reason, *replace, &two);
-            assert_eq!(kinds(&p), *want, "{step:?} {reason}");
+            assert_eq!(kinds(&p.actions), *want, "{step:?} {reason}");
             assert_eq!(p.next, Next::NOW);
         }
     }

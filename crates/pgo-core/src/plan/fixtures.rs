@@ -74,3 +74,11 @@ pub fn member(name: &str, ready: bool) -> MemberStatus {
         ..Default::default()
     }
 }
+
+/// Each action's variant name, in order: what a table of cases compares.
+pub fn kinds(actions: &[super::Action]) -> Vec<String> {
+    actions
+        .iter()
+        .map(|a| format!("{a:?}").split(['(', ' ']).next().unwrap().to_string())
+        .collect()
+}

@@ -24,13 +24,6 @@ fn seen(instances: &[(&str, bool)]) -> Seen {
     }
 }
 
-fn kinds(actions: &[Action]) -> Vec<String> {
-    actions
-        .iter()
-        .map(|a| format!("{a:?}").split(['(', ' ']).next().unwrap().to_string())
-        .collect()
-}
-
 fn stored<'a>(c: &'a Pgcluster, replicas: &'a [Pgreplica]) -> Stored<'a> {
     Stored {
         cluster: c,

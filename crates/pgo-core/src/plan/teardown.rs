@@ -87,13 +87,6 @@ mod tests {
     use super::*;
     use pgo_api::labels;
 
-    fn kinds(p: &Plan) -> Vec<String> {
-        p.actions
-            .iter()
-            .map(|a| format!("{a:?}").split(['(', ' ']).next().unwrap().to_string())
-            .collect()
-    }
-
     #[test]
     fn data_is_kept_unless_asked_and_a_shared_volume_is_never_removed() {
         let mut c = cluster("db");
@@ -108,7 +101,7 @@ mod tests {
         };
         let kept = plan(&stored, &volumes, super::super::fixtures::at(0));
         assert_eq!(
-            kinds(&kept),
+            kinds(&kept.actions),
             [
                 "Record",
                 "WriteStatus",
@@ -133,7 +126,11 @@ mod tests {
             failover: None,
         };
         let gone = plan(&stored, &volumes, super::super::fixtures::at(0));
-        assert_eq!(kinds(&gone)[0], "RemoveInstance", "Deleting is written once");
+        assert_eq!(
+            kinds(&gone.actions)[0],
+            "RemoveInstance",
+            "Deleting is written once"
+        );
         let rmdata: Vec<_> = gone
             .actions
             .iter()
