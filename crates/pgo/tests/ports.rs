@@ -25,7 +25,13 @@ fn ports_come_from_their_range_and_no_two_objects_share_one() {
     for name in &names {
         server.wait_until(120, "every cluster to be ready with its replica", || {
             let v = server.show_json(name);
-            v["phase"] == "Ready" && members(&v, "Replica").len() == 1
+            v["phase"] == "Ready"
+                && members(&v, "Replica").len() == 1
+                && v["members"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|m| m["ready"] == true)
         });
         let v = server.show_json(name);
         for m in v["members"].as_array().unwrap() {

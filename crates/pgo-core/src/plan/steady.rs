@@ -214,7 +214,7 @@ pub fn status(
         .instances
         .iter()
         .map(|i| {
-            let mut m = member(i, seen.instances.get(&i.name));
+            let mut m = member(i, seen.instances.get(&i.name), seen.ready(&primary));
             if let Some(e) = applied.replica_errors.get(&i.name) {
                 m.message = Some(e.clone());
             }
@@ -368,7 +368,7 @@ fn phase_event(
     Some(stored.event(reason, text))
 }
 
-fn member(instance: &InstanceSpec, seen: Option<&InstanceObservation>) -> MemberStatus {
+fn member(instance: &InstanceSpec, seen: Option<&InstanceObservation>, primary_ready: bool) -> MemberStatus {
     match seen {
         Some(s) => MemberStatus {
             name: instance.name.clone(),
@@ -392,6 +392,7 @@ fn member(instance: &InstanceSpec, seen: Option<&InstanceObservation>) -> Member
             role: instance.role,
             message: Some(match instance.role {
                 MemberRole::Primary => "not created yet".into(),
+                MemberRole::Replica if primary_ready => "being made: not running yet".into(),
                 MemberRole::Replica => "waiting for the primary to be ready".into(),
             }),
             ..Default::default()
