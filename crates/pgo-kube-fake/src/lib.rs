@@ -335,6 +335,7 @@ impl State {
                 if given.is_some() && given != cur.pointer("/metadata/resourceVersion").cloned() {
                     return status(409, "Conflict", format!("the object {n:?} has been modified"));
                 }
+                let before = cur.clone();
                 if sub.as_deref() == Some("status") {
                     cur["status"] = body["status"].clone();
                 } else {
@@ -355,6 +356,10 @@ impl State {
                     if let Some(s) = kept_status {
                         cur["status"] = s;
                     }
+                    cur["metadata"]["resourceVersion"] = before["metadata"]["resourceVersion"].clone();
+                }
+                if cur == before {
+                    return (200, cur);
                 }
                 self.bump(&mut cur);
                 let finalizers_gone = cur
@@ -379,13 +384,23 @@ impl State {
                     }
                     None => not_found(&n),
                     Some(mut cur) if apply => {
+                        let before = cur.clone();
                         self.owners.apply(&coll, &n, &manager, &mut cur, &body);
+                        // As the real server: a write that changes nothing
+                        // keeps the version and tells no watch.
+                        if cur == before {
+                            return (200, cur);
+                        }
                         self.bump(&mut cur);
                         self.store(&coll, &n, cur.clone(), "MODIFIED");
                         (200, cur)
                     }
                     Some(mut cur) => {
+                        let before = cur.clone();
                         merge(&mut cur, &body);
+                        if cur == before {
+                            return (200, cur);
+                        }
                         self.bump(&mut cur);
                         self.store(&coll, &n, cur.clone(), "MODIFIED");
                         (200, cur)

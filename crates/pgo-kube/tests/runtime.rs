@@ -161,3 +161,24 @@ async fn status_writes_do_not_trigger_reconciles() {
     assert!(writing <= bound, "writing: {writing} reconciles, bound {bound}");
     assert!(writing >= 2, "the probe timer still runs: {writing}");
 }
+
+/// A pod's change triggers its cluster at once: with a 10 s probe period, a
+/// primary whose pod stops being ready is seen within a moment, not at the
+/// next probe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_that_stops_being_ready_triggers_its_cluster_before_the_probe() {
+    let w = World::watched(config(10_000));
+    let _running = run(&w);
+    w.create(support::request("db")).await;
+    wait_for(&w, "db", 20, ready_with(0)).await;
+    // Settled into the 10 s period.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let start = Instant::now();
+    w.hang_manager("db");
+    wait_for(&w, "db", 3, |s| {
+        s.phase == pgo_api::cluster::ClusterPhase::NotReady
+    })
+    .await;
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}

@@ -126,6 +126,17 @@ pub trait Platform: Send + Sync + 'static {
     /// Opens (or repoints) a service; the same name keeps the same endpoint.
     async fn ensure_service(&self, spec: &ServiceSpec) -> Result<Endpoint, PlatformError>;
 
+    /// The clusters whose running parts changed (a pod that became ready or
+    /// not, a Deployment deleted by hand), by name, so that their reconcile
+    /// comes at once instead of at the next probe. None where instances are
+    /// only observed on the probe timer (the local platform).
+    fn changes(
+        &self,
+        _stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
+        None
+    }
+
     /// Tells users about a cluster: an Event on Kubernetes. The operator
     /// logs every event too, and on the local platform that is all.
     async fn record_event(&self, _event: &pgo_core::event::Event) -> Result<(), PlatformError> {

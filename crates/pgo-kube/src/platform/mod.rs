@@ -6,6 +6,7 @@
 
 mod apply;
 pub mod ca;
+mod changes;
 mod events;
 mod instances;
 pub mod managers;
@@ -278,6 +279,13 @@ impl Platform for KubePlatform {
     async fn remove_secret(&self, name: &str) -> Result<(), PlatformError> {
         let api: Api<Secret> = self.api();
         delete_ours(&api, "Secret", name).await
+    }
+
+    fn changes(
+        &self,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
+        Some(changes::feed(self.client.clone(), &self.opts.namespace, stop))
     }
 
     async fn record_event(&self, event: &pgo_core::event::Event) -> Result<(), PlatformError> {

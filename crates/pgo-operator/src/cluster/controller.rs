@@ -64,5 +64,7 @@ pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
         let result = reconcile(&ctx, &name).await;
         outcome(&name, result)
     };
-    driver::run(CONTROLLER, ctx, watches, reconcile_one, stop).await;
+    // What the platform runs for clusters (pods, on Kubernetes) triggers too.
+    let feed = ctx.platform.changes(stop.clone());
+    driver::run(CONTROLLER, ctx, watches, feed, reconcile_one, stop).await;
 }

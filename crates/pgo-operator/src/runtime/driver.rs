@@ -84,12 +84,14 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// A controller: its watches, one per `(kind, route)`, feed its queue,
-/// which `reconcile` drains with the context's workers and metrics.
+/// A controller: its watches, one per `(kind, route)`, and `feed` (keys
+/// to trigger, from elsewhere), feed its queue, which `reconcile` drains
+/// with the context's workers and metrics.
 pub async fn run<R, F>(
     controller: &'static str,
     ctx: Arc<Context>,
     watches: Vec<(String, Route)>,
+    feed: Option<mpsc::UnboundedReceiver<String>>,
     reconcile: R,
     stop: watch::Receiver<bool>,
 ) where
@@ -105,6 +107,16 @@ pub async fn run<R, F>(
             tx.clone(),
             stop.clone(),
         ));
+    }
+    if let Some(mut feed) = feed {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(key) = feed.recv().await {
+                if tx.send(Signal::Trigger(key)).is_err() {
+                    return;
+                }
+            }
+        });
     }
     drop(tx);
     let (workers, metrics) = (ctx.config.pgo.reconcile_workers, ctx.metrics.clone());

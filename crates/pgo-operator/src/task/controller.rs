@@ -78,5 +78,13 @@ pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
         let result = reconcile(&ctx, &name).await;
         outcome(&name, result)
     };
-    driver::run(CONTROLLER, ctx, vec![(kind, task_changed)], reconcile_one, stop).await;
+    driver::run(
+        CONTROLLER,
+        ctx,
+        vec![(kind, task_changed)],
+        None,
+        reconcile_one,
+        stop,
+    )
+    .await;
 }
