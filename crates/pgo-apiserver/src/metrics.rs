@@ -42,15 +42,12 @@ pub struct ApiMetrics {
 }
 
 impl ApiMetrics {
-    /// Registers the apiserver's series into `registry` (under
-    /// `pgo_apiserver`), beside what `more` registers, and scrapes it all.
-    pub fn new(more: impl FnOnce(&mut Registry)) -> ApiMetrics {
-        let mut registry = Registry::default();
-        more(&mut registry);
+    /// Registers the apiserver's series into `registry` (which may hold
+    /// others, the operator's), and scrapes all of it.
+    pub fn new(mut registry: Registry) -> ApiMetrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let clusters = Family::<PhaseLabel, Gauge>::default();
-        let api = registry.sub_registry_with_prefix("pgo_apiserver");
-        api.register(
+        registry.sub_registry_with_prefix("pgo_apiserver").register(
             "requests",
             "Requests answered, by method, route and status code",
             requests.clone(),
@@ -70,7 +67,7 @@ impl ApiMetrics {
 
 impl Default for ApiMetrics {
     fn default() -> Self {
-        ApiMetrics::new(|_| {})
+        ApiMetrics::new(Registry::default())
     }
 }
 

@@ -101,6 +101,15 @@ fn status(code: u16, reason: &str, message: String) -> (u16, Value) {
     (code, s)
 }
 
+/// A JSON answer to the in-process client.
+fn reply(code: u16, body: &Value) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_vec(body).unwrap()))
+        .unwrap()
+}
+
 /// The collection, name and subresource a path names.
 pub(crate) fn parse(path: &str) -> (String, Option<String>, Option<String>) {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -224,6 +233,26 @@ impl State {
             .entry(collection.to_string())
             .or_default()
             .insert(name.to_string(), object);
+    }
+
+    /// Stores a changed object. As the real server: a write that changes
+    /// nothing keeps the version and tells no watch, and a deleted object
+    /// whose last finalizer went is gone.
+    fn write_back(&mut self, coll: &str, name: &str, before: &Value, mut cur: Value) -> (u16, Value) {
+        if cur == *before {
+            return (200, cur);
+        }
+        self.bump(&mut cur);
+        let finalizers_gone = cur
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty());
+        if cur.pointer("/metadata/deletionTimestamp").is_some() && finalizers_gone {
+            self.remove(coll, name);
+            return (200, cur);
+        }
+        self.store(coll, name, cur.clone(), "MODIFIED");
+        (200, cur)
     }
 
     fn insert_new(&mut self, coll: &str, mut object: Value) -> Value {
@@ -358,20 +387,7 @@ impl State {
                     }
                     cur["metadata"]["resourceVersion"] = before["metadata"]["resourceVersion"].clone();
                 }
-                if cur == before {
-                    return (200, cur);
-                }
-                self.bump(&mut cur);
-                let finalizers_gone = cur
-                    .pointer("/metadata/finalizers")
-                    .and_then(Value::as_array)
-                    .is_none_or(|f| f.is_empty());
-                if cur.pointer("/metadata/deletionTimestamp").is_some() && finalizers_gone {
-                    self.remove(&coll, &n);
-                    return (200, cur);
-                }
-                self.store(&coll, &n, cur.clone(), "MODIFIED");
-                (200, cur)
+                self.write_back(&coll, &n, &before, cur)
             }
             (Method::PATCH, Some(n)) => {
                 let apply = content_type.contains("apply-patch");
@@ -383,27 +399,14 @@ impl State {
                         (201, self.insert_new(&coll, fresh))
                     }
                     None => not_found(&n),
-                    Some(mut cur) if apply => {
-                        let before = cur.clone();
-                        self.owners.apply(&coll, &n, &manager, &mut cur, &body);
-                        // As the real server: a write that changes nothing
-                        // keeps the version and tells no watch.
-                        if cur == before {
-                            return (200, cur);
-                        }
-                        self.bump(&mut cur);
-                        self.store(&coll, &n, cur.clone(), "MODIFIED");
-                        (200, cur)
-                    }
                     Some(mut cur) => {
                         let before = cur.clone();
-                        merge(&mut cur, &body);
-                        if cur == before {
-                            return (200, cur);
+                        if apply {
+                            self.owners.apply(&coll, &n, &manager, &mut cur, &body);
+                        } else {
+                            merge(&mut cur, &body);
                         }
-                        self.bump(&mut cur);
-                        self.store(&coll, &n, cur.clone(), "MODIFIED");
-                        (200, cur)
+                        self.write_back(&coll, &n, &before, cur)
                     }
                 }
             }
@@ -451,12 +454,7 @@ impl FakeApi {
     }
 
     pub fn client(&self) -> kube::Client {
-        let me = self.clone();
-        let service = tower::service_fn(move |req: Request<Body>| {
-            let me = me.clone();
-            async move { Ok::<_, std::convert::Infallible>(me.serve(req).await) }
-        });
-        kube::Client::new(service, NS)
+        self.client_cut_by(Arc::default())
     }
 
     /// A client that answers 503 while `cut` is set: a process cut off
@@ -468,12 +466,7 @@ impl FakeApi {
             async move {
                 if cut.load(std::sync::atomic::Ordering::SeqCst) {
                     let (code, body) = status(503, "ServiceUnavailable", "cut off".into());
-                    let response = Response::builder()
-                        .status(code)
-                        .header(http::header::CONTENT_TYPE, "application/json")
-                        .body(Body::from(serde_json::to_vec(&body).unwrap()))
-                        .unwrap();
-                    return Ok::<_, std::convert::Infallible>(response);
+                    return Ok::<_, std::convert::Infallible>(reply(code, &body));
                 }
                 Ok(me.serve(req).await)
             }
@@ -494,11 +487,7 @@ impl FakeApi {
             s.log.push(format!("{method} {path}"));
             s.handle(&method, &path, &query, &content_type, body)
         };
-        Response::builder()
-            .status(code)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Body::from(serde_json::to_vec(&answer).unwrap()))
-            .unwrap()
+        reply(code, &answer)
     }
 
     pub fn get(&self, coll: &str, name: &str) -> Option<Value> {

@@ -28,17 +28,7 @@ async fn main() {
     let w = support::World::watched(config);
     let (stop, rx) = watch::channel(false);
     tokio::spawn(pgo_operator::run(w.ctx.clone(), rx.clone()));
-    let api = w.api.clone();
-    let mut kubelet_stop = rx.clone();
-    tokio::spawn(async move {
-        loop {
-            api.kubelet();
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                _ = kubelet_stop.changed() => return,
-            }
-        }
-    });
+    w.kubelet_every(Duration::from_millis(100), rx);
 
     let start = Instant::now();
     for i in 0..clusters {

@@ -67,7 +67,7 @@ impl Candidate {
     /// Campaigns until `stop`; the pod carries the label only while
     /// leading (a restarted container starts without it).
     pub async fn campaign(self, leading: watch::Sender<bool>, stop: watch::Receiver<bool>) {
-        self.label(false).await;
+        label(&self.pods, self.pod.as_deref(), false).await;
         let mut watching = leading.subscribe();
         let (pods, pod) = (self.pods.clone(), self.pod.clone());
         let labeller = async move {
@@ -78,10 +78,6 @@ impl Candidate {
         };
         let campaign = run(self.leases, self.election, leading, stop);
         tokio::join!(campaign, labeller);
-    }
-
-    async fn label(&self, leading: bool) {
-        label(&self.pods, self.pod.as_deref(), leading).await;
     }
 }
 

@@ -26,16 +26,7 @@ impl Drop for Running {
 fn run(w: &World) -> Running {
     let (stop, rx) = watch::channel(false);
     tokio::spawn(pgo_operator::run(w.ctx.clone(), rx.clone()));
-    let (api, mut rx) = (w.api.clone(), rx);
-    tokio::spawn(async move {
-        loop {
-            api.kubelet();
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-                _ = rx.changed() => return,
-            }
-        }
-    });
+    w.kubelet_every(Duration::from_millis(20), rx);
     Running { stop }
 }
 

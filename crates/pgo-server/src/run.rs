@@ -12,6 +12,7 @@ use pgo_platform::Platform;
 use pgo_platform::local::{LocalPlatform, LocalSettings, ports};
 use pgo_store::Store;
 use pgo_store::sqlite::SqliteStore;
+use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -188,26 +189,21 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         ..Hooks::default()
     };
     // One registry, scraped on the apiserver's /metrics.
-    let mut operator_metrics = None;
-    let api_metrics = ApiMetrics::new(|registry| {
-        let operator = registry.sub_registry_with_prefix("pgo_operator");
-        operator_metrics = Some(Arc::new(Metrics::register(operator)));
-    });
-    let mut ctx = Context::new(store.clone(), platform.clone(), config.clone()).with_hooks(hooks);
-    if let Some(m) = operator_metrics {
-        ctx = ctx.with_metrics(m);
-    }
-    let ctx = Arc::new(ctx);
+    let mut registry = Registry::default();
+    let operator_metrics = Metrics::register(registry.sub_registry_with_prefix("pgo_operator"));
+    let api_metrics = ApiMetrics::new(registry);
+    let ctx = Arc::new(
+        Context::new(store.clone(), platform.clone(), config.clone())
+            .with_hooks(hooks)
+            .with_metrics(Arc::new(operator_metrics)),
+    );
     let (leading_tx, leading) = watch::channel(election.is_none());
-    // Without an election (the local platform) this server leads, and the
-    // sender is kept so that `leading` never looks closed.
-    let (campaign, _no_election) = match election {
-        Some(e) => {
-            tracing::info!(identity = %e.election.identity, lease = %e.election.lease_name, "campaigning for the lease");
-            (Some(tokio::spawn(e.campaign(leading_tx, stop.clone()))), None)
-        }
-        None => (None, Some(leading_tx)),
-    };
+    // Without an election (the local platform) this server leads: the
+    // sender goes unused, and a closed channel keeps what it last said.
+    let campaign = election.map(|e| {
+        tracing::info!(identity = %e.election.identity, lease = %e.election.lease_name, "campaigning for the lease");
+        tokio::spawn(e.campaign(leading_tx, stop.clone()))
+    });
     let mut operator = tokio::spawn(pgo_operator::run_while_leading(ctx, leading, stop.clone()));
     let app = pgo_apiserver::router(Arc::new(
         AppState::new(store, platform, auth, config).with_metrics(api_metrics),

@@ -125,6 +125,14 @@ where
             .transpose()
     }
 
+    /// As [`delete`](Self::delete), and `None` where it was gone already.
+    pub async fn delete_opt(&self, name: &str) -> Result<Option<K>, StoreError> {
+        match self.delete(name).await {
+            Err(e) if e.is_not_found() => Ok(None),
+            other => other,
+        }
+    }
+
     pub async fn watch(
         &self,
         since: u64,

@@ -4,8 +4,7 @@
 
 mod support;
 
-use std::process::Command;
-use support::{SERVER, Server, admin_credentials as admin, https_client as client};
+use support::{Server, admin_credentials as admin, https_client as client};
 
 #[tokio::test]
 async fn credentials_roles_and_the_open_health_check() {
@@ -49,14 +48,8 @@ async fn credentials_roles_and_the_open_health_check() {
     assert!(plain.is_err(), "plain HTTP must not be answered: {plain:?}");
 
     // A pgoreader may show but not create: 403 naming the permission.
-    let out = Command::new(SERVER)
-        .args(["user", "add", "reader", "--role", "pgoreader", "--home"])
-        .arg(&server.home)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let line = String::from_utf8(out.stdout).unwrap();
-    let (reader, reader_pass) = line.trim().split_once(':').unwrap();
+    let (reader, reader_pass) = support::add_user(&server, "reader", "pgoreader");
+    let (reader, reader_pass) = (reader.as_str(), reader_pass.as_str());
     let users = std::fs::read_to_string(server.home.join("pgouser")).unwrap();
     assert!(!users.contains(reader_pass), "passwords are stored hashed");
     let r = http

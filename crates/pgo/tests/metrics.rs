@@ -4,10 +4,7 @@
 
 mod support;
 
-use std::process::Command;
 use support::*;
-
-const SERVER: &str = env!("CARGO_BIN_EXE_postgres-operator");
 
 /// The value of the series `name{labels}` (labels as printed, in order).
 fn value(body: &str, series: &str) -> Option<f64> {
@@ -31,15 +28,13 @@ async fn metrics_count_reconciles_failovers_clusters_and_requests_for_readers_on
     // Nobody unauthenticated; a reader may.
     let r = http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let out = Command::new(SERVER)
-        .args(["user", "add", "scraper", "--role", "pgoreader", "--home"])
-        .arg(&server.home)
-        .output()
+    let (user, pass) = add_user(&server, "scraper", "pgoreader");
+    let r = http
+        .get(&url)
+        .basic_auth(&user, Some(&pass))
+        .send()
+        .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let line = String::from_utf8(out.stdout).unwrap();
-    let (user, pass) = line.trim().split_once(':').unwrap();
-    let r = http.get(&url).basic_auth(user, Some(pass)).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert!(
         r.headers()["content-type"]

@@ -116,6 +116,20 @@ impl World {
             .config
     }
 
+    /// A stand-in kubelet stepping every `period` until `stop`.
+    pub fn kubelet_every(&self, period: std::time::Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let api = self.api.clone();
+        tokio::spawn(async move {
+            loop {
+                api.kubelet();
+                tokio::select! {
+                    _ = tokio::time::sleep(period) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+
     /// The primary of `instance` fails as the kubelet sees a hung manager:
     /// `/status` times out and the pod's readiness probe fails.
     pub fn hang_manager(&self, instance: &str) {

@@ -26,14 +26,6 @@ fn write(what: String) -> impl FnOnce(StoreError) -> ReconcileError {
     move |source| ReconcileError::Write { what, source }
 }
 
-fn ignore_not_found<T>(r: Result<Option<T>, StoreError>) -> Result<(), StoreError> {
-    match r {
-        Ok(_) => Ok(()),
-        Err(e) if e.is_not_found() => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 impl<'a> Act<'a> {
     pub fn new(ctx: &'a Context, read: &'a Read) -> Act<'a> {
         Act {
@@ -152,7 +144,11 @@ impl<'a> Act<'a> {
             Action::DeleteReplica(r) => replicas::delete(ctx, &r).await?,
             Action::ReleaseReplica(r) => replicas::release(ctx, &r).await?,
             Action::ForgetReplica(r) => replicas::forget(ctx, &r).await?,
-            Action::WriteReplicaStatus(r, status) => replicas::write_status(ctx, &r, status).await?,
+            Action::WriteReplicaStatus(r, status) => {
+                if let Some(replica) = self.read.stored().replica(&r) {
+                    replicas::write_status(ctx, replica, status).await?;
+                }
+            }
             Action::StartFailover {
                 from,
                 target,
@@ -188,7 +184,9 @@ impl<'a> Act<'a> {
                 self.set_step(step, None).await?;
             }
             Action::DeleteFailoverTask => {
-                ignore_not_found(self.tasks().delete(&names::failover_task(&name)).await)
+                self.tasks()
+                    .delete_opt(&names::failover_task(&name))
+                    .await
                     .map_err(write(format!("failover task of {name}")))?;
             }
             Action::RequestRmdata { volume, owner_uid } => {

@@ -76,11 +76,7 @@ pub async fn mark_delete_data(ctx: &Context, replica: &str) -> Result<(), Reconc
 
 /// Deleted: its finalizer holds it until its teardown is done.
 pub async fn delete(ctx: &Context, replica: &str) -> Result<(), ReconcileError> {
-    api(ctx)
-        .delete(replica)
-        .await
-        .or_else(|e| if e.is_not_found() { Ok(None) } else { Err(e) })
-        .map_err(write(replica))?;
+    api(ctx).delete_opt(replica).await.map_err(write(replica))?;
     tracing::info!(replica, "scaledown: replica leaving");
     Ok(())
 }
@@ -89,12 +85,7 @@ pub async fn delete(ctx: &Context, replica: &str) -> Result<(), ReconcileError> 
 /// takes its finalizer off.
 pub async fn release(ctx: &Context, name: &str) -> Result<(), ReconcileError> {
     let api = api(ctx);
-    let Some(mut current) = api
-        .delete(name)
-        .await
-        .or_else(|e| if e.is_not_found() { Ok(None) } else { Err(e) })
-        .map_err(write(name))?
-    else {
+    let Some(mut current) = api.delete_opt(name).await.map_err(write(name))? else {
         return Ok(());
     };
     if has_finalizer(&current.metadata.finalizers, labels::REPLICA_FINALIZER) {
@@ -120,27 +111,22 @@ pub async fn forget(ctx: &Context, name: &str) -> Result<(), ReconcileError> {
         }
         api.replace(&current).await.map_err(write(name))?;
     }
-    api.delete(name)
-        .await
-        .or_else(|e| if e.is_not_found() { Ok(None) } else { Err(e) })
-        .map_err(write(name))?;
+    api.delete_opt(name).await.map_err(write(name))?;
     Ok(())
 }
 
-/// Writes a replica's readiness.
+/// Writes a replica's readiness over the replica as read this pass (the
+/// plan wrote it only because it changed); a write in between is a conflict.
 pub async fn write_status(
     ctx: &Context,
-    replica: &str,
+    replica: &Pgreplica,
     status: PgreplicaStatus,
 ) -> Result<(), ReconcileError> {
-    let api = api(ctx);
-    let Some(mut next) = api.get_opt(replica).await.map_err(ReconcileError::Read)? else {
-        return Ok(());
-    };
-    if next.status.as_ref() == Some(&status) {
-        return Ok(());
-    }
+    let mut next = replica.clone();
     next.status = Some(status);
-    api.replace_status(&next).await.map_err(ReconcileError::Status)?;
+    api(ctx)
+        .replace_status(&next)
+        .await
+        .map_err(ReconcileError::Status)?;
     Ok(())
 }

@@ -74,8 +74,6 @@ struct ReasonLabel {
 /// The operator's series. They live in a registry that may hold others
 /// too (the apiserver's), encoded together on one scrape.
 pub struct Metrics {
-    /// Its own registry, when not registered into a shared one.
-    registry: Option<Registry>,
     reconciles: Family<ReconcileLabels, Counter>,
     reconcile_seconds: Histograms<ControllerLabel>,
     queue_depth: Family<ControllerLabel, Gauge>,
@@ -83,12 +81,10 @@ pub struct Metrics {
     failover_seconds: Histograms<ReasonLabel>,
 }
 
+/// Counted, and scraped nowhere (tests, tools): the registry goes.
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("pgo_operator");
-        let mut metrics = Metrics::register(&mut registry);
-        metrics.registry = Some(registry);
-        metrics
+        Metrics::register(&mut Registry::default())
     }
 }
 
@@ -122,7 +118,6 @@ impl Metrics {
             failover_seconds.clone(),
         );
         Metrics {
-            registry: None,
             reconciles,
             reconcile_seconds,
             queue_depth,
@@ -189,15 +184,5 @@ impl Metrics {
                 .get()
         })
         .sum()
-    }
-
-    /// Its own series, in Prometheus' text format (empty when registered
-    /// into a shared registry: encode that one).
-    pub fn encode(&self) -> Result<String, std::fmt::Error> {
-        let mut out = String::new();
-        if let Some(registry) = &self.registry {
-            prometheus_client::encoding::text::encode(&mut out, registry)?;
-        }
-        Ok(out)
     }
 }

@@ -471,6 +471,20 @@ pub fn admin_credentials(server: &Server) -> (String, String) {
     (u.to_string(), p.to_string())
 }
 
+/// A new apiserver user with `role`, as `postgres-operator user add` makes
+/// one: its name and password.
+pub fn add_user(server: &Server, name: &str, role: &str) -> (String, String) {
+    let out = Command::new(SERVER)
+        .args(["user", "add", name, "--role", role, "--home"])
+        .arg(&server.home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8(out.stdout).unwrap();
+    let (user, pass) = line.trim().split_once(':').unwrap();
+    (user.to_string(), pass.to_string())
+}
+
 /// The PostgreSQL binaries the product itself would use (the newest
 /// installed), never a version named by hand.
 pub fn pg_bin_dir() -> PathBuf {
