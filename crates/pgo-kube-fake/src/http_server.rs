@@ -82,7 +82,9 @@ impl FakeApi {
         let watch =
             method == Method::GET && matches!(query_value(&query, "watch").as_deref(), Some("true" | "1"));
         let mut state = self.0.lock().unwrap();
-        state.log.push(format!("{method} {path}"));
+        state
+            .log
+            .push(format!("{method} {path}{}", if watch { "?watch" } else { "" }));
         if watch {
             let (collection, _, _) = parse(&path);
             let since = query_value(&query, "resourceVersion")
@@ -90,10 +92,17 @@ impl FakeApi {
                 .unwrap_or(0);
             let (past, feed) = state.changes_since(&collection, since);
             drop(state);
-            let future = BroadcastStream::new(feed).filter_map(move |c| {
-                let collection = collection.clone();
-                async move { c.ok().filter(|c| c.collection == collection && c.version > since) }
-            });
+            // Only what matches the selector, as the API server filters; a
+            // watcher that falls behind is cut off (it lists again), never
+            // left to miss changes unawares.
+            let sel = crate::selector(&query);
+            let wanted = move |c: &Change| {
+                c.collection == collection && c.version > since && crate::matches(&c.object, &sel)
+            };
+            let past: Vec<Change> = past.into_iter().filter(|c| wanted(c)).collect();
+            let future = BroadcastStream::new(feed)
+                .take_while(|c| futures::future::ready(c.is_ok()))
+                .filter_map(move |c| futures::future::ready(c.ok().filter(|c| wanted(c))));
             let events = futures::stream::iter(past).chain(future).map(|c| line(&c));
             return Response::builder()
                 .status(200)

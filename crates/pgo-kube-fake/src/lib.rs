@@ -147,7 +147,7 @@ fn decode(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-fn selector(query: &str) -> Vec<(String, String)> {
+pub(crate) fn selector(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter_map(|p| p.strip_prefix("labelSelector="))
@@ -160,7 +160,7 @@ fn selector(query: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn matches(object: &Value, sel: &[(String, String)]) -> bool {
+pub(crate) fn matches(object: &Value, sel: &[(String, String)]) -> bool {
     sel.iter().all(|(k, v)| {
         object
             .pointer("/metadata/labels")

@@ -103,22 +103,17 @@ async fn a_cluster_whose_platform_calls_block_never_delays_another_clusters_fail
     w.managers.blocked.lock().unwrap().clear();
 }
 
-/// Reconciles of cluster `db` in `window`: each reads the cluster once,
-/// as the API server saw it. The operator's own count must agree.
+/// Reconciles of the one cluster, of one instance, in `window`: each asks
+/// its manager's `/status` once, as the stand-in managers saw it. The
+/// operator's own count must agree.
 async fn reconciles_in(w: &World, window: Duration) -> u64 {
-    let reads = || {
-        w.api
-            .log()
-            .iter()
-            .filter(|l| l.starts_with("GET ") && l.ends_with("/pgclusters/db"))
-            .count() as u64
-    };
-    let (before, counted) = (reads(), w.ctx.metrics.reconciles("cluster"));
+    let asked = || w.managers.statuses.load(std::sync::atomic::Ordering::Relaxed);
+    let (before, counted) = (asked(), w.ctx.metrics.reconciles("cluster"));
     tokio::time::sleep(window).await;
-    let (n, by_operator) = (reads() - before, w.ctx.metrics.reconciles("cluster") - counted);
+    let (n, by_operator) = (asked() - before, w.ctx.metrics.reconciles("cluster") - counted);
     assert!(
         n.abs_diff(by_operator) <= 1,
-        "API reads {n}, the operator counted {by_operator}"
+        "/status asked {n} times, the operator counted {by_operator}"
     );
     n
 }
@@ -172,4 +167,67 @@ async fn a_pod_that_stops_being_ready_triggers_its_cluster_before_the_probe() {
     .await;
     let took = start.elapsed();
     assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+/// Requests the operator made in `window`.
+async fn requests_in(w: &World, window: Duration) -> Vec<String> {
+    let before = w.api.log().len();
+    tokio::time::sleep(window).await;
+    w.api.log()[before..].to_vec()
+}
+
+/// At steady state every pass reads from the watch-fed caches: passes go on
+/// at the probe period and the API server hears nothing. A status write by
+/// a Deployment's controller changes nothing pgo applied and is left alone;
+/// a Service edited by hand is applied again at once, not a minute later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_steady_cluster_costs_no_requests_and_drift_is_undone_at_once() {
+    let period = 200;
+    let w = World::watched(config(period));
+    let _running = run(&w);
+    w.create(support::request("db")).await;
+    wait_for(&w, "db", 20, ready_with(0)).await;
+    tokio::time::sleep(Duration::from_millis(3 * period)).await;
+
+    let passes = w.ctx.metrics.reconciles("cluster");
+    let heard = requests_in(&w, Duration::from_secs(1)).await;
+    assert!(
+        w.ctx.metrics.reconciles("cluster") - passes >= 3,
+        "passes went on"
+    );
+    assert_eq!(heard, Vec::<String>::new(), "no request at steady state");
+
+    use support::fake_api::{DEPLOYMENTS, SERVICES};
+    w.api.patch(
+        DEPLOYMENTS,
+        "db",
+        serde_json::json!({ "status": { "observedGeneration": 9 } }),
+    );
+    let heard = requests_in(&w, Duration::from_secs(1)).await;
+    assert_eq!(heard, Vec::<String>::new(), "a status write is not drift");
+
+    // A value pgo applied, changed: server-side apply takes it back.
+    let selector = w.api.get(SERVICES, "db").unwrap()["spec"]["selector"].clone();
+    let (key, _) = selector.as_object().unwrap().iter().next().unwrap();
+    w.api.patch(
+        SERVICES,
+        "db",
+        serde_json::json!({ "spec": { "selector": { key.clone(): "theirs" } } }),
+    );
+    let start = Instant::now();
+    while w.api.get(SERVICES, "db").unwrap()["spec"]["selector"] != selector {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the edit was never undone"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        w.api
+            .log()
+            .contains(&"PATCH /api/v1/namespaces/pgo/services/db".to_string()),
+        "applied again"
+    );
+    // Every list and watch the caches made is one the operator's Role grants.
+    support::rbac::assert_granted(&w.api.log());
 }

@@ -15,6 +15,16 @@ pub struct Context {
     pub hooks: Hooks,
 }
 
+/// The kinds a pass reads, answered from memory by [`cached`].
+pub const CACHED_KINDS: &[&str] = &["Pgcluster", "Pgreplica", "Pgtask"];
+
+/// `store` with the kinds the operator reads served from a watch-fed
+/// cache: a steady pass then reads nothing from the store. Only for a
+/// store that can watch.
+pub fn cached(store: Arc<dyn Store>) -> Arc<dyn Store> {
+    Arc::new(pgo_store::Cached::new(store, CACHED_KINDS))
+}
+
 impl Context {
     pub fn new(store: Arc<dyn Store>, platform: Arc<dyn Platform>, config: PgoConfig) -> Self {
         Context {

@@ -8,7 +8,7 @@ mod context;
 pub mod runtime;
 pub mod task;
 
-pub use context::{Context, Hooks};
+pub use context::{CACHED_KINDS, Context, Hooks, cached};
 
 use std::sync::Arc;
 use tokio::sync::watch;

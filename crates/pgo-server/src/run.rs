@@ -193,9 +193,13 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     let operator_metrics = Metrics::register(registry.sub_registry_with_prefix("pgo_operator"));
     let api_metrics = ApiMetrics::new(registry);
     let ctx = Arc::new(
-        Context::new(store.clone(), platform.clone(), config.clone())
-            .with_hooks(hooks)
-            .with_metrics(Arc::new(operator_metrics)),
+        Context::new(
+            pgo_operator::cached(store.clone()),
+            platform.clone(),
+            config.clone(),
+        )
+        .with_hooks(hooks)
+        .with_metrics(Arc::new(operator_metrics)),
     );
     let (leading_tx, leading) = watch::channel(election.is_none());
     // Without an election (the local platform) this server leads: the

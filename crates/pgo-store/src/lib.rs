@@ -5,11 +5,13 @@
 //! waits for finalizers, and a watch delivers every change after a given
 //! resourceVersion, in order.
 
+pub mod cache;
 mod error;
 mod object;
 pub mod sqlite;
 mod typed;
 
+pub use cache::Cached;
 pub use error::StoreError;
 pub use typed::{Api, Event};
 

@@ -1,24 +1,24 @@
 //! Writes to the API server: server-side apply with pgo's one field
 //! manager, never to an object pgo did not make, and not again while the
-//! same object was applied moments ago (a level-triggered pass would
-//! otherwise re-send every object every second).
+//! object is as pgo applied it (a level-triggered pass would otherwise
+//! re-send every object every second).
 
+use super::cache::{Cachable, Reflector};
 use crate::store::FIELD_MANAGER;
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
 use pgo_api::labels;
 use pgo_platform::PlatformError;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::collections::HashMap;
-use std::fmt::Debug;
-use std::sync::Mutex;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long an applied object is trusted before it is applied again, so
-/// drift (an edit by hand) is undone within this.
+/// Without a cache to see drift (an edit by hand) in, how long an applied
+/// object is trusted before it is applied again.
 const REAPPLY: Duration = Duration::from_secs(60);
 
 /// Whether pgo made the object: only those it changes or deletes.
@@ -41,22 +41,73 @@ pub fn not_ours(kind: &str, name: &str) -> PlatformError {
     ))
 }
 
+/// What pgo applied of an object: the body it sent, and what the API
+/// server made of it.
+struct Entry {
+    body: String,
+    at: Instant,
+    version: u64,
+    shape: u64,
+}
+
 /// What was applied lately, by kind and name.
 #[derive(Default)]
-pub struct Applied(Mutex<HashMap<String, (String, Instant)>>);
+pub struct Applied(Mutex<HashMap<String, Entry>>);
+
+/// The parts of an object anyone but its controllers would change: labels,
+/// annotations, spec and data. Not status, nor the bookkeeping of writes.
+fn shape<K: Serialize>(object: &K) -> u64 {
+    let value = serde_json::to_value(object).unwrap_or_default();
+    let mut h = DefaultHasher::new();
+    for part in ["/metadata/labels", "/metadata/annotations", "/spec", "/data"] {
+        value.pointer(part).map(Value::to_string).hash(&mut h);
+    }
+    h.finish()
+}
+
+fn version<K: Resource>(object: &K) -> u64 {
+    object
+        .meta()
+        .resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
 
 impl Applied {
-    fn fresh(&self, key: &str, body: &str) -> bool {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|m| m.get(key).map(|(b, at)| b == body && at.elapsed() < REAPPLY))
-            .unwrap_or(false)
+    /// True when applying `body` again would change nothing. With a cache:
+    /// the object is as pgo left it (later writes changed only its status).
+    /// Without one: applied within [`REAPPLY`].
+    fn fresh<K: Cachable + Serialize>(
+        &self,
+        key: &str,
+        body: &str,
+        cache: Option<&Arc<Reflector<K>>>,
+        name: &str,
+    ) -> bool {
+        let Ok(map) = self.0.lock() else { return false };
+        let Some(entry) = map.get(key).filter(|e| e.body == body) else {
+            return false;
+        };
+        match cache.and_then(|c| c.get(name)) {
+            Some(Some(live)) => version(&live) <= entry.version || shape(&live) == entry.shape,
+            // Deleted behind pgo's back.
+            Some(None) => false,
+            None => entry.at.elapsed() < REAPPLY,
+        }
     }
 
-    fn record(&self, key: String, body: String) {
+    fn record<K: Serialize + Resource>(&self, key: String, body: String, answer: &K) {
         if let Ok(mut m) = self.0.lock() {
-            m.insert(key, (body, Instant::now()));
+            m.insert(
+                key,
+                Entry {
+                    body,
+                    at: Instant::now(),
+                    version: version(answer),
+                    shape: shape(answer),
+                },
+            );
         }
     }
 
@@ -66,31 +117,42 @@ impl Applied {
         }
     }
 
-    /// Applies `object` unless the same was applied within [`REAPPLY`];
-    /// refuses when an object of that name exists that pgo did not make.
-    pub async fn apply<K>(&self, api: &Api<K>, object: &K) -> Result<(), PlatformError>
+    /// Applies `object` unless doing so would change nothing (see
+    /// [`fresh`](Self::fresh)); refuses when an object of that name exists
+    /// that pgo did not make.
+    pub async fn apply<K>(
+        &self,
+        api: &Api<K>,
+        cache: Option<&Arc<Reflector<K>>>,
+        object: &K,
+    ) -> Result<(), PlatformError>
     where
-        K: Resource<Scope = NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
-        K::DynamicType: Default,
+        K: Cachable + Serialize,
     {
-        let kind = K::kind(&K::DynamicType::default()).to_string();
+        let kind = K::kind(&()).to_string();
         let name = object.meta().name.clone().unwrap_or_default();
         let key = format!("{kind}/{name}");
         let body = serde_json::to_string(object).map_err(|e| PlatformError::Invalid(e.to_string()))?;
-        if self.fresh(&key, &body) {
+        if self.fresh(&key, &body, cache, &name) {
             return Ok(());
         }
         let what = format!("{kind} {name}");
-        if let Some(current) = api.get_opt(&name).await.map_err(|e| api_error(&what, e))?
-            && !ours(current.meta())
-        {
+        let current = match cache.and_then(|c| c.get(&name)) {
+            Some(Some(hit)) => Some(hit),
+            _ => api.get_opt(&name).await.map_err(|e| api_error(&what, e))?,
+        };
+        if current.is_some_and(|c| !ours(c.meta())) {
             return Err(not_ours(&kind, &name));
         }
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        api.patch(&name, &params, &Patch::Apply(object))
+        let answer = api
+            .patch(&name, &params, &Patch::Apply(object))
             .await
             .map_err(|e| api_error(&format!("applying {what}"), e))?;
-        self.record(key, body);
+        self.record(key, body, &answer);
+        if let Some(c) = cache {
+            c.wrote(answer);
+        }
         Ok(())
     }
 }

@@ -4,7 +4,7 @@
 
 use super::apply::{api_error, not_ours, ours};
 use super::managers::ManagerAddr;
-use super::{KubePlatform, delete_ours, pods, secrets};
+use super::{KubePlatform, pods, secrets};
 use crate::render::{self, CREATED_AS, config_map_name};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
@@ -30,12 +30,7 @@ fn role_of(text: &str) -> Option<MemberRole> {
 
 pub async fn ensure(p: &KubePlatform, spec: &InstanceSpec) -> Result<(), PlatformError> {
     secrets::ensure_manager(p, spec).await?;
-    let deployments: Api<Deployment> = p.api();
-    let what = format!("Deployment {}", spec.name);
-    let existing = deployments
-        .get_opt(&spec.name)
-        .await
-        .map_err(|e| api_error(&what, e))?;
+    let existing = p.get_opt::<Deployment>(&spec.name).await?;
     if let Some(d) = &existing
         && !ours(&d.metadata)
     {
@@ -55,17 +50,20 @@ pub async fn ensure(p: &KubePlatform, spec: &InstanceSpec) -> Result<(), Platfor
         .unwrap_or(spec.role);
     let (config_map, deployment) = render::render_instance(&p.templates, &p.opts, spec, created_as)
         .map_err(|e| PlatformError::Invalid(e.to_string()))?;
-    p.applied.apply(&p.api::<ConfigMap>(), &config_map).await?;
-    p.applied.apply(&deployments, &deployment).await?;
+    p.applied
+        .apply(&p.api::<ConfigMap>(), p.cache::<ConfigMap>(), &config_map)
+        .await?;
+    p.applied
+        .apply(&p.api::<Deployment>(), p.cache::<Deployment>(), &deployment)
+        .await?;
 
-    let pod_api: Api<Pod> = p.api();
-    let live: Vec<Pod> = pods::of(&pod_api, &spec.name)
+    let live: Vec<Pod> = pods::of(p, &spec.name)
         .await?
         .into_iter()
         .filter(|pod| !pods::terminating(pod))
         .collect();
     for pod in &live {
-        pods::set_role(&pod_api, pod, Some(spec.role)).await?;
+        pods::set_role(p, pod, Some(spec.role)).await?;
     }
     push_config(p, spec, &config_map, &live).await
 }
@@ -123,15 +121,9 @@ async fn push_config(
 }
 
 pub async fn observe(p: &KubePlatform, name: &str) -> Result<Option<InstanceObservation>, PlatformError> {
-    let pod_api: Api<Pod> = p.api();
-    let all = pods::of(&pod_api, name).await?;
+    let all = pods::of(p, name).await?;
     let Some(pod) = all.first() else {
-        let deployments: Api<Deployment> = p.api();
-        let exists = deployments
-            .get_opt(name)
-            .await
-            .map_err(|e| api_error(&format!("Deployment {name}"), e))?
-            .is_some();
+        let exists = p.get_opt::<Deployment>(name).await?.is_some();
         return Ok(exists.then(|| InstanceObservation {
             name: name.to_string(),
             message: Some(format!("Deployment {name} has no pod yet")),
@@ -180,20 +172,20 @@ pub async fn observe(p: &KubePlatform, name: &str) -> Result<Option<InstanceObse
 /// goes), then its Deployment and ConfigMap are deleted. Done only when no
 /// pod of it is left, so a fence is a fence; the PVC stays.
 pub async fn remove(p: &KubePlatform, name: &str) -> Result<(), PlatformError> {
-    let pod_api: Api<Pod> = p.api();
-    let before = pods::of(&pod_api, name).await?;
+    let before = pods::of(p, name).await?;
     for pod in before.iter().filter(|pod| !pods::terminating(pod)) {
-        pods::set_role(&pod_api, pod, None).await?;
+        pods::set_role(p, pod, None).await?;
     }
-    delete_ours(&p.api::<Deployment>(), "Deployment", name).await?;
-    delete_ours(&p.api::<ConfigMap>(), "ConfigMap", &config_map_name(name)).await?;
-    delete_ours(&p.api::<Secret>(), "Secret", &render::manager_secret(name)).await?;
+    p.delete_ours::<Deployment>(name).await?;
+    p.delete_ours::<ConfigMap>(&config_map_name(name)).await?;
+    p.delete_ours::<Secret>(&render::manager_secret(name)).await?;
     p.applied.forget("Deployment", name);
     p.applied.forget("ConfigMap", &config_map_name(name));
     if let Ok(mut m) = p.pushed.lock() {
         m.remove(name);
     }
-    let left = pods::of(&pod_api, name).await?;
+    let left = pods::of(p, name).await?;
+    let pod_api: Api<Pod> = p.api();
     if left.is_empty() {
         return Ok(());
     }
@@ -226,8 +218,7 @@ pub async fn remove(p: &KubePlatform, name: &str) -> Result<(), PlatformError> {
 
 /// The running pod of an instance, its manager, and the manager's token.
 async fn reachable(p: &KubePlatform, name: &str) -> Result<(Pod, ManagerAddr, String), PlatformError> {
-    let pod_api: Api<Pod> = p.api();
-    let pod = pods::of(&pod_api, name)
+    let pod = pods::of(p, name)
         .await?
         .into_iter()
         .find(|pod| !pods::terminating(pod) && pods::running(pod))
@@ -263,5 +254,5 @@ pub async fn promote(p: &KubePlatform, name: &str) -> Result<(), PlatformError> 
         )
         .await
         .map_err(|e| PlatformError::Invalid(format!("instance {name}: {e}")))?;
-    pods::set_role(&p.api::<Pod>(), &pod, Some(MemberRole::Primary)).await
+    pods::set_role(p, &pod, Some(MemberRole::Primary)).await
 }

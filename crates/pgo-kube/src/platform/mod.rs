@@ -6,11 +6,12 @@
 
 mod apply;
 pub mod ca;
-mod changes;
+mod cache;
 mod events;
 mod instances;
 pub mod managers;
 mod pods;
+mod reads;
 mod rmdata;
 mod secrets;
 
@@ -19,8 +20,9 @@ pub use managers::{HttpManagers, MANAGER_PORT, ManagerAddr, Managers};
 use crate::Templates;
 use crate::render::{self, RenderOptions};
 use apply::{Applied, api_error, not_ours, ours};
+use cache::Caches;
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Secret, Service};
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use pgo_api::labels;
 use pgo_core::desired::{self, DesiredCluster, InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
 use pgo_platform::{
@@ -39,6 +41,8 @@ pub struct KubePlatform {
     applied: Applied,
     /// The config last pushed to each instance's manager.
     pushed: Mutex<HashMap<String, String>>,
+    /// What pgo made, kept current by watches; `None` reads the API server.
+    caches: Option<Caches>,
 }
 
 impl KubePlatform {
@@ -59,7 +63,15 @@ impl KubePlatform {
             ca,
             applied: Applied::default(),
             pushed: Mutex::new(HashMap::new()),
+            caches: None,
         }
+    }
+
+    /// Reads what pgo made from caches fed by watches, so a steady pass
+    /// makes no request: for an API server that serves watches.
+    pub fn with_caches(mut self) -> Self {
+        self.caches = Some(Caches::new(&self.client, &self.opts.namespace));
+        self
     }
 
     fn api<K>(&self) -> Api<K>
@@ -69,35 +81,12 @@ impl KubePlatform {
     {
         Api::namespaced(self.client.clone(), &self.opts.namespace)
     }
-
-    fn created_by_pgo() -> ListParams {
-        ListParams::default().labels(&format!("{}={}", labels::MANAGED_BY, labels::MANAGER))
-    }
 }
 
 pub(crate) fn post_params() -> PostParams {
     PostParams {
         dry_run: false,
         field_manager: Some(crate::store::FIELD_MANAGER.to_string()),
-    }
-}
-
-/// Deletes `name` if pgo made it; gone already is fine.
-pub(crate) async fn delete_ours<K>(api: &Api<K>, kind: &str, name: &str) -> Result<(), PlatformError>
-where
-    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
-{
-    let what = format!("{kind} {name}");
-    let Some(current) = api.get_opt(name).await.map_err(|e| api_error(&what, e))? else {
-        return Ok(());
-    };
-    if !ours(current.meta()) {
-        return Err(not_ours(kind, name));
-    }
-    match api.delete(name, &DeleteParams::background()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(api_error(&format!("deleting {what}"), e)),
     }
 }
 
@@ -147,11 +136,12 @@ impl Platform for KubePlatform {
         let api: Api<PersistentVolumeClaim> = self.api();
         let what = format!("PVC {}", spec.name);
         // Made once and then left alone: a claim's spec is mostly immutable.
-        match api.get_opt(&spec.name).await.map_err(|e| api_error(&what, e))? {
+        match self.get_opt::<PersistentVolumeClaim>(&spec.name).await? {
             Some(current) if ours(&current.metadata) => Ok(()),
             Some(_) => Err(not_ours("PersistentVolumeClaim", &spec.name)),
             None => match api.create(&post_params(), &pvc).await {
-                Ok(_) => {
+                Ok(made) => {
+                    self.wrote(made);
                     tracing::info!(pvc = %spec.name, "created PVC");
                     Ok(())
                 }
@@ -162,13 +152,8 @@ impl Platform for KubePlatform {
     }
 
     async fn volumes(&self) -> Result<Vec<VolumeInfo>, PlatformError> {
-        let api: Api<PersistentVolumeClaim> = self.api();
-        let list = api
-            .list(&Self::created_by_pgo())
-            .await
-            .map_err(|e| api_error("listing PVCs", e))?;
-        Ok(list
-            .items
+        let claims = self.list_ours::<PersistentVolumeClaim>(None).await?;
+        Ok(claims
             .into_iter()
             .map(|p| {
                 let name = p.metadata.name.clone().unwrap_or_default();
@@ -191,20 +176,10 @@ impl Platform for KubePlatform {
     }
 
     async fn volume_usage(&self, name: &str) -> Result<Option<VolumeUsage>, PlatformError> {
-        let claims: Api<PersistentVolumeClaim> = self.api();
-        if claims
-            .get_opt(name)
-            .await
-            .map_err(|e| api_error(&format!("PVC {name}"), e))?
-            .is_none()
-        {
+        if self.get_opt::<PersistentVolumeClaim>(name).await?.is_none() {
             return Ok(None);
         }
-        let pods: Api<Pod> = self.api();
-        let list = pods
-            .list(&Self::created_by_pgo())
-            .await
-            .map_err(|e| api_error("listing pods", e))?;
+        let pods = self.list_ours::<Pod>(None).await?;
         let mounts = |p: &Pod| {
             p.spec.as_ref().is_some_and(|s| {
                 s.volumes.iter().flatten().any(|v| {
@@ -214,8 +189,7 @@ impl Platform for KubePlatform {
                 })
             })
         };
-        let Some((pod, at)) = list
-            .items
+        let Some((pod, at)) = pods
             .iter()
             .filter(|p| mounts(p) && pods::running(p) && !pods::terminating(p))
             .find_map(|p| pods::manager(p).map(|at| (p, at)))
@@ -268,8 +242,9 @@ impl Platform for KubePlatform {
     async fn ensure_service(&self, spec: &ServiceSpec) -> Result<Endpoint, PlatformError> {
         let service = render::render_service(&self.templates, &self.opts, spec)
             .map_err(|e| PlatformError::Invalid(e.to_string()))?;
-        let api: Api<Service> = self.api();
-        self.applied.apply(&api, &service).await?;
+        self.applied
+            .apply(&self.api::<Service>(), self.cache::<Service>(), &service)
+            .await?;
         Ok(Endpoint {
             host: format!("{}.{}.svc", spec.name, self.opts.namespace),
             port: spec.port,
@@ -277,15 +252,22 @@ impl Platform for KubePlatform {
     }
 
     async fn remove_secret(&self, name: &str) -> Result<(), PlatformError> {
-        let api: Api<Secret> = self.api();
-        delete_ours(&api, "Secret", name).await
+        self.delete_ours::<Secret>(name).await
     }
 
+    /// Pods and Deployments, from their caches' watches: a pod that stops
+    /// being ready triggers its cluster at once, not at the next probe; a
+    /// Deployment deleted by hand is made again at once. The feed ends with
+    /// the platform.
     fn changes(
         &self,
-        stop: tokio::sync::watch::Receiver<bool>,
+        _stop: tokio::sync::watch::Receiver<bool>,
     ) -> Option<tokio::sync::mpsc::UnboundedReceiver<String>> {
-        Some(changes::feed(self.client.clone(), &self.opts.namespace, stop))
+        let caches = self.caches.as_ref()?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        caches.pods.feed(tx.clone());
+        caches.deployments.feed(tx);
+        Some(rx)
     }
 
     async fn record_event(&self, event: &pgo_core::event::Event) -> Result<(), PlatformError> {
@@ -293,8 +275,7 @@ impl Platform for KubePlatform {
     }
 
     async fn remove_service(&self, name: &str) -> Result<(), PlatformError> {
-        let api: Api<Service> = self.api();
-        delete_ours(&api, "Service", name).await?;
+        self.delete_ours::<Service>(name).await?;
         self.applied.forget("Service", name);
         Ok(())
     }

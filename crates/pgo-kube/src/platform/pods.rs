@@ -2,28 +2,20 @@
 //! the role label the Services select on (set by the operator, not by the
 //! pod template, so a failover never rolls the new primary's pod).
 
+use super::KubePlatform;
 use super::apply::api_error;
 use super::managers::ManagerAddr;
 use crate::render::INSTANCE_LABEL;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use pgo_api::cluster::MemberRole;
 use pgo_api::labels;
 use pgo_platform::PlatformError;
 use serde_json::json;
 
 /// Every pod of instance `name`, the live ones first, newest first.
-pub async fn of(api: &Api<Pod>, name: &str) -> Result<Vec<Pod>, PlatformError> {
-    let params = ListParams::default().labels(&format!(
-        "{INSTANCE_LABEL}={name},{}={}",
-        labels::MANAGED_BY,
-        labels::MANAGER
-    ));
-    let mut pods = api
-        .list(&params)
-        .await
-        .map_err(|e| api_error(&format!("listing the pods of instance {name}"), e))?
-        .items;
+pub async fn of(p: &KubePlatform, name: &str) -> Result<Vec<Pod>, PlatformError> {
+    let mut pods = p.list_ours::<Pod>(Some((INSTANCE_LABEL, name))).await?;
     pods.sort_by_key(|p| {
         (
             terminating(p),
@@ -130,16 +122,19 @@ pub fn why_not_ready(pod: &Pod) -> String {
 }
 
 /// Sets (or with `None` removes) the role label the Services select on.
-pub async fn set_role(api: &Api<Pod>, pod: &Pod, role: Option<MemberRole>) -> Result<(), PlatformError> {
+pub async fn set_role(p: &KubePlatform, pod: &Pod, role: Option<MemberRole>) -> Result<(), PlatformError> {
     if self::role(pod) == role {
         return Ok(());
     }
     let value = role.map(|r| r.to_string());
     let patch = json!({ "metadata": { "labels": { labels::ROLE: value } } });
     let pod_name = name(pod);
-    api.patch(&pod_name, &PatchParams::default(), &Patch::Merge(&patch))
+    let relabelled = p
+        .api::<Pod>()
+        .patch(&pod_name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .map_err(|e| api_error(&format!("relabelling pod {pod_name}"), e))?;
+    p.wrote(relabelled);
     tracing::info!(pod = %pod_name, role = value.as_deref().unwrap_or("none"), "pod relabelled");
     Ok(())
 }

@@ -3,7 +3,8 @@
 //! succeeded. A Job that fails leaves the PVC, and says so.
 
 use super::apply::{api_error, not_ours, ours};
-use super::{KubePlatform, delete_ours, post_params};
+use super::reads::delete_ours;
+use super::{KubePlatform, post_params};
 use crate::render::{Rendered, render_rmdata, rmdata_job_name};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
@@ -31,16 +32,11 @@ fn succeeded(job: &Job) -> bool {
 }
 
 pub async fn remove(p: &KubePlatform, pvc: &str) -> Result<(), PlatformError> {
-    let claims: Api<PersistentVolumeClaim> = p.api();
     let jobs: Api<Job> = p.api();
     let name = rmdata_job_name(pvc);
-    let Some(claim) = claims
-        .get_opt(pvc)
-        .await
-        .map_err(|e| api_error(&format!("PVC {pvc}"), e))?
-    else {
+    let Some(claim) = p.get_opt::<PersistentVolumeClaim>(pvc).await? else {
         // Gone already (a second pass after the delete): tidy the Job.
-        return delete_ours(&jobs, "Job", &name).await;
+        return delete_ours(&jobs, None, &name).await;
     };
     if !ours(&claim.metadata) {
         return Err(not_ours("PersistentVolumeClaim", pvc));
@@ -84,8 +80,8 @@ pub async fn remove(p: &KubePlatform, pvc: &str) -> Result<(), PlatformError> {
     if !succeeded(&job) {
         return Err(PlatformError::InProgress(format!("rmdata Job {name} is running")));
     }
-    delete_ours(&claims, "PersistentVolumeClaim", pvc).await?;
-    delete_ours(&jobs, "Job", &name).await?;
+    p.delete_ours::<PersistentVolumeClaim>(pvc).await?;
+    delete_ours(&jobs, None, &name).await?;
     tracing::info!(pvc, "data removed and PVC deleted");
     Ok(())
 }

@@ -19,19 +19,15 @@ fn random(len: usize) -> Result<String, PlatformError> {
 }
 
 /// Creates the secret unless one of that name exists.
-async fn create_absent(api: &Api<Secret>, secret: Secret) -> Result<(), PlatformError> {
+async fn create_absent(p: &KubePlatform, secret: Secret) -> Result<(), PlatformError> {
     let name = secret.metadata.name.clone().unwrap_or_default();
     let what = format!("Secret {name}");
-    if api
-        .get_opt(&name)
-        .await
-        .map_err(|e| api_error(&what, e))?
-        .is_some()
-    {
+    if p.get_opt::<Secret>(&name).await?.is_some() {
         return Ok(());
     }
-    match api.create(&post_params(), &secret).await {
-        Ok(_) => {
+    match p.api::<Secret>().create(&post_params(), &secret).await {
+        Ok(made) => {
+            p.wrote(made);
             tracing::info!(secret = %name, "created secret");
             Ok(())
         }
@@ -64,7 +60,7 @@ pub async fn ensure_user(platform: &KubePlatform, spec: &SecretSpec) -> Result<(
         ])),
         ..Default::default()
     };
-    create_absent(&platform.api(), secret).await
+    create_absent(platform, secret).await
 }
 
 pub(super) fn field(secret: &Secret, key: &str) -> Option<String> {
@@ -76,12 +72,7 @@ pub(super) fn field(secret: &Secret, key: &str) -> Option<String> {
 }
 
 pub async fn read_user(platform: &KubePlatform, name: &str) -> Result<Option<Credentials>, PlatformError> {
-    let api: Api<Secret> = platform.api();
-    let Some(secret) = api
-        .get_opt(name)
-        .await
-        .map_err(|e| api_error(&format!("Secret {name}"), e))?
-    else {
+    let Some(secret) = platform.get_opt::<Secret>(name).await? else {
         return Ok(None);
     };
     match (field(&secret, "username"), field(&secret, "password")) {
@@ -122,7 +113,7 @@ pub async fn ensure_manager(platform: &KubePlatform, spec: &InstanceSpec) -> Res
     let what = format!("Secret {name}");
     let api: Api<Secret> = platform.api();
     let ca = platform.ca.get().await?;
-    let existing = api.get_opt(&name).await.map_err(|e| api_error(&what, e))?;
+    let existing = platform.get_opt::<Secret>(&name).await?;
     if let Some(s) = &existing {
         if !ours(&s.metadata) {
             return Err(not_ours("Secret", &name));
@@ -158,7 +149,7 @@ pub async fn ensure_manager(platform: &KubePlatform, spec: &InstanceSpec) -> Res
     };
     match existing {
         None => match api.create(&post_params(), &secret).await {
-            Ok(_) => {}
+            Ok(made) => platform.wrote(made),
             // Made in between: the next pass checks that one.
             Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
             Err(e) => return Err(api_error(&format!("creating {what}"), e)),
@@ -167,7 +158,8 @@ pub async fn ensure_manager(platform: &KubePlatform, spec: &InstanceSpec) -> Res
             // Replaced only if unchanged since read: a concurrent renewal wins.
             secret.metadata.resource_version = old.metadata.resource_version;
             match api.replace(&name, &post_params(), &secret).await {
-                Ok(_) => {
+                Ok(renewed) => {
+                    platform.wrote(renewed);
                     tracing::info!(secret = %name, %expires, "renewed the instance manager's certificate")
                 }
                 Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
@@ -181,16 +173,11 @@ pub async fn ensure_manager(platform: &KubePlatform, spec: &InstanceSpec) -> Res
 /// The token instance `name`'s manager requires.
 pub async fn read_token(platform: &KubePlatform, instance: &str) -> Result<String, PlatformError> {
     let name = manager_secret(instance);
-    let api: Api<Secret> = platform.api();
-    let secret = api
-        .get_opt(&name)
-        .await
-        .map_err(|e| api_error(&format!("Secret {name}"), e))?
-        .ok_or_else(|| {
-            PlatformError::Invalid(format!(
-                "Secret {name} (the token of instance {instance}'s manager) does not exist"
-            ))
-        })?;
+    let secret = platform.get_opt::<Secret>(&name).await?.ok_or_else(|| {
+        PlatformError::Invalid(format!(
+            "Secret {name} (the token of instance {instance}'s manager) does not exist"
+        ))
+    })?;
     field(&secret, "token")
         .map(|t| t.trim().to_string())
         .ok_or_else(|| PlatformError::Invalid(format!("Secret {name} has no token key")))

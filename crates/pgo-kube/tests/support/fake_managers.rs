@@ -31,6 +31,8 @@ pub struct FakeManagers {
     /// Every `/status` reports a WAL position further on, as under writes.
     pub writing: std::sync::atomic::AtomicBool,
     lsn: std::sync::atomic::AtomicU64,
+    /// `/status` requests answered, one per instance per pass.
+    pub statuses: std::sync::atomic::AtomicU64,
     pub calls: Mutex<Vec<Call>>,
 }
 
@@ -50,6 +52,7 @@ impl FakeManagers {
 impl Managers for FakeManagers {
     async fn status(&self, at: &ManagerAddr) -> Result<InstanceReport, String> {
         let host = at.ip.as_str();
+        self.statuses.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if self.blocked.lock().unwrap().contains(host) {
             std::future::pending::<()>().await;
         }

@@ -84,14 +84,21 @@ impl World {
         let operator = {
             let ca = ca.clone();
             move |config: PgoConfig, hooks: Hooks| {
-                let platform = KubePlatform::new(
+                let mut platform = KubePlatform::new(
                     client.clone(),
                     templates.clone(),
                     opts.clone(),
                     managers.clone(),
                     ca.clone(),
                 );
-                let store = Arc::new(KubeStore::new(client.clone(), fake_api::NS));
+                if wiring == Wiring::Watched {
+                    platform = platform.with_caches();
+                }
+                let mut store: Arc<dyn pgo_store::Store> =
+                    Arc::new(KubeStore::new(client.clone(), fake_api::NS));
+                if wiring == Wiring::Watched {
+                    store = pgo_operator::cached(store);
+                }
                 Arc::new(Context::new(store, Arc::new(platform), config).with_hooks(hooks))
             }
         };

@@ -6,6 +6,10 @@ use std::collections::BTreeSet;
 /// `(group, resource, verb)` the request "METHOD path" needs.
 fn needs(line: &str) -> (String, String, String) {
     let (method, path) = line.split_once(' ').unwrap();
+    let (path, watch) = match path.strip_suffix("?watch") {
+        Some(p) => (p, true),
+        None => (path, false),
+    };
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (group, rest) = if segs[0] == "api" {
         (String::new(), &segs[2..])
@@ -23,6 +27,7 @@ fn needs(line: &str) -> (String, String, String) {
     }
     let named = rest.len() >= 2;
     let verb = match (method, named) {
+        ("GET", _) if watch => "watch",
         ("GET", true) => "get",
         ("GET", false) => "list",
         ("POST", _) => "create",
