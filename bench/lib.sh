@@ -13,9 +13,23 @@ chmod 755 "$work"
 cleanup() {
   [ -n "${server:-}" ] && kill -9 "$server" 2>/dev/null || true
   for pidfile in "$work"/home/instances/*/manager.pid; do [ -f "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null || true; done
+  # SIGQUIT (an immediate shutdown) lets each postmaster remove its shared
+  # memory; SIGKILL would leave it behind, and after a few runs initdb fails
+  # for want of segments. Whatever is left after 10 s is killed.
+  local pids=()
   for pidfile in "$work"/home/volumes/*/pgdata/postmaster.pid "$work"/bare*/*/postmaster.pid; do
-    [ -f "$pidfile" ] && kill -9 "$(head -n 1 "$pidfile")" 2>/dev/null || true
+    if [ -f "$pidfile" ]; then pids+=("$(head -n 1 "$pidfile")"); fi
   done
+  if [ ${#pids[@]} -gt 0 ]; then
+    kill -QUIT "${pids[@]}" 2>/dev/null || true
+    for _ in $(seq 1 100); do
+      local alive=0 p
+      for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+      [ "$alive" = 0 ] && break
+      sleep 0.1
+    done
+    kill -9 "${pids[@]}" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT

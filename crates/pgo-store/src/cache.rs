@@ -66,7 +66,7 @@ struct State {
     synced: bool,
     /// The version of the last list or event.
     version: u64,
-    objects: BTreeMap<String, (u64, Value)>,
+    objects: BTreeMap<String, (u64, Arc<Value>)>,
     /// Every event after `floor`, the oldest first.
     ring: VecDeque<RawEvent>,
     floor: u64,
@@ -107,7 +107,7 @@ impl State {
         if self.objects.get(&name).is_some_and(|(v, _)| *v >= version) {
             return;
         }
-        self.objects.insert(name, (version, object));
+        self.objects.insert(name, (version, Arc::new(object)));
     }
 
     fn forget(&mut self, name: &str, version: u64) {
@@ -129,7 +129,7 @@ impl State {
         for item in list.items {
             if let Ok(name) = object::name(&item) {
                 let version = version_of(&item);
-                self.objects.insert(name, (version, item));
+                self.objects.insert(name, (version, Arc::new(item)));
             }
         }
         self.tombstones.clear();
@@ -272,6 +272,18 @@ async fn follow(
 #[async_trait::async_trait]
 impl Store for Cached {
     async fn get(&self, kind: &str, name: &str) -> Result<Value, StoreError> {
+        self.get_shared(kind, name).await.map(Arc::unwrap_or_clone)
+    }
+
+    async fn list(&self, kind: &str) -> Result<RawList, StoreError> {
+        let (items, resource_version) = self.list_shared(kind).await?;
+        Ok(RawList {
+            items: items.into_iter().map(Arc::unwrap_or_clone).collect(),
+            resource_version,
+        })
+    }
+
+    async fn get_shared(&self, kind: &str, name: &str) -> Result<Arc<Value>, StoreError> {
         if let Some(state) = self.synced(kind) {
             return state
                 .objects
@@ -282,17 +294,17 @@ impl Store for Cached {
                     name: name.to_string(),
                 });
         }
-        self.inner.get(kind, name).await
+        self.inner.get_shared(kind, name).await
     }
 
-    async fn list(&self, kind: &str) -> Result<RawList, StoreError> {
+    async fn list_shared(&self, kind: &str) -> Result<(Vec<Arc<Value>>, u64), StoreError> {
         if let Some(state) = self.synced(kind) {
-            return Ok(RawList {
-                items: state.objects.values().map(|(_, o)| o.clone()).collect(),
-                resource_version: state.version,
-            });
+            return Ok((
+                state.objects.values().map(|(_, o)| o.clone()).collect(),
+                state.version,
+            ));
         }
-        self.inner.list(kind).await
+        self.inner.list_shared(kind).await
     }
 
     async fn create(&self, kind: &str, object: Value) -> Result<Value, StoreError> {

@@ -17,6 +17,7 @@ pub use typed::{Api, Event};
 
 use futures::stream::BoxStream;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// What happened to an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,6 +52,19 @@ pub type RawWatch = BoxStream<'static, Result<RawEvent, StoreError>>;
 pub trait Store: Send + Sync + 'static {
     async fn get(&self, kind: &str, name: &str) -> Result<Value, StoreError>;
     async fn list(&self, kind: &str) -> Result<RawList, StoreError>;
+    /// As [`get`](Self::get), shared: a cache answers without a copy.
+    async fn get_shared(&self, kind: &str, name: &str) -> Result<Arc<Value>, StoreError> {
+        self.get(kind, name).await.map(Arc::new)
+    }
+    /// As [`list`](Self::list), shared: every object and the version to
+    /// watch from.
+    async fn list_shared(&self, kind: &str) -> Result<(Vec<Arc<Value>>, u64), StoreError> {
+        let list = self.list(kind).await?;
+        Ok((
+            list.items.into_iter().map(Arc::new).collect(),
+            list.resource_version,
+        ))
+    }
     /// Fails with `AlreadyExists` when the name is taken.
     async fn create(&self, kind: &str, object: Value) -> Result<Value, StoreError>;
     /// Replaces metadata and spec; the stored status is kept. A

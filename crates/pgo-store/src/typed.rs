@@ -8,8 +8,10 @@ use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// A change to an object of kind `K`.
 #[derive(Clone, Debug)]
@@ -26,6 +28,13 @@ impl<K> Event<K> {
         }
     }
 }
+
+/// Objects decoded from a shared (cached) value, by type and name: a cache
+/// answers every pass with the same value until the object changes, and
+/// decoding it again each time was most of a steady pass's cost.
+type Decoded = HashMap<(TypeId, String), (Arc<Value>, Arc<dyn Any + Send + Sync>)>;
+static DECODED: LazyLock<Mutex<Decoded>> = LazyLock::new(Mutex::default);
+const DECODED_MAX: usize = 100_000;
 
 pub struct Api<K> {
     store: Arc<dyn Store>,
@@ -45,7 +54,7 @@ impl<K> Clone for Api<K> {
 
 impl<K> Api<K>
 where
-    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Send + 'static,
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
 {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Api {
@@ -58,6 +67,10 @@ where
     fn decode(kind: &str, value: Value) -> Result<K, StoreError> {
         serde_json::from_value(value)
             .map_err(|e| StoreError::Invalid(format!("a stored {kind} does not read: {e}")))
+    }
+
+    fn decode_shared(kind: &str, value: &Value) -> Result<K, StoreError> {
+        K::deserialize(value).map_err(|e| StoreError::Invalid(format!("a stored {kind} does not read: {e}")))
     }
 
     fn encode(&self, object: &K) -> Result<Value, StoreError> {
@@ -78,7 +91,28 @@ where
     }
 
     pub async fn get(&self, name: &str) -> Result<K, StoreError> {
-        Self::decode(&self.kind, self.store.get(&self.kind, name).await?)
+        let shared = self.store.get_shared(&self.kind, name).await?;
+        let key = (TypeId::of::<K>(), name.to_string());
+        let memo = DECODED.lock().ok().and_then(|m| {
+            let (from, decoded) = m.get(&key)?;
+            Arc::ptr_eq(from, &shared).then(|| decoded.downcast_ref::<K>().cloned())?
+        });
+        if let Some(k) = memo {
+            return Ok(k);
+        }
+        let k = Self::decode_shared(&self.kind, &shared)?;
+        // Only a value someone keeps (a cache) can come back the same.
+        if Arc::strong_count(&shared) > 1
+            && let Ok(mut m) = DECODED.lock()
+        {
+            // Bounded: kept for the last object of each name, cleared when
+            // it grows past what a store of this size holds.
+            if m.len() >= DECODED_MAX {
+                m.clear();
+            }
+            m.insert(key, (shared, Arc::new(k.clone())));
+        }
+        Ok(k)
     }
 
     /// `None` where the object does not exist.
@@ -92,13 +126,12 @@ where
 
     /// Every object and the resourceVersion to watch from.
     pub async fn list(&self) -> Result<(Vec<K>, u64), StoreError> {
-        let list = self.store.list(&self.kind).await?;
-        let items = list
-            .items
-            .into_iter()
-            .map(|v| Self::decode(&self.kind, v))
+        let (items, version) = self.store.list_shared(&self.kind).await?;
+        let items = items
+            .iter()
+            .map(|v| Self::decode_shared(&self.kind, v))
             .collect::<Result<_, _>>()?;
-        Ok((items, list.resource_version))
+        Ok((items, version))
     }
 
     pub async fn create(&self, object: &K) -> Result<K, StoreError> {

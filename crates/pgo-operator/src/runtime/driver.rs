@@ -6,7 +6,6 @@ use super::metrics::Metrics;
 use super::queue::{Outcome, Queue};
 use super::triggers::{Route, watch_kind};
 use crate::Context;
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
@@ -22,7 +21,16 @@ pub enum Signal {
     Forget(String),
 }
 
+/// A reconcile's end: its key, how it went and how long it took.
+type Ended = (String, Outcome, std::time::Duration);
+
 /// Runs `reconcile` for every key as the queue makes it due, until `stop`.
+///
+/// The queue's `workers` are long-lived tasks, each taking one key at a
+/// time: a reconcile's future lives in its worker, so a pass allocates no
+/// task of its own (a task per pass cost a large allocation each, and
+/// glibc's malloc consolidates its free lists on every one). A reconcile
+/// that panics is a failure of its key; its worker goes on.
 pub async fn drive<R, F>(
     controller: &'static str,
     workers: usize,
@@ -31,23 +39,33 @@ pub async fn drive<R, F>(
     metrics: Arc<Metrics>,
     mut stop: watch::Receiver<bool>,
 ) where
-    R: Fn(String) -> F,
+    R: Fn(String) -> F + Send + Sync + 'static,
     F: Future<Output = Outcome> + Send + 'static,
 {
     let mut queue: Queue<String> = Queue::new(workers);
-    let mut running: JoinSet<(Outcome, std::time::Duration)> = JoinSet::new();
-    // The key of each reconcile in flight, by task: a panic reports only that.
-    let mut keys: HashMap<tokio::task::Id, String> = HashMap::new();
+    let workers = workers.max(1);
+    let (work_tx, work_rx) = mpsc::channel::<String>(workers);
+    let (ended_tx, mut ended_rx) = mpsc::channel::<Ended>(workers);
+    let work_rx = Arc::new(tokio::sync::Mutex::new(work_rx));
+    let reconcile = Arc::new(reconcile);
+    // Dropped on return: every reconcile in flight is cut off.
+    let mut pool = JoinSet::new();
+    for _ in 0..workers {
+        pool.spawn(work(
+            controller,
+            work_rx.clone(),
+            ended_tx.clone(),
+            reconcile.clone(),
+        ));
+    }
+    drop(ended_tx);
     let mut signals_open = true;
     loop {
         for key in queue.take_ready(Instant::now()) {
-            let work = reconcile(key.clone());
-            let handle = running.spawn(async move {
-                let started = Instant::now();
-                let outcome = work.await;
-                (outcome, started.elapsed())
-            });
-            keys.insert(handle.id(), key);
+            // Never full: the queue hands out at most one key per worker.
+            if work_tx.send(key).await.is_err() {
+                return;
+            }
         }
         metrics.queue_depth(controller, queue.depth());
         let next = queue.next_due();
@@ -57,22 +75,44 @@ pub async fn drive<R, F>(
                 Some(Signal::Forget(key)) => queue.forget(&key),
                 None => signals_open = false,
             },
-            Some(ended) = running.join_next_with_id(), if !running.is_empty() => {
-                let (id, result) = match ended {
-                    Ok((id, done)) => (id, Ok(done)),
-                    Err(e) => (e.id(), Err(e)),
-                };
-                let Some(key) = keys.remove(&id) else { continue };
-                let (outcome, took) = result.unwrap_or_else(|e| {
-                    // A reconcile that panicked is a failure of its key.
-                    tracing::error!(controller, key = %key, error = %e, "reconcile panicked");
-                    (Outcome::Failed, std::time::Duration::ZERO)
-                });
+            Some((key, outcome, took)) = ended_rx.recv() => {
                 metrics.reconciled(controller, outcome, took);
                 queue.done(key, outcome, Instant::now());
             },
             _ = sleep_until(next) => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// One worker: takes a key, reconciles it, says how it ended; again.
+async fn work<R, F>(
+    controller: &'static str,
+    keys: Arc<tokio::sync::Mutex<mpsc::Receiver<String>>>,
+    ended: mpsc::Sender<Ended>,
+    reconcile: Arc<R>,
+) where
+    R: Fn(String) -> F,
+    F: Future<Output = Outcome>,
+{
+    use futures::FutureExt;
+    loop {
+        let Some(key) = keys.lock().await.recv().await else {
+            return;
+        };
+        let started = Instant::now();
+        let outcome = match std::panic::AssertUnwindSafe(reconcile(key.clone()))
+            .catch_unwind()
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::error!(controller, key = %key, "reconcile panicked");
+                Outcome::Failed
+            }
+        };
+        if ended.send((key, outcome, started.elapsed())).await.is_err() {
+            return;
         }
     }
 }
@@ -95,7 +135,7 @@ pub async fn run<R, F>(
     reconcile: R,
     stop: watch::Receiver<bool>,
 ) where
-    R: Fn(Arc<Context>, String) -> F,
+    R: Fn(Arc<Context>, String) -> F + Send + Sync + 'static,
     F: Future<Output = Outcome> + Send + 'static,
 {
     let (tx, rx) = mpsc::unbounded_channel();
@@ -129,4 +169,50 @@ pub async fn run<R, F>(
         stop,
     )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    /// Keys reconciled, in order, by a driver of 2 workers where `stuck`
+    /// never ends and `bad` panics; everything else ends at once.
+    #[tokio::test]
+    async fn a_panic_fails_its_key_and_a_stuck_key_holds_only_its_worker() {
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (stop_tx, stop) = watch::channel(false);
+        let log = seen.clone();
+        let reconcile = move |key: String| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(key.clone());
+                match key.as_str() {
+                    "stuck" => std::future::pending().await,
+                    "bad" => panic!("a bug in one reconcile"),
+                    _ => Outcome::Requeue(Duration::from_millis(20)),
+                }
+            }
+        };
+        let metrics = Arc::new(Metrics::default());
+        let driver = tokio::spawn(drive("test", 2, rx, reconcile, metrics.clone(), stop));
+        for key in ["stuck", "bad", "good"] {
+            tx.send(Signal::Trigger(key.into())).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let _ = stop_tx.send(true);
+        driver.await.unwrap();
+
+        let seen = seen.lock().unwrap();
+        let count = |k: &str| seen.iter().filter(|s| *s == k).count();
+        assert_eq!(count("stuck"), 1, "in flight once, never again");
+        assert!(count("good") >= 5, "the other worker went on: {seen:?}");
+        assert!(
+            (1..=2).contains(&count("bad")),
+            "retried after its backoff (0.5 s), not at once: {seen:?}"
+        );
+    }
 }

@@ -8,7 +8,7 @@
 //! - failures back off exponentially per key, with a cap and jitter, and a
 //!   success forgets them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::{BuildHasher, Hash};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -57,27 +57,65 @@ fn jitter_of<K: Hash>(key: &K, failures: u32) -> f64 {
 
 pub struct Queue<K> {
     due: HashMap<K, Instant>,
+    /// `due` in order of time: the queue is asked for what is due at every
+    /// wake, and a scan of every key each time costs O(keys) per wake.
+    order: BTreeSet<(Instant, K)>,
     running: HashSet<K>,
     failures: HashMap<K, u32>,
     workers: usize,
+    /// Where the grid of [`coalesced`](Self::coalesced) starts.
+    origin: Instant,
 }
 
-impl<K: Clone + Eq + Hash> Queue<K> {
+/// The coarsest grid requeues are coalesced on.
+pub const COALESCE: Duration = Duration::from_millis(100);
+
+impl<K: Clone + Eq + Hash + Ord> Queue<K> {
     pub fn new(workers: usize) -> Self {
         Queue {
             due: HashMap::new(),
+            order: BTreeSet::new(),
             running: HashSet::new(),
             failures: HashMap::new(),
             workers: workers.max(1),
+            origin: Instant::now(),
         }
     }
 
     /// Due at `at`, or earlier if it already is.
     pub fn schedule(&mut self, key: K, at: Instant) {
-        self.due
-            .entry(key)
-            .and_modify(|t| *t = (*t).min(at))
-            .or_insert(at);
+        match self.due.get_mut(&key) {
+            Some(t) if *t <= at => {}
+            Some(t) => {
+                self.order.remove(&(*t, key.clone()));
+                *t = at;
+                self.order.insert((at, key));
+            }
+            None => {
+                self.due.insert(key.clone(), at);
+                self.order.insert((at, key));
+            }
+        }
+    }
+
+    /// `at`, moved later onto a grid of a twentieth of `after` (at most
+    /// [`COALESCE`]), so that keys requeued at nearby moments fall due
+    /// together: one wake of the operator for several of them, not one each.
+    fn coalesced(&self, at: Instant, after: Duration) -> Instant {
+        let grid = (after / 20).min(COALESCE).as_nanos();
+        if grid == 0 {
+            return at;
+        }
+        let since = at.saturating_duration_since(self.origin).as_nanos();
+        let rounded = since.div_ceil(grid) * grid;
+        let late = u64::try_from(rounded - since).unwrap_or(0);
+        at + Duration::from_nanos(late)
+    }
+
+    fn unschedule(&mut self, key: &K) {
+        if let Some(t) = self.due.remove(key) {
+            self.order.remove(&(t, key.clone()));
+        }
     }
 
     /// Something changed: due now.
@@ -88,7 +126,7 @@ impl<K: Clone + Eq + Hash> Queue<K> {
     /// The object is gone: nothing more is due for it (one in flight ends
     /// on its own).
     pub fn forget(&mut self, key: &K) {
-        self.due.remove(key);
+        self.unschedule(key);
         self.failures.remove(key);
     }
 
@@ -96,31 +134,27 @@ impl<K: Clone + Eq + Hash> Queue<K> {
     /// earliest first; they are in flight from now on.
     pub fn take_ready(&mut self, now: Instant) -> Vec<K> {
         let free = self.workers.saturating_sub(self.running.len());
-        let mut ready: Vec<(Instant, K)> = self
-            .due
+        let ready: Vec<K> = self
+            .order
             .iter()
-            .filter(|(k, t)| **t <= now && !self.running.contains(*k))
-            .map(|(k, t)| (*t, k.clone()))
+            .take_while(|(t, _)| *t <= now)
+            .filter(|(_, k)| !self.running.contains(k))
+            .take(free)
+            .map(|(_, k)| k.clone())
             .collect();
-        ready.sort_by_key(|(t, _)| *t);
-        ready.truncate(free);
+        for k in &ready {
+            self.unschedule(k);
+            self.running.insert(k.clone());
+        }
         ready
-            .into_iter()
-            .map(|(_, k)| {
-                self.due.remove(&k);
-                self.running.insert(k.clone());
-                k
-            })
-            .collect()
     }
 
     /// When the next key not in flight is due, if any.
     pub fn next_due(&self) -> Option<Instant> {
-        self.due
+        self.order
             .iter()
-            .filter(|(k, _)| !self.running.contains(*k))
-            .map(|(_, t)| *t)
-            .min()
+            .find(|(_, k)| !self.running.contains(k))
+            .map(|(t, _)| *t)
     }
 
     /// A reconcile of `key` ended with `outcome` at `now`.
@@ -129,7 +163,8 @@ impl<K: Clone + Eq + Hash> Queue<K> {
         match outcome {
             Outcome::Requeue(after) => {
                 self.failures.remove(&key);
-                self.schedule(key, now + after);
+                let at = self.coalesced(now + after, after);
+                self.schedule(key, at);
             }
             Outcome::Wait(after) => self.schedule(key, now + after),
             Outcome::Failed => {
@@ -187,6 +222,33 @@ mod tests {
         assert!(jittered(ms(1000), 0.999) < ms(1200));
         let j = jitter_of(&"a", 1);
         assert!((0.0..1.0).contains(&j));
+    }
+
+    #[test]
+    fn requeues_at_nearby_moments_fall_due_together_and_never_early() {
+        let mut q: Queue<u32> = Queue::new(100);
+        let t0 = q.origin;
+        // (ended at, after): due no earlier than asked, no later than a
+        // twentieth of it (at most COALESCE) beyond.
+        let cases = [(1, 2000), (7, 2000), (33, 2000), (99, 2000), (5, 50), (1, 60_000)];
+        let mut due = Vec::new();
+        for (key, (ended, after)) in cases.into_iter().enumerate() {
+            let key = key as u32;
+            q.running.insert(key);
+            q.done(key, Outcome::Requeue(ms(after)), t0 + ms(ended));
+            let at = q.due[&key];
+            let asked = t0 + ms(ended) + ms(after);
+            assert!(at >= asked, "case {key}: early");
+            assert!(
+                at - asked <= (ms(after) / 20).min(COALESCE),
+                "case {key}: too late"
+            );
+            due.push(at);
+        }
+        assert!(
+            due[..4].iter().all(|t| *t == due[0]),
+            "the four 2 s requeues share one wake"
+        );
     }
 
     #[test]

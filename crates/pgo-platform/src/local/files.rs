@@ -4,9 +4,12 @@
 use crate::PlatformError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use std::any::Any;
+use std::collections::HashMap;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex};
 
 pub fn private_dir(dir: &Path) -> Result<(), PlatformError> {
     std::fs::DirBuilder::new()
@@ -50,6 +53,47 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, Platform
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(PlatformError::io(format!("cannot read {}", path.display()), e)),
     }
+}
+
+/// A file as [`read_json`] parsed it, and the stat it had then.
+type Parsed = ((u64, u64, i64, i64, u64), Arc<dyn Any + Send + Sync>);
+
+/// Small records read every pass (an instance's config, a volume's record),
+/// parsed once per version of the file: a pass then costs one `stat` each,
+/// not an open, reads, a close and a parse.
+static PARSED: LazyLock<Mutex<HashMap<PathBuf, Parsed>>> = LazyLock::new(Mutex::default);
+
+/// As [`read_json`], shared from memory while the file's device, inode,
+/// modification time and length are those it was parsed at. Every write
+/// here is a rename of a new file, so any rewrite changes the inode.
+pub fn read_json_cached<T>(path: &Path) -> Result<Option<Arc<T>>, PlatformError>
+where
+    T: DeserializeOwned + Send + Sync + 'static,
+{
+    let stamp = match std::fs::metadata(path) {
+        Ok(m) => (m.dev(), m.ino(), m.mtime(), m.mtime_nsec(), m.len()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Ok(mut memo) = PARSED.lock() {
+                memo.remove(path);
+            }
+            return Ok(None);
+        }
+        Err(e) => return Err(PlatformError::io(format!("cannot stat {}", path.display()), e)),
+    };
+    let hit = PARSED.lock().ok().and_then(|memo| {
+        let (at, parsed) = memo.get(path)?;
+        (*at == stamp).then(|| parsed.clone().downcast::<T>().ok())?
+    });
+    if hit.is_some() {
+        return Ok(hit);
+    }
+    let Some(parsed) = read_json::<T>(path)?.map(Arc::new) else {
+        return Ok(None);
+    };
+    if let Ok(mut memo) = PARSED.lock() {
+        memo.insert(path.to_path_buf(), (stamp, parsed.clone()));
+    }
+    Ok(Some(parsed))
 }
 
 /// Removes a directory and what it holds; one already gone is done.

@@ -12,7 +12,7 @@ use pgo_core::desired::InstanceSpec;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const CONFIG: &str = "instance.json";
@@ -22,12 +22,12 @@ const TOKEN: &str = "token";
 const RELOAD_PENDING: &str = "reload.pending";
 const LOG: &str = "instance.log";
 
-pub fn read_config(dir: &Path) -> Result<Option<InstanceConfig>, PlatformError> {
-    files::read_json(&dir.join(CONFIG))
+pub fn read_config(dir: &Path) -> Result<Option<Arc<InstanceConfig>>, PlatformError> {
+    files::read_json_cached(&dir.join(CONFIG))
 }
 
 /// Every instance's record.
-fn all_configs(layout: &Layout) -> Result<Vec<InstanceConfig>, PlatformError> {
+fn all_configs(layout: &Layout) -> Result<Vec<Arc<InstanceConfig>>, PlatformError> {
     let dir = layout.instances();
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
@@ -47,13 +47,13 @@ pub fn users_of(layout: &Layout, volume_dir: &Path) -> Result<Vec<String>, Platf
     let mut users: Vec<String> = all_configs(layout)?
         .into_iter()
         .filter(|c| c.volume_dir == volume_dir)
-        .map(|c| c.name)
+        .map(|c| c.name.clone())
         .collect();
     users.sort();
     Ok(users)
 }
 
-pub fn config(layout: &Layout, name: &str) -> Result<Option<InstanceConfig>, PlatformError> {
+pub fn config(layout: &Layout, name: &str) -> Result<Option<Arc<InstanceConfig>>, PlatformError> {
     read_config(&layout.instance(name))
 }
 
@@ -67,21 +67,50 @@ const MANAGER_SLOW: Duration = Duration::from_millis(100);
 /// only starts the failover timer.
 pub const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// Managers seen not answering, by instance, since when.
+/// A manager that answered `/status` this long ago is running: the pass
+/// that observed it need not look for its process again.
+const ANSWERED_FRESH: Duration = Duration::from_secs(1);
+
+/// Managers seen not answering, by instance, since when; and when each one
+/// last answered.
 #[derive(Default)]
-pub struct Hung(Mutex<HashMap<String, Instant>>);
+pub struct Hung(Mutex<HashMap<String, Instant>>, Mutex<HashMap<String, Instant>>);
 
 impl Hung {
     fn mark(&self, name: &str) {
         if let Ok(mut m) = self.0.lock() {
             m.entry(name.to_string()).or_insert_with(Instant::now);
         }
+        if let Ok(mut m) = self.1.lock() {
+            m.remove(name);
+        }
     }
 
+    /// It answered: not hung.
     fn clear(&self, name: &str) {
         if let Ok(mut m) = self.0.lock() {
             m.remove(name);
         }
+        if let Ok(mut m) = self.1.lock() {
+            m.insert(name.to_string(), Instant::now());
+        }
+    }
+
+    /// Forgets `name`'s manager: stopped, or about to be.
+    pub fn forget(&self, name: &str) {
+        for map in [&self.0, &self.1] {
+            if let Ok(mut m) = map.lock() {
+                m.remove(name);
+            }
+        }
+    }
+
+    fn answered_within(&self, name: &str, d: Duration) -> bool {
+        self.1
+            .lock()
+            .ok()
+            .and_then(|m| m.get(name).map(|t| t.elapsed() < d))
+            .unwrap_or(false)
     }
 
     fn longer_than(&self, name: &str, d: Duration) -> bool {
@@ -140,8 +169,10 @@ pub async fn ensure(
     spec: &InstanceSpec,
 ) -> Result<(), PlatformError> {
     let dir = layout.instance(&spec.name);
-    files::private_dir(&dir)?;
     let existing = read_config(&dir)?;
+    if existing.is_none() {
+        files::private_dir(&dir)?;
+    }
     let (port, http_port) = match &existing {
         Some(c) => (c.port, c.http_port),
         None => (
@@ -150,7 +181,8 @@ pub async fn ensure(
         ),
     };
     let token = dir.join(TOKEN);
-    if !token.exists() {
+    // Written before the first config: a config means a token.
+    if existing.is_none() && !token.exists() {
         let t = crate::password(40)
             .map_err(|_| PlatformError::Invalid("the system random source failed".into()))?;
         files::write_atomic(&token, t.as_bytes(), 0o600)?;
@@ -182,7 +214,7 @@ pub async fn ensure(
         tls: None,
     };
     let pending = dir.join(RELOAD_PENDING);
-    if existing.as_ref() != Some(&config) {
+    if existing.as_deref() != Some(&config) {
         if existing.is_some() {
             // Marked first: a reload that fails is asked for again on the
             // next pass, not forgotten because the file is already written.
@@ -190,20 +222,26 @@ pub async fn ensure(
         }
         files::write_json(&dir.join(CONFIG), &config)?;
     }
-    if let Some(pid) = running_manager(&dir)
-        && hung.longer_than(&spec.name, MANAGER_HANG_RESTART)
-    {
-        // PostgreSQL answers; its manager does not. A new manager adopts the
-        // running postmaster: no failover for a hung supervisor.
-        tracing::warn!(instance = %spec.name, pid, "the instance manager does not answer; restarting it");
-        process::signal(pid, Signal::SIGKILL);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while is_alive(pid) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        hung.clear(&spec.name);
-    }
-    if running_manager(&dir).is_some() {
+    // Answered this pass's `/status`: running, and not hung.
+    let running = hung.answered_within(&spec.name, ANSWERED_FRESH)
+        || match running_manager(&dir) {
+            Some(pid) if hung.longer_than(&spec.name, MANAGER_HANG_RESTART) => {
+                // PostgreSQL answers; its manager does not. A new manager
+                // adopts the running postmaster: no failover for a hung
+                // supervisor.
+                tracing::warn!(instance = %spec.name, pid, "the instance manager does not answer; restarting it");
+                process::signal(pid, Signal::SIGKILL);
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while is_alive(pid) && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                hung.forget(&spec.name);
+                running_manager(&dir).is_some()
+            }
+            Some(_) => true,
+            None => false,
+        };
+    if running {
         if pending.exists() {
             // What it follows or waits for changed: it re-reads its config.
             control(
@@ -236,7 +274,7 @@ fn upstream(layout: &Layout, spec: &InstanceSpec) -> Result<Option<Upstream>, Pl
         ))
     })?;
     Ok(Some(Upstream {
-        host: primary.listen_address,
+        host: primary.listen_address.clone(),
         port: primary.port,
         slot: follow.slot.clone(),
     }))
@@ -273,7 +311,7 @@ async fn control(
     Ok(())
 }
 
-fn existing(layout: &Layout, name: &str) -> Result<InstanceConfig, PlatformError> {
+fn existing(layout: &Layout, name: &str) -> Result<Arc<InstanceConfig>, PlatformError> {
     config(layout, name)?.ok_or_else(|| PlatformError::Invalid(format!("instance {name} does not exist")))
 }
 
@@ -282,7 +320,7 @@ pub async fn promote(layout: &Layout, http: &reqwest::Client, name: &str) -> Res
     // A promotion first replays everything the replica received.
     control(
         http,
-        &existing(layout, name)?,
+        &*existing(layout, name)?,
         "/control/promote",
         &serde_json::json!({}),
         Duration::from_secs(120),
@@ -437,7 +475,8 @@ pub async fn observe(
                         seen.received_lsn = p.received_lsn;
                     }
                     Err(pg) => {
-                        hung.clear(name);
+                        // Hung whole, not the manager alone: the failover's.
+                        hung.forget(name);
                         seen.message = Some(format!(
                             "the instance manager does not answer ({e}), nor does PostgreSQL ({pg})"
                         ));

@@ -48,6 +48,10 @@ pub struct LocalPlatform {
     http: reqwest::Client,
     hung: instances::Hung,
     ports: std::sync::Arc<ports::Ports>,
+    /// Secrets made or found by this process: made once and never changed,
+    /// so a pass need not look for their files again. Only `remove_secret`
+    /// takes one away.
+    secrets: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl LocalPlatform {
@@ -60,9 +64,13 @@ impl LocalPlatform {
             .unwrap_or_else(|| "localhost".into());
         // reqwest's TLS stack needs a process-wide provider even for plain HTTP.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Every pass asks each manager's `/status` on loopback: no redirects
+        // to follow, no retries (the next pass asks again).
         let http = reqwest::Client::builder()
             .timeout(instances::STATUS_TIMEOUT)
             .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
             .build()
             .map_err(|e| PlatformError::Invalid(format!("cannot build the HTTP client: {e}")))?;
         let existing = instances::ports_in_use(&layout)?
@@ -82,6 +90,7 @@ impl LocalPlatform {
             node,
             http,
             hung: instances::Hung::default(),
+            secrets: std::sync::Mutex::default(),
         })
     }
 
@@ -122,7 +131,14 @@ impl Platform for LocalPlatform {
     }
 
     async fn ensure_secret(&self, spec: &SecretSpec) -> Result<(), PlatformError> {
-        secrets::ensure(&self.layout, spec)
+        if self.secrets.lock().is_ok_and(|s| s.contains(&spec.name)) {
+            return Ok(());
+        }
+        secrets::ensure(&self.layout, spec)?;
+        if let Ok(mut s) = self.secrets.lock() {
+            s.insert(spec.name.clone());
+        }
+        Ok(())
     }
 
     async fn read_secret(&self, name: &str) -> Result<Option<Credentials>, PlatformError> {
@@ -130,6 +146,9 @@ impl Platform for LocalPlatform {
     }
 
     async fn remove_secret(&self, name: &str) -> Result<(), PlatformError> {
+        if let Ok(mut s) = self.secrets.lock() {
+            s.remove(name);
+        }
         files::remove_dir(&self.layout.secret(name))
     }
 
@@ -154,11 +173,13 @@ impl Platform for LocalPlatform {
     }
 
     async fn remove_instance(&self, name: &str) -> Result<(), PlatformError> {
+        self.hung.forget(name);
         instances::remove(&self.layout, name).await?;
         self.ports.release(&instances::port_owner(name, ""))
     }
 
     async fn fence_instance(&self, name: &str) -> Result<(), PlatformError> {
+        self.hung.forget(name);
         instances::fence(&self.layout, name).await?;
         self.ports.release(&instances::port_owner(name, ""))
     }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 const RECORD: &str = ".pgo-volume.json";
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct VolumeRecord {
     name: String,
     cluster: String,
@@ -18,10 +18,8 @@ struct VolumeRecord {
 
 pub fn ensure(layout: &Layout, spec: &VolumeSpec) -> Result<(), PlatformError> {
     let dir = layout.volume(&spec.name);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| PlatformError::io(format!("cannot create volume {}", dir.display()), e))?;
     let record = dir.join(RECORD);
-    if let Some(existing) = files::read_json::<VolumeRecord>(&record)? {
+    if let Some(existing) = files::read_json_cached::<VolumeRecord>(&record)? {
         if existing.cluster != spec.cluster {
             return Err(PlatformError::Invalid(format!(
                 "volume {} belongs to cluster {}, not {}",
@@ -30,6 +28,8 @@ pub fn ensure(layout: &Layout, spec: &VolumeSpec) -> Result<(), PlatformError> {
         }
         return Ok(());
     }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| PlatformError::io(format!("cannot create volume {}", dir.display()), e))?;
     files::write_json(
         &record,
         &VolumeRecord {
