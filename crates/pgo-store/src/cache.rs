@@ -25,8 +25,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
 
-/// Events kept per kind for watchers that start from a slightly older list.
-const RING: usize = 1024;
+/// Events kept per kind for watchers that start from a slightly older list
+/// (a list and the watch after it are moments apart), and the most a
+/// watcher may fall behind before it is told to list again. Each is a whole
+/// object: a long ring was most of the server's memory after a burst.
+const RING: usize = 128;
 /// Names deleted lately, so a late answer to a write does not bring one back.
 const TOMBSTONES: usize = 4096;
 const RETRY: Duration = Duration::from_secs(1);
@@ -68,12 +71,12 @@ struct State {
     version: u64,
     objects: BTreeMap<String, (u64, Arc<Value>)>,
     /// Every event after `floor`, the oldest first.
-    ring: VecDeque<RawEvent>,
+    ring: VecDeque<Arc<RawEvent>>,
     floor: u64,
     tombstones: HashMap<String, u64>,
     buried: VecDeque<String>,
     /// Replaced at each list: every watcher of the last one ends.
-    live: broadcast::Sender<RawEvent>,
+    live: broadcast::Sender<Arc<RawEvent>>,
 }
 
 impl Default for State {
@@ -155,6 +158,7 @@ impl State {
         {
             self.floor = old.resource_version;
         }
+        let event = Arc::new(event);
         self.ring.push_back(event.clone());
         // No watcher is no error.
         let _ = self.live.send(event);
@@ -356,7 +360,7 @@ impl Store for Cached {
                     .ring
                     .iter()
                     .filter(|e| e.resource_version > since)
-                    .cloned()
+                    .map(|e| RawEvent::clone(e))
                     .collect();
                 break (replay, state.live.subscribe());
             }
@@ -368,7 +372,9 @@ impl Store for Cached {
             let mut rx = rx?;
             loop {
                 match rx.recv().await {
-                    Ok(e) if e.resource_version > since => return Some((Ok(e), Some(rx))),
+                    Ok(e) if e.resource_version > since => {
+                        return Some((Ok(RawEvent::clone(&e)), Some(rx)));
+                    }
                     Ok(_) => {}
                     // Fell behind: list again, as after an expired watch.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
