@@ -3,7 +3,7 @@
 //! object is as pgo applied it (a level-triggered pass would otherwise
 //! re-send every object every second).
 
-use super::cache::{Cachable, Reflector};
+use super::cache::{Cachable, Reflector, version};
 use crate::store::FIELD_MANAGER;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
@@ -63,15 +63,6 @@ fn shape<K: Serialize>(object: &K) -> u64 {
         value.pointer(part).map(Value::to_string).hash(&mut h);
     }
     h.finish()
-}
-
-fn version<K: Resource>(object: &K) -> u64 {
-    object
-        .meta()
-        .resource_version
-        .as_deref()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 impl Applied {

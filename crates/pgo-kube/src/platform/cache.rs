@@ -65,7 +65,8 @@ struct State<K> {
     feed: Option<mpsc::UnboundedSender<String>>,
 }
 
-fn version<K: Resource>(object: &K) -> u64 {
+/// An object's resourceVersion as a number (0 when it has none).
+pub(super) fn version<K: Resource>(object: &K) -> u64 {
     object
         .meta()
         .resource_version
