@@ -17,10 +17,11 @@
 //! may be by the time it is used; writes still carry the resourceVersion
 //! they read, so a stale one is refused, never applied.
 
+use crate::kept::Kept;
 use crate::{EventType, RawEvent, RawList, RawWatch, Store, StoreError, object};
 use futures::StreamExt;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{broadcast, watch};
@@ -30,8 +31,6 @@ use tokio::sync::{broadcast, watch};
 /// watcher may fall behind before it is told to list again. Each is a whole
 /// object: a long ring was most of the server's memory after a burst.
 const RING: usize = 128;
-/// Names deleted lately, so a late answer to a write does not bring one back.
-const TOMBSTONES: usize = 4096;
 const RETRY: Duration = Duration::from_secs(1);
 
 pub struct Cached {
@@ -44,7 +43,8 @@ pub struct Cached {
 
 struct Kind {
     state: Mutex<State>,
-    /// Whether `state` is synced, for watchers waiting on it.
+    /// Whether `state` holds a list and the watch after it; changed only
+    /// under `state`'s lock. Watchers wait on it.
     synced: watch::Sender<bool>,
 }
 
@@ -57,24 +57,14 @@ impl Default for Kind {
     }
 }
 
-impl Kind {
-    fn set_synced(&self, state: &mut State, synced: bool) {
-        state.synced = synced;
-        self.synced.send_replace(synced);
-    }
-}
-
 struct State {
     started: bool,
-    synced: bool,
     /// The version of the last list or event.
     version: u64,
-    objects: BTreeMap<String, (u64, Arc<Value>)>,
+    objects: Kept<Arc<Value>>,
     /// Every event after `floor`, the oldest first.
     ring: VecDeque<Arc<RawEvent>>,
     floor: u64,
-    tombstones: HashMap<String, u64>,
-    buried: VecDeque<String>,
     /// Replaced at each list: every watcher of the last one ends.
     live: broadcast::Sender<Arc<RawEvent>>,
 }
@@ -83,13 +73,10 @@ impl Default for State {
     fn default() -> Self {
         State {
             started: false,
-            synced: false,
             version: 0,
-            objects: BTreeMap::new(),
+            objects: Kept::default(),
             ring: VecDeque::new(),
             floor: 0,
-            tombstones: HashMap::new(),
-            buried: VecDeque::new(),
             live: broadcast::channel(RING).0,
         }
     }
@@ -102,41 +89,11 @@ fn version_of(object: &Value) -> u64 {
 }
 
 impl State {
-    /// Keeps `object` unless what is kept is as new, or it was deleted since.
-    fn keep(&mut self, name: String, version: u64, object: Value) {
-        if self.tombstones.get(&name).is_some_and(|&v| v >= version) {
-            return;
-        }
-        if self.objects.get(&name).is_some_and(|(v, _)| *v >= version) {
-            return;
-        }
-        self.objects.insert(name, (version, Arc::new(object)));
-    }
-
-    fn forget(&mut self, name: &str, version: u64) {
-        if self.objects.get(name).is_some_and(|(v, _)| *v <= version) {
-            self.objects.remove(name);
-        }
-        if self.tombstones.insert(name.to_string(), version).is_none() {
-            self.buried.push_back(name.to_string());
-        }
-        while self.buried.len() > TOMBSTONES {
-            if let Some(old) = self.buried.pop_front() {
-                self.tombstones.remove(&old);
-            }
-        }
-    }
-
     fn relisted(&mut self, list: RawList) {
-        self.objects.clear();
-        for item in list.items {
-            if let Ok(name) = object::name(&item) {
-                let version = version_of(&item);
-                self.objects.insert(name, (version, Arc::new(item)));
-            }
-        }
-        self.tombstones.clear();
-        self.buried.clear();
+        self.objects.relist(list.items.into_iter().filter_map(|item| {
+            let name = object::name(&item).ok()?;
+            Some((name, version_of(&item), Arc::new(item)))
+        }));
         self.version = list.resource_version;
         self.floor = list.resource_version;
         self.ring.clear();
@@ -146,9 +103,10 @@ impl State {
     fn apply(&mut self, event: RawEvent) {
         if let Ok(name) = object::name(&event.object) {
             match event.event_type {
-                EventType::Deleted => self.forget(&name, event.resource_version),
+                EventType::Deleted => self.objects.forget(&name, event.resource_version),
                 EventType::Added | EventType::Modified => {
-                    self.keep(name, event.resource_version, event.object.clone())
+                    self.objects
+                        .keep(name, event.resource_version, Arc::new(event.object.clone()))
                 }
             }
         }
@@ -191,7 +149,8 @@ impl Cached {
                 self.alive.clone(),
             ));
         }
-        state.synced.then_some(state)
+        let synced = *cache.synced.borrow();
+        synced.then_some(state)
     }
 
     /// Keeps what the store answered to a write.
@@ -199,7 +158,9 @@ impl Cached {
         if let Some(mut state) = self.synced(kind)
             && let Ok(name) = object::name(object)
         {
-            state.keep(name, version_of(object), object.clone());
+            state
+                .objects
+                .keep(name, version_of(object), Arc::new(object.clone()));
         }
     }
 }
@@ -212,11 +173,12 @@ async fn follow(
     cache: std::sync::Weak<Kind>,
     mut alive: watch::Receiver<()>,
 ) {
+    // Under the state's lock, as every reader checks it.
     let unsynced = |cache: &std::sync::Weak<Kind>| {
         if let Some(c) = cache.upgrade()
-            && let Ok(mut s) = c.state.lock()
+            && let Ok(_state) = c.state.lock()
         {
-            c.set_synced(&mut s, false);
+            c.synced.send_replace(false);
         }
     };
     loop {
@@ -240,7 +202,7 @@ async fn follow(
             Some(c) => match c.state.lock() {
                 Ok(mut s) => {
                     s.relisted(list);
-                    c.set_synced(&mut s, true);
+                    c.synced.send_replace(true);
                 }
                 Err(_) => return,
             },
@@ -292,7 +254,7 @@ impl Store for Cached {
             return state
                 .objects
                 .get(name)
-                .map(|(_, o)| o.clone())
+                .cloned()
                 .ok_or_else(|| StoreError::NotFound {
                     kind: kind.to_string(),
                     name: name.to_string(),
@@ -303,10 +265,7 @@ impl Store for Cached {
 
     async fn list_shared(&self, kind: &str) -> Result<(Vec<Arc<Value>>, u64), StoreError> {
         if let Some(state) = self.synced(kind) {
-            return Ok((
-                state.objects.values().map(|(_, o)| o.clone()).collect(),
-                state.version,
-            ));
+            return Ok((state.objects.values().cloned().collect(), state.version));
         }
         self.inner.list_shared(kind).await
     }
@@ -335,8 +294,7 @@ impl Store for Cached {
             Some(marked) => self.wrote(kind, marked),
             None => {
                 if let Some(mut state) = self.synced(kind) {
-                    let version = state.objects.get(name).map(|(v, _)| *v).unwrap_or(0);
-                    state.forget(name, version);
+                    state.objects.deleted(name);
                 }
             }
         }
@@ -387,57 +345,5 @@ impl Store for Cached {
         Ok(futures::stream::iter(replay.into_iter().map(Ok))
             .chain(live)
             .boxed())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn at(version: u64) -> Value {
-        json!({ "metadata": { "name": "a", "resourceVersion": version.to_string() } })
-    }
-
-    #[test]
-    fn what_is_kept_only_moves_forward_and_a_deleted_name_stays_deleted() {
-        // (what happens, the version kept after it; None: not kept)
-        enum Step {
-            Keep(u64),
-            Forget(u64),
-        }
-        let cases: [(&str, &[Step], Option<u64>); 5] = [
-            ("a newer write", &[Step::Keep(2), Step::Keep(3)], Some(3)),
-            (
-                "an older answer after a newer event",
-                &[Step::Keep(5), Step::Keep(4)],
-                Some(5),
-            ),
-            (
-                "a late answer after the delete",
-                &[Step::Keep(2), Step::Forget(6), Step::Keep(5)],
-                None,
-            ),
-            (
-                "made again after the delete",
-                &[Step::Keep(2), Step::Forget(6), Step::Keep(7)],
-                Some(7),
-            ),
-            (
-                "a delete older than what is kept",
-                &[Step::Keep(8), Step::Forget(6)],
-                Some(8),
-            ),
-        ];
-        for (what, steps, kept) in cases {
-            let mut state = State::default();
-            for step in steps {
-                match step {
-                    Step::Keep(v) => state.keep("a".into(), *v, at(*v)),
-                    Step::Forget(v) => state.forget("a", *v),
-                }
-            }
-            assert_eq!(state.objects.get("a").map(|(v, _)| *v), kept, "{what}");
-        }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod cache;
 mod error;
+pub mod kept;
 mod object;
 pub mod sqlite;
 mod typed;

@@ -4,6 +4,7 @@
 //! re-send every object every second).
 
 use super::cache::{Cachable, Reflector, version};
+use super::reads::read;
 use crate::store::FIELD_MANAGER;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
@@ -128,11 +129,7 @@ impl Applied {
             return Ok(());
         }
         let what = format!("{kind} {name}");
-        let current = match cache.and_then(|c| c.get(&name)) {
-            Some(Some(hit)) => Some(hit),
-            _ => api.get_opt(&name).await.map_err(|e| api_error(&what, e))?,
-        };
-        if current.is_some_and(|c| !ours(c.meta())) {
+        if read(api, cache, &name).await?.is_some_and(|c| !ours(c.meta())) {
             return Err(not_ours(&kind, &name));
         }
         let params = PatchParams::apply(FIELD_MANAGER).force();

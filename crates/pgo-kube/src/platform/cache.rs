@@ -17,16 +17,14 @@ use k8s_openapi::NamespaceResourceScope;
 use kube::api::{Api, ListParams, WatchEvent, WatchParams};
 use kube::{Resource, ResourceExt};
 use pgo_api::labels;
+use pgo_store::kept::Kept;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 const RETRY: Duration = Duration::from_secs(1);
-/// Names deleted lately, so a late answer to a write does not bring one back.
-const TOMBSTONES: usize = 4096;
 
 pub trait Cachable:
     Resource<Scope = NamespaceResourceScope, DynamicType = ()>
@@ -59,8 +57,7 @@ pub struct Reflector<K> {
 struct State<K> {
     started: bool,
     synced: bool,
-    objects: HashMap<String, (u64, K)>,
-    tombstones: HashMap<String, u64>,
+    objects: Kept<K>,
     /// Where each change's cluster is sent, for the kinds that trigger.
     feed: Option<mpsc::UnboundedSender<String>>,
 }
@@ -80,24 +77,9 @@ impl<K: Cachable> State<K> {
         let (name, at) = (object.name_any(), version(&object));
         // Its label taken off: no longer pgo's to read here.
         if !super::apply::ours(object.meta()) {
-            return self.forget(&name, at);
+            return self.objects.forget(&name, at);
         }
-        if self.tombstones.get(&name).is_some_and(|&v| v >= at)
-            || self.objects.get(&name).is_some_and(|(v, _)| *v >= at)
-        {
-            return;
-        }
-        self.objects.insert(name, (at, object));
-    }
-
-    fn forget(&mut self, name: &str, at: u64) {
-        if self.objects.get(name).is_some_and(|(v, _)| *v <= at) {
-            self.objects.remove(name);
-        }
-        if self.tombstones.len() >= TOMBSTONES {
-            self.tombstones.clear();
-        }
-        self.tombstones.insert(name.to_string(), at);
+        self.objects.keep(name, at, object);
     }
 
     fn tell(&mut self, object: &K) {
@@ -109,7 +91,8 @@ impl<K: Cachable> State<K> {
     }
 }
 
-fn ours() -> String {
+/// The label selector of what pgo made.
+pub(super) fn ours() -> String {
     format!("{}={}", labels::MANAGED_BY, labels::MANAGER)
 }
 
@@ -120,8 +103,7 @@ impl<K: Cachable> Reflector<K> {
             state: Mutex::new(State {
                 started: false,
                 synced: false,
-                objects: HashMap::new(),
-                tombstones: HashMap::new(),
+                objects: Kept::default(),
                 feed: None,
             }),
             alive,
@@ -130,7 +112,7 @@ impl<K: Cachable> Reflector<K> {
 
     /// Runs `f` over the copy once it is synced; the first asking starts
     /// the watch.
-    fn read<T>(self: &Arc<Self>, f: impl FnOnce(&HashMap<String, (u64, K)>) -> T) -> Option<T> {
+    fn read<T>(self: &Arc<Self>, f: impl FnOnce(&Kept<K>) -> T) -> Option<T> {
         let mut state = self.state.lock().ok()?;
         if !state.started {
             state.started = true;
@@ -141,19 +123,12 @@ impl<K: Cachable> Reflector<K> {
 
     /// `None`: ask the API server. `Some(None)`: pgo made no such object.
     pub fn get(self: &Arc<Self>, name: &str) -> Option<Option<K>> {
-        self.read(|objects| objects.get(name).map(|(_, o)| o.clone()))
+        self.read(|objects| objects.get(name).cloned())
     }
 
     /// The objects `keep` says yes to; `None`: ask the API server.
     pub fn list(self: &Arc<Self>, keep: impl Fn(&K) -> bool) -> Option<Vec<K>> {
-        self.read(|objects| {
-            objects
-                .values()
-                .map(|(_, o)| o)
-                .filter(|o| keep(o))
-                .cloned()
-                .collect()
-        })
+        self.read(|objects| objects.values().filter(|o| keep(o)).cloned().collect())
     }
 
     /// Keeps what the API server answered to a write.
@@ -168,8 +143,7 @@ impl<K: Cachable> Reflector<K> {
     /// Forgets `name`, deleted by pgo.
     pub fn deleted(&self, name: &str) {
         if let Ok(mut state) = self.state.lock() {
-            let at = state.objects.get(name).map(|(v, _)| *v).unwrap_or(0);
-            state.forget(name, at);
+            state.objects.deleted(name);
         }
     }
 
@@ -219,11 +193,8 @@ async fn follow<K: Cachable>(cache: Weak<Reflector<K>>, api: Api<K>, mut alive: 
             }
         };
         let relisted = with(&mut |s| {
-            s.objects = items
-                .iter()
-                .map(|o| (o.name_any(), (version(o), o.clone())))
-                .collect();
-            s.tombstones.clear();
+            s.objects
+                .relist(items.iter().map(|o| (o.name_any(), version(o), o.clone())));
             s.synced = true;
         });
         if !relisted {
@@ -241,7 +212,7 @@ async fn follow<K: Cachable>(cache: Weak<Reflector<K>>, api: Api<K>, mut alive: 
                     s.tell(&o);
                 }),
                 Some(Ok(WatchEvent::Deleted(o))) => with(&mut |s| {
-                    s.forget(&o.name_any(), version(&o));
+                    s.objects.forget(&o.name_any(), version(&o));
                     s.tell(&o);
                 }),
                 Some(Ok(WatchEvent::Bookmark(_))) => true,

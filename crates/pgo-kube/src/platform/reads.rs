@@ -6,7 +6,6 @@ use super::apply::{api_error, not_ours, ours};
 use super::cache::{Cachable, CacheOf, Reflector};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams};
-use pgo_api::labels;
 use pgo_platform::PlatformError;
 use std::sync::Arc;
 
@@ -21,13 +20,7 @@ impl KubePlatform {
         &self,
         name: &str,
     ) -> Result<Option<K>, PlatformError> {
-        if let Some(Some(hit)) = self.cache::<K>().and_then(|c| c.get(name)) {
-            return Ok(Some(hit));
-        }
-        self.api::<K>()
-            .get_opt(name)
-            .await
-            .map_err(|e| api_error(&format!("{} {name}", K::kind(&())), e))
+        read(&self.api::<K>(), self.cache::<K>(), name).await
     }
 
     /// pgo's objects labelled `selector` (`key=value`, or every one when
@@ -40,7 +33,7 @@ impl KubePlatform {
         if let Some(hit) = self.cache::<K>().and_then(|c| c.list(matches)) {
             return Ok(hit);
         }
-        let mut labels = format!("{}={}", labels::MANAGED_BY, labels::MANAGER);
+        let mut labels = super::cache::ours();
         if let Some((k, v)) = selector {
             labels.push_str(&format!(",{k}={v}"));
         }
@@ -68,6 +61,21 @@ impl KubePlatform {
     }
 }
 
+/// `name` from `cache` on a hit, from the API server otherwise (a miss, a
+/// cache not synced yet, or a kind without one).
+pub(crate) async fn read<K: Cachable>(
+    api: &Api<K>,
+    cache: Option<&Arc<Reflector<K>>>,
+    name: &str,
+) -> Result<Option<K>, PlatformError> {
+    if let Some(Some(hit)) = cache.and_then(|c| c.get(name)) {
+        return Ok(Some(hit));
+    }
+    api.get_opt(name)
+        .await
+        .map_err(|e| api_error(&format!("{} {name}", K::kind(&())), e))
+}
+
 /// Deletes `name` if pgo made it; gone already is fine. `cache`, where
 /// the kind has one, forgets it.
 pub(crate) async fn delete_ours<K: Cachable>(
@@ -77,11 +85,7 @@ pub(crate) async fn delete_ours<K: Cachable>(
 ) -> Result<(), PlatformError> {
     let kind = K::kind(&());
     let what = format!("{kind} {name}");
-    let current = match cache.and_then(|c| c.get(name)) {
-        Some(Some(hit)) => Some(hit),
-        _ => api.get_opt(name).await.map_err(|e| api_error(&what, e))?,
-    };
-    let Some(current) = current else {
+    let Some(current) = read(api, cache, name).await? else {
         return Ok(());
     };
     if !ours(current.meta()) {

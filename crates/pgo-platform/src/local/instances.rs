@@ -71,54 +71,55 @@ pub const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 /// that observed it need not look for its process again.
 const ANSWERED_FRESH: Duration = Duration::from_secs(1);
 
-/// Managers seen not answering, by instance, since when; and when each one
-/// last answered.
+/// What was last seen of an instance's manager.
+#[derive(Clone, Copy)]
+enum Heard {
+    /// It answered `/status`, then.
+    Answered(Instant),
+    /// It has not answered since then, while its PostgreSQL did.
+    Silent(Instant),
+}
+
+/// What was last seen of each instance's manager; nothing for one not
+/// asked yet, or neither it nor its PostgreSQL answered.
 #[derive(Default)]
-pub struct Hung(Mutex<HashMap<String, Instant>>, Mutex<HashMap<String, Instant>>);
+pub struct Hung(Mutex<HashMap<String, Heard>>);
 
 impl Hung {
+    fn heard(&self, name: &str) -> Option<Heard> {
+        self.0.lock().ok()?.get(name).copied()
+    }
+
+    /// It did not answer, but its PostgreSQL did: hung since the first time.
     fn mark(&self, name: &str) {
         if let Ok(mut m) = self.0.lock() {
-            m.entry(name.to_string()).or_insert_with(Instant::now);
-        }
-        if let Ok(mut m) = self.1.lock() {
-            m.remove(name);
+            let heard = m.entry(name.to_string()).or_insert(Heard::Silent(Instant::now()));
+            if let Heard::Answered(_) = heard {
+                *heard = Heard::Silent(Instant::now());
+            }
         }
     }
 
     /// It answered: not hung.
     fn clear(&self, name: &str) {
         if let Ok(mut m) = self.0.lock() {
-            m.remove(name);
-        }
-        if let Ok(mut m) = self.1.lock() {
-            m.insert(name.to_string(), Instant::now());
+            m.insert(name.to_string(), Heard::Answered(Instant::now()));
         }
     }
 
     /// Forgets `name`'s manager: stopped, or about to be.
     pub fn forget(&self, name: &str) {
-        for map in [&self.0, &self.1] {
-            if let Ok(mut m) = map.lock() {
-                m.remove(name);
-            }
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(name);
         }
     }
 
     fn answered_within(&self, name: &str, d: Duration) -> bool {
-        self.1
-            .lock()
-            .ok()
-            .and_then(|m| m.get(name).map(|t| t.elapsed() < d))
-            .unwrap_or(false)
+        matches!(self.heard(name), Some(Heard::Answered(t)) if t.elapsed() < d)
     }
 
     fn longer_than(&self, name: &str, d: Duration) -> bool {
-        self.0
-            .lock()
-            .ok()
-            .and_then(|m| m.get(name).map(|t| t.elapsed() >= d))
-            .unwrap_or(false)
+        matches!(self.heard(name), Some(Heard::Silent(t)) if t.elapsed() >= d)
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 const RECORD: &str = ".pgo-volume.json";
 
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct VolumeRecord {
     name: String,
     cluster: String,
