@@ -60,6 +60,11 @@ pub struct InstanceConfig {
     /// HTTP on loopback otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<ManagerTls>,
+    /// The file PostgreSQL logs to. Unset, it logs where the manager does:
+    /// in a pod, the container's log, since every directory the config
+    /// comes from there is a read-only mount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres_log: Option<PathBuf>,
 }
 
 /// The manager's server certificate and key (PEM files). They are read

@@ -389,10 +389,6 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-pub fn postgres_log(log_dir: &Path) -> PathBuf {
-    log_dir.join("postgres.log")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

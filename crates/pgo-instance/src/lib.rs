@@ -80,6 +80,5 @@ pub async fn run(path: &Path) -> Result<(), InstanceError> {
     }
     let run_as = osuser::RunAs::resolve(config.run_as.as_deref())?;
     let bin = pgbin::find(config.pg_bin_dir.as_deref())?;
-    let log_dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    supervisor::run(path.to_path_buf(), config, token, run_as, bin, log_dir).await
+    supervisor::run(path.to_path_buf(), config, token, run_as, bin).await
 }

@@ -27,22 +27,41 @@ fn alive(pid: u32) -> bool {
             .unwrap_or(false)
 }
 
+/// PostgreSQL refuses a data directory open to others. A kubelet that
+/// applies a pod's `fsGroup` on mount makes it group-writable and setgid
+/// (2770) on every start; it is made 0700 again before each one.
+pub fn private_data_dir(pgdata: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(pgdata).map_err(|e| format!("cannot read {}: {e}", pgdata.display()))?;
+    if meta.permissions().mode() & 0o7777 != 0o700 {
+        std::fs::set_permissions(pgdata, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot make {} private (0700): {e}", pgdata.display()))?;
+    }
+    Ok(())
+}
+
 impl Postmaster {
-    pub fn start(bin: &Path, pgdata: &Path, run_as: &RunAs, log: &Path) -> Result<Self, String> {
-        let open = || {
+    /// Starts PostgreSQL, logging to `log`, or where this manager logs.
+    pub fn start(bin: &Path, pgdata: &Path, run_as: &RunAs, log: Option<&Path>) -> Result<Self, String> {
+        let open = |log: &Path| {
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(log)
                 .map_err(|e| format!("cannot open {}: {e}", log.display()))
         };
+        private_data_dir(pgdata)?;
+        let (stdout, stderr) = match log {
+            Some(log) => (Stdio::from(open(log)?), Stdio::from(open(log)?)),
+            None => (Stdio::inherit(), Stdio::inherit()),
+        };
         let mut cmd = tokio::process::Command::new(bin.join("postgres"));
         cmd.arg("-D")
             .arg(pgdata)
             .current_dir(pgdata)
             .stdin(Stdio::null())
-            .stdout(open()?)
-            .stderr(open()?)
+            .stdout(stdout)
+            .stderr(stderr)
             .kill_on_drop(false);
         run_as.apply(&mut cmd);
         let child = cmd

@@ -29,7 +29,6 @@ pub async fn run(
     token: String,
     run_as: RunAs,
     bin: PathBuf,
-    log_dir: PathBuf,
 ) -> Result<(), InstanceError> {
     let shared = Arc::new(Shared {
         report: RwLock::new(InstanceReport {
@@ -92,7 +91,6 @@ pub async fn run(
         config,
         run_as,
         bin,
-        log_dir,
         shared,
         stop,
         isolation,
@@ -107,7 +105,6 @@ struct Supervisor {
     config: InstanceConfig,
     run_as: RunAs,
     bin: PathBuf,
-    log_dir: PathBuf,
     shared: Arc<Shared>,
     stop: watch::Receiver<bool>,
     /// What the store last said of the primary, and how long a primary may
@@ -235,7 +232,7 @@ impl Supervisor {
                     &self.bin,
                     &pgdata,
                     &self.run_as,
-                    &bootstrap::postgres_log(&self.log_dir),
+                    self.config.postgres_log.as_deref(),
                 ) {
                     Ok(p) => {
                         tracing::info!(pid = p.pid, "started postgres");

@@ -183,6 +183,7 @@ fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> Instan
             cert_file: PathBuf::from(MANAGER_SECRET).join("tls.crt"),
             key_file: PathBuf::from(MANAGER_SECRET).join("tls.key"),
         }),
+        postgres_log: None,
     }
 }
 

@@ -300,3 +300,47 @@ fn rmdata_and_backup_jobs() {
     };
     assert_eq!(b.metadata.name.as_deref(), Some("db-backup"));
 }
+
+#[test]
+fn pods_start_on_read_only_config_mounts_and_keep_their_data_directory_private() {
+    let objects = render(&cluster("db"), &[replica("db", "db-a1b2")]);
+    for name in ["db", "db-a1b2"] {
+        let pod = deployment(&objects, name)
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        // Without it the kubelet opens PGDATA to the group (2770) at every
+        // mount, and PostgreSQL refuses to start on it.
+        let sc = pod.security_context.as_ref().unwrap();
+        assert!(sc.fs_group.is_some(), "{name}");
+        assert_eq!(
+            sc.fs_group_change_policy.as_deref(),
+            Some("OnRootMismatch"),
+            "{name}"
+        );
+        // Every mount but the data volume and the scratch directories is
+        // read-only, so the manager writes nothing under them.
+        let writable: Vec<&str> = pod.containers[0]
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|m| m.read_only != Some(true))
+            .map(|m| m.mount_path.as_str())
+            .collect();
+        assert_eq!(writable, ["/pgdata", "/var/run/postgresql", "/tmp"], "{name}");
+    }
+    for o in &objects {
+        if let Rendered::ConfigMap(cm) = o {
+            let config: pgo_api::instance::InstanceConfig =
+                serde_json::from_str(&cm.data.as_ref().unwrap()["instance.json"]).unwrap();
+            // PostgreSQL logs to the container's output: the config's
+            // directory is a ConfigMap mount, which is always read-only.
+            assert_eq!(config.postgres_log, None, "{}", o.name());
+        }
+    }
+}

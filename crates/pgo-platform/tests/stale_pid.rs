@@ -43,6 +43,7 @@ fn config(dir: &Path, volume: &Path) -> InstanceConfig {
         probe: Default::default(),
         isolation: None,
         tls: None,
+        postgres_log: None,
     }
 }
 

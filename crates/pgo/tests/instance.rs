@@ -198,3 +198,36 @@ fn the_control_endpoint_takes_only_validated_changes_and_never_a_trust_line() {
     let view = server.show_json("ctl");
     assert_eq!(view["phase"], "Ready");
 }
+
+#[test]
+fn a_data_directory_opened_to_its_group_is_made_private_before_postgres_starts_again() {
+    let server = Server::start();
+    server.pgo_ok(&["create", "cluster", "grouped"]);
+    let before = server.postmaster_pid("grouped");
+    let pgdata = server.home.join("volumes/grouped/pgdata");
+    // What a kubelet does to a volume on every mount when the pod has an
+    // fsGroup and no `fsGroupChangePolicy: OnRootMismatch`: group rwx,
+    // recursively, and setgid on directories. PostgreSQL reads its data
+    // directory's mode only when it starts, so the running one carries on.
+    for args in [vec!["-R", "g+rwX"], vec!["g+s"]] {
+        let out = std::process::Command::new("chmod")
+            .args(&args)
+            .arg(&pgdata)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&pgdata), 0o2770);
+    // Its next start: before the fix, PostgreSQL refused the directory
+    // ("has invalid permissions") and the manager retried for good.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(before as i32),
+        nix::sys::signal::Signal::SIGQUIT,
+    )
+    .unwrap();
+    server.wait_until(60, "postgres to start again on the same data", || {
+        report(&server, "grouped").is_some_and(|r| r.ready && r.postmaster_pid.is_some_and(|p| p != before))
+    });
+    assert_eq!(mode(&pgdata), 0o700, "the data directory is private again");
+}

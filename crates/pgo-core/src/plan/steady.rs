@@ -59,7 +59,9 @@ pub enum Pass {
     ThenStatus(Plan),
 }
 
-/// Everything the cluster should have but its services.
+/// Everything the cluster should have but its services. Made once per
+/// pass and handed to [`apply`] and [`status`]: it is most of a steady
+/// pass's allocations.
 pub fn desired(stored: &Stored<'_>) -> DesiredCluster {
     let inputs: Vec<ReplicaInput> = stored.live().map(ReplicaInput::of).collect();
     desired::cluster(stored.name(), &stored.cluster.spec, &stored.primary(), &inputs).owned_by(stored.uid())
@@ -101,13 +103,12 @@ fn refuse(stored: &Stored<'_>, why: String, now: jiff::Timestamp) -> Plan {
 /// Secrets, volumes and the primary first; then leaving replicas go (once
 /// the primary no longer waits on them); then replicas are made, once the
 /// primary can be copied, so they all bootstrap at once.
-pub fn apply(stored: &Stored<'_>, seen: &Seen, now: jiff::Timestamp) -> Pass {
+pub fn apply(stored: &Stored<'_>, want: &DesiredCluster, seen: &Seen, now: jiff::Timestamp) -> Pass {
     if let Some(why) = refusal(stored, seen) {
         return Pass::Only(refuse(stored, why, now));
     }
     let name = stored.name();
     let spec = &stored.cluster.spec;
-    let want = desired(stored);
     let primary = stored.primary();
     let mut actions: Vec<Action> = want.secrets.iter().cloned().map(Action::EnsureSecret).collect();
     actions.extend(want.volumes.iter().cloned().map(Action::EnsureVolume));
@@ -150,7 +151,7 @@ pub fn apply(stored: &Stored<'_>, seen: &Seen, now: jiff::Timestamp) -> Pass {
             .map(|i| Action::EnsureReplica(Box::new(i.clone()))),
     );
     // The replica service only routes to replicas that are ready.
-    let ready = ready_replicas(&want, &primary, seen);
+    let ready = ready_replicas(want, &primary, seen);
     actions.extend(
         desired::services(name, spec, &primary, &ready)
             .into_iter()
@@ -198,6 +199,7 @@ pub fn apply_failed(stored: &Stored<'_>, why: String, now: jiff::Timestamp) -> P
 /// primary has not been ready for `AutofailSleepSeconds`, a failover.
 pub fn status(
     stored: &Stored<'_>,
+    want: &DesiredCluster,
     seen: &Seen,
     applied: &Applied,
     now: jiff::Timestamp,
@@ -205,7 +207,6 @@ pub fn status(
 ) -> Plan {
     let name = stored.name();
     let spec = &stored.cluster.spec;
-    let want = desired(stored);
     let primary = stored.primary();
     let previous = stored.status();
     let primary_seen = seen.instances.get(&primary);
@@ -231,7 +232,7 @@ pub fn status(
     {
         m.lag_bytes = status::lag(primary_lsn.as_deref(), m.wal_lsn.as_deref());
     }
-    let ready = ready_replicas(&want, &primary, seen);
+    let ready = ready_replicas(want, &primary, seen);
     let services = desired::services(name, spec, &primary, &ready)
         .into_iter()
         .map(|s| {

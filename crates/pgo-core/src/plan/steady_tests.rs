@@ -32,6 +32,16 @@ fn stored<'a>(c: &'a Pgcluster, replicas: &'a [Pgreplica]) -> Stored<'a> {
     }
 }
 
+/// [`super::apply`] with the desired state made as the operator makes it.
+fn apply(s: &Stored<'_>, seen: &Seen, now: jiff::Timestamp) -> Pass {
+    super::apply(s, &desired(s), seen, now)
+}
+
+/// [`super::status`] with the desired state made as the operator makes it.
+fn status(s: &Stored<'_>, seen: &Seen, applied: &Applied, now: jiff::Timestamp, config: &PgoConfig) -> Plan {
+    super::status(s, &desired(s), seen, applied, now, config)
+}
+
 fn with_replicas(n: u32) -> Pgcluster {
     let mut c = cluster("db");
     c.spec.replicas = n;

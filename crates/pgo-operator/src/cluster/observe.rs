@@ -4,9 +4,10 @@
 use super::ReconcileError;
 use crate::Context;
 use pgo_api::{Pgcluster, Pgreplica, Pgtask};
+use pgo_core::desired::DesiredCluster;
 use pgo_core::names;
 use pgo_core::plan::Stored;
-use pgo_core::plan::steady::{self, Seen};
+use pgo_core::plan::steady::Seen;
 use pgo_store::Api;
 use std::collections::BTreeMap;
 
@@ -53,9 +54,8 @@ pub async fn stored(ctx: &Context, name: &str) -> Result<Option<Read>, Reconcile
 }
 
 /// Every desired instance, asked at once: one that hangs costs one timeout.
-pub async fn seen(ctx: &Context, stored: &Stored<'_>) -> Result<Seen, ReconcileError> {
+pub async fn seen(ctx: &Context, stored: &Stored<'_>, want: &DesiredCluster) -> Result<Seen, ReconcileError> {
     let name = stored.name();
-    let want = steady::desired(stored);
     let asked = futures::future::join_all(
         want.instances
             .iter()
@@ -79,7 +79,7 @@ pub async fn seen(ctx: &Context, stored: &Stored<'_>) -> Result<Seen, ReconcileE
             .map(|v| v.cluster),
         None => None,
     };
-    let refusal = ctx.platform.check(&want).await.err().map(|e| e.to_string());
+    let refusal = ctx.platform.check(want).await.err().map(|e| e.to_string());
     if let Some(why) = &refusal {
         tracing::debug!(cluster = name, why, "the platform cannot build this cluster");
     }

@@ -100,12 +100,20 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
         Stage::Failover(task) => plan::failover::plan(&stored, &task, jiff::Timestamp::now()),
         Stage::Scaledown(moves) => plan::scaledown::plan(&moves),
         Stage::Steady => {
-            let seen = observe::seen(ctx, &stored).await?;
-            match steady::apply(&stored, &seen, jiff::Timestamp::now()) {
+            let want = steady::desired(&stored);
+            let seen = observe::seen(ctx, &stored, &want).await?;
+            match steady::apply(&stored, &want, &seen, jiff::Timestamp::now()) {
                 Pass::Only(plan) => plan,
                 Pass::ThenStatus(plan) => {
                     let applied = act.run(plan).await?;
-                    steady::status(&stored, &seen, &applied, jiff::Timestamp::now(), &ctx.config)
+                    steady::status(
+                        &stored,
+                        &want,
+                        &seen,
+                        &applied,
+                        jiff::Timestamp::now(),
+                        &ctx.config,
+                    )
                 }
             }
         }

@@ -2,6 +2,7 @@
 //! instance manager), its record `instance.json` (which fixes its ports for
 //! life), a bearer token for its control endpoints, and `manager.pid`.
 
+use super::manager_http::ManagerHttp;
 use super::ports::Ports;
 use super::process::{self, cmdline, is_alive, read_pid};
 use super::{Layout, LocalSettings, files};
@@ -21,6 +22,7 @@ const TOKEN: &str = "token";
 /// Present while a changed config has not been reloaded by the manager.
 const RELOAD_PENDING: &str = "reload.pending";
 const LOG: &str = "instance.log";
+const POSTGRES_LOG: &str = "postgres.log";
 
 pub fn read_config(dir: &Path) -> Result<Option<Arc<InstanceConfig>>, PlatformError> {
     files::read_json_cached(&dir.join(CONFIG))
@@ -164,7 +166,7 @@ pub fn ports_in_use(layout: &Layout) -> Result<Vec<(u16, String)>, PlatformError
 pub async fn ensure(
     layout: &Layout,
     settings: &LocalSettings,
-    http: &reqwest::Client,
+    http: &ManagerHttp,
     hung: &Hung,
     ports: &Ports,
     spec: &InstanceSpec,
@@ -213,6 +215,7 @@ pub async fn ensure(
         // The operator fences here itself: it reaches every process.
         isolation: None,
         tls: None,
+        postgres_log: Some(dir.join(POSTGRES_LOG)),
     };
     let pending = dir.join(RELOAD_PENDING);
     if existing.as_deref() != Some(&config) {
@@ -283,7 +286,7 @@ fn upstream(layout: &Layout, spec: &InstanceSpec) -> Result<Option<Upstream>, Pl
 
 /// Calls an authenticated control endpoint of an instance manager.
 async fn control(
-    http: &reqwest::Client,
+    http: &ManagerHttp,
     config: &InstanceConfig,
     path: &str,
     body: &serde_json::Value,
@@ -291,25 +294,16 @@ async fn control(
 ) -> Result<(), PlatformError> {
     let token = std::fs::read_to_string(&config.token_file)
         .map_err(|e| PlatformError::io(format!("cannot read {}", config.token_file.display()), e))?;
-    let url = format!("http://{}:{}{path}", config.http_address, config.http_port);
-    let resp = http
-        .post(&url)
-        .timeout(timeout)
-        .bearer_auth(token.trim())
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| PlatformError::Invalid(format!("instance {}: {path}: {e}", config.name)))?;
-    if !resp.status().is_success() {
-        let status = resp.status();
-        let text = resp.text().await.unwrap_or_default();
-        return Err(PlatformError::Invalid(format!(
-            "instance {}: {path}: {status}: {}",
-            config.name,
-            text.trim()
-        )));
-    }
-    Ok(())
+    http.post_json(
+        &config.http_address,
+        config.http_port,
+        path,
+        token.trim(),
+        body,
+        timeout,
+    )
+    .await
+    .map_err(|e| PlatformError::Invalid(format!("instance {}: {path}: {e}", config.name)))
 }
 
 fn existing(layout: &Layout, name: &str) -> Result<Arc<InstanceConfig>, PlatformError> {
@@ -317,7 +311,7 @@ fn existing(layout: &Layout, name: &str) -> Result<Arc<InstanceConfig>, Platform
 }
 
 /// Promotes the instance `name`.
-pub async fn promote(layout: &Layout, http: &reqwest::Client, name: &str) -> Result<(), PlatformError> {
+pub async fn promote(layout: &Layout, http: &ManagerHttp, name: &str) -> Result<(), PlatformError> {
     // A promotion first replays everything the replica received.
     control(
         http,
@@ -332,7 +326,7 @@ pub async fn promote(layout: &Layout, http: &reqwest::Client, name: &str) -> Res
 /// Creates or drops (`path`) `slot` on the instance `primary`.
 pub async fn slot(
     layout: &Layout,
-    http: &reqwest::Client,
+    http: &ManagerHttp,
     primary: &str,
     slot: &str,
     path: &str,
@@ -388,7 +382,7 @@ async fn spawn(dir: &Path, settings: &LocalSettings) -> Result<(), PlatformError
 
 pub async fn observe(
     layout: &Layout,
-    http: &reqwest::Client,
+    http: &ManagerHttp,
     hung: &Hung,
     node: &str,
     name: &str,
@@ -404,15 +398,8 @@ pub async fn observe(
         port: config.port,
         ..Default::default()
     };
-    let url = format!("http://{}:{}/status", config.http_address, config.http_port);
-    let report = async {
-        http.get(&url)
-            .send()
-            .await?
-            .error_for_status()?
-            .json::<InstanceReport>()
-            .await
-    };
+    let report =
+        http.get_json::<InstanceReport>(&config.http_address, config.http_port, "/status", STATUS_TIMEOUT);
     tokio::pin!(report);
     // `/status` is answered from memory at once. If it is slow, PostgreSQL
     // is asked directly at the same time, so a hung manager costs one

@@ -10,6 +10,7 @@
 mod files;
 mod instances;
 mod layout;
+mod manager_http;
 pub mod ports;
 mod process;
 mod proxy;
@@ -45,7 +46,7 @@ pub struct LocalPlatform {
     settings: LocalSettings,
     node: String,
     proxies: proxy::Proxies,
-    http: reqwest::Client,
+    http: manager_http::ManagerHttp,
     hung: instances::Hung,
     ports: std::sync::Arc<ports::Ports>,
     /// Secrets made or found by this process: made once and never changed,
@@ -62,17 +63,7 @@ impl LocalPlatform {
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| "localhost".into());
-        // reqwest's TLS stack needs a process-wide provider even for plain HTTP.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        // Every pass asks each manager's `/status` on loopback: no redirects
-        // to follow, no retries (the next pass asks again).
-        let http = reqwest::Client::builder()
-            .timeout(instances::STATUS_TIMEOUT)
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .build()
-            .map_err(|e| PlatformError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        let http = manager_http::ManagerHttp::new();
         let existing = instances::ports_in_use(&layout)?
             .into_iter()
             .chain(proxy::ports_in_use(&layout)?);
