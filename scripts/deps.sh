@@ -20,6 +20,13 @@ if [ "${1:-}" = "--test" ]; then
   command -v fsfreeze >/dev/null 2>&1 || missing+=(util-linux)
   command -v prlimit >/dev/null 2>&1 || missing+=(util-linux)
   command -v losetup >/dev/null 2>&1 || missing+=(mount)
+  # The stand-in kubelet that runs pods for real: network namespaces and
+  # a bridge (ip), mount namespaces and identities (unshare, setpriv),
+  # and its HTTP probes (curl).
+  command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+  command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+  command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+  command -v curl >/dev/null 2>&1 || missing+=(curl)
 fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" != 0 ]; then

@@ -16,6 +16,7 @@
 mod http_server;
 mod managers;
 mod ownership;
+pub mod pods;
 
 pub use managers::ManagerCall;
 

@@ -7,22 +7,7 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use support::Server;
-
-/// The operator-conf ConfigMap of deploy/, as files, the way Kubernetes mounts it.
-fn operator_conf(dir: &Path) {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../deploy/operator-conf.yaml"
-    ))
-    .unwrap();
-    let doc = text.split("---\n").nth(1).unwrap();
-    let map: serde_json::Value = serde_yaml::from_str(doc).unwrap();
-    std::fs::create_dir_all(dir).unwrap();
-    for (name, content) in map["data"].as_object().unwrap() {
-        std::fs::write(dir.join(name), content.as_str().unwrap()).unwrap();
-    }
-}
+use support::kube::{kubeconfig, operator_conf, start};
 
 fn start_fails(conf: &Path, home: &Path) -> String {
     let out = Command::new(support::SERVER)
@@ -116,36 +101,6 @@ fn with_the_api_server_unreachable_pgo_says_so_and_nothing_is_made() {
         "{}",
         server.log()
     );
-}
-
-/// The server on the Kubernetes platform, in namespace pgo.
-fn start(conf: &Path, kubeconfig: &Path) -> Server {
-    let conf = conf.to_string_lossy().to_string();
-    Server::start_env(
-        &[
-            "--platform",
-            "kubernetes",
-            "--operator-conf",
-            &conf,
-            "--namespace",
-            "pgo",
-        ],
-        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
-        |_| {},
-    )
-}
-
-/// A kubeconfig for the API server at `port`, namespace pgo.
-fn kubeconfig(dir: &Path, port: u16) -> std::path::PathBuf {
-    let path = dir.join("kubeconfig");
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: pgo\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n"
-        ),
-    )
-    .unwrap();
-    path
 }
 
 /// The whole server on the Kubernetes platform against an in-memory API

@@ -4,6 +4,7 @@
 //! test passed or not.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod kube;
 pub mod loopfs;
 pub mod pod;
 pub mod writer;

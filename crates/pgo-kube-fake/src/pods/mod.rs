@@ -1,0 +1,642 @@
+//! A kubelet stand-in that runs the rendered pods for real (as root): each
+//! Deployment gets a pod whose first container runs as a local process from
+//! the image's stand-in (`postgres-operator` and this machine's
+//! PostgreSQL), in network and mount namespaces of its own, with its
+//! volumes made as a kubelet makes them (`volumes`), as the pod's user
+//! (`container`). Readiness probes set the pod's Ready condition, a failed
+//! liveness probe or an exit restarts the container, deletion sends
+//! SIGTERM and SIGKILL after the grace period, and Services route to ready
+//! endpoints (`proxy`). Nothing here is told what the operator expects:
+//! what the pod spec says is all it has.
+//!
+//! What it cannot show: images (the host's files stand in for every
+//! image, so only containers of the operator's image run; others are
+//! reported as not started), resource limits, and a second machine.
+
+pub mod container;
+pub mod net;
+pub mod proxy;
+pub mod volumes;
+
+use crate::{DEPLOYMENTS, FakeApi, PODS, SERVICES};
+use container::Image;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Where pods run from.
+#[derive(Clone, Debug)]
+pub struct PodRuntime {
+    /// Claims, pods' roots, volumes and logs live under it.
+    pub dir: PathBuf,
+    pub image: Image,
+    /// The image name whose containers run (others cannot here).
+    pub image_name: String,
+}
+
+/// A running kubelet; dropping it stops every pod and removes the network.
+pub struct Kubelet {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    node: Arc<Mutex<Node>>,
+}
+
+struct Pod {
+    deployment_uid: String,
+    ns: String,
+    n: u8,
+    ip: String,
+    dir: PathBuf,
+    child: Option<Child>,
+    started: Instant,
+    restarts: u32,
+    ready: bool,
+    next_readiness: Instant,
+    next_liveness: Instant,
+    liveness_failures: u32,
+    /// Why the container is not running, if it is not.
+    waiting: Option<String>,
+}
+
+struct Node {
+    api: FakeApi,
+    runtime: PodRuntime,
+    bridge: net::Bridge,
+    tokio: tokio::runtime::Runtime,
+    ca_cert: String,
+    pods: BTreeMap<String, Pod>,
+    /// Pods being stopped, by their Deployment's uid: its next pod waits
+    /// (a Recreate rollout never runs two on one volume).
+    stopping: BTreeMap<String, std::thread::JoinHandle<()>>,
+    services: BTreeMap<String, String>,
+    endpoints: proxy::Endpoints,
+    hosts: String,
+    made: u32,
+}
+
+impl FakeApi {
+    /// Runs this API server's pods for real until the returned kubelet is
+    /// dropped. Needs root: namespaces, mounts and identities.
+    pub fn run_pods(&self, runtime: PodRuntime) -> Result<Kubelet, String> {
+        if !nix::unistd::geteuid().is_root() {
+            return Err(
+                "running pods for real needs root (namespaces, mounts, identities), as CI has".into(),
+            );
+        }
+        std::fs::create_dir_all(&runtime.dir).map_err(|e| format!("{}: {e}", runtime.dir.display()))?;
+        let bridge = net::Bridge::create()?;
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        // The API server as pods see it: HTTPS at the bridge's address,
+        // named kubernetes.default.svc by their hosts file.
+        let ca = pgo_platform::pki::Ca::generate("fake-kubernetes-ca", 30).map_err(|e| e.to_string())?;
+        let (cert, _) = ca
+            .issue(
+                &[
+                    "kubernetes.default.svc".into(),
+                    "kubernetes.default.svc.cluster.local".into(),
+                    bridge.host(),
+                ],
+                "kubernetes",
+                30,
+            )
+            .map_err(|e| e.to_string())?;
+        let tls = proxy::tls(&cert.cert, &cert.key)?;
+        let api_port = self.serve_http();
+        let listener = tokio
+            .block_on(tokio::net::TcpListener::bind((bridge.host().as_str(), 443)))
+            .map_err(|e| format!("cannot listen on {}:443: {e}", bridge.host()))?;
+        tokio.spawn(proxy::api_front(listener, tls, api_port));
+        let node = Arc::new(Mutex::new(Node {
+            api: self.clone(),
+            runtime,
+            bridge,
+            tokio,
+            ca_cert: ca.pem.cert.clone(),
+            pods: BTreeMap::new(),
+            stopping: BTreeMap::new(),
+            services: BTreeMap::new(),
+            endpoints: Arc::default(),
+            hosts: String::new(),
+            made: 0,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (node, stop) = (node.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    node.lock().unwrap().pass();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            })
+        };
+        Ok(Kubelet {
+            stop,
+            thread: Some(thread),
+            node,
+        })
+    }
+}
+
+impl Kubelet {
+    /// The IP of each running pod, by pod name.
+    pub fn pod_ips(&self) -> BTreeMap<String, String> {
+        let node = self.node.lock().unwrap();
+        node.pods.iter().map(|(n, p)| (n.clone(), p.ip.clone())).collect()
+    }
+
+    /// A Service's address as pods and the host reach it.
+    pub fn service_ip(&self, service: &str) -> Option<String> {
+        self.node.lock().unwrap().services.get(service).cloned()
+    }
+
+    /// What a pod's containers wrote.
+    pub fn log(&self, pod: &str) -> String {
+        let node = self.node.lock().unwrap();
+        node.pods
+            .get(pod)
+            .and_then(|p| std::fs::read_to_string(p.dir.join("container.log")).ok())
+            .unwrap_or_default()
+    }
+
+    /// Where a claim's data is on this machine.
+    pub fn claim_dir(&self, claim: &str) -> PathBuf {
+        volumes::claim_dir(&self.node.lock().unwrap().runtime.dir, claim)
+    }
+}
+
+impl Drop for Kubelet {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let mut node = self.node.lock().unwrap();
+        let pods: Vec<String> = node.pods.keys().cloned().collect();
+        for name in pods {
+            if let Some(pod) = node.pods.remove(&name) {
+                kill_all(&pod.ns);
+                net::remove(&pod.ns);
+            }
+        }
+        let stopping = std::mem::take(&mut node.stopping);
+        for (_, t) in stopping {
+            let _ = t.join();
+        }
+    }
+}
+
+fn kill_all(ns: &str) {
+    for pid in net::pids(ns) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !net::pids(ns).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A container port by number or by name.
+fn port_of(container: &Value, port: &Value) -> Option<u16> {
+    if let Some(n) = port.as_u64() {
+        return u16::try_from(n).ok();
+    }
+    let name = port.as_str()?;
+    container["ports"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == json!(name))
+        .and_then(|p| p["containerPort"].as_u64())
+        .and_then(|n| u16::try_from(n).ok())
+}
+
+/// Runs an HTTP(S) GET probe from the host against the pod, as a kubelet
+/// does (a certificate is not checked).
+fn http_probe(ip: &str, container: &Value, probe: &Value) -> bool {
+    let get = &probe["httpGet"];
+    let Some(port) = port_of(container, &get["port"]) else {
+        return false;
+    };
+    let scheme = get["scheme"].as_str().unwrap_or("HTTP").to_lowercase();
+    let path = get["path"].as_str().unwrap_or("/");
+    let timeout = probe["timeoutSeconds"].as_u64().unwrap_or(1);
+    std::process::Command::new("curl")
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            &timeout.to_string(),
+        ])
+        .arg(format!("{scheme}://{ip}:{port}{path}"))
+        .output()
+        .map(|o| {
+            let code: u16 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(0);
+            (200..400).contains(&code)
+        })
+        .unwrap_or(false)
+}
+
+impl Node {
+    fn pass(&mut self) {
+        self.services();
+        self.reap();
+        self.deployments();
+        self.lifecycle();
+        self.endpoints();
+    }
+
+    /// Each Service gets an address on the pod network and a proxy per port.
+    fn services(&mut self) {
+        for svc in self.api.list(SERVICES) {
+            let name = svc["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            if self.services.contains_key(&name) {
+                continue;
+            }
+            let n = 200 + self.services.len() as u8;
+            let Ok(ip) = self.bridge.add_address(n) else {
+                continue;
+            };
+            for p in svc["spec"]["ports"].as_array().into_iter().flatten() {
+                let port = p["port"].as_u64().unwrap_or(0) as u16;
+                let bound = self
+                    .tokio
+                    .block_on(tokio::net::TcpListener::bind((ip.as_str(), port)));
+                if let Ok(listener) = bound {
+                    self.tokio.spawn(proxy::service(
+                        listener,
+                        name.clone(),
+                        port,
+                        self.endpoints.clone(),
+                    ));
+                }
+            }
+            self.services.insert(name, ip);
+        }
+        let mut hosts = format!(
+            "127.0.0.1 localhost\n{} kubernetes.default.svc kubernetes.default.svc.cluster.local kubernetes.default kubernetes\n",
+            self.bridge.host()
+        );
+        for (name, ip) in &self.services {
+            let ns = crate::NS;
+            hosts.push_str(&format!(
+                "{ip} {name}.{ns}.svc {name}.{ns}.svc.cluster.local {name}.{ns} {name}\n"
+            ));
+        }
+        if hosts != self.hosts {
+            // In place: each pod's /etc/hosts is a bind mount of the file.
+            for pod in self.pods.values() {
+                let _ = std::fs::write(pod.dir.join("etc/hosts"), &hosts);
+            }
+            self.hosts = hosts;
+        }
+    }
+
+    /// Ready pods matching each Service's selector are its endpoints.
+    fn endpoints(&mut self) {
+        let pods = self.api.list(PODS);
+        let mut map = BTreeMap::new();
+        for svc in self.api.list(SERVICES) {
+            let name = svc["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let selector = svc["spec"]["selector"].as_object().cloned().unwrap_or_default();
+            for p in svc["spec"]["ports"].as_array().into_iter().flatten() {
+                let port = p["port"].as_u64().unwrap_or(0) as u16;
+                let target = p.get("targetPort").cloned().unwrap_or(json!(port));
+                let mut list = Vec::new();
+                for pod in &pods {
+                    let labels = &pod["metadata"]["labels"];
+                    let selected = !selector.is_empty() && selector.iter().all(|(k, v)| &labels[k] == v);
+                    let ready = pod["status"]["conditions"]
+                        .as_array()
+                        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+                    let ip = pod["status"]["podIP"].as_str();
+                    let container = &pod["spec"]["containers"][0];
+                    if let (true, true, Some(ip), Some(port)) =
+                        (selected, ready, ip, port_of(container, &target))
+                    {
+                        list.push(format!("{ip}:{port}"));
+                    }
+                }
+                map.insert((name.clone(), port), list);
+            }
+        }
+        *self.endpoints.lock().unwrap() = map;
+    }
+
+    /// A pod gone from the API server is stopped: SIGTERM to its main
+    /// process, SIGKILL to all of it after its grace period.
+    fn reap(&mut self) {
+        let live: Vec<String> = self.api.names(PODS);
+        let gone: Vec<String> = self.pods.keys().filter(|n| !live.contains(n)).cloned().collect();
+        for name in gone {
+            let Some(mut pod) = self.pods.remove(&name) else {
+                continue;
+            };
+            let grace = Duration::from_secs(30);
+            let handle = std::thread::spawn(move || {
+                if let Some(child) = &mut pod.child {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(child.id() as i32),
+                        nix::sys::signal::Signal::SIGTERM,
+                    );
+                    let deadline = Instant::now() + grace;
+                    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                        std::thread::sleep(Duration::from_millis(50));
+                    }
+                }
+                kill_all(&pod.ns);
+                if let Some(child) = &mut pod.child {
+                    let _ = child.wait();
+                }
+                net::remove(&pod.ns);
+            });
+            self.stopping
+                .insert(format!("{}#{name}", pod_owner(&name)), handle);
+        }
+        self.stopping.retain(|_, t| !t.is_finished());
+    }
+
+    /// Every Deployment has a pod (the ReplicaSet controller and the
+    /// scheduler, in one), once its previous pod has stopped.
+    fn deployments(&mut self) {
+        for d in self.api.list(DEPLOYMENTS) {
+            let dname = d["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let uid = d["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+            if self.pods.values().any(|p| p.deployment_uid == uid) {
+                continue;
+            }
+            let still_stopping = self
+                .stopping
+                .keys()
+                .any(|k| k.split('#').next() == Some(dname.as_str()));
+            if still_stopping {
+                continue;
+            }
+            let existing = self.api.list(PODS).into_iter().find(|p| {
+                p.pointer("/metadata/ownerReferences/0/uid")
+                    .and_then(Value::as_str)
+                    == Some(uid.as_str())
+            });
+            if existing.is_some() {
+                // Made by another kubelet (or by hand): not ours to run.
+                continue;
+            }
+            if let Err(e) = self.create_pod(&d, &dname, &uid) {
+                tracing_message(&format!("pod for {dname}: {e}"));
+            }
+        }
+    }
+
+    fn free_n(&self) -> Option<u8> {
+        (2..200u8).find(|n| !self.pods.values().any(|p| p.n == *n))
+    }
+
+    fn create_pod(&mut self, d: &Value, dname: &str, uid: &str) -> Result<(), String> {
+        let n = self.free_n().ok_or("no pod address left")?;
+        self.made += 1;
+        let name = format!("{dname}-{:05}", self.made);
+        let template = &d["spec"]["template"];
+        let mut spec = template["spec"].clone();
+        spec["nodeName"] = json!("node-a");
+        let (ns, ip) = self.bridge.pod(n)?;
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "labels": template["metadata"]["labels"].clone(),
+                "ownerReferences": [{ "apiVersion": "apps/v1", "kind": "Deployment",
+                    "name": dname, "uid": uid, "controller": true }],
+            },
+            "spec": spec,
+            "status": { "phase": "Pending", "podIP": ip,
+                "conditions": [{ "type": "Ready", "status": "False" }] },
+        });
+        self.api.put(PODS, pod.clone());
+        let dir = self.runtime.dir.join("pods").join(&name);
+        let mut p = Pod {
+            deployment_uid: uid.to_string(),
+            ns,
+            n,
+            ip,
+            dir,
+            child: None,
+            started: Instant::now(),
+            restarts: 0,
+            ready: false,
+            next_readiness: Instant::now(),
+            next_liveness: Instant::now(),
+            liveness_failures: 0,
+            waiting: None,
+        };
+        let start = self.start_container(&pod, &p);
+        match start {
+            Ok(child) => p.child = Some(child),
+            Err(e) => p.waiting = Some(e),
+        }
+        self.pods.insert(name, p);
+        Ok(())
+    }
+
+    fn start_container(&self, pod: &Value, p: &Pod) -> Result<Child, String> {
+        let container = &pod["spec"]["containers"][0];
+        let image = container["image"].as_str().unwrap_or_default();
+        if image != self.runtime.image_name {
+            return Err(format!("image {image} is not on this machine"));
+        }
+        let etc = p.dir.join("etc");
+        std::fs::create_dir_all(&etc).map_err(|e| e.to_string())?;
+        self.write_etc(&etc)?;
+        let sa = self.service_account(&p.dir, pod)?;
+        let mut vols = volumes::make(&self.api, &self.runtime.dir, &p.dir, pod, &[])?;
+        if let Some(sa) = sa {
+            vols.push(volumes::Volume {
+                name: "kube-api-access".into(),
+                source: volumes::Source::Dir(sa),
+            });
+        }
+        let mut mounts = volumes::mounts(container, &vols)?;
+        if vols.iter().any(|v| v.name == "kube-api-access") {
+            mounts.push(volumes::Mount {
+                source: volumes::Source::Dir(p.dir.join("files/kube-api-access")),
+                target: "/var/run/secrets/kubernetes.io/serviceaccount".into(),
+                read_only: true,
+            });
+        }
+        let read_only_root = container["securityContext"]["readOnlyRootFilesystem"].as_bool() == Some(true);
+        let root = p.dir.join("root");
+        let script = container::script(&root, &etc, &self.runtime.image.binary, &mounts, read_only_root);
+        let env = container::env(pod, container, &self.runtime.image, &p.ip)?;
+        let args: Vec<String> = container["args"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect();
+        let identity = container::identity(pod, container, &self.runtime.image);
+        container::start(
+            &p.ns,
+            &script,
+            &root,
+            identity,
+            &env,
+            &args,
+            &p.dir.join("container.log"),
+        )
+    }
+
+    /// The image's /etc/passwd and /etc/group (the host's, with the
+    /// image's user), and the pod's /etc/hosts.
+    fn write_etc(&self, etc: &Path) -> Result<(), String> {
+        let uid = self.runtime.image.uid;
+        let mut passwd = std::fs::read_to_string("/etc/passwd").map_err(|e| e.to_string())?;
+        if !passwd
+            .lines()
+            .any(|l| l.split(':').nth(2) == Some(&uid.to_string()))
+        {
+            passwd.push_str(&format!("pgo:x:{uid}:{uid}::/tmp:/bin/sh\n"));
+        }
+        let mut group = std::fs::read_to_string("/etc/group").map_err(|e| e.to_string())?;
+        if !group
+            .lines()
+            .any(|l| l.split(':').nth(2) == Some(&uid.to_string()))
+        {
+            group.push_str(&format!("pgo:x:{uid}:\n"));
+        }
+        std::fs::write(etc.join("passwd"), passwd).map_err(|e| e.to_string())?;
+        std::fs::write(etc.join("group"), group).map_err(|e| e.to_string())?;
+        std::fs::write(etc.join("hosts"), &self.hosts).map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// The service account's token, CA and namespace, unless the pod
+    /// opts out of them.
+    fn service_account(&self, dir: &Path, pod: &Value) -> Result<Option<PathBuf>, String> {
+        if pod["spec"]["automountServiceAccountToken"] == json!(false) {
+            return Ok(None);
+        }
+        let d = dir.join("files/kube-api-access");
+        std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
+        let gid = pod["spec"]["securityContext"]["fsGroup"].as_u64();
+        for (file, content) in [
+            ("token", "fake-service-account-token".to_string()),
+            ("ca.crt", self.ca_cert.clone()),
+            ("namespace", crate::NS.to_string()),
+        ] {
+            let path = d.join(file);
+            std::fs::write(&path, content).map_err(|e| e.to_string())?;
+            if let Some(gid) = gid {
+                let _ = nix::unistd::chown(&path, None, Some(nix::unistd::Gid::from_raw(gid as u32)));
+            }
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(Some(d))
+    }
+
+    /// Probes, restarts and the pod's status.
+    fn lifecycle(&mut self) {
+        let names: Vec<String> = self.pods.keys().cloned().collect();
+        for name in names {
+            let Some(pod) = self.api.get(PODS, &name) else {
+                continue;
+            };
+            let container = pod["spec"]["containers"][0].clone();
+            let exited = {
+                let p = self.pods.get_mut(&name).unwrap();
+                match &mut p.child {
+                    Some(c) => match c.try_wait() {
+                        Ok(Some(status)) => Some(status.to_string()),
+                        _ => None,
+                    },
+                    None => Some(p.waiting.clone().unwrap_or_default()),
+                }
+            };
+            let restart = {
+                let p = self.pods.get_mut(&name).unwrap();
+                let backoff = Duration::from_secs(u64::from(p.restarts.min(5)) * 2);
+                exited.is_some() && p.started.elapsed() >= backoff
+            };
+            if restart {
+                let p = self.pods.get_mut(&name).unwrap();
+                kill_all(&p.ns);
+                p.restarts += 1;
+                p.started = Instant::now();
+                p.ready = false;
+                let Some(p) = self.pods.remove(&name) else {
+                    continue;
+                };
+                let started = self.start_container(&pod, &p);
+                let mut p = p;
+                match started {
+                    Ok(c) => {
+                        p.child = Some(c);
+                        p.waiting = None;
+                    }
+                    Err(e) => {
+                        p.child = None;
+                        p.waiting = Some(e);
+                    }
+                }
+                self.pods.insert(name.clone(), p);
+            }
+            let p = self.pods.get_mut(&name).unwrap();
+            let now = Instant::now();
+            let running = p.child.is_some() && exited.is_none();
+            if running && now >= p.next_readiness {
+                let probe = &container["readinessProbe"];
+                p.ready = probe.is_null() || http_probe(&p.ip, &container, probe);
+                let period = probe["periodSeconds"].as_u64().unwrap_or(10);
+                p.next_readiness = now + Duration::from_secs(period);
+            }
+            if running && now >= p.next_liveness && p.started.elapsed() > Duration::from_secs(5) {
+                let probe = &container["livenessProbe"];
+                if !probe.is_null() {
+                    if http_probe(&p.ip, &container, probe) {
+                        p.liveness_failures = 0;
+                    } else {
+                        p.liveness_failures += 1;
+                    }
+                    let threshold = probe["failureThreshold"].as_u64().unwrap_or(3) as u32;
+                    if p.liveness_failures >= threshold {
+                        // Restarted on the next pass, as if it had exited.
+                        p.liveness_failures = 0;
+                        kill_all(&p.ns.clone());
+                    }
+                    let period = probe["periodSeconds"].as_u64().unwrap_or(10);
+                    p.next_liveness = now + Duration::from_secs(period);
+                }
+            }
+            let ready = p.ready && running;
+            let phase = if running { "Running" } else { "Pending" };
+            let status = json!({
+                "phase": phase,
+                "podIP": p.ip,
+                "conditions": [{ "type": "Ready", "status": if ready { "True" } else { "False" } }],
+                "containerStatuses": [{ "name": container["name"], "ready": ready, "restartCount": p.restarts,
+                    "state": if running { json!({ "running": {} }) } else { json!({ "waiting": { "message": p.waiting.clone().unwrap_or_default() } }) } }],
+            });
+            if pod["status"] != status {
+                self.api.patch(PODS, &name, json!({ "status": status }));
+            }
+        }
+    }
+}
+
+/// The Deployment a pod `<deployment>-<n>` belongs to.
+fn pod_owner(pod: &str) -> &str {
+    pod.rsplit_once('-').map(|(d, _)| d).unwrap_or(pod)
+}
+
+fn tracing_message(m: &str) {
+    eprintln!("stand-in kubelet: {m}");
+}

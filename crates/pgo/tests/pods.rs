@@ -1,0 +1,143 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The whole server on the Kubernetes platform, with the rendered pods run
+//! for real by the stand-in kubelet (`pgo_kube_fake::pods`): PostgreSQL in
+//! namespaces of its own, as the pod's user, on volumes made as a kubelet
+//! makes them. Needs root, as CI has.
+
+mod support;
+
+use pgo_kube_fake::FakeApi;
+use pgo_kube_fake::pods::container::Image;
+use pgo_kube_fake::pods::{Kubelet, PodRuntime};
+use std::path::Path;
+use std::process::Command;
+use support::kube::{kubeconfig, operator_conf, start};
+
+/// The image the templates name, and what stands in for it here.
+fn kubelet(api: &FakeApi, dir: &Path) -> Kubelet {
+    api.run_pods(PodRuntime {
+        dir: dir.join("kubelet"),
+        image: Image {
+            binary: support::SERVER.into(),
+            env: vec![(
+                "PGO_PG_BIN_DIR".into(),
+                support::pg_bin_dir().display().to_string(),
+            )],
+            uid: 999,
+        },
+        image_name: format!("pgo/postgres-operator:{}", env!("CARGO_PKG_VERSION")),
+    })
+    .unwrap()
+}
+
+fn psql(host: &str, password: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .args([
+            "-h", host, "-p", "5432", "-U", "postgres", "-tAc", sql, "postgres",
+        ])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "5")
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+    }
+}
+
+#[test]
+fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
+    let dir = support::reachable_tempdir();
+    let conf = dir.path().join("operator-conf");
+    operator_conf(&conf);
+    let api = FakeApi::new(&["node-a"]);
+    let port = api.serve_http();
+    let kubelet = kubelet(&api, dir.path());
+    let server = start(&conf, &kubeconfig(dir.path(), port));
+
+    let out = server.pgo(&["create", "cluster", "db", "--replica-count=1", "--timeout=120"]);
+    let pods = kubelet.pod_ips();
+    let logs: Vec<String> = pods
+        .keys()
+        .map(|p| format!("--- {p} ---\n{}", kubelet.log(p)))
+        .collect();
+    assert!(
+        out.status.success(),
+        "{}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        logs.join("\n"),
+        server.log()
+    );
+    let view = server.show_json("db");
+    assert_eq!(view["phase"], "Ready", "{view:#}");
+
+    // Through the primary Service's address on the pod network.
+    let host = kubelet.service_ip("db").expect("the Service has no address");
+    let password = support::password(&view, "postgres");
+    let answer = psql(&host, &password, "select current_setting('data_directory')");
+    assert_eq!(answer.as_deref(), Ok("/pgdata/data/pgdata"), "{answer:?}");
+
+    // The replica cloned the primary through the primary Service's name,
+    // and streams from it: what is written shows through the replica
+    // Service.
+    let replicas = support::members(&view, "Replica");
+    assert_eq!(replicas.len(), 1, "{view:#}");
+    psql(
+        &host,
+        &password,
+        "create table kept (v int); insert into kept values (42)",
+    )
+    .unwrap();
+    let replica_host = kubelet
+        .service_ip("db-replica")
+        .expect("the replica Service has no address");
+    server.wait_until(60, "the row on the replica", || {
+        psql(
+            &replica_host,
+            &password,
+            "select pg_is_in_recovery()::text || (select v from kept)",
+        )
+        .as_deref()
+            == Ok("true42")
+    });
+
+    // What the kubelet made: PGDATA private on a claim whose root carries
+    // the pod's fsGroup; no log file beside the read-only config.
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let claim = kubelet.claim_dir("db");
+    let pgdata = claim.join("data/pgdata");
+    assert_eq!(
+        std::fs::metadata(&pgdata).unwrap().permissions().mode() & 0o7777,
+        0o700
+    );
+    assert_eq!(std::fs::metadata(&pgdata).unwrap().uid(), 999);
+    assert_eq!(std::fs::metadata(&claim).unwrap().gid(), 999);
+    let primary_pod = pods
+        .keys()
+        .find(|p| !p.starts_with(&replicas[0]))
+        .unwrap()
+        .clone();
+    let pod = &primary_pod;
+    assert!(
+        kubelet
+            .log(pod)
+            .contains("database system is ready to accept connections"),
+        "PostgreSQL logs to the container's output:\n{}",
+        kubelet.log(pod)
+    );
+
+    // A drain: the pod is deleted (SIGTERM, a clean shutdown), and the
+    // Deployment's next pod starts on the same claim, where the kubelet
+    // applies the fsGroup again.
+    api.delete(pgo_kube_fake::PODS, &primary_pod);
+    server.wait_until(120, "a new pod to serve the same data", || {
+        kubelet.pod_ips().len() == 2
+            && !kubelet.pod_ips().contains_key(&primary_pod)
+            && psql(&host, &password, "select v from kept").as_deref() == Ok("42")
+    });
+    assert_eq!(
+        std::fs::metadata(&pgdata).unwrap().permissions().mode() & 0o7777,
+        0o700
+    );
+}

@@ -1,0 +1,50 @@
+//! The server on the Kubernetes platform against the in-memory API server:
+//! the operator-conf of deploy/ as files, a kubeconfig, and the start.
+
+use super::Server;
+use std::path::{Path, PathBuf};
+
+/// The operator-conf ConfigMap of deploy/, as files, the way Kubernetes mounts it.
+pub fn operator_conf(dir: &Path) {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/operator-conf.yaml"
+    ))
+    .unwrap();
+    let doc = text.split("---\n").nth(1).unwrap();
+    let map: serde_json::Value = serde_yaml::from_str(doc).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, content) in map["data"].as_object().unwrap() {
+        std::fs::write(dir.join(name), content.as_str().unwrap()).unwrap();
+    }
+}
+
+/// The server on the Kubernetes platform, in namespace pgo.
+pub fn start(conf: &Path, kubeconfig: &Path) -> Server {
+    let conf = conf.to_string_lossy().to_string();
+    Server::start_env(
+        &[
+            "--platform",
+            "kubernetes",
+            "--operator-conf",
+            &conf,
+            "--namespace",
+            "pgo",
+        ],
+        &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
+        |_| {},
+    )
+}
+
+/// A kubeconfig for the API server at `port`, namespace pgo.
+pub fn kubeconfig(dir: &Path, port: u16) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: pgo\ncurrent-context: c\nusers:\n- name: u\n  user: {{}}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
