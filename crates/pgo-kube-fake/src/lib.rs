@@ -38,7 +38,7 @@ pub const JOBS: &str = "/apis/batch/v1/namespaces/pgo/jobs";
 pub const PGCLUSTERS: &str = "/apis/pgo.dev/v1/namespaces/pgo/pgclusters";
 pub const PGREPLICAS: &str = "/apis/pgo.dev/v1/namespaces/pgo/pgreplicas";
 pub const PGTASKS: &str = "/apis/pgo.dev/v1/namespaces/pgo/pgtasks";
-const NODES: &str = "/api/v1/nodes";
+pub const NODES: &str = "/api/v1/nodes";
 
 /// A change, as a watch reports it.
 #[derive(Clone, Debug)]

@@ -11,7 +11,7 @@ use pgo_kube_fake::pods::container::Image;
 use pgo_kube_fake::pods::{Kubelet, PodRuntime};
 use std::path::Path;
 use std::process::Command;
-use support::kube::{kubeconfig, operator_conf, start};
+use support::kube::{kubeconfig, operator_conf, start, start_with};
 
 /// The image the templates name, and what stands in for it here.
 fn kubelet(api: &FakeApi, dir: &Path) -> Kubelet {
@@ -139,5 +139,68 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
     assert_eq!(
         std::fs::metadata(&pgdata).unwrap().permissions().mode() & 0o7777,
         0o700
+    );
+}
+
+#[test]
+fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again() {
+    let dir = support::reachable_tempdir();
+    let conf = dir.path().join("operator-conf");
+    operator_conf(&conf);
+    let api = FakeApi::new(&["node-a", "node-b"]);
+    let port = api.serve_http();
+    let kubelet = kubelet(&api, dir.path());
+    let server = start_with(
+        &conf,
+        &kubeconfig(dir.path(), port),
+        Some("Pgo:\n  ProbePeriodMs: 500\n  AutofailSleepSeconds: 3\n"),
+    );
+    server.pgo_ok(&["create", "cluster", "db", "--replica-count=1", "--autofail", "--timeout=120"]);
+    let view = server.show_json("db");
+    let replica = support::members(&view, "Replica")[0].clone();
+    let password = support::password(&view, "postgres");
+    let host = kubelet.service_ip("db").unwrap();
+    let replica_host = kubelet.service_ip("db-replica").unwrap();
+    psql(&host, &password, "create table kept (v int); insert into kept values (42)").unwrap();
+    // On the replica before the node goes: replication is asynchronous.
+    server.wait_until(60, "the row on the replica", || {
+        psql(&replica_host, &password, "select v from kept").as_deref() == Ok("42")
+    });
+    let pods = kubelet.pod_ips();
+    let (old_pod, old_ip) = pods.iter().find(|(p, _)| !p.starts_with(&replica)).unwrap();
+    let node = kubelet.node_of(old_pod).unwrap();
+    assert_ne!(
+        Some(node.clone()),
+        pods.keys().find(|p| p.starts_with(&replica)).and_then(|p| kubelet.node_of(p)),
+        "the two pods share a node"
+    );
+
+    kubelet.lose_node(&node);
+    server.wait_until(120, "the replica to be promoted", || {
+        let v = server.show_json("db");
+        v["primary"] == serde_json::json!(replica) && v["phase"] == "Ready"
+    });
+    // Writes go on through the primary Service, to the promoted replica,
+    // and what was committed before is there.
+    server.wait_until(60, "a write through the primary Service", || {
+        psql(&host, &password, "insert into kept values (43)").is_ok()
+    });
+    assert_eq!(
+        psql(&host, &password, "select pg_is_in_recovery()::text || string_agg(v::text, ',' order by v) from kept")
+            .as_deref(),
+        Ok("false42,43")
+    );
+
+    // The node comes back: its old primary must not serve as a second one.
+    kubelet.restore_node(&node);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    for _ in 0..10 {
+        let direct = psql(old_ip, &password, "select pg_is_in_recovery()::text");
+        assert!(direct.is_err() || direct.as_deref() == Ok("true"), "the old primary serves: {direct:?}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert_eq!(
+        psql(&host, &password, "select string_agg(v::text, ',' order by v) from kept").as_deref(),
+        Ok("42,43")
     );
 }

@@ -18,7 +18,7 @@ pub mod net;
 pub mod proxy;
 pub mod volumes;
 
-use crate::{DEPLOYMENTS, FakeApi, PODS, SERVICES};
+use crate::{DEPLOYMENTS, FakeApi, NODES, PODS, SERVICES};
 use container::Image;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -47,6 +47,7 @@ pub struct Kubelet {
 
 struct Pod {
     deployment_uid: String,
+    node: String,
     ns: String,
     n: u8,
     ip: String,
@@ -76,6 +77,10 @@ struct Node {
     endpoints: proxy::Endpoints,
     hosts: String,
     made: u32,
+    /// Nodes lost: their processes stopped, their kubelet silent.
+    lost: std::collections::BTreeSet<String>,
+    /// Pods deleted while their node was lost: stopped when it is back.
+    orphans: Vec<Pod>,
 }
 
 impl FakeApi {
@@ -126,6 +131,8 @@ impl FakeApi {
             endpoints: Arc::default(),
             hosts: String::new(),
             made: 0,
+            lost: Default::default(),
+            orphans: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -166,6 +173,41 @@ impl Kubelet {
             .unwrap_or_default()
     }
 
+    /// The node a pod runs on.
+    pub fn node_of(&self, pod: &str) -> Option<String> {
+        self.node.lock().unwrap().pods.get(pod).map(|p| p.node.clone())
+    }
+
+    /// Loses a node: every process of its pods is stopped (SIGSTOP), the
+    /// Node is NotReady and, as the node controller marks them, so are its
+    /// pods. Its kubelet says nothing more until [`Kubelet::restore_node`].
+    pub fn lose_node(&self, node: &str) {
+        let mut n = self.node.lock().unwrap();
+        n.lost.insert(node.to_string());
+        let names: Vec<String> = n.pods.iter().filter(|(_, p)| p.node == node).map(|(k, _)| k.clone()).collect();
+        for name in &names {
+            signal_all(&n.pods[name].ns, nix::sys::signal::Signal::SIGSTOP);
+            if n.api.get(PODS, name).is_some() {
+                n.api.patch(PODS, name, json!({ "status": { "conditions": [{ "type": "Ready", "status": "False" }] } }));
+            }
+        }
+        n.api.patch(NODES, node, json!({ "status": { "conditions": [{ "type": "Ready", "status": "Unknown" }] } }));
+    }
+
+    /// The node is back: its processes go on (SIGCONT) and its kubelet
+    /// acts again, first on the pods deleted meanwhile.
+    pub fn restore_node(&self, node: &str) {
+        let mut n = self.node.lock().unwrap();
+        n.lost.remove(node);
+        for p in n.pods.values().filter(|p| p.node == node) {
+            signal_all(&p.ns, nix::sys::signal::Signal::SIGCONT);
+        }
+        for p in n.orphans.iter().filter(|p| p.node == node) {
+            signal_all(&p.ns, nix::sys::signal::Signal::SIGCONT);
+        }
+        n.api.patch(NODES, node, json!({ "status": { "conditions": [{ "type": "Ready", "status": "True" }] } }));
+    }
+
     /// Where a claim's data is on this machine.
     pub fn claim_dir(&self, claim: &str) -> PathBuf {
         volumes::claim_dir(&self.node.lock().unwrap().runtime.dir, claim)
@@ -186,10 +228,20 @@ impl Drop for Kubelet {
                 net::remove(&pod.ns);
             }
         }
+        for pod in std::mem::take(&mut node.orphans) {
+            kill_all(&pod.ns);
+            net::remove(&pod.ns);
+        }
         let stopping = std::mem::take(&mut node.stopping);
         for (_, t) in stopping {
             let _ = t.join();
         }
+    }
+}
+
+fn signal_all(ns: &str, sig: nix::sys::signal::Signal) {
+    for pid in net::pids(ns) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
     }
 }
 
@@ -337,10 +389,24 @@ impl Node {
     fn reap(&mut self) {
         let live: Vec<String> = self.api.names(PODS);
         let gone: Vec<String> = self.pods.keys().filter(|n| !live.contains(n)).cloned().collect();
+        let mut to_stop: Vec<(String, Pod)> = Vec::new();
         for name in gone {
-            let Some(mut pod) = self.pods.remove(&name) else {
+            let Some(pod) = self.pods.remove(&name) else {
                 continue;
             };
+            if self.lost.contains(&pod.node) {
+                // Its kubelet cannot hear of it until the node is back.
+                self.orphans.push(pod);
+            } else {
+                to_stop.push((name, pod));
+            }
+        }
+        let lost = self.lost.clone();
+        let (back, still): (Vec<Pod>, Vec<Pod>) =
+            std::mem::take(&mut self.orphans).into_iter().partition(|p| !lost.contains(&p.node));
+        self.orphans = still;
+        to_stop.extend(back.into_iter().map(|p| (format!("orphan-{}", p.n), p)));
+        for (name, mut pod) in to_stop {
             let grace = Duration::from_secs(30);
             let handle = std::thread::spawn(move || {
                 if let Some(child) = &mut pod.child {
@@ -396,8 +462,13 @@ impl Node {
         }
     }
 
+    /// An address no pod holds: not one running, nor one still stopping
+    /// or stranded on a lost node (their namespaces are still there).
     fn free_n(&self) -> Option<u8> {
-        (2..200u8).find(|n| !self.pods.values().any(|p| p.n == *n))
+        (2..200u8).find(|n| {
+            !self.pods.values().any(|p| p.n == *n)
+                && !Path::new("/run/netns").join(format!("{}-{n}", self.bridge.name)).exists()
+        })
     }
 
     fn create_pod(&mut self, d: &Value, dname: &str, uid: &str) -> Result<(), String> {
@@ -406,7 +477,12 @@ impl Node {
         let name = format!("{dname}-{:05}", self.made);
         let template = &d["spec"]["template"];
         let mut spec = template["spec"].clone();
-        spec["nodeName"] = json!("node-a");
+        let nodes: Vec<String> = self.api.names(NODES).into_iter().filter(|n| !self.lost.contains(n)).collect();
+        let node = nodes
+            .get(self.made as usize % nodes.len().max(1))
+            .cloned()
+            .ok_or("no node is ready to run a pod")?;
+        spec["nodeName"] = json!(node);
         let (ns, ip) = self.bridge.pod(n)?;
         let pod = json!({
             "apiVersion": "v1", "kind": "Pod",
@@ -424,6 +500,7 @@ impl Node {
         let dir = self.runtime.dir.join("pods").join(&name);
         let mut p = Pod {
             deployment_uid: uid.to_string(),
+            node,
             ns,
             n,
             ip,
@@ -550,6 +627,9 @@ impl Node {
             let Some(pod) = self.api.get(PODS, &name) else {
                 continue;
             };
+            if self.pods.get(&name).is_some_and(|p| self.lost.contains(&p.node)) {
+                continue;
+            }
             let container = pod["spec"]["containers"][0].clone();
             let exited = {
                 let p = self.pods.get_mut(&name).unwrap();

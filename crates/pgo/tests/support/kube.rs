@@ -21,6 +21,11 @@ pub fn operator_conf(dir: &Path) {
 
 /// The server on the Kubernetes platform, in namespace pgo.
 pub fn start(conf: &Path, kubeconfig: &Path) -> Server {
+    start_with(conf, kubeconfig, None)
+}
+
+/// The same, with `pgo_yaml` as its pgo.yaml.
+pub fn start_with(conf: &Path, kubeconfig: &Path, pgo_yaml: Option<&str>) -> Server {
     let conf = conf.to_string_lossy().to_string();
     Server::start_env(
         &[
@@ -32,7 +37,11 @@ pub fn start(conf: &Path, kubeconfig: &Path) -> Server {
             "pgo",
         ],
         &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
-        |_| {},
+        |home| {
+            if let Some(yaml) = pgo_yaml {
+                std::fs::write(home.join("pgo.yaml"), yaml).unwrap();
+            }
+        },
     )
 }
 
