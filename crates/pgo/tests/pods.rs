@@ -140,6 +140,24 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
         std::fs::metadata(&pgdata).unwrap().permissions().mode() & 0o7777,
         0o700
     );
+
+    // Deleted with its data: an rmdata Job runs in a pod on each claim
+    // (claims here are retained, so what is left is what the Job left).
+    server.pgo_ok(&["delete", "cluster", "db", "--delete-data", "--no-prompt"]);
+    server.wait_until(120, "the rmdata Jobs to remove the PVCs", || {
+        api.names(pgo_kube_fake::PVCS).is_empty()
+    });
+    let jobs = kubelet.jobs_run();
+    assert_eq!(jobs.len(), 2, "{jobs:?}");
+    assert!(jobs.iter().all(|(_, ok)| *ok), "{jobs:?}");
+    for claim in ["db", replicas[0].as_str()] {
+        let left: Vec<_> = std::fs::read_dir(kubelet.claim_dir(claim))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(left.is_empty(), "{claim}: {left:?}");
+    }
 }
 
 #[test]
@@ -155,13 +173,25 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
         &kubeconfig(dir.path(), port),
         Some("Pgo:\n  ProbePeriodMs: 500\n  AutofailSleepSeconds: 3\n"),
     );
-    server.pgo_ok(&["create", "cluster", "db", "--replica-count=1", "--autofail", "--timeout=120"]);
+    server.pgo_ok(&[
+        "create",
+        "cluster",
+        "db",
+        "--replica-count=1",
+        "--autofail",
+        "--timeout=120",
+    ]);
     let view = server.show_json("db");
     let replica = support::members(&view, "Replica")[0].clone();
     let password = support::password(&view, "postgres");
     let host = kubelet.service_ip("db").unwrap();
     let replica_host = kubelet.service_ip("db-replica").unwrap();
-    psql(&host, &password, "create table kept (v int); insert into kept values (42)").unwrap();
+    psql(
+        &host,
+        &password,
+        "create table kept (v int); insert into kept values (42)",
+    )
+    .unwrap();
     // On the replica before the node goes: replication is asynchronous.
     server.wait_until(60, "the row on the replica", || {
         psql(&replica_host, &password, "select v from kept").as_deref() == Ok("42")
@@ -171,7 +201,9 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
     let node = kubelet.node_of(old_pod).unwrap();
     assert_ne!(
         Some(node.clone()),
-        pods.keys().find(|p| p.starts_with(&replica)).and_then(|p| kubelet.node_of(p)),
+        pods.keys()
+            .find(|p| p.starts_with(&replica))
+            .and_then(|p| kubelet.node_of(p)),
         "the two pods share a node"
     );
 
@@ -186,8 +218,12 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
         psql(&host, &password, "insert into kept values (43)").is_ok()
     });
     assert_eq!(
-        psql(&host, &password, "select pg_is_in_recovery()::text || string_agg(v::text, ',' order by v) from kept")
-            .as_deref(),
+        psql(
+            &host,
+            &password,
+            "select pg_is_in_recovery()::text || string_agg(v::text, ',' order by v) from kept"
+        )
+        .as_deref(),
         Ok("false42,43")
     );
 
@@ -196,11 +232,19 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
     std::thread::sleep(std::time::Duration::from_secs(3));
     for _ in 0..10 {
         let direct = psql(old_ip, &password, "select pg_is_in_recovery()::text");
-        assert!(direct.is_err() || direct.as_deref() == Ok("true"), "the old primary serves: {direct:?}");
+        assert!(
+            direct.is_err() || direct.as_deref() == Ok("true"),
+            "the old primary serves: {direct:?}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     assert_eq!(
-        psql(&host, &password, "select string_agg(v::text, ',' order by v) from kept").as_deref(),
+        psql(
+            &host,
+            &password,
+            "select string_agg(v::text, ',' order by v) from kept"
+        )
+        .as_deref(),
         Ok("42,43")
     );
 }

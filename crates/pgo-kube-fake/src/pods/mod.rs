@@ -18,7 +18,7 @@ pub mod net;
 pub mod proxy;
 pub mod volumes;
 
-use crate::{DEPLOYMENTS, FakeApi, NODES, PODS, SERVICES};
+use crate::{DEPLOYMENTS, FakeApi, JOBS, NODES, PODS, SERVICES};
 use container::Image;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -46,7 +46,10 @@ pub struct Kubelet {
 }
 
 struct Pod {
+    /// The uid of the Deployment or Job it belongs to.
     deployment_uid: String,
+    /// The Job it runs, if it does (restartPolicy Never: run once).
+    job: Option<String>,
     node: String,
     ns: String,
     n: u8,
@@ -81,6 +84,8 @@ struct Node {
     lost: std::collections::BTreeSet<String>,
     /// Pods deleted while their node was lost: stopped when it is back.
     orphans: Vec<Pod>,
+    /// Every Job pod that ended: (Job, whether it succeeded).
+    ended: Vec<(String, bool)>,
 }
 
 impl FakeApi {
@@ -133,13 +138,21 @@ impl FakeApi {
             made: 0,
             lost: Default::default(),
             orphans: Vec::new(),
+            ended: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
             let (node, stop) = (node.clone(), stop.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
-                    node.lock().unwrap().pass();
+                    // A bug here must not leave pods running: the panic is
+                    // said, and the drop still stops everything.
+                    let pass = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        lock(&node).pass();
+                    }));
+                    if let Err(e) = pass {
+                        tracing_message(&format!("a pass panicked: {e:?}"));
+                    }
                     std::thread::sleep(Duration::from_millis(100));
                 }
             })
@@ -155,49 +168,67 @@ impl FakeApi {
 impl Kubelet {
     /// The IP of each running pod, by pod name.
     pub fn pod_ips(&self) -> BTreeMap<String, String> {
-        let node = self.node.lock().unwrap();
+        let node = lock(&self.node);
         node.pods.iter().map(|(n, p)| (n.clone(), p.ip.clone())).collect()
     }
 
     /// A Service's address as pods and the host reach it.
     pub fn service_ip(&self, service: &str) -> Option<String> {
-        self.node.lock().unwrap().services.get(service).cloned()
+        lock(&self.node).services.get(service).cloned()
     }
 
     /// What a pod's containers wrote.
     pub fn log(&self, pod: &str) -> String {
-        let node = self.node.lock().unwrap();
+        let node = lock(&self.node);
         node.pods
             .get(pod)
             .and_then(|p| std::fs::read_to_string(p.dir.join("container.log")).ok())
             .unwrap_or_default()
     }
 
+    /// Every Job pod run so far: (Job, whether it succeeded).
+    pub fn jobs_run(&self) -> Vec<(String, bool)> {
+        lock(&self.node).ended.clone()
+    }
+
     /// The node a pod runs on.
     pub fn node_of(&self, pod: &str) -> Option<String> {
-        self.node.lock().unwrap().pods.get(pod).map(|p| p.node.clone())
+        lock(&self.node).pods.get(pod).map(|p| p.node.clone())
     }
 
     /// Loses a node: every process of its pods is stopped (SIGSTOP), the
     /// Node is NotReady and, as the node controller marks them, so are its
     /// pods. Its kubelet says nothing more until [`Kubelet::restore_node`].
     pub fn lose_node(&self, node: &str) {
-        let mut n = self.node.lock().unwrap();
+        let mut n = lock(&self.node);
         n.lost.insert(node.to_string());
-        let names: Vec<String> = n.pods.iter().filter(|(_, p)| p.node == node).map(|(k, _)| k.clone()).collect();
+        let names: Vec<String> = n
+            .pods
+            .iter()
+            .filter(|(_, p)| p.node == node)
+            .map(|(k, _)| k.clone())
+            .collect();
         for name in &names {
             signal_all(&n.pods[name].ns, nix::sys::signal::Signal::SIGSTOP);
             if n.api.get(PODS, name).is_some() {
-                n.api.patch(PODS, name, json!({ "status": { "conditions": [{ "type": "Ready", "status": "False" }] } }));
+                n.api.patch(
+                    PODS,
+                    name,
+                    json!({ "status": { "conditions": [{ "type": "Ready", "status": "False" }] } }),
+                );
             }
         }
-        n.api.patch(NODES, node, json!({ "status": { "conditions": [{ "type": "Ready", "status": "Unknown" }] } }));
+        n.api.patch(
+            NODES,
+            node,
+            json!({ "status": { "conditions": [{ "type": "Ready", "status": "Unknown" }] } }),
+        );
     }
 
     /// The node is back: its processes go on (SIGCONT) and its kubelet
     /// acts again, first on the pods deleted meanwhile.
     pub fn restore_node(&self, node: &str) {
-        let mut n = self.node.lock().unwrap();
+        let mut n = lock(&self.node);
         n.lost.remove(node);
         for p in n.pods.values().filter(|p| p.node == node) {
             signal_all(&p.ns, nix::sys::signal::Signal::SIGCONT);
@@ -205,12 +236,16 @@ impl Kubelet {
         for p in n.orphans.iter().filter(|p| p.node == node) {
             signal_all(&p.ns, nix::sys::signal::Signal::SIGCONT);
         }
-        n.api.patch(NODES, node, json!({ "status": { "conditions": [{ "type": "Ready", "status": "True" }] } }));
+        n.api.patch(
+            NODES,
+            node,
+            json!({ "status": { "conditions": [{ "type": "Ready", "status": "True" }] } }),
+        );
     }
 
     /// Where a claim's data is on this machine.
     pub fn claim_dir(&self, claim: &str) -> PathBuf {
-        volumes::claim_dir(&self.node.lock().unwrap().runtime.dir, claim)
+        volumes::claim_dir(&lock(&self.node).runtime.dir, claim)
     }
 }
 
@@ -220,7 +255,7 @@ impl Drop for Kubelet {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let mut node = self.node.lock().unwrap();
+        let mut node = lock(&self.node);
         let pods: Vec<String> = node.pods.keys().cloned().collect();
         for name in pods {
             if let Some(pod) = node.pods.remove(&name) {
@@ -236,7 +271,18 @@ impl Drop for Kubelet {
         for (_, t) in stopping {
             let _ = t.join();
         }
+        // Whatever is left in this network's namespaces, however it got
+        // there, goes with it.
+        for ns in net::namespaces(&node.bridge.name) {
+            kill_all(&ns);
+            net::remove(&ns);
+        }
     }
+}
+
+/// The node's state, even after a pass panicked holding it.
+fn lock(node: &Mutex<Node>) -> std::sync::MutexGuard<'_, Node> {
+    node.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn signal_all(ns: &str, sig: nix::sys::signal::Signal) {
@@ -303,6 +349,7 @@ impl Node {
         self.services();
         self.reap();
         self.deployments();
+        self.jobs();
         self.lifecycle();
         self.endpoints();
     }
@@ -402,8 +449,9 @@ impl Node {
             }
         }
         let lost = self.lost.clone();
-        let (back, still): (Vec<Pod>, Vec<Pod>) =
-            std::mem::take(&mut self.orphans).into_iter().partition(|p| !lost.contains(&p.node));
+        let (back, still): (Vec<Pod>, Vec<Pod>) = std::mem::take(&mut self.orphans)
+            .into_iter()
+            .partition(|p| !lost.contains(&p.node));
         self.orphans = still;
         to_stop.extend(back.into_iter().map(|p| (format!("orphan-{}", p.n), p)));
         for (name, mut pod) in to_stop {
@@ -456,7 +504,7 @@ impl Node {
                 // Made by another kubelet (or by hand): not ours to run.
                 continue;
             }
-            if let Err(e) = self.create_pod(&d, &dname, &uid) {
+            if let Err(e) = self.create_pod(&d, "apps/v1", "Deployment", &dname, &uid) {
                 tracing_message(&format!("pod for {dname}: {e}"));
             }
         }
@@ -467,17 +515,85 @@ impl Node {
     fn free_n(&self) -> Option<u8> {
         (2..200u8).find(|n| {
             !self.pods.values().any(|p| p.n == *n)
-                && !Path::new("/run/netns").join(format!("{}-{n}", self.bridge.name)).exists()
+                && !Path::new("/run/netns")
+                    .join(format!("{}-{n}", self.bridge.name))
+                    .exists()
         })
     }
 
-    fn create_pod(&mut self, d: &Value, dname: &str, uid: &str) -> Result<(), String> {
+    /// The Job controller: each Job without an outcome gets a pod, once
+    /// the pod before it (if it failed) is done, up to its backoffLimit.
+    fn jobs(&mut self) {
+        for job in self.api.list(JOBS) {
+            let status = &job["status"];
+            if status["succeeded"].as_u64().unwrap_or(0) > 0 {
+                continue;
+            }
+            let failed = status["failed"].as_u64().unwrap_or(0);
+            if failed > job["spec"]["backoffLimit"].as_u64().unwrap_or(6) {
+                continue;
+            }
+            let name = job["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            let uid = job["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+            if self.pods.values().any(|p| p.deployment_uid == uid) {
+                continue;
+            }
+            if let Err(e) = self.create_pod(&job, "batch/v1", "Job", &name, &uid) {
+                tracing_message(&format!("pod for job {name}: {e}"));
+            }
+        }
+    }
+
+    /// A Job's pod has ended: its outcome is the Job's, and its pod stays
+    /// (Succeeded or Failed) until the Job goes.
+    fn job_ended(&mut self, pod: &str, job: &str, success: bool) {
+        self.ended.push((job.to_string(), success));
+        let Some(j) = self.api.get(JOBS, job) else {
+            return;
+        };
+        let patch = if success {
+            json!({ "status": { "succeeded": 1 } })
+        } else {
+            json!({ "status": { "failed": j["status"]["failed"].as_u64().unwrap_or(0) + 1 } })
+        };
+        self.api.patch(JOBS, job, patch);
+        if self.api.get(PODS, pod).is_some() {
+            let phase = if success { "Succeeded" } else { "Failed" };
+            self.api.patch(
+                PODS,
+                pod,
+                json!({ "status": { "phase": phase,
+                "conditions": [{ "type": "Ready", "status": "False" }] } }),
+            );
+        }
+        if let Some(p) = self.pods.remove(pod) {
+            net::remove(&p.ns);
+        }
+        if !success {
+            // The next try is a new pod.
+            self.api.delete(PODS, pod);
+        }
+    }
+
+    fn create_pod(
+        &mut self,
+        d: &Value,
+        api_version: &str,
+        kind: &str,
+        dname: &str,
+        uid: &str,
+    ) -> Result<(), String> {
         let n = self.free_n().ok_or("no pod address left")?;
         self.made += 1;
         let name = format!("{dname}-{:05}", self.made);
         let template = &d["spec"]["template"];
         let mut spec = template["spec"].clone();
-        let nodes: Vec<String> = self.api.names(NODES).into_iter().filter(|n| !self.lost.contains(n)).collect();
+        let nodes: Vec<String> = self
+            .api
+            .names(NODES)
+            .into_iter()
+            .filter(|n| !self.lost.contains(n))
+            .collect();
         let node = nodes
             .get(self.made as usize % nodes.len().max(1))
             .cloned()
@@ -489,7 +605,7 @@ impl Node {
             "metadata": {
                 "name": name,
                 "labels": template["metadata"]["labels"].clone(),
-                "ownerReferences": [{ "apiVersion": "apps/v1", "kind": "Deployment",
+                "ownerReferences": [{ "apiVersion": api_version, "kind": kind,
                     "name": dname, "uid": uid, "controller": true }],
             },
             "spec": spec,
@@ -500,6 +616,7 @@ impl Node {
         let dir = self.runtime.dir.join("pods").join(&name);
         let mut p = Pod {
             deployment_uid: uid.to_string(),
+            job: (kind == "Job").then(|| dname.to_string()),
             node,
             ns,
             n,
@@ -631,16 +748,25 @@ impl Node {
                 continue;
             }
             let container = pod["spec"]["containers"][0].clone();
-            let exited = {
+            let (exited, success) = {
                 let p = self.pods.get_mut(&name).unwrap();
                 match &mut p.child {
                     Some(c) => match c.try_wait() {
-                        Ok(Some(status)) => Some(status.to_string()),
-                        _ => None,
+                        Ok(Some(status)) => (Some(status.to_string()), status.success()),
+                        _ => (None, false),
                     },
-                    None => Some(p.waiting.clone().unwrap_or_default()),
+                    None => (Some(p.waiting.clone().unwrap_or_default()), false),
                 }
             };
+            if exited.is_some()
+                && let Some(job) = self.pods.get(&name).and_then(|p| p.job.clone())
+            {
+                if let Some(p) = self.pods.get(&name) {
+                    kill_all(&p.ns);
+                }
+                self.job_ended(&name, &job, success);
+                continue;
+            }
             let restart = {
                 let p = self.pods.get_mut(&name).unwrap();
                 let backoff = Duration::from_secs(u64::from(p.restarts.min(5)) * 2);

@@ -111,6 +111,19 @@ pub fn pids(ns: &str) -> Vec<i32> {
         .unwrap_or_default()
 }
 
+/// The pod namespaces on bridge `bridge`.
+pub fn namespaces(bridge: &str) -> Vec<String> {
+    let prefix = format!("{bridge}-");
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Removes the namespace (its veth goes with it).
 pub fn remove(ns: &str) {
     let _ = run(&["ip", "netns", "del", ns]);
