@@ -5,6 +5,14 @@ use crate::cluster::MemberRole;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
+/// How long a manager's fast shutdown may take (its checkpoint included)
+/// before it turns immediate.
+pub const FAST_SHUTDOWN_SECONDS: u64 = 60;
+/// The most a manager's stop can take: the fast shutdown, then an
+/// immediate one and SIGKILL, 5 s each. A pod's grace period must be
+/// longer, or the kubelet kills a shutdown checkpoint mid-way.
+pub const STOP_BUDGET_SECONDS: u64 = FAST_SHUTDOWN_SECONDS + 10;
+
 /// Everything an instance manager needs to bootstrap and run one PostgreSQL.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -333,6 +333,17 @@ fn pods_start_on_read_only_config_mounts_and_keep_their_data_directory_private()
             .map(|m| m.mount_path.as_str())
             .collect();
         assert_eq!(writable, ["/pgdata", "/var/run/postgresql", "/tmp"], "{name}");
+        // The kubelet never SIGKILLs a shutdown the manager still has
+        // time for (a switchover's checkpoint).
+        let grace = pod.termination_grace_period_seconds.unwrap();
+        assert!(
+            grace > pgo_api::instance::STOP_BUDGET_SECONDS as i64,
+            "{name}: grace {grace} s"
+        );
+        // One slow answer does not drop an instance from its Services.
+        let ready = pod.containers[0].readiness_probe.as_ref().unwrap();
+        assert!(ready.failure_threshold.unwrap() >= 3, "{name}");
+        assert!(ready.timeout_seconds.unwrap() >= 2, "{name}");
     }
     for o in &objects {
         if let Rendered::ConfigMap(cm) = o {

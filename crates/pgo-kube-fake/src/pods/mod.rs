@@ -62,6 +62,9 @@ struct Pod {
     next_readiness: Instant,
     next_liveness: Instant,
     liveness_failures: u32,
+    readiness_failures: u32,
+    /// The pod's terminationGracePeriodSeconds.
+    grace: Duration,
     /// Why the container is not running, if it is not.
     waiting: Option<String>,
 }
@@ -455,7 +458,7 @@ impl Node {
         self.orphans = still;
         to_stop.extend(back.into_iter().map(|p| (format!("orphan-{}", p.n), p)));
         for (name, mut pod) in to_stop {
-            let grace = Duration::from_secs(30);
+            let grace = pod.grace;
             let handle = std::thread::spawn(move || {
                 if let Some(child) = &mut pod.child {
                     let _ = nix::sys::signal::kill(
@@ -629,6 +632,8 @@ impl Node {
             next_readiness: Instant::now(),
             next_liveness: Instant::now(),
             liveness_failures: 0,
+            readiness_failures: 0,
+            grace: Duration::from_secs(pod["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap_or(30)),
             waiting: None,
         };
         let start = self.start_container(&pod, &p);
@@ -800,7 +805,17 @@ impl Node {
             let running = p.child.is_some() && exited.is_none();
             if running && now >= p.next_readiness {
                 let probe = &container["readinessProbe"];
-                p.ready = probe.is_null() || http_probe(&p.ip, &container, probe);
+                if probe.is_null() || http_probe(&p.ip, &container, probe) {
+                    p.readiness_failures = 0;
+                    p.ready = true;
+                } else {
+                    // Not ready after failureThreshold failures in a row.
+                    p.readiness_failures += 1;
+                    let threshold = probe["failureThreshold"].as_u64().unwrap_or(3) as u32;
+                    if p.readiness_failures >= threshold {
+                        p.ready = false;
+                    }
+                }
                 let period = probe["periodSeconds"].as_u64().unwrap_or(10);
                 p.next_readiness = now + Duration::from_secs(period);
             }
