@@ -257,7 +257,9 @@ impl Supervisor {
             match outcome {
                 Exit::Stop => {
                     self.not_ready("shutting down".into());
-                    postmaster.stop(Duration::from_secs(pgo_api::instance::FAST_SHUTDOWN_SECONDS)).await;
+                    postmaster
+                        .stop(Duration::from_secs(pgo_api::instance::FAST_SHUTDOWN_SECONDS))
+                        .await;
                     tracing::info!("postgres stopped; instance manager exiting");
                     return;
                 }

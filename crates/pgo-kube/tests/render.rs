@@ -340,6 +340,22 @@ fn pods_start_on_read_only_config_mounts_and_keep_their_data_directory_private()
             grace > pgo_api::instance::STOP_BUDGET_SECONDS as i64,
             "{name}: grace {grace} s"
         );
+        // No token but the one the isolation check reads, where it reads
+        // it; no Service environment variables.
+        assert_eq!(pod.automount_service_account_token, Some(false), "{name}");
+        assert_eq!(pod.enable_service_links, Some(false), "{name}");
+        let api_access = pod
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == "api-access")
+            .unwrap();
+        let sources = api_access.projected.as_ref().unwrap().sources.as_ref().unwrap();
+        assert!(
+            sources.iter().any(|s| s.service_account_token.is_some()),
+            "{name}"
+        );
         // One slow answer does not drop an instance from its Services.
         let ready = pod.containers[0].readiness_probe.as_ref().unwrap();
         assert!(ready.failure_threshold.unwrap() >= 3, "{name}");

@@ -28,6 +28,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// What every pod's service account token says (the fake API server
+/// does not check tokens).
+const SERVICE_ACCOUNT_TOKEN: &str = "fake-service-account-token";
+
 /// Where pods run from.
 #[derive(Clone, Debug)]
 pub struct PodRuntime {
@@ -122,6 +126,15 @@ impl FakeApi {
             )
             .map_err(|e| e.to_string())?;
         let tls = proxy::tls(&cert.cert, &cert.key)?;
+        // As kube-controller-manager publishes it in every namespace.
+        if self.get(crate::CONFIGMAPS, "kube-root-ca.crt").is_none() {
+            self.put(
+                crate::CONFIGMAPS,
+                json!({ "apiVersion": "v1", "kind": "ConfigMap",
+                    "metadata": { "name": "kube-root-ca.crt" },
+                    "data": { "ca.crt": ca.pem.cert } }),
+            );
+        }
         let api_port = self.serve_http();
         let listener = tokio
             .block_on(tokio::net::TcpListener::bind((bridge.host().as_str(), 443)))
@@ -633,7 +646,11 @@ impl Node {
             next_liveness: Instant::now(),
             liveness_failures: 0,
             readiness_failures: 0,
-            grace: Duration::from_secs(pod["spec"]["terminationGracePeriodSeconds"].as_u64().unwrap_or(30)),
+            grace: Duration::from_secs(
+                pod["spec"]["terminationGracePeriodSeconds"]
+                    .as_u64()
+                    .unwrap_or(30),
+            ),
             waiting: None,
         };
         let start = self.start_container(&pod, &p);
@@ -655,7 +672,8 @@ impl Node {
         std::fs::create_dir_all(&etc).map_err(|e| e.to_string())?;
         self.write_etc(&etc)?;
         let sa = self.service_account(&p.dir, pod)?;
-        let mut vols = volumes::make(&self.api, &self.runtime.dir, &p.dir, pod, &[])?;
+        let token = [("token", SERVICE_ACCOUNT_TOKEN.as_bytes().to_vec())];
+        let mut vols = volumes::make(&self.api, &self.runtime.dir, &p.dir, pod, &token)?;
         if let Some(sa) = sa {
             vols.push(volumes::Volume {
                 name: "kube-api-access".into(),
@@ -726,7 +744,7 @@ impl Node {
         std::fs::create_dir_all(&d).map_err(|e| e.to_string())?;
         let gid = pod["spec"]["securityContext"]["fsGroup"].as_u64();
         for (file, content) in [
-            ("token", "fake-service-account-token".to_string()),
+            ("token", SERVICE_ACCOUNT_TOKEN.to_string()),
             ("ca.crt", self.ca_cert.clone()),
             ("namespace", crate::NS.to_string()),
         ] {
