@@ -314,8 +314,11 @@ pub fn render_instance(
     Ok((config_map, deployment))
 }
 
-/// A Service: it selects the pods of its role by label, so a failover that
-/// relabels pods repoints it.
+/// A Service. The primary Service selects the primary instance by its own
+/// label, which every pod of it carries from its template: a pod made
+/// again (a drain, a restart) is routed to as soon as it is ready, with no
+/// operator in the path; a failover points the Service at the new primary.
+/// The replica Service selects pods by the `role` the operator labels.
 pub fn render_service(
     templates: &Templates,
     opts: &RenderOptions,
@@ -323,7 +326,14 @@ pub fn render_service(
 ) -> Result<Service, RenderError> {
     let strategy = strategy_of(templates, opts, &s.strategy)?;
     let mut selector = BTreeMap::from([(labels::CLUSTER.to_string(), s.cluster.clone())]);
-    selector.insert(labels::ROLE.to_string(), s.role.to_string());
+    match (s.role, s.targets.first()) {
+        (MemberRole::Primary, Some(primary)) => {
+            selector.insert(INSTANCE_LABEL.to_string(), primary.clone());
+        }
+        (role, _) => {
+            selector.insert(labels::ROLE.to_string(), role.to_string());
+        }
+    }
     let ctx = json!({
         "cluster": {
             "name": s.cluster,

@@ -110,11 +110,12 @@ async fn create_makes_a_pvc_secrets_a_configmap_a_deployment_and_two_services() 
     );
     assert_eq!(owner_uid(&w.api.get(PVCS, "db").unwrap()), None);
 
-    // The primary Service selects by label, and the pod carries it.
+    // The primary Service selects the primary instance's own label, which
+    // its pod carries from the template.
     let svc = w.api.get(SERVICES, "db").unwrap();
     assert_eq!(
         svc["spec"]["selector"],
-        json!({ "pg-cluster": "db", "role": "primary" })
+        json!({ "pg-cluster": "db", "pgo-instance": "db" })
     );
     let pods = w.api.list(PODS);
     let primary = pods_of(&pods, "db");
@@ -214,9 +215,14 @@ async fn failover_moves_labels_deletes_the_old_primary_keeps_its_pvc_and_replace
     let token = w.api.get(SECRETS, &format!("{target}-manager")).unwrap();
     let token = String::from_utf8(base64_decode(token["data"]["token"].as_str().unwrap())).unwrap();
     assert_eq!(promotes[0].token, token);
-    // Relabelled, not rolled: the pod template is what it was.
+    // Relabelled, not rolled: the pod template is what it was; the primary
+    // Service selects the new primary.
     let pods = w.api.list(PODS);
     assert_eq!(label(pods_of(&pods, &target)[0], labels::ROLE), Some("primary"));
+    assert_eq!(
+        w.api.get(SERVICES, "db").unwrap()["spec"]["selector"],
+        json!({ "pg-cluster": "db", "pgo-instance": target })
+    );
     let d = w.api.get(DEPLOYMENTS, &target).unwrap();
     assert_eq!(d["spec"]["template"], target_template);
     assert_eq!(label(&d, labels::ROLE), Some("primary"));

@@ -91,6 +91,26 @@ fn a_cluster_is_a_pvc_configmap_and_deployment_per_instance_and_two_services() {
     };
     let selector = replica_service.spec.as_ref().unwrap().selector.as_ref().unwrap();
     assert_eq!(selector["role"], "replica");
+    // The primary Service selects the primary instance by its own label,
+    // which its pods carry from their template: no relabel in the path.
+    let Rendered::Service(primary_service) = &objects[6] else {
+        panic!()
+    };
+    let selector = primary_service.spec.as_ref().unwrap().selector.as_ref().unwrap();
+    assert_eq!(selector.get("pgo-instance").map(String::as_str), Some("db"));
+    assert!(!selector.contains_key("role"), "{selector:?}");
+    let template_labels = primary
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .labels
+        .as_ref()
+        .unwrap();
+    assert_eq!(template_labels["pgo-instance"], "db");
     // PVCs have no owner (they stay); Deployments and Services do.
     let Rendered::PersistentVolumeClaim(pvc) = &objects[1] else {
         panic!()

@@ -127,9 +127,13 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
         kubelet.log(pod)
     );
 
-    // A drain: the pod is deleted (SIGTERM, a clean shutdown), and the
-    // Deployment's next pod starts on the same claim, where the kubelet
-    // applies the fsGroup again.
+    // A drain while the operator is down: the pod is deleted (SIGTERM, a
+    // clean shutdown), and the Deployment's next pod starts on the same
+    // claim, where the kubelet applies the fsGroup again. The primary
+    // Service selects the primary instance's own label, so the new pod is
+    // routed to as soon as it is ready: no operator in the path.
+    let mut server = server;
+    server.kill();
     api.delete(pgo_kube_fake::PODS, &primary_pod);
     server.wait_until(120, "a new pod to serve the same data", || {
         kubelet.pod_ips().len() == 2
@@ -140,6 +144,7 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
         std::fs::metadata(&pgdata).unwrap().permissions().mode() & 0o7777,
         0o700
     );
+    server.restart();
 
     // Deleted with its data: an rmdata Job runs in a pod on each claim
     // (claims here are retained, so what is left is what the Job left).

@@ -7,8 +7,8 @@ use super::managers::ManagerAddr;
 use super::{KubePlatform, pods, secrets};
 use crate::render::{self, CREATED_AS, config_map_name};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
-use kube::api::{Api, DeleteParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use pgo_api::cluster::MemberRole;
 use pgo_api::instance::{InstanceConfig, ReloadRequest, SlotRequest};
 use pgo_core::desired::InstanceSpec;
@@ -241,7 +241,37 @@ pub async fn slot(p: &KubePlatform, primary: &str, slot: &str, path: &str) -> Re
         .map_err(|e| PlatformError::Invalid(format!("instance {primary}: {e}")))
 }
 
-/// Promotes, then relabels the pod so the primary Service selects it now.
+/// Points the cluster's primary Service at instance `name` now, not at
+/// the next pass: writes follow the promotion at once. The next apply of
+/// the Service says the same.
+async fn point_primary_service(p: &KubePlatform, pod: &Pod, name: &str) -> Result<(), PlatformError> {
+    use kube::ResourceExt;
+    let Some(cluster) = pod.labels().get(pgo_api::labels::CLUSTER).cloned() else {
+        return Ok(());
+    };
+    let service = pgo_core::names::primary_service(&cluster);
+    if p.get_opt::<Service>(&service)
+        .await?
+        .is_none_or(|s| !ours(&s.metadata))
+    {
+        return Ok(());
+    }
+    let patch = serde_json::json!({ "spec": { "selector": {
+        pgo_api::labels::CLUSTER: cluster,
+        render::INSTANCE_LABEL: name,
+        pgo_api::labels::ROLE: null,
+    } } });
+    let pointed = p
+        .api::<Service>()
+        .patch(&service, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| api_error(&format!("pointing Service {service} at {name}"), e))?;
+    p.wrote(pointed);
+    tracing::info!(service = %service, primary = name, "primary Service points at the new primary");
+    Ok(())
+}
+
+/// Promotes, then labels the pod and points the primary Service at it.
 pub async fn promote(p: &KubePlatform, name: &str) -> Result<(), PlatformError> {
     let (pod, at, token) = reachable(p, name).await?;
     p.managers
@@ -254,5 +284,6 @@ pub async fn promote(p: &KubePlatform, name: &str) -> Result<(), PlatformError> 
         )
         .await
         .map_err(|e| PlatformError::Invalid(format!("instance {name}: {e}")))?;
-    pods::set_role(p, &pod, Some(MemberRole::Primary)).await
+    pods::set_role(p, &pod, Some(MemberRole::Primary)).await?;
+    point_primary_service(p, &pod, name).await
 }

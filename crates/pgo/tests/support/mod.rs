@@ -27,6 +27,9 @@ pub struct Server {
     starts: u32,
     /// A command the server runs under (`prlimit …`), if any.
     wrapper: Vec<String>,
+    /// The arguments and environment it was started with, for a restart.
+    extra: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 /// A temporary directory PostgreSQL's OS user can reach.
@@ -89,6 +92,8 @@ impl Server {
             log,
             starts: 0,
             wrapper,
+            extra: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -97,6 +102,8 @@ impl Server {
     }
 
     fn launch(&mut self, listen: &str, extra: &[&str], env: &[(&str, &str)]) {
+        self.extra = extra.iter().map(|s| s.to_string()).collect();
+        self.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let env_file = self.home.join("client/env");
         let _ = std::fs::remove_file(&env_file);
         let log = std::fs::OpenOptions::new()
@@ -179,11 +186,15 @@ impl Server {
         }
     }
 
-    /// Starts again on the same apiserver port.
+    /// Starts again on the same apiserver port, with the same arguments.
     pub fn restart(&mut self) {
         self.kill();
         let listen = format!("127.0.0.1:{}", self.port());
-        self.launch(&listen, &[], &[]);
+        let extra = self.extra.clone();
+        let env = self.env.clone();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        self.launch(&listen, &extra, &env);
     }
 
     pub fn pgo_command(&self, args: &[&str]) -> Command {
