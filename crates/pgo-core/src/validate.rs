@@ -21,8 +21,20 @@ pub enum ValidationError {
     UnknownStrategy(String, String),
     #[error("invalid storage size {0:?}: expected a Kubernetes quantity such as 1G or 500Mi")]
     StorageSize(String),
+    #[error(
+        "access mode {0:?} is refused: two postmasters must never share a data directory, so a volume is ReadWriteOnce or ReadWriteOncePod"
+    )]
+    AccessMode(String),
     #[error("{0}")]
     Unsupported(String),
+}
+
+/// The access modes a data volume may have: one node (or one pod) at a time.
+pub fn access_mode(mode: Option<&str>) -> Result<(), ValidationError> {
+    match mode {
+        None | Some("ReadWriteOnce" | "ReadWriteOncePod") => Ok(()),
+        Some(other) => Err(ValidationError::AccessMode(other.to_string())),
+    }
 }
 
 /// A DNS-1035 label: what Kubernetes requires of Service names, and what
@@ -180,12 +192,34 @@ pub fn stored_spec(name: &str, spec: &PgclusterSpec, strategies: &[String]) -> R
     if let Some(pvc) = &spec.pvc_name {
         dns1035_label(pvc)?;
     }
+    access_mode(spec.primary_storage.access_mode.as_deref())?;
+    access_mode(spec.replica_storage.access_mode.as_deref())?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_data_volume_is_for_one_node_or_one_pod() {
+        let cases = [
+            (None, true),
+            (Some("ReadWriteOnce"), true),
+            (Some("ReadWriteOncePod"), true),
+            (Some("ReadWriteMany"), false),
+            (Some("ReadOnlyMany"), false),
+            (Some("readwriteonce"), false),
+        ];
+        for (mode, ok) in cases {
+            assert_eq!(access_mode(mode).is_ok(), ok, "{mode:?}");
+        }
+        let err = access_mode(Some("ReadWriteMany")).unwrap_err().to_string();
+        assert!(
+            err.contains("ReadWriteMany") && err.contains("never share"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn accepts_dns1035_labels() {

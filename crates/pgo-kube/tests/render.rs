@@ -84,7 +84,24 @@ fn a_cluster_is_a_pvc_configmap_and_deployment_per_instance_and_two_services() {
     assert_eq!(sc.allow_privilege_escalation, Some(false));
     assert_eq!(sc.capabilities.as_ref().unwrap().drop.as_ref().unwrap(), &["ALL"]);
     assert_eq!(pod.security_context.as_ref().unwrap().run_as_non_root, Some(true));
-    assert!(pod.affinity.is_none(), "no node asked for, no affinity");
+    // No node asked for: no node affinity; instances of a cluster prefer
+    // other hosts, and spread over zones where they can.
+    let affinity = pod.affinity.as_ref().unwrap();
+    assert!(affinity.node_affinity.is_none(), "no node asked for");
+    let anti = affinity.pod_anti_affinity.as_ref().unwrap();
+    let term = &anti
+        .preferred_during_scheduling_ignored_during_execution
+        .as_ref()
+        .unwrap()[0]
+        .pod_affinity_term;
+    assert_eq!(term.topology_key, "kubernetes.io/hostname");
+    assert!(
+        anti.required_during_scheduling_ignored_during_execution.is_none(),
+        "a preference, so one node still runs a cluster"
+    );
+    let spread = &pod.topology_spread_constraints.as_ref().unwrap()[0];
+    assert_eq!(spread.topology_key, "topology.kubernetes.io/zone");
+    assert_eq!(spread.when_unsatisfiable, "ScheduleAnyway");
     // Services select by labels, so a failover repoints them by relabelling.
     let Rendered::Service(replica_service) = &objects[7] else {
         panic!()
@@ -304,10 +321,13 @@ fn rmdata_and_backup_jobs() {
     .unwrap() else {
         panic!()
     };
-    let args = j.spec.unwrap().template.spec.unwrap().containers[0]
-        .args
-        .clone()
-        .unwrap();
+    let spec = j.spec.unwrap();
+    // A Job that hangs ends, and a finished one does not stay for good.
+    assert!(spec.active_deadline_seconds.is_some());
+    assert!(spec.ttl_seconds_after_finished.is_some());
+    let pod = spec.template.spec.unwrap();
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    let args = pod.containers[0].args.clone().unwrap();
     assert_eq!(args, ["job", "rmdata", "--path", "/pgdata/data"]);
     let Rendered::Job(b) = render_backup(
         &cluster("db"),
@@ -319,6 +339,8 @@ fn rmdata_and_backup_jobs() {
         panic!()
     };
     assert_eq!(b.metadata.name.as_deref(), Some("db-backup"));
+    let spec = b.spec.unwrap();
+    assert!(spec.active_deadline_seconds.is_some() && spec.ttl_seconds_after_finished.is_some());
 }
 
 #[test]
@@ -352,7 +374,13 @@ fn pods_start_on_read_only_config_mounts_and_keep_their_data_directory_private()
             .filter(|m| m.read_only != Some(true))
             .map(|m| m.mount_path.as_str())
             .collect();
-        assert_eq!(writable, ["/pgdata", "/var/run/postgresql", "/tmp"], "{name}");
+        assert_eq!(writable, ["/pgdata", "/var/run/postgresql", "/tmp", "/dev/shm"], "{name}");
+        // PostgreSQL's dynamic shared memory: the pod's own, in memory and
+        // sized, not the container runtime's 64 MB default.
+        let shm = pod.volumes.as_ref().unwrap().iter().find(|v| v.name == "shm").unwrap();
+        let shm = shm.empty_dir.as_ref().unwrap();
+        assert_eq!(shm.medium.as_deref(), Some("Memory"));
+        assert!(shm.size_limit.is_some());
         // The kubelet never SIGKILLs a shutdown the manager still has
         // time for (a switchover's checkpoint).
         let grace = pod.termination_grace_period_seconds.unwrap();
