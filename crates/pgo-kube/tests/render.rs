@@ -374,10 +374,20 @@ fn pods_start_on_read_only_config_mounts_and_keep_their_data_directory_private()
             .filter(|m| m.read_only != Some(true))
             .map(|m| m.mount_path.as_str())
             .collect();
-        assert_eq!(writable, ["/pgdata", "/var/run/postgresql", "/tmp", "/dev/shm"], "{name}");
+        assert_eq!(
+            writable,
+            ["/pgdata", "/var/run/postgresql", "/tmp", "/dev/shm"],
+            "{name}"
+        );
         // PostgreSQL's dynamic shared memory: the pod's own, in memory and
         // sized, not the container runtime's 64 MB default.
-        let shm = pod.volumes.as_ref().unwrap().iter().find(|v| v.name == "shm").unwrap();
+        let shm = pod
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == "shm")
+            .unwrap();
         let shm = shm.empty_dir.as_ref().unwrap();
         assert_eq!(shm.medium.as_deref(), Some("Memory"));
         assert!(shm.size_limit.is_some());

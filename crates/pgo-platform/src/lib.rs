@@ -5,10 +5,12 @@
 //! PVCs, Deployments and Services. Every call is idempotent, so a
 //! level-triggered controller can make them all on every pass.
 
+mod error_chain;
 pub mod local;
 pub mod pki;
 mod random;
 
+pub use error_chain::error_chain;
 pub use pgo_instance::find_pg_bin_dir;
 pub use random::{password, suffix};
 

@@ -108,22 +108,10 @@ impl HttpManagers {
             .get(&url)
             .send()
             .await
-            .map_err(|e| format!("{url} at {}: {}", at.ip, chain(&e)))?;
+            .map_err(|e| format!("{url} at {}: {}", at.ip, pgo_platform::error_chain(&e)))?;
         let resp = resp.error_for_status().map_err(|e| format!("{url}: {e}"))?;
         resp.json().await.map_err(|e| format!("{url}: {e}"))
     }
-}
-
-/// An error with its causes: reqwest's own says only "error sending request".
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[async_trait::async_trait]
@@ -154,7 +142,7 @@ impl Managers for HttpManagers {
             .json(body)
             .send()
             .await
-            .map_err(|e| format!("{url} at {}: {}", at.ip, chain(&e)))?;
+            .map_err(|e| format!("{url} at {}: {}", at.ip, pgo_platform::error_chain(&e)))?;
         if !resp.status().is_success() {
             let status = resp.status();
             let text = resp.text().await.unwrap_or_default();

@@ -97,9 +97,9 @@ impl ManagerHttp {
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| {
                 if e.is_connect() {
-                    CallError::Connect(chain(&e))
+                    CallError::Connect(crate::error_chain(&e))
                 } else {
-                    CallError::Other(chain(&e))
+                    CallError::Other(crate::error_chain(&e))
                 }
             })?;
             let status = response.status();
@@ -127,16 +127,4 @@ fn uri(host: &str, port: u16, path: &str) -> Result<http::Uri, CallError> {
     format!("http://{host}:{port}{path}")
         .parse()
         .map_err(|e| CallError::Other(format!("bad manager address {host}:{port}{path}: {e}")))
-}
-
-/// An error with its causes, as hyper's own message names only the outermost.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
