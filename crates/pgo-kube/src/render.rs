@@ -8,6 +8,7 @@ use crate::Templates;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use pgo_api::cluster::MemberRole;
 use pgo_api::instance::{InstanceConfig, IsolationCheck, ManagerTls, Upstream};
@@ -46,6 +47,7 @@ pub enum Rendered {
     PersistentVolumeClaim(Box<PersistentVolumeClaim>),
     ConfigMap(Box<ConfigMap>),
     Job(Box<Job>),
+    PodDisruptionBudget(Box<PodDisruptionBudget>),
 }
 
 impl Rendered {
@@ -56,6 +58,7 @@ impl Rendered {
             Rendered::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
             Rendered::ConfigMap(_) => "ConfigMap",
             Rendered::Job(_) => "Job",
+            Rendered::PodDisruptionBudget(_) => "PodDisruptionBudget",
         }
     }
 
@@ -66,6 +69,7 @@ impl Rendered {
             Rendered::PersistentVolumeClaim(o) => &o.metadata,
             Rendered::ConfigMap(o) => &o.metadata,
             Rendered::Job(o) => &o.metadata,
+            Rendered::PodDisruptionBudget(o) => &o.metadata,
         };
         meta.name.clone().unwrap_or_default()
     }
@@ -77,6 +81,7 @@ impl Rendered {
             Rendered::PersistentVolumeClaim(o) => serde_yaml::to_string(o),
             Rendered::ConfigMap(o) => serde_yaml::to_string(o),
             Rendered::Job(o) => serde_yaml::to_string(o),
+            Rendered::PodDisruptionBudget(o) => serde_yaml::to_string(o),
         }
     }
 }
@@ -409,7 +414,49 @@ pub fn render_cluster(
         s.owner_uid = cluster.metadata.uid.clone();
         out.push(Rendered::Service(Box::new(render_service(templates, opts, &s)?)));
     }
+    out.push(Rendered::PodDisruptionBudget(Box::new(render_disruption_budget(
+        opts,
+        &name,
+        cluster.metadata.uid.as_deref(),
+    ))));
     Ok(out)
+}
+
+/// The cluster's PodDisruptionBudget: a voluntary disruption (a node
+/// drained, a node pool upgraded) takes at most one of its instances at a
+/// time, so a drain never takes a primary and the replica it would fail
+/// over to together. `maxUnavailable`, not `minAvailable`: a cluster of
+/// one instance can still be drained (its pod comes back on its volume),
+/// rather than blocking the drain for good.
+pub fn render_disruption_budget(
+    opts: &RenderOptions,
+    cluster: &str,
+    owner_uid: Option<&str>,
+) -> PodDisruptionBudget {
+    use k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    PodDisruptionBudget {
+        metadata: ObjectMeta {
+            name: Some(cluster.to_string()),
+            namespace: Some(opts.namespace.clone()),
+            labels: Some(base_labels(cluster)),
+            owner_references: Some(vec![cluster_owner(cluster, owner_uid.unwrap_or_default())]),
+            ..Default::default()
+        },
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([(
+                    labels::CLUSTER.to_string(),
+                    cluster.to_string(),
+                )])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    }
 }
 
 /// The rmdata Job of PVC `pvc`.

@@ -117,6 +117,11 @@ async fn create_makes_a_pvc_secrets_a_configmap_a_deployment_and_two_services() 
         svc["spec"]["selector"],
         json!({ "pg-cluster": "db", "pgo-instance": "db" })
     );
+    let pdb = w
+        .api
+        .get("/apis/policy/v1/namespaces/pgo/poddisruptionbudgets", "db")
+        .expect("no PodDisruptionBudget");
+    assert_eq!(pdb["spec"]["maxUnavailable"], 1);
     let pods = w.api.list(PODS);
     let primary = pods_of(&pods, "db");
     assert_eq!(primary.len(), 1);

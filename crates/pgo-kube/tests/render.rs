@@ -55,7 +55,7 @@ fn deployment<'a>(objects: &'a [Rendered], name: &str) -> &'a k8s_openapi::api::
 }
 
 #[test]
-fn a_cluster_is_a_pvc_configmap_and_deployment_per_instance_and_two_services() {
+fn a_cluster_is_a_pvc_configmap_and_deployment_per_instance_two_services_and_a_disruption_budget() {
     let objects = render(&cluster("db"), &[replica("db", "db-a1b2")]);
     let kinds: Vec<(&str, String)> = objects.iter().map(|o| (o.kind(), o.name())).collect();
     assert_eq!(
@@ -69,7 +69,27 @@ fn a_cluster_is_a_pvc_configmap_and_deployment_per_instance_and_two_services() {
             ("Deployment", "db-a1b2".into()),
             ("Service", "db".into()),
             ("Service", "db-replica".into()),
+            ("PodDisruptionBudget", "db".into()),
         ]
+    );
+    // A drain takes one instance of the cluster at a time, and never
+    // blocks for good on a cluster of one.
+    let Rendered::PodDisruptionBudget(pdb) = &objects[8] else {
+        panic!()
+    };
+    let spec = pdb.spec.as_ref().unwrap();
+    assert_eq!(
+        spec.max_unavailable,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(1))
+    );
+    assert!(spec.min_available.is_none());
+    assert_eq!(
+        spec.selector.as_ref().unwrap().match_labels.as_ref().unwrap()["pg-cluster"],
+        "db"
+    );
+    assert_eq!(
+        pdb.metadata.owner_references.as_ref().unwrap()[0].kind,
+        "Pgcluster"
     );
     let primary = deployment(&objects, "db");
     let labels = primary.metadata.labels.as_ref().unwrap();

@@ -22,7 +22,9 @@ use crate::render::{self, RenderOptions};
 use apply::{Applied, api_error, not_ours, ours};
 use cache::Caches;
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams, PostParams};
+use pgo_api::cluster::MemberRole;
 use pgo_api::labels;
 use pgo_core::desired::{self, DesiredCluster, InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
 use pgo_platform::{
@@ -245,6 +247,14 @@ impl Platform for KubePlatform {
         self.applied
             .apply(&self.api::<Service>(), self.cache::<Service>(), &service)
             .await?;
+        if spec.role == MemberRole::Primary {
+            // One per cluster, made with its primary Service.
+            let budget =
+                render::render_disruption_budget(&self.opts, &spec.cluster, spec.owner_uid.as_deref());
+            self.applied
+                .apply(&self.api::<PodDisruptionBudget>(), None, &budget)
+                .await?;
+        }
         Ok(Endpoint {
             host: format!("{}.{}.svc", spec.name, self.opts.namespace),
             port: spec.port,
