@@ -45,7 +45,9 @@ cluster everything "  replicas: 3
   syncReplication: true
   autofail: true" >"$out/everything.in"
 for f in "$out"/*.in; do
-  "$bin" render -f "$f" --with-jobs >"${f%.in}.yaml"
+  extra=()
+  if [ "$(basename "$f")" = everything.in ]; then extra=(--priority-class postgres-critical); fi
+  "$bin" render -f "$f" --with-jobs "${extra[@]}" >"${f%.in}.yaml"
 done
 
 files=("$out"/*.yaml deploy/namespace.yaml deploy/rbac.yaml deploy/operator.yaml deploy/operator-conf.yaml deploy/crds/pgo-crds.yaml)

@@ -23,6 +23,10 @@ pub struct ClusterDefaults {
     pub pvc_name: Option<String>,
     pub autofail: bool,
     pub autofail_replace_replica: bool,
+    /// Kubernetes: the PriorityClass of every PostgreSQL pod, so a busy
+    /// node evicts other work before a database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority_class_name: Option<String>,
 }
 
 impl Default for ClusterDefaults {
@@ -37,6 +41,7 @@ impl Default for ClusterDefaults {
             pvc_name: None,
             autofail: false,
             autofail_replace_replica: true,
+            priority_class_name: None,
         }
     }
 }

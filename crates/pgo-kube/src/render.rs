@@ -95,6 +95,8 @@ pub struct RenderOptions {
     pub metrics_image: String,
     /// Overrides the cluster's `spec.strategy`.
     pub strategy: Option<String>,
+    /// The PriorityClass of PostgreSQL pods (`Cluster.PriorityClassName`).
+    pub priority_class: Option<String>,
 }
 
 impl Default for RenderOptions {
@@ -104,6 +106,7 @@ impl Default for RenderOptions {
             image: format!("pgo/postgres-operator:{}", env!("CARGO_PKG_VERSION")),
             metrics_image: "quay.io/prometheuscommunity/postgres-exporter:v0.15.0".into(),
             strategy: None,
+            priority_class: None,
         }
     }
 }
@@ -308,6 +311,7 @@ pub fn render_instance(
         },
         "image": opts.image,
         "metrics_image": opts.metrics_image,
+        "priority_class": opts.priority_class,
     });
     let config_file = format!("cluster-instance-config-{strategy}.json");
     let config_map = render(templates, &config_file, &ctx, "ConfigMap")?;

@@ -449,3 +449,43 @@ fn pods_start_on_read_only_config_mounts_and_keep_their_data_directory_private()
         }
     }
 }
+
+#[test]
+fn a_priority_class_is_set_on_every_postgres_pod_when_configured() {
+    let opts = RenderOptions {
+        priority_class: Some("postgres-critical".into()),
+        ..RenderOptions::default()
+    };
+    let objects = render_cluster(
+        &cluster("db"),
+        &[replica("db", "db-a1b2")],
+        &Templates::embedded(),
+        &opts,
+    )
+    .unwrap();
+    for name in ["db", "db-a1b2"] {
+        let pod = deployment(&objects, name)
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            pod.priority_class_name.as_deref(),
+            Some("postgres-critical"),
+            "{name}"
+        );
+    }
+    let plain = render(&cluster("db"), &[]);
+    let pod = deployment(&plain, "db")
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    assert_eq!(pod.priority_class_name, None);
+}

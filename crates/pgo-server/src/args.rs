@@ -42,6 +42,9 @@ pub enum Command {
         /// The image that runs the instance manager.
         #[arg(long)]
         image: Option<String>,
+        /// The PriorityClass of PostgreSQL pods.
+        #[arg(long)]
+        priority_class: Option<String>,
         /// Also print the rmdata Job of every volume and a backup Job.
         #[arg(long)]
         with_jobs: bool,
@@ -145,6 +148,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
             templates,
             namespace,
             image,
+            priority_class,
             with_jobs,
         } => crate::render::run(crate::render::Args {
             file: &file,
@@ -152,6 +156,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
             templates: templates.as_deref(),
             namespace,
             image,
+            priority_class,
             with_jobs,
         }),
         Command::Job {

@@ -14,6 +14,7 @@ pub struct Args<'a> {
     pub templates: Option<&'a Path>,
     pub namespace: String,
     pub image: Option<String>,
+    pub priority_class: Option<String>,
     pub with_jobs: bool,
 }
 
@@ -61,6 +62,7 @@ pub fn run(args: Args<'_>) -> Result<(), ServerError> {
     let mut opts = RenderOptions {
         namespace: args.namespace,
         strategy: args.strategy,
+        priority_class: args.priority_class,
         ..RenderOptions::default()
     };
     if let Some(image) = args.image {
