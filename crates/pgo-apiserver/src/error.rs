@@ -29,6 +29,9 @@ pub enum ApiError {
     Throttled(u64),
     #[error("{0}")]
     Internal(String),
+    /// The server answers but is not well (`/livez`).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<StoreError> for ApiError {
@@ -55,6 +58,7 @@ impl IntoResponse for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, "internal error");

@@ -32,7 +32,12 @@ pub struct AppState {
     /// Connections `/test` opens at once across all callers, so a reader
     /// cannot use up PostgreSQL's connection slots.
     testing: tokio::sync::Semaphore,
+    /// Why the operator is not alive, if it is not (`/livez`).
+    liveness: Option<Liveness>,
 }
+
+/// Says why the process should be restarted, or nothing when it is well.
+pub type Liveness = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 /// Password hashes at once.
 const HASHING: usize = 2;
@@ -55,6 +60,7 @@ impl AppState {
             throttle: auth::Throttle::default(),
             hashing: tokio::sync::Semaphore::new(HASHING),
             testing: tokio::sync::Semaphore::new(TESTING),
+            liveness: None,
         }
     }
 }
@@ -64,6 +70,16 @@ impl AppState {
     pub fn with_metrics(mut self, metrics: metrics::ApiMetrics) -> Self {
         self.metrics = metrics;
         self
+    }
+
+    /// Answers `/livez` from `check`.
+    pub fn with_liveness(mut self, check: Liveness) -> Self {
+        self.liveness = Some(check);
+        self
+    }
+
+    pub(crate) fn unwell(&self) -> Option<String> {
+        self.liveness.as_ref().and_then(|check| check())
     }
 }
 

@@ -16,6 +16,10 @@ use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// A controller loop that has not turned for this long is wedged: `/livez`
+/// fails, and a liveness probe restarts the operator (its loops beat every 5 s).
+const LIVENESS_STALE: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn start_err(s: String) -> ServerError {
     ServerError::Start(s)
 }
@@ -192,6 +196,7 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     let mut registry = Registry::default();
     let operator_metrics = Metrics::register(registry.sub_registry_with_prefix("pgo_operator"));
     let api_metrics = ApiMetrics::new(registry);
+    let operator_metrics = Arc::new(operator_metrics);
     let ctx = Arc::new(
         Context::new(
             pgo_operator::cached(store.clone()),
@@ -199,8 +204,19 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
             config.clone(),
         )
         .with_hooks(hooks)
-        .with_metrics(Arc::new(operator_metrics)),
+        .with_metrics(operator_metrics.clone()),
     );
+    let liveness: pgo_apiserver::Liveness = Arc::new(move || {
+        operator_metrics
+            .heartbeats
+            .stale(LIVENESS_STALE, tokio::time::Instant::now())
+            .map(|(controller, age)| {
+                format!(
+                    "the {controller} controller's loop has not turned for {}s",
+                    age.as_secs()
+                )
+            })
+    });
     let (leading_tx, leading) = watch::channel(election.is_none());
     // Without an election (the local platform) this server leads: the
     // sender goes unused, and a closed channel keeps what it last said.
@@ -210,7 +226,9 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     });
     let mut operator = tokio::spawn(pgo_operator::run_while_leading(ctx, leading, stop.clone()));
     let app = pgo_apiserver::router(Arc::new(
-        AppState::new(store, platform, auth, config).with_metrics(api_metrics),
+        AppState::new(store, platform, auth, config)
+            .with_metrics(api_metrics)
+            .with_liveness(liveness),
     ));
     let api = tokio::spawn(pgo_apiserver::serve(listener, tls_config, app, stop));
     tracing::info!(%url, home = %home.root.display(), "postgres-operator running: {describe}");

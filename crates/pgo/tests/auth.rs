@@ -16,6 +16,10 @@ async fn credentials_roles_and_the_open_health_check() {
     let r = http.get(url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), r#"{"status":"ok"}"#);
+    // /livez too: the controllers' loops turn (a liveness probe's question).
+    let r = http.get(url("/livez")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), r#"{"status":"ok"}"#);
 
     // Everything else: 401 without credentials or with wrong ones.
     for path in [

@@ -72,7 +72,11 @@ fn a_missing_or_broken_operator_conf_stops_the_start_naming_what_is_wrong() {
 
     // A priority class that cannot be an object's name.
     operator_conf(&conf);
-    std::fs::write(conf.join("pgo.yaml"), "Cluster:\n  PriorityClassName: Critical_DB\n").unwrap();
+    std::fs::write(
+        conf.join("pgo.yaml"),
+        "Cluster:\n  PriorityClassName: Critical_DB\n",
+    )
+    .unwrap();
     let err = start_fails(&conf, &home);
     assert!(
         err.contains("Cluster.PriorityClassName") && err.contains("Critical_DB"),

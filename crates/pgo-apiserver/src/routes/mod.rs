@@ -17,6 +17,7 @@ use std::sync::Arc;
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(system::healthz))
+        .route("/livez", get(system::livez))
         .route("/version", get(system::version))
         .route("/status", get(system::status))
         .route("/metrics", get(crate::metrics::scrape))

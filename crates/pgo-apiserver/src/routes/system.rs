@@ -16,6 +16,15 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
+/// Open to all: 503 when the operator's controller loops stopped turning,
+/// so a liveness probe restarts a wedged operator.
+pub async fn livez(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    match state.unwell() {
+        None => Ok(Json(serde_json::json!({ "status": "ok" }))),
+        Some(why) => Err(ApiError::Unavailable(why)),
+    }
+}
+
 pub async fn version(
     caller: Caller,
     State(state): State<Arc<AppState>>,

@@ -60,7 +60,14 @@ pub async fn drive<R, F>(
     }
     drop(ended_tx);
     let mut signals_open = true;
+    let _beating = super::heartbeats::Beating {
+        beats: &metrics.heartbeats,
+        controller,
+    };
+    let mut beat = tokio::time::interval(super::heartbeats::BEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        metrics.heartbeats.beat(controller, Instant::now());
         for key in queue.take_ready(Instant::now()) {
             // Never full: the queue hands out at most one key per worker.
             if work_tx.send(key).await.is_err() {
@@ -80,6 +87,7 @@ pub async fn drive<R, F>(
                 queue.done(key, outcome, Instant::now());
             },
             _ = sleep_until(next) => {}
+            _ = beat.tick() => {}
             _ = stop.changed() => return,
         }
     }

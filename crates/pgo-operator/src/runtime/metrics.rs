@@ -79,6 +79,8 @@ pub struct Metrics {
     queue_depth: Family<ControllerLabel, Gauge>,
     failovers: Family<FailoverLabels, Counter>,
     failover_seconds: Histograms<ReasonLabel>,
+    /// Whether each running controller's loop still turns (liveness).
+    pub heartbeats: super::heartbeats::Heartbeats,
 }
 
 /// Counted, and scraped nowhere (tests, tools): the registry goes.
@@ -123,6 +125,7 @@ impl Metrics {
             queue_depth,
             failovers,
             failover_seconds,
+            heartbeats: Default::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! ([`driver`]), with the operator's metrics ([`metrics`]).
 
 pub mod driver;
+pub mod heartbeats;
 pub mod metrics;
 pub mod queue;
 pub mod triggers;
