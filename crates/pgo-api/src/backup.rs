@@ -12,7 +12,11 @@ use serde::{Deserialize, Serialize};
     kind = "Pgbackup",
     plural = "pgbackups",
     namespaced,
-    status = "PgbackupStatus"
+    status = "PgbackupStatus",
+    printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.clusterName"}"#,
+    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.backupType"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", default)]
 pub struct PgbackupSpec {

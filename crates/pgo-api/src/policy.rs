@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
     kind = "Pgpolicy",
     plural = "pgpolicies",
     namespaced,
-    status = "PgpolicyStatus"
+    status = "PgpolicyStatus",
+    printcolumn = r#"{"name":"Applied To","type":"string","jsonPath":".status.appliedTo"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", default)]
 pub struct PgpolicySpec {

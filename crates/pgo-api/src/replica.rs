@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
     kind = "Pgreplica",
     plural = "pgreplicas",
     namespaced,
-    status = "PgreplicaStatus"
+    status = "PgreplicaStatus",
+    printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.clusterName"}"#,
+    printcolumn = r#"{"name":"Ready","type":"boolean","jsonPath":".status.ready"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", default)]
 pub struct PgreplicaSpec {

@@ -14,7 +14,12 @@ use std::collections::BTreeMap;
     kind = "Pgtask",
     plural = "pgtasks",
     namespaced,
-    status = "PgtaskStatus"
+    status = "PgtaskStatus",
+    printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.clusterName"}"#,
+    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.taskType"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Step","type":"string","jsonPath":".status.step"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", default)]
 pub struct PgtaskSpec {

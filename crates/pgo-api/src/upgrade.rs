@@ -11,7 +11,11 @@ use serde::{Deserialize, Serialize};
     kind = "Pgupgrade",
     plural = "pgupgrades",
     namespaced,
-    status = "PgupgradeStatus"
+    status = "PgupgradeStatus",
+    printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.clusterName"}"#,
+    printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.upgradeType"}"#,
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", default)]
 pub struct PgupgradeSpec {

@@ -32,6 +32,27 @@ fn the_committed_crds_are_current() {
             "Pgupgrade"
         ]
     );
+    // `kubectl get` shows more than names: every kind has printer
+    // columns, its age among them.
+    let docs: Vec<&str> = printed
+        .split("\n---\n")
+        .filter(|d| d.contains("kind: CustomResourceDefinition"))
+        .collect();
+    assert_eq!(docs.len(), 6);
+    for doc in docs {
+        let crd: serde_json::Value = serde_yaml::from_str(doc).unwrap();
+        let kind = crd["spec"]["names"]["kind"].as_str().unwrap().to_string();
+        let columns: Vec<&str> = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{kind} has no printer columns"))
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert!(
+            columns.len() >= 2 && columns.contains(&"Age"),
+            "{kind}: {columns:?}"
+        );
+    }
 }
 
 #[test]
