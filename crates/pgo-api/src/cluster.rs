@@ -18,7 +18,17 @@ use std::collections::BTreeMap;
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Primary","type":"string","jsonPath":".status.primary"}"#,
     printcolumn = r#"{"name":"Replicas","type":"integer","jsonPath":".spec.replicas"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    // What the API server refuses before pgo sees it (a Pgcluster written
+    // by hand); pgo checks the same on create. Every field may be left out
+    // (it then takes its default), so each rule asks `has` first.
+    validation = Rule::new("!has(self.spec.port) || self.spec.port > 0").message("spec.port must be a port, 1 to 65535"),
+    validation = Rule::new("!has(self.spec.primaryStorage) || !has(self.spec.primaryStorage.size) || self.spec.primaryStorage.size.matches('^[0-9]+(K|M|G|T|Ki|Mi|Gi|Ti)?$')")
+        .message("spec.primaryStorage.size is a Kubernetes quantity such as 1G or 500Mi"),
+    validation = Rule::new("!has(self.spec.replicaStorage) || !has(self.spec.replicaStorage.size) || self.spec.replicaStorage.size.matches('^[0-9]+(K|M|G|T|Ki|Mi|Gi|Ti)?$')")
+        .message("spec.replicaStorage.size is a Kubernetes quantity such as 1G or 500Mi"),
+    validation = Rule::new("has(self.spec.strategy) == has(oldSelf.spec.strategy) && (!has(self.spec.strategy) || self.spec.strategy == oldSelf.spec.strategy) && has(self.spec.database) == has(oldSelf.spec.database) && (!has(self.spec.database) || self.spec.database == oldSelf.spec.database) && has(self.spec.user) == has(oldSelf.spec.user) && (!has(self.spec.user) || self.spec.user == oldSelf.spec.user) && has(self.spec.port) == has(oldSelf.spec.port) && (!has(self.spec.port) || self.spec.port == oldSelf.spec.port)")
+        .message("strategy, database, user and port cannot change after the cluster is created")
 )]
 #[serde(rename_all = "camelCase", default)]
 pub struct PgclusterSpec {
@@ -62,7 +72,9 @@ pub struct PgclusterSpec {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct StorageSpec {
-    /// Requested size, in Kubernetes quantity form (`1G`).
+    /// Requested size, in Kubernetes quantity form (`1G`). Bounded, so the
+    /// API server's CEL cost estimate of the rule that checks it is too.
+    #[schemars(length(max = 32))]
     pub size: String,
     /// Storage class; empty means the cluster's default.
     #[serde(skip_serializing_if = "Option::is_none")]

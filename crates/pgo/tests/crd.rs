@@ -52,6 +52,30 @@ fn the_committed_crds_are_current() {
             columns.len() >= 2 && columns.contains(&"Age"),
             "{kind}: {columns:?}"
         );
+        if kind == "Pgcluster" {
+            // The API server refuses a hand-written cluster pgo would
+            // refuse: no port, a size that is not a quantity, a change to
+            // what cannot change. A rule the API server cannot cost-bound
+            // fails the CRD, so what a regular expression reads is bounded.
+            let schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"];
+            let rules = schema["x-kubernetes-validations"]
+                .as_array()
+                .expect("Pgcluster has no validation rules");
+            let messages: Vec<&str> = rules.iter().filter_map(|r| r["message"].as_str()).collect();
+            for needle in [
+                "spec.port",
+                "primaryStorage.size",
+                "replicaStorage.size",
+                "cannot change",
+            ] {
+                assert!(
+                    messages.iter().any(|m| m.contains(needle)),
+                    "{needle}: {messages:?}"
+                );
+            }
+            let size = &schema["properties"]["spec"]["properties"]["primaryStorage"]["properties"]["size"];
+            assert_eq!(size["maxLength"], 32, "{size}");
+        }
     }
 }
 
