@@ -141,6 +141,7 @@ pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError
     );
     Ok(Backend {
         election: Some(election),
+        keeper: Some(crate::kept::Keeper::new(client.clone(), &opts.namespace)),
         store: Arc::new(KubeStore::new(client.clone(), &opts.namespace)),
         platform: Arc::new(KubePlatform::new(client, templates, opts, Arc::new(managers), ca).with_caches()),
         config,

@@ -4,6 +4,7 @@
 mod args;
 mod home;
 mod jobs;
+mod kept;
 mod kubernetes;
 mod reach;
 mod render;

@@ -33,6 +33,8 @@ pub struct Backend {
     pub describe: String,
     /// Where operators elect one leader (Kubernetes).
     pub election: Option<pgo_kube::leader::Candidate>,
+    /// Where the apiserver's CA and users outlive the home (Kubernetes).
+    pub keeper: Option<crate::kept::Keeper>,
 }
 
 pub fn read_config(path: &std::path::Path) -> Result<Option<PgoConfig>, ServerError> {
@@ -98,6 +100,7 @@ fn local(args: &RunArgs, home: &Home) -> Result<Backend, ServerError> {
             pg_bin.display()
         ),
         election: None,
+        keeper: None,
     })
 }
 
@@ -153,10 +156,14 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         config,
         describe,
         election,
+        keeper,
     } = backend;
 
+    let restored = match &keeper {
+        Some(k) => k.restore(&home).await?,
+        None => None,
+    };
     home.ensure_auth()?;
-    let auth = Auth::load(&home.users(), &home.roles()).map_err(|e| start_err(e.to_string()))?;
 
     let hostname = nix::unistd::gethostname()
         .ok()
@@ -172,7 +179,17 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     if !hosts.contains(&ip) && !bound.ip().is_unspecified() {
         hosts.push(ip);
     }
-    let tls_files = tls::ensure(&home.tls_dir(), &hosts).map_err(|e| start_err(e.to_string()))?;
+    let mut tls_files = tls::ensure(&home.tls_dir(), &hosts).map_err(|e| start_err(e.to_string()))?;
+    if let Some(k) = &keeper
+        && k.keep(&home, restored).await? == crate::kept::Kept::Replaced
+    {
+        // Another operator's CA is the one kept: the certificate made
+        // from this start's own CA is made again from it.
+        let _ = std::fs::remove_file(&tls_files.server_cert);
+        let _ = std::fs::remove_file(&tls_files.server_key);
+        tls_files = tls::ensure(&home.tls_dir(), &hosts).map_err(|e| start_err(e.to_string()))?;
+    }
+    let auth = Auth::load(&home.users(), &home.roles()).map_err(|e| start_err(e.to_string()))?;
     let tls_config = tls::server_config(&tls_files).map_err(|e| start_err(e.to_string()))?;
 
     let host = if bound.ip().is_unspecified() {

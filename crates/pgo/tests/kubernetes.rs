@@ -247,3 +247,37 @@ fn pgo_drives_the_operator_on_kubernetes_end_to_end() {
         tasks.len() == 4 && tasks.iter().all(|t| t["phase"] == "Succeeded")
     });
 }
+
+/// The operator's home is an emptyDir on Kubernetes: a restarted pod starts
+/// with an empty one, and must find the same CA and admin password, kept in
+/// Secret pgo-apiserver, or every client's copy would stop working.
+#[test]
+fn a_restarted_operator_keeps_its_ca_and_admin_password() {
+    use pgo_kube_fake::{FakeApi, SECRETS};
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("operator-conf");
+    operator_conf(&conf);
+    let api = FakeApi::new(&["node-a"]);
+    let kubeconfig = kubeconfig(dir.path(), api.serve_http());
+
+    let first = start(&conf, &kubeconfig);
+    let kept = api.get(SECRETS, "pgo-apiserver").expect("nothing kept");
+    let keys: Vec<&String> = kept["data"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["ca.crt", "ca.key", "client-pgouser", "pgorole", "pgouser"]);
+    let read = |p: &str| std::fs::read_to_string(p).unwrap();
+    let (ca, admin) = (read(&first.ca), read(&first.pgouser));
+    drop(first);
+
+    // A new pod: another, empty home.
+    let second = start(&conf, &kubeconfig);
+    assert_ne!(second.home, dir.path().join("home"));
+    assert_eq!(read(&second.ca), ca, "the same CA");
+    assert_eq!(read(&second.pgouser), admin, "the same admin password");
+    // And the old client files still work against it.
+    let out = second
+        .pgo_command(&["show", "cluster", "all"])
+        .env("PGO_CA_CERT", &second.ca)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
