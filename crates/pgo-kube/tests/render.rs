@@ -54,6 +54,18 @@ fn deployment<'a>(objects: &'a [Rendered], name: &str) -> &'a k8s_openapi::api::
         .unwrap()
 }
 
+/// The pod template's spec of Deployment `name`.
+fn pod_spec<'a>(objects: &'a [Rendered], name: &str) -> &'a k8s_openapi::api::core::v1::PodSpec {
+    deployment(objects, name)
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+}
+
 #[test]
 fn a_cluster_is_a_pvc_configmap_and_deployment_per_instance_two_services_and_a_disruption_budget() {
     let objects = render(&cluster("db"), &[replica("db", "db-a1b2")]);
@@ -367,14 +379,7 @@ fn rmdata_and_backup_jobs() {
 fn pods_start_on_read_only_config_mounts_and_keep_their_data_directory_private() {
     let objects = render(&cluster("db"), &[replica("db", "db-a1b2")]);
     for name in ["db", "db-a1b2"] {
-        let pod = deployment(&objects, name)
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap();
+        let pod = pod_spec(&objects, name);
         // Without it the kubelet opens PGDATA to the group (2770) at every
         // mount, and PostgreSQL refuses to start on it.
         let sc = pod.security_context.as_ref().unwrap();
@@ -464,14 +469,7 @@ fn a_priority_class_is_set_on_every_postgres_pod_when_configured() {
     )
     .unwrap();
     for name in ["db", "db-a1b2"] {
-        let pod = deployment(&objects, name)
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap();
+        let pod = pod_spec(&objects, name);
         assert_eq!(
             pod.priority_class_name.as_deref(),
             Some("postgres-critical"),
@@ -479,13 +477,6 @@ fn a_priority_class_is_set_on_every_postgres_pod_when_configured() {
         );
     }
     let plain = render(&cluster("db"), &[]);
-    let pod = deployment(&plain, "db")
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap();
+    let pod = pod_spec(&plain, "db");
     assert_eq!(pod.priority_class_name, None);
 }
