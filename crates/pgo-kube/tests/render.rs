@@ -204,15 +204,7 @@ fn node_name_is_a_preferred_affinity_and_replicas_prefer_other_nodes() {
     c.spec.node_name = Some("kubeadm-node2".into());
     let objects = render(&c, &[replica("db", "db-a1b2")]);
     let affinity = |d: &str| {
-        let dep = deployment(&objects, d);
-        let na = dep
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap()
+        let na = pod_spec(&objects, d)
             .affinity
             .clone()
             .unwrap()
