@@ -253,3 +253,46 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
         Ok("42,43")
     );
 }
+
+#[test]
+fn a_killed_primary_pod_restarts_on_its_data_and_loses_no_commit() {
+    let dir = support::reachable_tempdir();
+    let conf = dir.path().join("operator-conf");
+    operator_conf(&conf);
+    let api = FakeApi::new(&["node-a", "node-b"]);
+    let port = api.serve_http();
+    let kubelet = kubelet(&api, dir.path());
+    let server = start(&conf, &kubeconfig(dir.path(), port));
+    server.pgo_ok(&["create", "cluster", "db", "--replica-count=1", "--timeout=120"]);
+    let view = server.show_json("db");
+    let replica = support::members(&view, "Replica")[0].clone();
+    let password = support::password(&view, "postgres");
+    let host = kubelet.service_ip("db").unwrap();
+    psql(&host, &password, "create table kept (v int)").unwrap();
+    for v in 1..=100 {
+        psql(&host, &password, &format!("insert into kept values ({v})")).unwrap();
+    }
+    let primary_pod = kubelet
+        .pod_ips()
+        .into_keys()
+        .find(|p| !p.starts_with(&replica))
+        .unwrap();
+
+    // Every process of the pod at once: the manager and PostgreSQL, with
+    // no shutdown. The kubelet restarts the container; PostgreSQL recovers
+    // from its WAL on the same claim.
+    kubelet.kill_pod(&primary_pod);
+    server.wait_until(120, "the pod restarted and serving", || {
+        kubelet.restarts(&primary_pod).is_some_and(|r| r >= 1)
+            && psql(&host, &password, "select count(*) from kept").as_deref() == Ok("100")
+    });
+    // One primary, the same one: the restart was faster than the failover
+    // timer (autofail is off here), and the replica still follows it.
+    let view = server.show_json("db");
+    assert_eq!(view["primary"], "db", "{view:#}");
+    psql(&host, &password, "insert into kept values (101)").unwrap();
+    let replica_host = kubelet.service_ip("db-replica").unwrap();
+    server.wait_until(60, "the replica to follow again", || {
+        psql(&replica_host, &password, "select count(*) from kept").as_deref() == Ok("101")
+    });
+}

@@ -207,6 +207,20 @@ impl Kubelet {
         lock(&self.node).ended.clone()
     }
 
+    /// Kills every process of a pod at once (SIGKILL), as an OOM kill or
+    /// a crashed container runtime would; its kubelet restarts it.
+    pub fn kill_pod(&self, pod: &str) {
+        let n = lock(&self.node);
+        if let Some(p) = n.pods.get(pod) {
+            signal_all(&p.ns, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
+    /// How often a pod's container was restarted.
+    pub fn restarts(&self, pod: &str) -> Option<u32> {
+        lock(&self.node).pods.get(pod).map(|p| p.restarts)
+    }
+
     /// The node a pod runs on.
     pub fn node_of(&self, pod: &str) -> Option<String> {
         lock(&self.node).pods.get(pod).map(|p| p.node.clone())
