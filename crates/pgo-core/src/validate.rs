@@ -80,6 +80,27 @@ pub fn cluster_name(name: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// The bytes a storage size names (`1G`, `500Mi`, `1073741824`), if it
+/// is one of the forms [`storage_size`] accepts; `k` is Kubernetes' own
+/// spelling of a thousand.
+pub fn size_bytes(size: &str) -> Option<u128> {
+    let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let n: u128 = digits.parse().ok()?;
+    let factor: u128 = match &size[digits.len()..] {
+        "" => 1,
+        "k" | "K" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
 /// A Kubernetes quantity in the forms people write for volumes.
 pub fn storage_size(size: &str) -> Result<(), ValidationError> {
     let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
@@ -200,6 +221,25 @@ pub fn stored_spec(name: &str, spec: &PgclusterSpec, strategies: &[String]) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_compare_as_bytes() {
+        let cases = [
+            ("1G", Some(1_000_000_000)),
+            ("1Gi", Some(1 << 30)),
+            ("500Mi", Some(500 << 20)),
+            ("2048", Some(2048)),
+            ("1k", Some(1000)),
+            ("1.5G", None),
+            ("1g", None),
+            ("G", None),
+            ("", None),
+        ];
+        for (size, bytes) in cases {
+            assert_eq!(size_bytes(size), bytes, "{size}");
+        }
+        assert!(size_bytes("2G") > size_bytes("1Gi"));
+    }
 
     #[test]
     fn a_data_volume_is_for_one_node_or_one_pod() {

@@ -624,3 +624,35 @@ async fn a_label_dropped_from_the_spec_is_removed_from_what_was_applied() {
         "server-side apply removes a field no longer applied"
     );
 }
+
+#[tokio::test]
+async fn a_volume_grows_when_the_cluster_asks_for_more_and_never_shrinks() {
+    let w = World::new();
+    w.create(request("db")).await;
+    w.until("db", ready_with(0)).await;
+    let size = |w: &World| {
+        w.api.get(PVCS, "db").unwrap()["spec"]["resources"]["requests"]["storage"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(size(&w), "1G");
+    async fn resize(w: &World, to: &str) {
+        let mut c = w.clusters().get("db").await.unwrap();
+        c.spec.primary_storage.size = to.into();
+        w.clusters().replace(&c).await.unwrap();
+    }
+
+    resize(&w, "5Gi").await;
+    w.pass("db").await.unwrap();
+    assert_eq!(size(&w), "5Gi", "grown in place, at the next pass");
+
+    // Less than it has: left as it is (a claim cannot shrink), and the
+    // cluster stays Ready.
+    resize(&w, "2G").await;
+    w.pass("db").await.unwrap();
+    w.pass("db").await.unwrap();
+    assert_eq!(size(&w), "5Gi");
+    let status = w.until("db", ready_with(0)).await;
+    assert_eq!(status.phase, ClusterPhase::Ready);
+}

@@ -14,6 +14,7 @@ mod pods;
 mod reads;
 mod rmdata;
 mod secrets;
+mod volumes;
 
 pub use managers::{HttpManagers, MANAGER_PORT, ManagerAddr, Managers};
 
@@ -137,9 +138,10 @@ impl Platform for KubePlatform {
             .map_err(|e| PlatformError::Invalid(e.to_string()))?;
         let api: Api<PersistentVolumeClaim> = self.api();
         let what = format!("PVC {}", spec.name);
-        // Made once and then left alone: a claim's spec is mostly immutable.
+        // Made once; afterwards only its size changes, and only upward (a
+        // claim cannot shrink; its storage class must allow expansion).
         match self.get_opt::<PersistentVolumeClaim>(&spec.name).await? {
-            Some(current) if ours(&current.metadata) => Ok(()),
+            Some(current) if ours(&current.metadata) => self.grow_volume(&current, spec).await,
             Some(_) => Err(not_ours("PersistentVolumeClaim", &spec.name)),
             None => match api.create(&post_params(), &pvc).await {
                 Ok(made) => {
