@@ -11,7 +11,7 @@ use pgo_kube_fake::pods::container::Image;
 use pgo_kube_fake::pods::{Kubelet, PodRuntime};
 use std::path::Path;
 use std::process::Command;
-use support::kube::{kubeconfig, operator_conf, start, start_with};
+use support::kube::{kubeconfig, operator_conf, start_with};
 
 /// The image the templates name, and what stands in for it here.
 fn kubelet(api: &FakeApi, dir: &Path) -> Kubelet {
@@ -28,6 +28,32 @@ fn kubelet(api: &FakeApi, dir: &Path) -> Kubelet {
         image_name: format!("pgo/postgres-operator:{}", env!("CARGO_PKG_VERSION")),
     })
     .unwrap()
+}
+
+/// The in-memory API server on two nodes, the stand-in kubelet running its
+/// pods, and the server on the Kubernetes platform with `pgo_yaml`. Fields
+/// drop in order: the server, then the pods, then the directory.
+struct Cluster {
+    server: support::Server,
+    kubelet: Kubelet,
+    api: FakeApi,
+    _dir: tempfile::TempDir,
+}
+
+fn cluster_env(pgo_yaml: Option<&str>) -> Cluster {
+    let dir = support::reachable_tempdir();
+    let conf = dir.path().join("operator-conf");
+    operator_conf(&conf);
+    let api = FakeApi::new(&["node-a", "node-b"]);
+    let port = api.serve_http();
+    let kubelet = kubelet(&api, dir.path());
+    let server = start_with(&conf, &kubeconfig(dir.path(), port), pgo_yaml);
+    Cluster {
+        server,
+        kubelet,
+        api,
+        _dir: dir,
+    }
 }
 
 fn psql(host: &str, password: &str, sql: &str) -> Result<String, String> {
@@ -48,32 +74,28 @@ fn psql(host: &str, password: &str, sql: &str) -> Result<String, String> {
 
 #[test]
 fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
-    let dir = support::reachable_tempdir();
-    let conf = dir.path().join("operator-conf");
-    operator_conf(&conf);
-    let api = FakeApi::new(&["node-a"]);
-    let port = api.serve_http();
-    let kubelet = kubelet(&api, dir.path());
-    let server = start(&conf, &kubeconfig(dir.path(), port));
+    let mut c = cluster_env(None);
 
-    let out = server.pgo(&["create", "cluster", "db", "--replica-count=1", "--timeout=120"]);
-    let pods = kubelet.pod_ips();
+    let out = c
+        .server
+        .pgo(&["create", "cluster", "db", "--replica-count=1", "--timeout=120"]);
+    let pods = c.kubelet.pod_ips();
     let logs: Vec<String> = pods
         .keys()
-        .map(|p| format!("--- {p} ---\n{}", kubelet.log(p)))
+        .map(|p| format!("--- {p} ---\n{}", c.kubelet.log(p)))
         .collect();
     assert!(
         out.status.success(),
         "{}\n{}\n{}",
         String::from_utf8_lossy(&out.stderr),
         logs.join("\n"),
-        server.log()
+        c.server.log()
     );
-    let view = server.show_json("db");
+    let view = c.server.show_json("db");
     assert_eq!(view["phase"], "Ready", "{view:#}");
 
     // Through the primary Service's address on the pod network.
-    let host = kubelet.service_ip("db").expect("the Service has no address");
+    let host = c.kubelet.service_ip("db").expect("the Service has no address");
     let password = support::password(&view, "postgres");
     let answer = psql(&host, &password, "select current_setting('data_directory')");
     assert_eq!(answer.as_deref(), Ok("/pgdata/data/pgdata"), "{answer:?}");
@@ -89,10 +111,11 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
         "create table kept (v int); insert into kept values (42)",
     )
     .unwrap();
-    let replica_host = kubelet
+    let replica_host = c
+        .kubelet
         .service_ip("db-replica")
         .expect("the replica Service has no address");
-    server.wait_until(60, "the row on the replica", || {
+    c.server.wait_until(60, "the row on the replica", || {
         psql(
             &replica_host,
             &password,
@@ -105,7 +128,7 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
     // What the kubelet made: PGDATA private on a claim whose root carries
     // the pod's fsGroup; no log file beside the read-only config.
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let claim = kubelet.claim_dir("db");
+    let claim = c.kubelet.claim_dir("db");
     let pgdata = claim.join("data/pgdata");
     assert_eq!(
         std::fs::metadata(&pgdata).unwrap().permissions().mode() & 0o7777,
@@ -120,11 +143,11 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
         .clone();
     let pod = &primary_pod;
     assert!(
-        kubelet
+        c.kubelet
             .log(pod)
             .contains("database system is ready to accept connections"),
         "PostgreSQL logs to the container's output:\n{}",
-        kubelet.log(pod)
+        c.kubelet.log(pod)
     );
 
     // A drain while the operator is down: the pod is deleted (SIGTERM, a
@@ -132,31 +155,32 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
     // claim, where the kubelet applies the fsGroup again. The primary
     // Service selects the primary instance's own label, so the new pod is
     // routed to as soon as it is ready: no operator in the path.
-    let mut server = server;
-    server.kill();
-    api.delete(pgo_kube_fake::PODS, &primary_pod);
-    server.wait_until(120, "a new pod to serve the same data", || {
-        kubelet.pod_ips().len() == 2
-            && !kubelet.pod_ips().contains_key(&primary_pod)
+    c.server.kill();
+    c.api.delete(pgo_kube_fake::PODS, &primary_pod);
+    c.server.wait_until(120, "a new pod to serve the same data", || {
+        c.kubelet.pod_ips().len() == 2
+            && !c.kubelet.pod_ips().contains_key(&primary_pod)
             && psql(&host, &password, "select v from kept").as_deref() == Ok("42")
     });
     assert_eq!(
         std::fs::metadata(&pgdata).unwrap().permissions().mode() & 0o7777,
         0o700
     );
-    server.restart();
+    c.server.restart();
 
     // Deleted with its data: an rmdata Job runs in a pod on each claim
     // (claims here are retained, so what is left is what the Job left).
-    server.pgo_ok(&["delete", "cluster", "db", "--delete-data", "--no-prompt"]);
-    server.wait_until(120, "the rmdata Jobs to remove the PVCs", || {
-        api.names(pgo_kube_fake::PVCS).is_empty()
-    });
-    let jobs = kubelet.jobs_run();
+    c.server
+        .pgo_ok(&["delete", "cluster", "db", "--delete-data", "--no-prompt"]);
+    c.server
+        .wait_until(120, "the rmdata Jobs to remove the PVCs", || {
+            c.api.names(pgo_kube_fake::PVCS).is_empty()
+        });
+    let jobs = c.kubelet.jobs_run();
     assert_eq!(jobs.len(), 2, "{jobs:?}");
     assert!(jobs.iter().all(|(_, ok)| *ok), "{jobs:?}");
     for claim in ["db", replicas[0].as_str()] {
-        let left: Vec<_> = std::fs::read_dir(kubelet.claim_dir(claim))
+        let left: Vec<_> = std::fs::read_dir(c.kubelet.claim_dir(claim))
             .unwrap()
             .flatten()
             .map(|e| e.path())
@@ -167,18 +191,8 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
 
 #[test]
 fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again() {
-    let dir = support::reachable_tempdir();
-    let conf = dir.path().join("operator-conf");
-    operator_conf(&conf);
-    let api = FakeApi::new(&["node-a", "node-b"]);
-    let port = api.serve_http();
-    let kubelet = kubelet(&api, dir.path());
-    let server = start_with(
-        &conf,
-        &kubeconfig(dir.path(), port),
-        Some("Pgo:\n  ProbePeriodMs: 500\n  AutofailSleepSeconds: 3\n"),
-    );
-    server.pgo_ok(&[
+    let c = cluster_env(Some("Pgo:\n  ProbePeriodMs: 500\n  AutofailSleepSeconds: 3\n"));
+    c.server.pgo_ok(&[
         "create",
         "cluster",
         "db",
@@ -186,11 +200,11 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
         "--autofail",
         "--timeout=120",
     ]);
-    let view = server.show_json("db");
+    let view = c.server.show_json("db");
     let replica = support::members(&view, "Replica")[0].clone();
     let password = support::password(&view, "postgres");
-    let host = kubelet.service_ip("db").unwrap();
-    let replica_host = kubelet.service_ip("db-replica").unwrap();
+    let host = c.kubelet.service_ip("db").unwrap();
+    let replica_host = c.kubelet.service_ip("db-replica").unwrap();
     psql(
         &host,
         &password,
@@ -198,30 +212,31 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
     )
     .unwrap();
     // On the replica before the node goes: replication is asynchronous.
-    server.wait_until(60, "the row on the replica", || {
+    c.server.wait_until(60, "the row on the replica", || {
         psql(&replica_host, &password, "select v from kept").as_deref() == Ok("42")
     });
-    let pods = kubelet.pod_ips();
+    let pods = c.kubelet.pod_ips();
     let (old_pod, old_ip) = pods.iter().find(|(p, _)| !p.starts_with(&replica)).unwrap();
-    let node = kubelet.node_of(old_pod).unwrap();
+    let node = c.kubelet.node_of(old_pod).unwrap();
     assert_ne!(
         Some(node.clone()),
         pods.keys()
             .find(|p| p.starts_with(&replica))
-            .and_then(|p| kubelet.node_of(p)),
+            .and_then(|p| c.kubelet.node_of(p)),
         "the two pods share a node"
     );
 
-    kubelet.lose_node(&node);
-    server.wait_until(120, "the replica to be promoted", || {
-        let v = server.show_json("db");
+    c.kubelet.lose_node(&node);
+    c.server.wait_until(120, "the replica to be promoted", || {
+        let v = c.server.show_json("db");
         v["primary"] == serde_json::json!(replica) && v["phase"] == "Ready"
     });
     // Writes go on through the primary Service, to the promoted replica,
     // and what was committed before is there.
-    server.wait_until(60, "a write through the primary Service", || {
-        psql(&host, &password, "insert into kept values (43)").is_ok()
-    });
+    c.server
+        .wait_until(60, "a write through the primary Service", || {
+            psql(&host, &password, "insert into kept values (43)").is_ok()
+        });
     assert_eq!(
         psql(
             &host,
@@ -233,7 +248,7 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
     );
 
     // The node comes back: its old primary must not serve as a second one.
-    kubelet.restore_node(&node);
+    c.kubelet.restore_node(&node);
     std::thread::sleep(std::time::Duration::from_secs(3));
     for _ in 0..10 {
         let direct = psql(old_ip, &password, "select pg_is_in_recovery()::text");
@@ -256,23 +271,19 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
 
 #[test]
 fn a_killed_primary_pod_restarts_on_its_data_and_loses_no_commit() {
-    let dir = support::reachable_tempdir();
-    let conf = dir.path().join("operator-conf");
-    operator_conf(&conf);
-    let api = FakeApi::new(&["node-a", "node-b"]);
-    let port = api.serve_http();
-    let kubelet = kubelet(&api, dir.path());
-    let server = start(&conf, &kubeconfig(dir.path(), port));
-    server.pgo_ok(&["create", "cluster", "db", "--replica-count=1", "--timeout=120"]);
-    let view = server.show_json("db");
+    let c = cluster_env(None);
+    c.server
+        .pgo_ok(&["create", "cluster", "db", "--replica-count=1", "--timeout=120"]);
+    let view = c.server.show_json("db");
     let replica = support::members(&view, "Replica")[0].clone();
     let password = support::password(&view, "postgres");
-    let host = kubelet.service_ip("db").unwrap();
+    let host = c.kubelet.service_ip("db").unwrap();
     psql(&host, &password, "create table kept (v int)").unwrap();
     for v in 1..=100 {
         psql(&host, &password, &format!("insert into kept values ({v})")).unwrap();
     }
-    let primary_pod = kubelet
+    let primary_pod = c
+        .kubelet
         .pod_ips()
         .into_keys()
         .find(|p| !p.starts_with(&replica))
@@ -281,18 +292,18 @@ fn a_killed_primary_pod_restarts_on_its_data_and_loses_no_commit() {
     // Every process of the pod at once: the manager and PostgreSQL, with
     // no shutdown. The kubelet restarts the container; PostgreSQL recovers
     // from its WAL on the same claim.
-    kubelet.kill_pod(&primary_pod);
-    server.wait_until(120, "the pod restarted and serving", || {
-        kubelet.restarts(&primary_pod).is_some_and(|r| r >= 1)
+    c.kubelet.kill_pod(&primary_pod);
+    c.server.wait_until(120, "the pod restarted and serving", || {
+        c.kubelet.restarts(&primary_pod).is_some_and(|r| r >= 1)
             && psql(&host, &password, "select count(*) from kept").as_deref() == Ok("100")
     });
     // One primary, the same one: the restart was faster than the failover
     // timer (autofail is off here), and the replica still follows it.
-    let view = server.show_json("db");
+    let view = c.server.show_json("db");
     assert_eq!(view["primary"], "db", "{view:#}");
     psql(&host, &password, "insert into kept values (101)").unwrap();
-    let replica_host = kubelet.service_ip("db-replica").unwrap();
-    server.wait_until(60, "the replica to follow again", || {
+    let replica_host = c.kubelet.service_ip("db-replica").unwrap();
+    c.server.wait_until(60, "the replica to follow again", || {
         psql(&replica_host, &password, "select count(*) from kept").as_deref() == Ok("101")
     });
 }
