@@ -334,15 +334,13 @@ pub fn render_service(
     s: &ServiceSpec,
 ) -> Result<Service, RenderError> {
     let strategy = strategy_of(templates, opts, &s.strategy)?;
-    let mut selector = BTreeMap::from([(labels::CLUSTER.to_string(), s.cluster.clone())]);
-    match (s.role, s.targets.first()) {
-        (MemberRole::Primary, Some(primary)) => {
-            selector.insert(INSTANCE_LABEL.to_string(), primary.clone());
-        }
-        (role, _) => {
-            selector.insert(labels::ROLE.to_string(), role.to_string());
-        }
-    }
+    let selector = match (s.role, s.targets.first()) {
+        (MemberRole::Primary, Some(primary)) => primary_selector(&s.cluster, primary),
+        (role, _) => BTreeMap::from([
+            (labels::CLUSTER.to_string(), s.cluster.clone()),
+            (labels::ROLE.to_string(), role.to_string()),
+        ]),
+    };
     let ctx = json!({
         "cluster": {
             "name": s.cluster,
@@ -358,6 +356,15 @@ pub fn render_service(
         &ctx,
         "Service",
     )
+}
+
+/// What the primary Service of `cluster` selects when `primary` is its
+/// primary: that instance's own label, which every pod of it carries.
+pub fn primary_selector(cluster: &str, primary: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::CLUSTER.to_string(), cluster.to_string()),
+        (INSTANCE_LABEL.to_string(), primary.to_string()),
+    ])
 }
 
 /// The label that names an instance on its pods and Deployment.

@@ -80,9 +80,9 @@ struct Node {
     tokio: tokio::runtime::Runtime,
     ca_cert: String,
     pods: BTreeMap<String, Pod>,
-    /// Pods being stopped, by their Deployment's uid: its next pod waits
-    /// (a Recreate rollout never runs two on one volume).
-    stopping: BTreeMap<String, std::thread::JoinHandle<()>>,
+    /// Pods being stopped, with their owner's uid: a Deployment's next pod
+    /// waits (a Recreate rollout never runs two on one volume).
+    stopping: Vec<(String, std::thread::JoinHandle<()>)>,
     services: BTreeMap<String, String>,
     endpoints: proxy::Endpoints,
     hosts: String,
@@ -147,7 +147,7 @@ impl FakeApi {
             tokio,
             ca_cert: ca.pem.cert.clone(),
             pods: BTreeMap::new(),
-            stopping: BTreeMap::new(),
+            stopping: Vec::new(),
             services: BTreeMap::new(),
             endpoints: Arc::default(),
             hosts: String::new(),
@@ -466,7 +466,7 @@ impl Node {
     fn reap(&mut self) {
         let live: Vec<String> = self.api.names(PODS);
         let gone: Vec<String> = self.pods.keys().filter(|n| !live.contains(n)).cloned().collect();
-        let mut to_stop: Vec<(String, Pod)> = Vec::new();
+        let mut to_stop: Vec<Pod> = Vec::new();
         for name in gone {
             let Some(pod) = self.pods.remove(&name) else {
                 continue;
@@ -475,7 +475,7 @@ impl Node {
                 // Its kubelet cannot hear of it until the node is back.
                 self.orphans.push(pod);
             } else {
-                to_stop.push((name, pod));
+                to_stop.push(pod);
             }
         }
         let lost = self.lost.clone();
@@ -483,8 +483,9 @@ impl Node {
             .into_iter()
             .partition(|p| !lost.contains(&p.node));
         self.orphans = still;
-        to_stop.extend(back.into_iter().map(|p| (format!("orphan-{}", p.n), p)));
-        for (name, mut pod) in to_stop {
+        to_stop.extend(back);
+        for mut pod in to_stop {
+            let owner = pod.deployment_uid.clone();
             let grace = pod.grace;
             let handle = std::thread::spawn(move || {
                 if let Some(child) = &mut pod.child {
@@ -503,10 +504,9 @@ impl Node {
                 }
                 net::remove(&pod.ns);
             });
-            self.stopping
-                .insert(format!("{}#{name}", pod_owner(&name)), handle);
+            self.stopping.push((owner, handle));
         }
-        self.stopping.retain(|_, t| !t.is_finished());
+        self.stopping.retain(|(_, t)| !t.is_finished());
     }
 
     /// Every Deployment has a pod (the ReplicaSet controller and the
@@ -518,11 +518,7 @@ impl Node {
             if self.pods.values().any(|p| p.deployment_uid == uid) {
                 continue;
             }
-            let still_stopping = self
-                .stopping
-                .keys()
-                .any(|k| k.split('#').next() == Some(dname.as_str()));
-            if still_stopping {
+            if self.stopping.iter().any(|(owner, _)| *owner == uid) {
                 continue;
             }
             let existing = self.api.list(PODS).into_iter().find(|p| {
@@ -685,19 +681,12 @@ impl Node {
         let etc = p.dir.join("etc");
         std::fs::create_dir_all(&etc).map_err(|e| e.to_string())?;
         self.write_etc(&etc)?;
-        let sa = self.service_account(&p.dir, pod)?;
         let token = [("token", SERVICE_ACCOUNT_TOKEN.as_bytes().to_vec())];
-        let mut vols = volumes::make(&self.api, &self.runtime.dir, &p.dir, pod, &token)?;
-        if let Some(sa) = sa {
-            vols.push(volumes::Volume {
-                name: "kube-api-access".into(),
-                source: volumes::Source::Dir(sa),
-            });
-        }
+        let vols = volumes::make(&self.api, &self.runtime.dir, &p.dir, pod, &token)?;
         let mut mounts = volumes::mounts(container, &vols)?;
-        if vols.iter().any(|v| v.name == "kube-api-access") {
+        if let Some(sa) = self.service_account(&p.dir, pod)? {
             mounts.push(volumes::Mount {
-                source: volumes::Source::Dir(p.dir.join("files/kube-api-access")),
+                source: volumes::Source::Dir(sa),
                 target: "/var/run/secrets/kubernetes.io/serviceaccount".into(),
                 read_only: true,
             });
@@ -883,11 +872,6 @@ impl Node {
             }
         }
     }
-}
-
-/// The Deployment a pod `<deployment>-<n>` belongs to.
-fn pod_owner(pod: &str) -> &str {
-    pod.rsplit_once('-').map(|(d, _)| d).unwrap_or(pod)
 }
 
 fn tracing_message(m: &str) {

@@ -11,6 +11,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// One volume, where it is on the host.
+#[derive(Clone)]
 pub enum Source {
     Dir(PathBuf),
     /// An emptyDir with `medium: Memory`: a tmpfs of the pod's own.
@@ -40,10 +41,7 @@ pub fn mounts(container: &Value, volumes: &[Volume]) -> Result<Vec<Mount>, Strin
             .find(|v| v.name == name)
             .ok_or_else(|| format!("volumeMount {name} names no volume of the pod"))?;
         out.push(Mount {
-            source: match &v.source {
-                Source::Dir(d) => Source::Dir(d.clone()),
-                Source::Memory => Source::Memory,
-            },
+            source: v.source.clone(),
             target: m["mountPath"].as_str().unwrap_or_default().to_string(),
             read_only: m["readOnly"].as_bool().unwrap_or(false),
         });

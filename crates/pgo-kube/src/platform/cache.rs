@@ -239,6 +239,7 @@ pub struct Caches {
     pub secrets: Arc<Reflector<k8s_openapi::api::core::v1::Secret>>,
     pub config_maps: Arc<Reflector<k8s_openapi::api::core::v1::ConfigMap>>,
     pub services: Arc<Reflector<k8s_openapi::api::core::v1::Service>>,
+    pub budgets: Arc<Reflector<k8s_openapi::api::policy::v1::PodDisruptionBudget>>,
     _alive: watch::Sender<()>,
 }
 
@@ -251,7 +252,8 @@ impl Caches {
             claims: Reflector::new(Api::namespaced(client.clone(), namespace), alive.clone()),
             secrets: Reflector::new(Api::namespaced(client.clone(), namespace), alive.clone()),
             config_maps: Reflector::new(Api::namespaced(client.clone(), namespace), alive.clone()),
-            services: Reflector::new(Api::namespaced(client.clone(), namespace), alive),
+            services: Reflector::new(Api::namespaced(client.clone(), namespace), alive.clone()),
+            budgets: Reflector::new(Api::namespaced(client.clone(), namespace), alive),
             _alive: alive_tx,
         }
     }
@@ -278,3 +280,4 @@ cache_of!(k8s_openapi::api::core::v1::PersistentVolumeClaim, claims);
 cache_of!(k8s_openapi::api::core::v1::Secret, secrets);
 cache_of!(k8s_openapi::api::core::v1::ConfigMap, config_maps);
 cache_of!(k8s_openapi::api::core::v1::Service, services);
+cache_of!(k8s_openapi::api::policy::v1::PodDisruptionBudget, budgets);

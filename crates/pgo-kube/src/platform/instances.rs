@@ -256,11 +256,10 @@ async fn point_primary_service(p: &KubePlatform, pod: &Pod, name: &str) -> Resul
     {
         return Ok(());
     }
-    let patch = serde_json::json!({ "spec": { "selector": {
-        pgo_api::labels::CLUSTER: cluster,
-        render::INSTANCE_LABEL: name,
-        pgo_api::labels::ROLE: null,
-    } } });
+    let mut selector = serde_json::json!(render::primary_selector(&cluster, name));
+    // A Service from before it selected by role: that key goes.
+    selector[pgo_api::labels::ROLE] = serde_json::Value::Null;
+    let patch = serde_json::json!({ "spec": { "selector": selector } });
     let pointed = p
         .api::<Service>()
         .patch(&service, &PatchParams::default(), &Patch::Merge(&patch))

@@ -254,7 +254,11 @@ impl Platform for KubePlatform {
             let budget =
                 render::render_disruption_budget(&self.opts, &spec.cluster, spec.owner_uid.as_deref());
             self.applied
-                .apply(&self.api::<PodDisruptionBudget>(), None, &budget)
+                .apply(
+                    &self.api::<PodDisruptionBudget>(),
+                    self.cache::<PodDisruptionBudget>(),
+                    &budget,
+                )
                 .await?;
         }
         Ok(Endpoint {
