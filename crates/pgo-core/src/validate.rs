@@ -80,11 +80,14 @@ pub fn cluster_name(name: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// The bytes a storage size names (`1G`, `500Mi`, `1073741824`), if it
-/// is one of the forms [`storage_size`] accepts; `k` is Kubernetes' own
-/// spelling of a thousand.
+/// The bytes a storage size names (`1G`, `500Mi`, `1073741824`), in the
+/// forms [`storage_size`] accepts and `k`, the thousand the API server
+/// writes when it gives a quantity back in its canonical form.
 pub fn size_bytes(size: &str) -> Option<u128> {
     let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
     let n: u128 = digits.parse().ok()?;
     let factor: u128 = match &size[digits.len()..] {
         "" => 1,
@@ -103,13 +106,10 @@ pub fn size_bytes(size: &str) -> Option<u128> {
 
 /// A Kubernetes quantity in the forms people write for volumes.
 pub fn storage_size(size: &str) -> Result<(), ValidationError> {
-    let digits = size.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &size[digits.len()..];
-    let units = ["", "K", "M", "G", "T", "Ki", "Mi", "Gi", "Ti"];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !units.contains(&unit) {
-        return Err(ValidationError::StorageSize(size.to_string()));
+    match size_bytes(size) {
+        Some(_) if !size.ends_with('k') => Ok(()),
+        _ => Err(ValidationError::StorageSize(size.to_string())),
     }
-    Ok(())
 }
 
 /// Turns a create request into the spec of a new Pgcluster, filling what the

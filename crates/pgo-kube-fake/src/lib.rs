@@ -17,6 +17,7 @@ mod http_server;
 mod managers;
 mod ownership;
 pub mod pods;
+mod tls;
 
 pub use managers::ManagerCall;
 

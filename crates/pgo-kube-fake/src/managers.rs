@@ -84,22 +84,9 @@ impl FakeApi {
     }
 
     fn tls_config(&self, secret: &str) -> Option<Arc<rustls::ServerConfig>> {
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
         let cert = self.secret_key(secret, "tls.crt")?;
         let key = self.secret_key(secret, "tls.key")?;
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert)
-            .collect::<Result<_, _>>()
-            .ok()?;
-        let key = PrivateKeyDer::from_pem_slice(&key).ok()?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .ok()?
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .ok()?;
-        Some(Arc::new(config))
+        crate::tls::server_config(&cert, &key).ok()
     }
 
     fn manager(&self, ip: &str, secret: &str, req: Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {

@@ -125,7 +125,7 @@ impl FakeApi {
                 30,
             )
             .map_err(|e| e.to_string())?;
-        let tls = proxy::tls(&cert.cert, &cert.key)?;
+        let tls = crate::tls::server_config(cert.cert.as_bytes(), cert.key.as_bytes())?;
         // As kube-controller-manager publishes it in every namespace.
         if self.get(crate::CONFIGMAPS, "kube-root-ca.crt").is_none() {
             self.put(
