@@ -181,10 +181,15 @@ async fn with_no_ready_replica_nothing_is_promoted_and_the_status_says_so() {
             .is_some_and(|m| m.contains("no ready replica to promote"))
     });
     assert_eq!(server.primary("lonely"), "lonely");
+    // The primary first: a replica resumed with it could be ready before the
+    // primary's next fsynced write clears it, and promoting it then is right.
     signal_all(&frozen_primary, Signal::SIGCONT);
-    signal_all(&frozen_replica, Signal::SIGCONT);
     server.wait_until(30, "the cluster to recover in place", || {
         server.show_json("lonely")["phase"] == "Ready"
+    });
+    signal_all(&frozen_replica, Signal::SIGCONT);
+    server.wait_until(30, "the replica to be ready again", || {
+        ready_replicas(&server, "lonely") == 1
     });
     let v = server.show_json("lonely");
     assert_eq!(v["primary"], "lonely");
