@@ -66,6 +66,44 @@ pub struct PgclusterSpec {
     /// Labels the user asked to be put on every object of the cluster.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub user_labels: BTreeMap<String, String>,
+    /// CPU and memory of each PostgreSQL container (`--resources-config`);
+    /// unset, [`Resources::guaranteed_default`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}
+
+/// Requests and limits of a PostgreSQL container, as Kubernetes spells them.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Resources {
+    pub requests: Amounts,
+    pub limits: Amounts,
+}
+
+/// CPU and memory, as Kubernetes quantities (`500m`, `1Gi`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Amounts {
+    #[schemars(length(max = 32))]
+    pub cpu: String,
+    #[schemars(length(max = 32))]
+    pub memory: String,
+}
+
+impl Resources {
+    /// What a cluster gets when nothing is configured: requests equal to
+    /// limits, so its pods are of the Guaranteed QoS class, the last a
+    /// node under memory pressure evicts.
+    pub fn guaranteed_default() -> Resources {
+        let amounts = Amounts {
+            cpu: "500m".into(),
+            memory: "512Mi".into(),
+        };
+        Resources {
+            requests: amounts.clone(),
+            limits: amounts,
+        }
+    }
 }
 
 /// Size and class of a volume.
@@ -230,6 +268,10 @@ pub struct MemberStatus {
     /// Why the member is not ready, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Its pod runs a template older than the operator's (a new instance
+    /// image, say): a rolling update restarts it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub outdated: bool,
 }
 
 /// One failover, as `pgo show cluster` reports it.

@@ -2,12 +2,71 @@
 //! original's key spelling (`Cluster.Strategy`, `Pgo.AutofailSleepSeconds`).
 
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 #[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
 pub struct PgoConfig {
     pub cluster: ClusterDefaults,
     pub pgo: OperatorSettings,
+    /// Named CPU and memory settings, as 3.4's pgo.yaml has them; a cluster
+    /// names one with `--resources-config`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub container_resources: BTreeMap<String, ContainerResources>,
+    /// The one a cluster gets when it names none.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "empty_is_none")]
+    pub default_container_resources: Option<String>,
+}
+
+/// One `ContainerResources` entry. Quantities may be written as numbers
+/// (`RequestsCPU: 0.1`), as 3.4's example does.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ContainerResources {
+    #[serde(deserialize_with = "quantity")]
+    pub requests_memory: String,
+    #[serde(rename = "RequestsCPU", deserialize_with = "quantity")]
+    pub requests_cpu: String,
+    #[serde(deserialize_with = "quantity")]
+    pub limits_memory: String,
+    #[serde(rename = "LimitsCPU", deserialize_with = "quantity")]
+    pub limits_cpu: String,
+}
+
+impl ContainerResources {
+    pub fn resources(&self) -> crate::cluster::Resources {
+        use crate::cluster::{Amounts, Resources};
+        Resources {
+            requests: Amounts {
+                cpu: self.requests_cpu.clone(),
+                memory: self.requests_memory.clone(),
+            },
+            limits: Amounts {
+                cpu: self.limits_cpu.clone(),
+                memory: self.limits_memory.clone(),
+            },
+        }
+    }
+}
+
+fn quantity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Written {
+        Text(String),
+        Whole(u64),
+        Number(f64),
+    }
+    Ok(match Written::deserialize(d)? {
+        Written::Text(s) => s,
+        Written::Whole(n) => n.to_string(),
+        Written::Number(n) => n.to_string(),
+    })
+}
+
+/// `Key:` with nothing after it, as 3.4's file leaves unset keys.
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.filter(|s| !s.trim().is_empty()))
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -95,6 +154,19 @@ mod tests {
             PgoConfig::from_yaml("Cluster:\n  Strategy: \"1\"\nPgo:\n  AutofailSleepSeconds: 9\n").unwrap();
         assert_eq!(c.pgo.autofail_sleep_seconds, 9);
         assert_eq!(c.cluster.user, "testuser");
+    }
+
+    #[test]
+    fn container_resources_read_as_3_4_wrote_them() {
+        let c = PgoConfig::from_yaml(
+            "DefaultContainerResources: \nContainerResources:\n  small:\n    RequestsMemory:  512Mi\n    RequestsCPU:  0.1\n    LimitsMemory:  512Mi\n    LimitsCPU:  2\n",
+        )
+        .unwrap();
+        assert_eq!(c.default_container_resources, None);
+        let small = &c.container_resources["small"];
+        assert_eq!(small.requests_cpu, "0.1");
+        assert_eq!(small.limits_cpu, "2");
+        assert_eq!(small.requests_memory, "512Mi");
     }
 
     #[test]

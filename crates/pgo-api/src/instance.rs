@@ -73,6 +73,21 @@ pub struct InstanceConfig {
     /// comes from there is a read-only mount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres_log: Option<PathBuf>,
+    /// When set, PostgreSQL takes connections from other hosts on TLS only
+    /// (`hostssl`), with this certificate, and a replica verifies its
+    /// primary's against the CA (`sslmode=verify-full`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postgres_tls: Option<PostgresTls>,
+}
+
+/// PostgreSQL's server certificate, key and the CA that signs every
+/// instance's (PEM files).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PostgresTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+    pub ca_file: PathBuf,
 }
 
 /// The manager's server certificate and key (PEM files). They are read

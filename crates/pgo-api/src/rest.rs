@@ -17,6 +17,8 @@ pub struct CreateClusterRequest {
     pub metrics: bool,
     pub autofail: Option<bool>,
     pub sync_replication: bool,
+    /// A `ContainerResources` entry of pgo.yaml (`--resources-config`).
+    pub resources_config: Option<String>,
 }
 
 /// A cluster as `pgo show cluster` presents it.

@@ -149,6 +149,10 @@ pub struct CreateCluster {
     /// Acknowledge commits only once a replica has them.
     #[arg(long)]
     pub sync_replication: bool,
+    /// CPU and memory from this ContainerResources entry of pgo.yaml
+    /// (Kubernetes; by default requests equal limits: 500m and 512Mi).
+    #[arg(long, short = 'r')]
+    pub resources_config: Option<String>,
     /// Return once the cluster is accepted, without waiting for it.
     #[arg(long)]
     pub no_wait: bool,

@@ -68,6 +68,10 @@ pub struct InstanceSpec {
     /// The uid of the Pgcluster, so platform objects can be owned by it.
     #[serde(default)]
     pub owner_uid: Option<String>,
+    /// CPU and memory (on platforms that bound them); unset, the platform's
+    /// default.
+    #[serde(default)]
+    pub resources: Option<pgo_api::cluster::Resources>,
 }
 
 /// What a replica streams from.
@@ -181,10 +185,14 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
             metrics: spec.metrics,
             strategy: spec.strategy.clone(),
             owner_uid: None,
+            resources: spec.resources.clone(),
         }
     };
     let mut first = instance(primary, MemberRole::Primary, primary_volume);
     first.node_name = spec.node_name.clone();
+    // A promoted replica's pod was made to keep away from the node: it
+    // still does, so its pod template does not change with its role.
+    first.avoid_node = spec.node_name.clone();
     if let Some(cc) = &spec.custom_config {
         first.labels.insert(labels::CUSTOM_CONFIG.into(), cc.clone());
     }
@@ -195,12 +203,16 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
     let mut instances = vec![first];
     for r in replicas {
         // Each replica has its own volume, so each can use other storage.
-        volumes.push(VolumeSpec {
-            name: r.name.clone(),
-            cluster: name.to_string(),
-            storage: r.storage.clone(),
-        });
-        let mut i = instance(&r.name, MemberRole::Replica, r.name.clone());
+        // A former first primary back as a replica keeps the one it had.
+        let volume = names::volume_of(name, spec.pvc_name.as_deref(), &r.name);
+        if spec.pvc_name.as_deref() != Some(volume.as_str()) {
+            volumes.push(VolumeSpec {
+                name: volume.clone(),
+                cluster: name.to_string(),
+                storage: r.storage.clone(),
+            });
+        }
+        let mut i = instance(&r.name, MemberRole::Replica, volume);
         i.node_name = r.node_name.clone();
         i.avoid_node = spec.node_name.clone();
         i.follows = Some(Follow {
@@ -354,6 +366,19 @@ mod tests {
         assert_eq!(d.instances[0].volume, "db-a1b2");
         let volumes: Vec<_> = d.volumes.iter().map(|v| v.name.as_str()).collect();
         assert_eq!(volumes, ["db-a1b2", "db-c3d4"]);
+    }
+
+    #[test]
+    fn the_first_primary_back_as_a_replica_keeps_its_volume() {
+        let d = cluster("db", &spec(), "db-a1b2", &[replica("db")]);
+        assert_eq!(d.instances[1].name, "db");
+        assert_eq!(d.instances[1].volume, "db");
+        let mut s = spec();
+        s.pvc_name = Some("shared".into());
+        let d = cluster("db", &s, "db-a1b2", &[replica("db")]);
+        assert_eq!(d.instances[1].volume, "shared");
+        let volumes: Vec<_> = d.volumes.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(volumes, ["db-a1b2"], "a shared volume is never made");
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub enum Reason {
     FailoverStarted,
     FailoverSucceeded,
     FailoverFailed,
+    /// A member is restarted on the operator's current pod template.
+    RollingUpdate,
     Deleting,
 }
 
@@ -29,6 +31,7 @@ impl Reason {
             Reason::FailoverStarted => "FailoverStarted",
             Reason::FailoverSucceeded => "FailoverSucceeded",
             Reason::FailoverFailed => "FailoverFailed",
+            Reason::RollingUpdate => "RollingUpdate",
             Reason::Deleting => "Deleting",
         }
     }

@@ -14,8 +14,12 @@ pub const REASON: &str = "reason";
 pub const REPLACE: &str = "replaceReplica";
 /// The replica count when the failover began.
 pub const REPLICAS: &str = "replicas";
+/// The old primary comes back as a replica on its own volume.
+pub const REJOIN: &str = "rejoinOldPrimary";
 /// The reason of a failover a user asked for (`pgo failover --target`).
 pub const MANUAL: &str = "manual";
+/// How the reason of a rolling update's switchover begins.
+pub const ROLLING_UPDATE: &str = "rolling update";
 
 /// Where a failover is, as its task's `status.step` records it. A step
 /// this operator does not know (written by a newer one, or by hand) is an
@@ -71,6 +75,17 @@ pub struct Order {
     /// The replica count when it began, so that lowering it is done once.
     /// Absent in the tasks of an operator before this field.
     pub replicas: Option<u32>,
+    /// The old primary, shut down cleanly, comes back as a replica on its
+    /// volume (a rolling update's switchover) instead of being kept aside.
+    pub rejoin: bool,
+}
+
+impl Order {
+    /// Asked for while the primary was healthy: it is shut down cleanly,
+    /// so the replicas get all of its WAL first.
+    pub fn planned(&self) -> bool {
+        self.reason == MANUAL || self.reason.starts_with(ROLLING_UPDATE)
+    }
 }
 
 /// The task that records a failover of `cluster`.
@@ -81,6 +96,9 @@ pub fn task(cluster: &str, order: &Order) -> Pgtask {
         (REASON.to_string(), order.reason.clone()),
         (REPLACE.to_string(), order.replace.to_string()),
     ]);
+    if order.rejoin {
+        parameters.insert(REJOIN.to_string(), "true".to_string());
+    }
     if let Some(n) = order.replicas {
         parameters.insert(REPLICAS.to_string(), n.to_string());
     }
@@ -109,11 +127,14 @@ pub fn order(task: &Pgtask) -> Result<Order, String> {
             .cloned()
             .ok_or_else(|| format!("parameter {key:?} is missing"))
     };
-    let replace = match p.get(REPLACE).map(String::as_str) {
-        Some("true") | None => true,
-        Some("false") => false,
-        Some(other) => return Err(format!("parameter {REPLACE:?} is {other:?}, not true or false")),
+    let flag = |key: &str, absent: bool| match p.get(key).map(String::as_str) {
+        None => Ok(absent),
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(format!("parameter {key:?} is {other:?}, not true or false")),
     };
+    let replace = flag(REPLACE, true)?;
+    let rejoin = flag(REJOIN, false)?;
     let replicas = match p.get(REPLICAS) {
         None => None,
         Some(n) => Some(
@@ -127,6 +148,7 @@ pub fn order(task: &Pgtask) -> Result<Order, String> {
         reason: p.get(REASON).cloned().unwrap_or_default(),
         replace,
         replicas,
+        rejoin,
     })
 }
 

@@ -24,6 +24,10 @@ pub struct InstanceObservation {
     pub fatal: Option<String>,
     /// While not ready: how long its failing readiness check has been failing.
     pub failing_for_ms: Option<u64>,
+    /// It runs from a pod template other than the one the operator makes
+    /// now (a new instance image, a changed template): a rolling update
+    /// restarts it, never an apply.
+    pub outdated: bool,
 }
 
 /// Where a service accepts connections.

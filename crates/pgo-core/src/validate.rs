@@ -25,8 +25,118 @@ pub enum ValidationError {
         "access mode {0:?} is refused: two postmasters must never share a data directory, so a volume is ReadWriteOnce or ReadWriteOncePod"
     )]
     AccessMode(String),
+    #[error("invalid {what} {value:?}: expected a Kubernetes quantity such as {example}")]
+    Quantity {
+        what: &'static str,
+        value: String,
+        example: &'static str,
+    },
     #[error("{0}")]
     Unsupported(String),
+}
+
+/// A CPU quantity in millicores: `500m`, `0.1`, `2`.
+pub fn cpu_millis(cpu: &str) -> Option<u64> {
+    if let Some(m) = cpu.strip_suffix('m') {
+        return m
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| m.parse().ok())
+            .flatten();
+    }
+    let (whole, frac) = cpu.split_once('.').unwrap_or((cpu, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() && frac.is_empty() || !digits(whole) || !digits(frac) || frac.len() > 3 {
+        return None;
+    }
+    let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let frac: u64 = format!("{frac:0<3}").parse().ok()?;
+    whole.checked_mul(1000)?.checked_add(frac)
+}
+
+/// Requests and limits that a Kubernetes API server takes: quantities it
+/// reads, none zero, and no request above its limit.
+pub fn resources(r: &pgo_api::cluster::Resources) -> Result<(), ValidationError> {
+    let cpu = |what, value: &str| {
+        cpu_millis(value)
+            .filter(|m| *m > 0)
+            .ok_or(ValidationError::Quantity {
+                what,
+                value: value.to_string(),
+                example: "500m or 0.5",
+            })
+    };
+    let memory = |what, value: &str| {
+        size_bytes(value)
+            .filter(|b| *b > 0)
+            .ok_or(ValidationError::Quantity {
+                what,
+                value: value.to_string(),
+                example: "512Mi or 1Gi",
+            })
+    };
+    let (rc, lc) = (
+        cpu("CPU request", &r.requests.cpu)?,
+        cpu("CPU limit", &r.limits.cpu)?,
+    );
+    let (rm, lm) = (
+        memory("memory request", &r.requests.memory)?,
+        memory("memory limit", &r.limits.memory)?,
+    );
+    if rc > lc || rm > lm {
+        return Err(ValidationError::Unsupported(format!(
+            "requests ({} CPU, {} memory) must not exceed limits ({} CPU, {} memory)",
+            r.requests.cpu, r.requests.memory, r.limits.cpu, r.limits.memory
+        )));
+    }
+    Ok(())
+}
+
+/// What pgo.yaml says that a create would trip over later: each
+/// ContainerResources entry is one an API server takes, and the default
+/// names one of them.
+pub fn config(config: &PgoConfig) -> Result<(), ValidationError> {
+    for (name, entry) in &config.container_resources {
+        resources(&entry.resources())
+            .map_err(|e| ValidationError::Unsupported(format!("ContainerResources {name:?}: {e}")))?;
+    }
+    if let Some(name) = &config.default_container_resources
+        && !config.container_resources.contains_key(name)
+    {
+        return Err(ValidationError::Unsupported(format!(
+            "DefaultContainerResources names {name:?}, which ContainerResources does not have"
+        )));
+    }
+    Ok(())
+}
+
+/// The resources a new cluster gets: the entry of pgo.yaml it names, else
+/// `DefaultContainerResources`, else none (the Guaranteed default).
+fn resources_of(
+    req: &CreateClusterRequest,
+    config: &PgoConfig,
+) -> Result<Option<pgo_api::cluster::Resources>, ValidationError> {
+    let Some(name) = req
+        .resources_config
+        .as_ref()
+        .or(config.default_container_resources.as_ref())
+    else {
+        return Ok(None);
+    };
+    let Some(entry) = config.container_resources.get(name) else {
+        let known: Vec<&str> = config.container_resources.keys().map(String::as_str).collect();
+        return Err(ValidationError::Unsupported(format!(
+            "no ContainerResources named {name:?} in pgo.yaml (known: {})",
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
+        )));
+    };
+    let r = entry.resources();
+    resources(&r).map_err(|e| ValidationError::Unsupported(format!("ContainerResources {name:?}: {e}")))?;
+    Ok(Some(r))
 }
 
 /// The access modes a data volume may have: one node (or one pod) at a time.
@@ -148,6 +258,7 @@ pub fn create_request(
     if let Some(cc) = &req.custom_config {
         dns1035_label(cc)?;
     }
+    let resources = resources_of(req, config)?;
     let storage = StorageSpec {
         size,
         storage_class: None,
@@ -168,6 +279,7 @@ pub fn create_request(
         autofail: req.autofail.unwrap_or(config.cluster.autofail),
         sync_replication: req.sync_replication,
         user_labels: Default::default(),
+        resources,
     })
 }
 
@@ -215,12 +327,72 @@ pub fn stored_spec(name: &str, spec: &PgclusterSpec, strategies: &[String]) -> R
     }
     access_mode(spec.primary_storage.access_mode.as_deref())?;
     access_mode(spec.replica_storage.access_mode.as_deref())?;
+    if let Some(r) = &spec.resources {
+        resources(r)?;
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_reads_as_millicores() {
+        let cases = [
+            ("500m", Some(500)),
+            ("0.1", Some(100)),
+            (".5", Some(500)),
+            ("2", Some(2000)),
+            ("1.25", Some(1250)),
+            ("0.0001", None),
+            ("1.5m", None),
+            ("m", None),
+            ("", None),
+            ("two", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(cpu_millis(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn resources_are_named_in_pgo_yaml_and_requests_stay_under_limits() {
+        let yaml = "ContainerResources:\n  small:\n    RequestsMemory: 512Mi\n    RequestsCPU: 0.1\n    LimitsMemory: 512Mi\n    LimitsCPU: 0.1\n  upside:\n    RequestsMemory: 2Gi\n    RequestsCPU: 1\n    LimitsMemory: 1Gi\n    LimitsCPU: 1\n  typo:\n    RequestsMemory: lots\n    RequestsCPU: 1\n    LimitsMemory: 1Gi\n    LimitsCPU: 1\n";
+        let config = PgoConfig::from_yaml(yaml).unwrap();
+        let strategies = shipped_strategies();
+        let create = |name: Option<&str>| {
+            let req = CreateClusterRequest {
+                name: "db".into(),
+                resources_config: name.map(str::to_string),
+                ..Default::default()
+            };
+            create_request(&req, &config, &strategies)
+        };
+        assert_eq!(create(None).unwrap().resources, None, "the Guaranteed default");
+        let small = create(Some("small")).unwrap().resources.unwrap();
+        assert_eq!(
+            (small.requests.cpu.as_str(), small.limits.memory.as_str()),
+            ("0.1", "512Mi")
+        );
+        let err = create(Some("large")).unwrap_err().to_string();
+        assert!(
+            err.contains("\"large\"") && err.contains("small, typo, upside"),
+            "{err}"
+        );
+        let err = create(Some("upside")).unwrap_err().to_string();
+        assert!(err.contains("must not exceed limits"), "{err}");
+        let err = create(Some("typo")).unwrap_err().to_string();
+        assert!(err.contains("memory request \"lots\""), "{err}");
+        let mut with_default = config.clone();
+        with_default.default_container_resources = Some("small".into());
+        let req = CreateClusterRequest {
+            name: "db".into(),
+            ..Default::default()
+        };
+        let spec = create_request(&req, &with_default, &strategies).unwrap();
+        assert_eq!(spec.resources, Some(small));
+    }
 
     #[test]
     fn sizes_compare_as_bytes() {

@@ -2,7 +2,7 @@
 //! users and database.
 
 use crate::osuser::RunAs;
-use pgo_api::instance::InstanceConfig;
+use pgo_api::instance::{InstanceConfig, PostgresTls};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -136,6 +136,12 @@ pub async fn basebackup(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> 
             .arg("--no-sync")
             .env("PGPASSFILE", &passfile)
             .env("PGAPPNAME", &config.name)
+            .envs(usable_tls(config).into_iter().flat_map(|tls| {
+                [
+                    ("PGSSLMODE", std::ffi::OsString::from("verify-full")),
+                    ("PGSSLROOTCERT", tls.ca_file.clone().into_os_string()),
+                ]
+            }))
             .current_dir(volume)
             .kill_on_drop(true);
         if create_slot {
@@ -249,12 +255,20 @@ pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), Strin
     for (k, v) in settings {
         conf.push_str(&format!("{k} = {v}\n"));
     }
+    if let Some(tls) = usable_tls(config) {
+        let path = |p: &Path| conf_literal(&p.to_string_lossy());
+        conf.push_str("ssl = on\n");
+        conf.push_str(&format!("ssl_cert_file = {}\n", path(&tls.cert_file)));
+        conf.push_str(&format!("ssl_key_file = {}\n", path(&tls.key_file)));
+        conf.push_str(&format!("ssl_ca_file = {}\n", path(&tls.ca_file)));
+        conf.push_str("ssl_min_protocol_version = 'TLSv1.2'\n");
+    }
     let standby_signal = pgdata.join("standby.signal");
     match &config.primary {
         Some(up) => {
             let passfile = write_passfile(config, run_as)?;
             let user = read_secret(&config.replication_secret, "username")?;
-            let conninfo = format!(
+            let mut conninfo = format!(
                 "host={} port={} user={} passfile={} application_name={}",
                 conninfo_value(&up.host),
                 up.port,
@@ -262,6 +276,12 @@ pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), Strin
                 conninfo_value(&passfile.to_string_lossy()),
                 conninfo_value(&config.name)
             );
+            if let Some(tls) = usable_tls(config) {
+                conninfo.push_str(&format!(
+                    " sslmode=verify-full sslrootcert={}",
+                    conninfo_value(&tls.ca_file.to_string_lossy())
+                ));
+            }
             conf.push_str(&format!("primary_conninfo = {}\n", conf_literal(&conninfo)));
             conf.push_str(&format!("primary_slot_name = {}\n", conf_literal(&up.slot)));
             if !standby_signal.exists() {
@@ -276,16 +296,59 @@ pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), Strin
     run_as.write(&pgdata.join(PGO_CONF), &conf)?;
 
     let replication_user = read_secret(&config.replication_secret, "username")?;
+    run_as.write(
+        &pgdata.join("pg_hba.conf"),
+        &hba(
+            &config.allowed_cidrs,
+            &replication_user,
+            usable_tls(config).is_some(),
+        ),
+    )
+}
+
+/// The TLS files, when every one of them is there. A pod made from a
+/// template older than its config (a custom strategy not updated, or the
+/// moment before a rolling update restarts it) lacks some: PostgreSQL then
+/// stays as it was, in the clear, rather than refuse every client or fail
+/// to start.
+fn usable_tls(config: &InstanceConfig) -> Option<&PostgresTls> {
+    let tls = config.postgres_tls.as_ref()?;
+    let missing = missing_files(tls);
+    if missing.is_empty() {
+        return Some(tls);
+    }
+    tracing::warn!(missing = %missing.join(", "), "PostgreSQL's TLS files are not mounted; connections stay in the clear until the pod is made from a template that mounts them");
+    None
+}
+
+fn missing_files(tls: &PostgresTls) -> Vec<String> {
+    [&tls.cert_file, &tls.key_file, &tls.ca_file]
+        .into_iter()
+        .filter(|f| !f.exists())
+        .map(|f| f.display().to_string())
+        .collect()
+}
+
+/// pg_hba.conf: every connection proves a password; with TLS, one from
+/// another host also comes over TLS (the pod's own loopback, where the
+/// manager and the exporter connect, never leaves it).
+fn hba(cidrs: &[String], replication_user: &str, tls: bool) -> String {
     let mut hba = String::from(
         "# Written by the pgo instance manager at every start; edits are lost.\n# TCP only; every connection proves a password (SCRAM).\n",
     );
-    for cidr in &config.allowed_cidrs {
-        hba.push_str(&format!("host all all {cidr} scram-sha-256\n"));
+    if tls {
+        for lo in ["127.0.0.1/32", "::1/128"] {
+            hba.push_str(&format!("host all all {lo} scram-sha-256\n"));
+        }
+    }
+    let kind = if tls { "hostssl" } else { "host" };
+    for cidr in cidrs {
+        hba.push_str(&format!("{kind} all all {cidr} scram-sha-256\n"));
         hba.push_str(&format!(
-            "host replication {replication_user} {cidr} scram-sha-256\n"
+            "{kind} replication {replication_user} {cidr} scram-sha-256\n"
         ));
     }
-    run_as.write(&pgdata.join("pg_hba.conf"), &hba)
+    hba
 }
 
 fn ident(s: &str) -> String {
@@ -392,6 +455,45 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tls_is_used_only_when_every_file_is_mounted() {
+        let dir = std::env::temp_dir().join(format!("pgo-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tls = PostgresTls {
+            cert_file: dir.join("tls.crt"),
+            key_file: dir.join("tls.key"),
+            ca_file: dir.join("ca.crt"),
+        };
+        std::fs::write(&tls.cert_file, "x").unwrap();
+        std::fs::write(&tls.key_file, "x").unwrap();
+        assert_eq!(missing_files(&tls), [tls.ca_file.display().to_string()]);
+        std::fs::write(&tls.ca_file, "x").unwrap();
+        assert!(missing_files(&tls).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn with_tls_only_the_pods_own_loopback_may_connect_in_the_clear() {
+        let cidrs = ["0.0.0.0/0".to_string()];
+        let plain = hba(&cidrs, "primaryuser", false);
+        assert!(
+            plain.contains("\nhost all all 0.0.0.0/0 scram-sha-256\n"),
+            "{plain}"
+        );
+        assert!(!plain.contains("hostssl"));
+        let tls = hba(&cidrs, "primaryuser", true);
+        let rules: Vec<&str> = tls.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            rules,
+            [
+                "host all all 127.0.0.1/32 scram-sha-256",
+                "host all all ::1/128 scram-sha-256",
+                "hostssl all all 0.0.0.0/0 scram-sha-256",
+                "hostssl replication primaryuser 0.0.0.0/0 scram-sha-256",
+            ]
+        );
+    }
 
     #[test]
     fn synchronous_replication_never_becomes_asynchronous() {

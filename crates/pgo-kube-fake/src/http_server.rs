@@ -13,7 +13,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 type Reply = Response<BoxBody<Bytes, Infallible>>;
 
-fn query_value(query: &str, key: &str) -> Option<String> {
+pub(crate) fn query_value(query: &str, key: &str) -> Option<String> {
     query
         .split('&')
         .find_map(|p| p.strip_prefix(&format!("{key}=")).map(str::to_string))

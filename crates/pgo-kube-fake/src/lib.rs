@@ -23,6 +23,7 @@ pub use managers::ManagerCall;
 
 use http::{Method, Request, Response};
 use http_body_util::BodyExt;
+use http_server::query_value;
 use kube::client::Body;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -64,6 +65,9 @@ pub(crate) struct State {
     /// fake's in a test running beside this one.
     subnet: (u8, u8),
     serve_managers: bool,
+    /// A kubelet runs the pods: a deleted pod on a node stays, marked,
+    /// until that kubelet has stopped it (or the deletion is forced).
+    graceful_pods: bool,
     manager_roles: BTreeMap<String, String>,
     manager_calls: Vec<managers::ManagerCall>,
 }
@@ -87,6 +91,7 @@ impl Default for State {
                 ((seed % 250 + 1) as u8, ((seed / 250) % 250 + 1) as u8)
             },
             serve_managers: false,
+            graceful_pods: false,
             manager_roles: BTreeMap::new(),
             manager_calls: Vec::new(),
         }
@@ -273,7 +278,34 @@ impl State {
     }
 
     /// Removes an object and, as the garbage collector would, what it owns.
+    /// A pod a kubelet runs is only marked (`deletionTimestamp`): it goes
+    /// when that kubelet has stopped it ([`FakeApi::pod_stopped`]).
     fn remove(&mut self, coll: &str, name: &str) -> Option<Value> {
+        self.delete_with_grace(coll, name, None)
+    }
+
+    /// [`State::remove`], with the grace period a delete asked for: 0
+    /// forces a pod's removal whatever its kubelet says.
+    fn delete_with_grace(&mut self, coll: &str, name: &str, grace: Option<u64>) -> Option<Value> {
+        if coll == PODS && self.graceful_pods && grace != Some(0) {
+            let cur = self.objects.get(coll)?.get(name)?.clone();
+            let finished = matches!(cur["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+            if cur["spec"]["nodeName"].is_string() && !finished {
+                if cur.pointer("/metadata/deletionTimestamp").is_none() {
+                    let mut marked = cur.clone();
+                    marked["metadata"]["deletionTimestamp"] = json!(now());
+                    marked["metadata"]["deletionGracePeriodSeconds"] = json!(grace.unwrap_or_else(|| {
+                        cur["spec"]["terminationGracePeriodSeconds"]
+                            .as_u64()
+                            .unwrap_or(30)
+                    }));
+                    self.bump(&mut marked);
+                    self.store(coll, name, marked.clone(), "MODIFIED");
+                    return Some(marked);
+                }
+                return Some(cur);
+            }
+        }
         let mut gone = self.objects.get_mut(coll)?.remove(name)?;
         self.owners.forget(coll, name);
         self.bump(&mut gone);
@@ -428,7 +460,14 @@ impl State {
                     }
                     return (200, cur);
                 }
-                self.remove(&coll, &n);
+                let grace = body["gracePeriodSeconds"]
+                    .as_u64()
+                    .or_else(|| query_value(query, "gracePeriodSeconds").and_then(|g| g.parse().ok()));
+                if let Some(marked) = self.delete_with_grace(&coll, &n, grace)
+                    && marked.pointer("/metadata/deletionTimestamp").is_some()
+                {
+                    return (200, marked);
+                }
                 if coll.contains("pgo.dev") {
                     status(200, "", "deleted".into())
                 } else {
@@ -532,6 +571,20 @@ impl FakeApi {
         self.0.lock().unwrap().remove(coll, name);
     }
 
+    /// A kubelet has stopped a pod marked for deletion: it goes now, if it
+    /// is still the pod `uid` names.
+    pub(crate) fn pod_stopped(&self, name: &str, uid: &str) {
+        let mut s = self.0.lock().unwrap();
+        let same = s
+            .objects
+            .get(PODS)
+            .and_then(|m| m.get(name))
+            .is_some_and(|p| p["metadata"]["uid"] == json!(uid));
+        if same {
+            s.delete_with_grace(PODS, name, Some(0));
+        }
+    }
+
     /// Merges `patch` into an object, as a controller writing its status would.
     pub fn patch(&self, coll: &str, name: &str, patch: Value) {
         let mut s = self.0.lock().unwrap();
@@ -591,6 +644,25 @@ impl FakeApi {
                     .find(|p| p.pointer("/metadata/ownerReferences/0/uid") == Some(&uid))
                     .cloned()
             });
+            // A changed template (its annotations say so) replaces the pod,
+            // as a `Recreate` rollout does. Annotations put on the pod since
+            // are its own.
+            let template_annotations = d["spec"]["template"]["metadata"]["annotations"]
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let existing = match existing {
+                Some(p)
+                    if template_annotations
+                        .iter()
+                        .any(|(k, v)| p["metadata"]["annotations"][k] != *v) =>
+                {
+                    let name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                    s.remove(PODS, &name);
+                    None
+                }
+                other => other,
+            };
             let pod = match existing {
                 Some(p) => p,
                 None => {
@@ -604,6 +676,7 @@ impl FakeApi {
                         "metadata": {
                             "name": format!("{dname}-{n:05}"),
                             "labels": template["metadata"]["labels"].clone(),
+                            "annotations": template["metadata"]["annotations"].clone(),
                             "ownerReferences": [{ "apiVersion": "apps/v1", "kind": "Deployment",
                                 "name": dname, "uid": uid, "controller": true }],
                         },

@@ -9,9 +9,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use pgo_api::cluster::MemberRole;
-use pgo_api::instance::{InstanceConfig, IsolationCheck, ManagerTls, Upstream};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use pgo_api::cluster::{MemberRole, Resources};
+use pgo_api::instance::{InstanceConfig, IsolationCheck, ManagerTls, PostgresTls, Upstream};
 use pgo_api::{Pgcluster, Pgreplica, labels};
 use pgo_core::desired::{self, InstanceSpec, ReplicaInput, ServiceSpec, VolumeSpec};
 use pgo_core::names;
@@ -103,7 +103,7 @@ impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
             namespace: "pgo".into(),
-            image: format!("pgo/postgres-operator:{}", env!("CARGO_PKG_VERSION")),
+            image: format!("pgo/postgres-instance:{}", env!("CARGO_PKG_VERSION")),
             metrics_image: "quay.io/prometheuscommunity/postgres-exporter:v0.15.0".into(),
             strategy: None,
             priority_class: None,
@@ -192,6 +192,13 @@ fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> Instan
             key_file: PathBuf::from(MANAGER_SECRET).join("tls.key"),
         }),
         postgres_log: None,
+        // The manager's certificate serves PostgreSQL too: it names the
+        // instance and the cluster's Services, which a client verifies.
+        postgres_tls: Some(PostgresTls {
+            cert_file: PathBuf::from(MANAGER_SECRET).join("tls.crt"),
+            key_file: PathBuf::from(MANAGER_SECRET).join("tls.key"),
+            ca_file: PathBuf::from(MANAGER_SECRET).join("ca.crt"),
+        }),
     }
 }
 
@@ -281,8 +288,14 @@ pub fn render_instance(
     };
     let mut labels = i.labels.clone();
     labels.insert(INSTANCE_LABEL.into(), i.name.clone());
-    let mut pod_labels = labels.clone();
-    pod_labels.remove(labels::ROLE);
+    // Only pgo's own labels, which an instance keeps whatever its role and
+    // whatever the user changes: a changed pod template restarts the pod.
+    // The user's labels are put on the live pods instead.
+    let pod_labels: BTreeMap<String, String> = labels
+        .iter()
+        .filter(|(k, _)| [labels::CLUSTER, labels::MANAGED_BY, INSTANCE_LABEL].contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let config = serde_json::to_string_pretty(&instance_config(name, opts, i))
         .map_err(|e| RenderError::Invalid(e.to_string()))?;
     let ctx = json!({
@@ -312,6 +325,13 @@ pub fn render_instance(
         "image": opts.image,
         "metrics_image": opts.metrics_image,
         "priority_class": opts.priority_class,
+        "resources": i.resources.clone().unwrap_or_else(Resources::guaranteed_default),
+        // The exporter's own, requests equal to limits like the database's,
+        // so the pod stays Guaranteed.
+        "metrics_resources": {
+            "requests": { "cpu": "100m", "memory": "64Mi" },
+            "limits": { "cpu": "100m", "memory": "64Mi" },
+        },
     });
     let config_file = format!("cluster-instance-config-{strategy}.json");
     let config_map = render(templates, &config_file, &ctx, "ConfigMap")?;
@@ -319,8 +339,70 @@ pub fn render_instance(
         MemberRole::Primary => format!("cluster-deployment-{strategy}.json"),
         MemberRole::Replica => format!("cluster-replica-deployment-{strategy}.json"),
     };
-    let deployment = render(templates, &file, &ctx, "Deployment")?;
+    let mut deployment = render(templates, &file, &ctx, "Deployment")?;
+    stamp_pod_template(&mut deployment)?;
     Ok((config_map, deployment))
+}
+
+/// The user's labels of an instance, which the operator puts on its live
+/// pods rather than in their template, so changing them restarts nothing.
+pub fn carried_pod_labels(i: &InstanceSpec) -> BTreeMap<String, String> {
+    let pgo = [
+        labels::CLUSTER,
+        labels::MANAGED_BY,
+        labels::ROLE,
+        labels::CUSTOM_CONFIG,
+    ];
+    i.labels
+        .iter()
+        .filter(|(k, _)| !pgo.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// The annotation on a pod template (and so on its pods) that names it: a
+/// pod whose stamp is not the one the operator renders now is outdated,
+/// and a rolling update restarts it.
+pub const POD_TEMPLATE: &str = "pgo.dev/pod-template";
+
+/// Stamps the pod template with a digest of itself. FNV-1a: the same bytes
+/// give the same stamp in every build, so a new operator with the same
+/// template restarts nothing.
+fn stamp_pod_template(d: &mut Deployment) -> Result<(), RenderError> {
+    let Some(template) = d.spec.as_mut().map(|s| &mut s.template) else {
+        return Ok(());
+    };
+    let bytes = serde_json::to_vec(template).map_err(|e| RenderError::Invalid(e.to_string()))?;
+    let digest = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    template
+        .metadata
+        .get_or_insert_with(Default::default)
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(POD_TEMPLATE.to_string(), format!("{digest:016x}"));
+    Ok(())
+}
+
+/// The names an instance's certificate holds: its own, and the qualified
+/// names of its cluster's Services, since any instance may come to serve
+/// behind them. Never a Service's bare name: the primary Service is named
+/// like the first primary, and the operator knows a manager by the bare
+/// instance name its certificate holds, so no other instance may hold it.
+pub fn certificate_names(instance: &str, cluster: &str, namespace: &str) -> Vec<String> {
+    let mut names = vec![instance.to_string()];
+    for service in [names::primary_service(cluster), names::replica_service(cluster)] {
+        names.push(format!("{service}.{namespace}.svc.cluster.local"));
+        names.push(format!("{service}.{namespace}.svc"));
+        names.push(format!("{service}.{namespace}"));
+    }
+    names
+}
+
+/// The stamp a Deployment's pod template or a pod carries.
+pub fn pod_template_stamp(meta: Option<&ObjectMeta>) -> Option<&str> {
+    meta?.annotations.as_ref()?.get(POD_TEMPLATE).map(String::as_str)
 }
 
 /// A Service. The primary Service selects the primary instance by its own

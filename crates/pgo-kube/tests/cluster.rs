@@ -217,6 +217,7 @@ async fn failover_promotes_and_relabels_and_keeps_the_old_pvc() {
         reason: "test".into(),
         replace: true,
         replicas: Some(1),
+        rejoin: false,
     };
     let task = pgo_core::failover::task("it-failover", &order);
     Api::<Pgtask>::new(k.store.clone()).create(&task).await.unwrap();
@@ -274,4 +275,114 @@ async fn delete_with_data_runs_the_rmdata_job_and_removes_the_pvc() {
         .await
         .unwrap();
     assert_eq!(task.status.unwrap().phase, "Succeeded");
+}
+
+/// Sets the operator's `PGO_INSTANCE_IMAGE` and waits for its rollout.
+async fn set_instance_image(k: &Cluster, image: &str) {
+    use kube::api::{Patch, PatchParams};
+    let patch = serde_json::json!({ "spec": { "template": { "spec": { "containers": [{
+        "name": "operator",
+        "env": [{ "name": "PGO_INSTANCE_IMAGE", "value": image }],
+    }] } } } });
+    k.api::<Deployment>()
+        .patch(
+            "postgres-operator",
+            &PatchParams::default(),
+            &Patch::Strategic(&patch),
+        )
+        .await
+        .unwrap();
+    wait("the operator's rollout", 300, || async {
+        let d = k.api::<Deployment>().get("postgres-operator").await.unwrap();
+        let s = d.status.unwrap_or_default();
+        let done = s.observed_generation == d.metadata.generation
+            && s.updated_replicas == d.spec.and_then(|s| s.replicas)
+            && s.unavailable_replicas.unwrap_or(0) == 0;
+        done.then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster"]
+async fn a_new_instance_image_is_rolled_out_one_member_at_a_time() {
+    let k = connect().await;
+    k.create("it-roll", 1).await;
+    let before = k.ready("it-roll", 1).await;
+    let replica = before
+        .members
+        .iter()
+        .find(|m| m.role == MemberRole::Replica)
+        .unwrap()
+        .name
+        .clone();
+    let operator = k.api::<Deployment>().get("postgres-operator").await.unwrap();
+    let image = operator.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .find(|e| e.name == "PGO_INSTANCE_IMAGE")
+        .and_then(|e| e.value)
+        .expect("deploy/operator.yaml pins PGO_INSTANCE_IMAGE");
+    // The same image under another spelling: a new pod template, and no
+    // other image to pull.
+    let other = match image.strip_prefix("docker.io/") {
+        Some(short) => short.to_string(),
+        None => format!("docker.io/{image}"),
+    };
+    set_instance_image(&k, &other).await;
+    let after = wait("the rolling update", 900, || async {
+        let s = k.status("it-roll").await;
+        let done = s.phase == ClusterPhase::Ready
+            && s.failovers.len() == 1
+            && s.members.len() == 2
+            && s.members.iter().all(|m| m.ready && !m.outdated);
+        done.then_some(s)
+    })
+    .await;
+    set_instance_image(&k, &image).await;
+    assert_eq!(after.primary.as_deref(), Some(replica.as_str()));
+    assert!(after.failovers[0].reason.starts_with("rolling update"));
+    let old = after.members.iter().find(|m| m.name == "it-roll").unwrap();
+    assert_eq!(
+        old.role,
+        MemberRole::Replica,
+        "the old primary is back as a replica"
+    );
+    for name in ["it-roll", replica.as_str()] {
+        let pod = k.pods(name).await.into_iter().next().unwrap();
+        assert_eq!(
+            pod.spec.unwrap().containers[0].image.as_deref(),
+            Some(other.as_str())
+        );
+    }
+    k.remove("it-roll").await;
+}
+
+#[tokio::test]
+#[ignore = "needs a cluster"]
+async fn the_api_server_refuses_what_the_crd_rules_forbid() {
+    let k = connect().await;
+    k.create("it-cel", 0).await;
+    k.ready("it-cel", 0).await;
+    let invalid = |e: pgo_store::StoreError| format!("{e}");
+    let mut c = k.clusters().get("it-cel").await.unwrap();
+    c.spec.database = "another".into();
+    let err = k.clusters().replace(&c).await.map(|_| ()).map_err(invalid);
+    assert!(err.is_err(), "the database changed after creation: {err:?}");
+    let mut c = k.clusters().get("it-cel").await.unwrap();
+    c.spec.primary_storage.size = "x".repeat(40);
+    let err = k.clusters().replace(&c).await.map(|_| ()).map_err(invalid);
+    assert!(err.is_err(), "a size of 40 characters: {err:?}");
+    let mut bad = k.clusters().get("it-cel").await.unwrap();
+    bad.metadata = kube::api::ObjectMeta {
+        name: Some("it-cel-port".into()),
+        ..Default::default()
+    };
+    bad.status = None;
+    bad.spec.port = 0;
+    let err = k.clusters().create(&bad).await.map(|_| ()).map_err(invalid);
+    assert!(err.is_err(), "port 0: {err:?}");
+    k.remove("it-cel").await;
 }

@@ -611,6 +611,15 @@ async fn a_label_dropped_from_the_spec_is_removed_from_what_was_applied() {
     w.until("db", ready_with(0)).await;
     let d = w.api.get(DEPLOYMENTS, "db").unwrap();
     assert_eq!(label(&d, "tier"), Some("gold"));
+    // On the live pod too, which is not made again for it.
+    let pods = w.api.names(PODS);
+    assert_eq!(pods.len(), 1);
+    w.until("db", |_| {
+        w.api
+            .get(PODS, &pods[0])
+            .is_some_and(|p| label(&p, "tier") == Some("gold"))
+    })
+    .await;
 
     let mut c = w.clusters().get("db").await.unwrap();
     c.spec.user_labels.remove("tier");
@@ -623,6 +632,12 @@ async fn a_label_dropped_from_the_spec_is_removed_from_what_was_applied() {
         None,
         "server-side apply removes a field no longer applied"
     );
+    let pod = w
+        .api
+        .get(PODS, &pods[0])
+        .expect("the pod was made again for a label");
+    assert_eq!(label(&pod, "tier"), None);
+    assert_eq!(label(&pod, "team"), Some("a"));
 }
 
 #[tokio::test]

@@ -472,3 +472,47 @@ fn a_priority_class_is_set_on_every_postgres_pod_when_configured() {
     let pod = pod_spec(&plain, "db");
     assert_eq!(pod.priority_class_name, None);
 }
+
+#[test]
+fn pods_are_guaranteed_by_default_and_take_a_clusters_resources() {
+    use pgo_api::cluster::{Amounts, Resources};
+    // (case, the cluster's resources, what the database container gets)
+    let small = Resources {
+        requests: Amounts {
+            cpu: "100m".into(),
+            memory: "256Mi".into(),
+        },
+        limits: Amounts {
+            cpu: "1".into(),
+            memory: "256Mi".into(),
+        },
+    };
+    let cases = [
+        ("nothing set", None, Resources::guaranteed_default()),
+        ("a ContainerResources entry", Some(small.clone()), small),
+    ];
+    for (case, resources, want) in cases {
+        let mut c = cluster("db");
+        c.spec.metrics = true;
+        c.spec.resources = resources;
+        let objects = render(&c, &[replica("db", "db-a1b2")]);
+        for name in ["db", "db-a1b2"] {
+            let pod = pod_spec(&objects, name);
+            let of = |container: usize, side: &str, what: &str| {
+                let r = pod.containers[container].resources.clone().unwrap();
+                let m = if side == "requests" { r.requests } else { r.limits };
+                m.unwrap()[what].0.clone()
+            };
+            assert_eq!(of(0, "requests", "cpu"), want.requests.cpu, "{case} {name}");
+            assert_eq!(of(0, "requests", "memory"), want.requests.memory, "{case}");
+            assert_eq!(of(0, "limits", "cpu"), want.limits.cpu, "{case}");
+            assert_eq!(of(0, "limits", "memory"), want.limits.memory, "{case}");
+            // The exporter has its own, requests equal to limits, so it
+            // never costs the pod its Guaranteed class.
+            assert_eq!(pod.containers[1].name, "metrics");
+            for what in ["cpu", "memory"] {
+                assert_eq!(of(1, "requests", what), of(1, "limits", what), "{case} {what}");
+            }
+        }
+    }
+}

@@ -108,6 +108,11 @@ pub trait Platform: Send + Sync + 'static {
 
     /// Makes sure the instance runs (starting it, or adopting one that runs).
     async fn ensure_instance(&self, spec: &InstanceSpec) -> Result<(), PlatformError>;
+    /// Makes the instance's process (pod) again from the current template;
+    /// where an ensure already does, the same.
+    async fn restart_instance(&self, spec: &InstanceSpec) -> Result<(), PlatformError> {
+        self.ensure_instance(spec).await
+    }
     /// `None` when there is no such instance.
     async fn observe_instance(&self, name: &str) -> Result<Option<InstanceObservation>, PlatformError>;
     /// Stops the instance; its volume stays.

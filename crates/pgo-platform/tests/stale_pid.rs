@@ -44,6 +44,7 @@ fn config(dir: &Path, volume: &Path) -> InstanceConfig {
         isolation: None,
         tls: None,
         postgres_log: None,
+        postgres_tls: None,
     }
 }
 

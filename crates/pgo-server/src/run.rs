@@ -39,9 +39,12 @@ pub struct Backend {
 
 pub fn read_config(path: &std::path::Path) -> Result<Option<PgoConfig>, ServerError> {
     match std::fs::read_to_string(path) {
-        Ok(text) => PgoConfig::from_yaml(&text)
-            .map(Some)
-            .map_err(|e| start_err(format!("{}: {e}", path.display()))),
+        Ok(text) => {
+            let config =
+                PgoConfig::from_yaml(&text).map_err(|e| start_err(format!("{}: {e}", path.display())))?;
+            pgo_core::validate::config(&config).map_err(|e| start_err(format!("{}: {e}", path.display())))?;
+            Ok(Some(config))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(start_err(format!("cannot read {}: {e}", path.display()))),
     }

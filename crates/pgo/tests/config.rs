@@ -58,3 +58,39 @@ fn a_typo_in_pgo_yaml_stops_the_server_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn container_resources_are_named_from_pgo_yaml() {
+    let yaml = "ContainerResources:\n  small:\n    RequestsMemory: 256Mi\n    RequestsCPU: 0.1\n    LimitsMemory: 256Mi\n    LimitsCPU: 0.1\n";
+    let server = Server::start_prepared(&[], |home| {
+        std::fs::write(home.join("pgo.yaml"), yaml).unwrap();
+    });
+    let err = server.pgo_err(&[
+        "create",
+        "cluster",
+        "x",
+        "--resources-config",
+        "large",
+        "--no-wait",
+    ]);
+    assert!(
+        err.contains("HTTP 400") && err.contains("\"large\"") && err.contains("known: small"),
+        "{err}"
+    );
+    let err = server.pgo_err(&["show", "cluster", "x"]);
+    assert!(err.contains("\"x\" not found"), "nothing was made: {err}");
+    server.pgo_ok(&["create", "cluster", "sized", "-r", "small", "--no-wait"]);
+
+    let err = support::refused_start("DefaultContainerResources: huge\n");
+    assert!(
+        err.contains("pgo.yaml") && err.contains("DefaultContainerResources names \"huge\""),
+        "{err}"
+    );
+    let err = support::refused_start(
+        "ContainerResources:\n  upside:\n    RequestsMemory: 2Gi\n    RequestsCPU: 1\n    LimitsMemory: 1Gi\n    LimitsCPU: 1\n",
+    );
+    assert!(
+        err.contains("\"upside\"") && err.contains("must not exceed limits"),
+        "{err}"
+    );
+}

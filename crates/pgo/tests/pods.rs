@@ -13,7 +13,15 @@ use std::path::Path;
 use std::process::Command;
 use support::kube::{kubeconfig, operator_conf, start_with};
 
-/// The image the templates name, and what stands in for it here.
+/// The instance image the operator names by default.
+fn image() -> String {
+    format!("pgo/postgres-instance:{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Another tag of the same build, for an image change.
+const NEXT_IMAGE: &str = "pgo/postgres-instance:next";
+
+/// The images the templates name, and what stands in for them here.
 fn kubelet(api: &FakeApi, dir: &Path) -> Kubelet {
     api.run_pods(PodRuntime {
         dir: dir.join("kubelet"),
@@ -25,7 +33,7 @@ fn kubelet(api: &FakeApi, dir: &Path) -> Kubelet {
             )],
             uid: 999,
         },
-        image_name: format!("pgo/postgres-operator:{}", env!("CARGO_PKG_VERSION")),
+        images: vec![image(), NEXT_IMAGE.to_string()],
     })
     .unwrap()
 }
@@ -124,6 +132,54 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
         .as_deref()
             == Ok("true42")
     });
+
+    // TLS: from outside the pod only over TLS, with a certificate for the
+    // Service's name from the operator's CA; the replica streams on TLS.
+    let ca = c
+        .api
+        .get(pgo_kube_fake::SECRETS, "db-manager")
+        .expect("the manager's Secret")["data"]["ca.crt"]
+        .as_str()
+        .map(|b| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.decode(b).unwrap()
+        })
+        .unwrap();
+    let ca_file = c._dir.path().join("ca.crt");
+    std::fs::write(&ca_file, ca).unwrap();
+    let tls = |mode: &str| {
+        let out = Command::new("psql")
+            .arg(format!(
+                "host=db.pgo.svc hostaddr={host} port=5432 user=postgres dbname=postgres sslmode={mode} sslrootcert={}",
+                ca_file.display()
+            ))
+            .args(["-tAc", "select ssl from pg_stat_ssl where pid = pg_backend_pid()"])
+            .env("PGPASSWORD", &password)
+            .env("PGCONNECT_TIMEOUT", "5")
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+        if out.status.success() {
+            Ok(text(&out.stdout))
+        } else {
+            Err(text(&out.stderr))
+        }
+    };
+    assert_eq!(tls("verify-full").as_deref(), Ok("t"));
+    let clear = tls("disable");
+    assert!(
+        clear.as_ref().is_err_and(|e| e.contains("no pg_hba.conf entry")),
+        "{clear:?}"
+    );
+    assert_eq!(
+        psql(
+            &host,
+            &password,
+            "select bool_and(ssl) from pg_stat_ssl join pg_stat_replication using (pid)"
+        )
+        .as_deref(),
+        Ok("t")
+    );
 
     // What the kubelet made: PGDATA private on a claim whose root carries
     // the pod's fsGroup; no log file beside the read-only config.
@@ -247,6 +303,14 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
         Ok("false42,43")
     );
 
+    // Its pod was not forced out of the API server (the node is not tainted
+    // out of service): it stays, terminating, until its kubelet is back.
+    let old = c
+        .api
+        .get(pgo_kube_fake::PODS, old_pod)
+        .expect("the old pod was forced out");
+    assert!(old["metadata"]["deletionTimestamp"].is_string(), "{old:#}");
+
     // The node comes back: its old primary must not serve as a second one.
     c.kubelet.restore_node(&node);
     std::thread::sleep(std::time::Duration::from_secs(3));
@@ -267,6 +331,10 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
         .as_deref(),
         Ok("42,43")
     );
+    c.server
+        .wait_until(60, "the kubelet back to confirm the old pod's end", || {
+            c.api.get(pgo_kube_fake::PODS, old_pod).is_none()
+        });
 }
 
 #[test]
@@ -306,4 +374,136 @@ fn a_killed_primary_pod_restarts_on_its_data_and_loses_no_commit() {
     c.server.wait_until(60, "the replica to follow again", || {
         psql(&replica_host, &password, "select count(*) from kept").as_deref() == Ok("101")
     });
+}
+
+/// The image each pod of the API server runs, by pod.
+fn pod_images(api: &FakeApi) -> std::collections::BTreeMap<String, String> {
+    api.list(pgo_kube_fake::PODS)
+        .into_iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .map(|p| {
+            (
+                p["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+                p["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_new_instance_image_rolls_one_pod_at_a_time_and_loses_no_commit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let mut c = cluster_env(Some("Pgo:\n  ProbePeriodMs: 500\n  AutofailSleepSeconds: 3\n"));
+    c.server.pgo_ok(&[
+        "create",
+        "cluster",
+        "db",
+        "--replica-count=1",
+        "--autofail",
+        "--timeout=120",
+    ]);
+    let view = c.server.show_json("db");
+    let replica = support::members(&view, "Replica")[0].clone();
+    let password = support::password(&view, "postgres");
+    let host = c.kubelet.service_ip("db").unwrap();
+    psql(&host, &password, "create table kept (v int)").unwrap();
+
+    // An operator restarted on the same instance image restarts no pod.
+    let before = c.kubelet.pod_ips();
+    c.server.restart();
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(
+        c.kubelet.pod_ips().keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>()
+    );
+
+    // Writes all along; each one acknowledged must survive.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let writer = {
+        let (stop, acked, host, password) = (stop.clone(), acked.clone(), host.clone(), password.clone());
+        std::thread::spawn(move || {
+            let mut v = 0;
+            while !stop.load(Ordering::Relaxed) {
+                v += 1;
+                if psql(&host, &password, &format!("insert into kept values ({v})")).is_ok() {
+                    acked.lock().unwrap().push(v);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        })
+    };
+
+    // The operator now names another instance image.
+    c.server.set_env("PGO_INSTANCE_IMAGE", NEXT_IMAGE);
+    c.server.restart();
+    c.server
+        .wait_until(240, "every pod on the new image and the cluster ready", || {
+            let images = pod_images(&c.api);
+            let v = c.server.show_json("db");
+            images.len() == 2
+                && images.values().all(|i| i == NEXT_IMAGE)
+                && v["phase"] == "Ready"
+                && v["members"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().all(|m| m["ready"] == true && m["outdated"].is_null()))
+        });
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+
+    // The replica went first; then a switchover, and the old primary came
+    // back as a replica on its own volume: no new claim.
+    let v = c.server.show_json("db");
+    assert_eq!(v["primary"], serde_json::json!(replica), "{v:#}");
+    assert_eq!(support::members(&v, "Replica"), ["db"], "{v:#}");
+    let failovers = v["failovers"].as_array().unwrap();
+    assert_eq!(failovers.len(), 1, "{v:#}");
+    assert!(
+        failovers[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("rolling update"),
+        "{v:#}"
+    );
+    let log = c.server.log();
+    let replica_first = log.find(&format!("restarting replica {replica}")).expect(&log);
+    assert!(
+        replica_first < log.find("starting a failover").expect(&log),
+        "{log}"
+    );
+    let mut claims = c.api.names(pgo_kube_fake::PVCS);
+    claims.sort();
+    assert_eq!(claims, ["db".to_string(), replica.clone()]);
+
+    // Every acknowledged write is on the new primary, and the old one
+    // follows it.
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 20, "too few writes went through: {}", acked.len());
+    let rows = psql(&host, &password, "select count(*) from kept").unwrap();
+    let missing = psql(
+        &host,
+        &password,
+        &format!(
+            "select count(*) from unnest(array[{}]) a where a not in (select v from kept)",
+            acked.iter().map(i32::to_string).collect::<Vec<_>>().join(",")
+        ),
+    )
+    .unwrap();
+    assert_eq!(missing, "0", "acknowledged writes lost ({rows} rows kept)");
+    psql(&host, &password, "insert into kept values (-1)").unwrap();
+    let replica_host = c.kubelet.service_ip("db-replica").unwrap();
+    c.server
+        .wait_until(60, "the old primary to follow the new one", || {
+            psql(
+                &replica_host,
+                &password,
+                "select pg_is_in_recovery()::text || count(*) from kept where v = -1",
+            )
+            .as_deref()
+                == Ok("true1")
+        });
 }

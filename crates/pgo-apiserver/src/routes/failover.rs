@@ -45,6 +45,7 @@ pub async fn failover(
             reason: failover::MANUAL.into(),
             replace,
             replicas: Some(cluster.spec.replicas),
+            rejoin: false,
         },
     );
     // The task's name is fixed per cluster: of two requests at once, one

@@ -20,6 +20,7 @@ pub async fn cluster(client: &Client, args: &CreateCluster) -> Result<ExitCode, 
         metrics: args.metrics,
         autofail: args.autofail.then_some(true),
         sync_replication: args.sync_replication,
+        resources_config: args.resources_config.clone(),
     };
     let started = Instant::now();
     let created: ClusterView = client.post("/clusters", &req).await?;

@@ -35,6 +35,9 @@ pub enum Action {
     /// A replica that became the primary: finalizer off, then deleted, so
     /// no teardown of it ever runs.
     ForgetReplica(String),
+    /// The Pgreplica of a former primary that comes back as a replica on
+    /// its own volume; nothing if it exists.
+    RejoinReplica(String),
     WriteReplicaStatus(String, PgreplicaStatus),
 
     // Tasks.
@@ -44,6 +47,8 @@ pub enum Action {
         reason: String,
         replace: bool,
         replicas: u32,
+        /// The old primary comes back as a replica (a rolling update).
+        rejoin: bool,
     },
     SetFailoverStep(Step),
     DeleteFailoverTask,
@@ -60,6 +65,9 @@ pub enum Action {
     /// Failing, it is noted on the replica and the pass goes on: one
     /// replica that cannot be applied must not stop the primary's watch.
     EnsureReplica(Box<InstanceSpec>),
+    /// Its pod is made again from the current template (a rolling update's
+    /// step), which an ensure never does to a running instance.
+    RestartInstance(Box<InstanceSpec>),
     RemoveInstance(String),
     /// Stopped at once, however it is: for a primary that may be hung.
     FenceInstance(String),

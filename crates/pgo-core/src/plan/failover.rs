@@ -18,7 +18,7 @@ use super::action::{Action, Next, OnFailure, Plan};
 use super::conditions::{self, Activity};
 use super::{PlanError, Stored};
 use crate::event::Reason;
-use crate::failover::{MANUAL, Order, Step, order};
+use crate::failover::{Order, Step, order};
 use crate::{desired, names};
 use pgo_api::Pgtask;
 use pgo_api::cluster::{FailoverRecord, PgclusterStatus};
@@ -86,8 +86,7 @@ pub fn plan(stored: &Stored<'_>, task: &Task, now: jiff::Timestamp) -> Plan {
         Step::Fence => {
             // An automatic failover means the primary was not ready, whatever
             // an older status says; asking it again could cost a timeout.
-            let healthy =
-                task.order.reason == MANUAL && status.members.iter().any(|m| &m.name == from && m.ready);
+            let healthy = task.order.planned() && status.members.iter().any(|m| &m.name == from && m.ready);
             vec![
                 if healthy {
                     Action::RemoveInstance(from.clone())
@@ -130,6 +129,16 @@ pub fn plan(stored: &Stored<'_>, task: &Task, now: jiff::Timestamp) -> Plan {
             if stored.replica(target).is_some() {
                 actions.push(Action::ForgetReplica(target.clone()));
             }
+            // Shut down cleanly after its replicas had all of its WAL, the
+            // old primary's timeline is a prefix of the new one: it can
+            // follow as it is, and its replica takes the replacement's place.
+            if task.order.rejoin {
+                actions.push(Action::CreateSlot {
+                    primary: target.clone(),
+                    slot: names::replication_slot(from),
+                });
+                actions.push(Action::RejoinReplica(from.clone()));
+            }
             if !task.order.replace {
                 let from = task.order.replicas.unwrap_or(stored.cluster.spec.replicas);
                 if from > 0 {
@@ -137,9 +146,14 @@ pub fn plan(stored: &Stored<'_>, task: &Task, now: jiff::Timestamp) -> Plan {
                 }
             }
             actions.push(record(&status, task, now, Ok(())));
+            let old = if task.order.rejoin {
+                "rejoins as a replica on its volume"
+            } else {
+                "is fenced and its volume kept"
+            };
             actions.push(stored.event(
                 Reason::FailoverSucceeded,
-                format!("{target} is the primary; {from} is fenced and its volume kept"),
+                format!("{target} is the primary; {from} {old}"),
             ));
             actions.push(Action::DeleteFailoverTask);
             actions
@@ -245,6 +259,26 @@ mod tests {
                 "auto: not ready",
                 None,
                 &["FenceInstance", "SetFailoverStep"],
+            ),
+            (
+                Some("fence"),
+                "rolling update: older template",
+                None,
+                &["RemoveInstance", "SetFailoverStep"],
+            ),
+            (
+                Some("finish"),
+                "rolling update: older template",
+                Some(true),
+                &[
+                    "CreateSlot",
+                    "ForgetReplica",
+                    "CreateSlot",
+                    "RejoinReplica",
+                    "WriteStatus",
+                    "Record",
+                    "DeleteFailoverTask",
+                ],
             ),
             (
                 Some("promote"),

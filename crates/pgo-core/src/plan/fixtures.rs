@@ -63,6 +63,7 @@ pub fn failover_task(cluster: &str, from: &str, target: &str, reason: &str, repl
             reason: reason.into(),
             replace: replace.unwrap_or(true),
             replicas: Some(2),
+            rejoin: reason.starts_with(failover::ROLLING_UPDATE),
         },
     )
 }

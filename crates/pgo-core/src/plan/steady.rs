@@ -296,6 +296,7 @@ pub fn status(
                         reason,
                         replace: config.cluster.autofail_replace_replica,
                         replicas: spec.replicas,
+                        rejoin: false,
                     };
                     return Plan::new(vec![start], Next::NOW);
                 }
@@ -318,6 +319,10 @@ pub fn status(
     }));
     let everything_ready =
         phase == ClusterPhase::Ready && members.iter().all(|m| m.ready && m.message.is_none());
+    if everything_ready && stored.leaving().next().is_none() && stored.live().count() as u32 == spec.replicas
+    {
+        actions.extend(rolling_update(stored, want, &primary, &members));
+    }
     let mut next = PgclusterStatus {
         phase,
         message,
@@ -344,6 +349,76 @@ pub fn status(
         NOT_READY_PERIOD
     };
     Plan::new(actions, Next::After(period))
+}
+
+/// The next step of a rolling update, taken only while every member is
+/// ready, so one instance at a time is down: an outdated replica is
+/// restarted; once none is, the primary hands over to an updated replica
+/// and comes back as a replica itself (restarted on the new template as it
+/// does). A primary with no replica is restarted in place: that costs the
+/// downtime of a restart, and there is nothing to fail over to meanwhile.
+fn rolling_update(
+    stored: &Stored<'_>,
+    want: &DesiredCluster,
+    primary: &str,
+    members: &[MemberStatus],
+) -> Vec<Action> {
+    let outdated: Vec<&MemberStatus> = members.iter().filter(|m| m.outdated).collect();
+    let Some(first) = outdated
+        .iter()
+        .find(|m| m.name != primary)
+        .or_else(|| outdated.first())
+    else {
+        return Vec::new();
+    };
+    let restart = |name: &str, why: String| {
+        let spec = want.instances.iter().find(|i| i.name == name)?;
+        Some(vec![
+            stored.event(Reason::RollingUpdate, why),
+            Action::RestartInstance(Box::new(spec.clone())),
+        ])
+    };
+    if first.name != primary {
+        let left = outdated.len();
+        return restart(
+            &first.name,
+            format!(
+                "restarting replica {} on the current pod template ({left} to go)",
+                first.name
+            ),
+        )
+        .unwrap_or_default();
+    }
+    let updated: Vec<MemberStatus> = members.iter().filter(|m| !m.outdated).cloned().collect();
+    match failover::choose_target(primary, &updated) {
+        Some(target) => vec![
+            stored.event(
+                Reason::RollingUpdate,
+                format!(
+                    "switching over from {primary} to {}, then {primary} restarts as a replica",
+                    target.name
+                ),
+            ),
+            Action::StartFailover {
+                from: primary.to_string(),
+                target: target.name.clone(),
+                reason: format!(
+                    "{}: the primary runs an older pod template",
+                    failover::ROLLING_UPDATE
+                ),
+                replace: true,
+                replicas: stored.cluster.spec.replicas,
+                rejoin: true,
+            },
+        ],
+        None if members.iter().all(|m| m.name == primary) => restart(
+            primary,
+            format!("restarting {primary} on the current pod template; with no replica it is down meanwhile"),
+        )
+        .unwrap_or_default(),
+        // Replicas that are not updated yet are restarted first.
+        None => Vec::new(),
+    }
 }
 
 /// An event when the phase changes to one a user should hear of.
@@ -382,6 +457,7 @@ fn member(instance: &InstanceSpec, seen: Option<&InstanceObservation>, primary_r
             wal_lsn: s.wal_lsn.clone(),
             received_lsn: s.received_lsn.clone(),
             lag_bytes: None,
+            outdated: s.outdated,
             message: if s.ready {
                 None
             } else {

@@ -560,3 +560,112 @@ fn a_phase_change_or_a_new_refusal_is_told_once() {
         "the same refusal is not told again every 30 s"
     );
 }
+
+/// What a rolling update does next: the restarted instance, or the
+/// switchover's target.
+fn rolling_step(p: &Plan) -> Option<String> {
+    p.actions.iter().find_map(|a| match a {
+        Action::RestartInstance(i) => Some(format!("restart {}", i.name)),
+        Action::StartFailover {
+            target,
+            rejoin,
+            replace,
+            reason,
+            ..
+        } => {
+            assert!(*rejoin && *replace, "a rolling update's old primary comes back");
+            assert!(reason.starts_with(failover::ROLLING_UPDATE), "{reason}");
+            Some(format!("switchover to {target}"))
+        }
+        _ => None,
+    })
+}
+
+#[test]
+fn a_rolling_update_restarts_one_member_at_a_time_replicas_first() {
+    let two = [replica("db", "db-a"), replica("db", "db-b")];
+    let outdated = |mut s: Seen, names: &[&str]| {
+        for n in names {
+            s.instances.get_mut(*n).unwrap().outdated = true;
+        }
+        s
+    };
+    let all = || seen(&[("db", true), ("db-a", true), ("db-b", true)]);
+    // (case, replicas stored, seen, the next step)
+    type Case<'a> = (&'a str, &'a [Pgreplica], Seen, Option<&'a str>);
+    let one = [replica("db", "db-a")];
+    let mut single = running(false, None);
+    single.spec.replicas = 0;
+    let cases: Vec<Case> = vec![
+        ("nothing outdated", &two, all(), None),
+        (
+            "every member outdated: a replica first",
+            &two,
+            outdated(all(), &["db", "db-a", "db-b"]),
+            Some("restart db-a"),
+        ),
+        (
+            "one replica done: the next",
+            &two,
+            outdated(all(), &["db", "db-b"]),
+            Some("restart db-b"),
+        ),
+        (
+            "a replica restarting (not ready): nothing else goes down",
+            &two,
+            outdated(
+                seen(&[("db", true), ("db-a", false), ("db-b", true)]),
+                &["db", "db-b"],
+            ),
+            None,
+        ),
+        (
+            "replicas done: a switchover to the most advanced updated one",
+            &two,
+            outdated(all(), &["db"]),
+            Some("switchover to db-a"),
+        ),
+        (
+            "the primary not ready: a rolling update waits (autofail decides)",
+            &two,
+            outdated(seen(&[("db", false), ("db-a", true), ("db-b", true)]), &["db"]),
+            None,
+        ),
+    ];
+    for (case, replicas, seen, want) in cases {
+        let p = status(
+            &stored(&running(false, None), replicas),
+            &seen,
+            &Applied::default(),
+            at(0),
+            &config(30),
+        );
+        assert_eq!(rolling_step(&p).as_deref(), want, "{case}");
+    }
+    // A cluster being scaled waits for it to end.
+    let p = status(
+        &stored(&running(false, None), &one),
+        &outdated(seen(&[("db", true), ("db-a", true)]), &["db", "db-a"]),
+        &Applied::default(),
+        at(0),
+        &config(30),
+    );
+    assert_eq!(rolling_step(&p), None, "two replicas wanted, one made");
+    // With no replica the primary is restarted where it is.
+    let p = status(
+        &stored(&single, &[]),
+        &outdated(seen(&[("db", true)]), &["db"]),
+        &Applied::default(),
+        at(0),
+        &config(30),
+    );
+    assert_eq!(rolling_step(&p).as_deref(), Some("restart db"));
+    assert_eq!(events(&p)[0].0, crate::event::Reason::RollingUpdate);
+    let db = status_of(&p)
+        .unwrap()
+        .members
+        .iter()
+        .find(|m| m.name == "db")
+        .unwrap();
+    assert!(db.outdated, "pgo show cluster says which members wait");
+}

@@ -38,8 +38,9 @@ pub struct PodRuntime {
     /// Claims, pods' roots, volumes and logs live under it.
     pub dir: PathBuf,
     pub image: Image,
-    /// The image name whose containers run (others cannot here).
-    pub image_name: String,
+    /// The image names whose containers run (others cannot here): each is
+    /// [`PodRuntime::image`], as two tags of one build would be.
+    pub images: Vec<String>,
 }
 
 /// A running kubelet; dropping it stops every pod and removes the network.
@@ -52,6 +53,11 @@ pub struct Kubelet {
 struct Pod {
     /// The uid of the Deployment or Job it belongs to.
     deployment_uid: String,
+    /// The owner's pod template it was made from.
+    template: Value,
+    /// Its name and uid in the API server, once marked for deletion there:
+    /// removed when stopped.
+    deleted: Option<(String, String)>,
     /// The Job it runs, if it does (restartPolicy Never: run once).
     job: Option<String>,
     node: String,
@@ -106,6 +112,10 @@ impl FakeApi {
         }
         std::fs::create_dir_all(&runtime.dir).map_err(|e| format!("{}: {e}", runtime.dir.display()))?;
         let bridge = net::Bridge::create()?;
+        self.0
+            .lock()
+            .map_err(|_| "the API server's state is poisoned")?
+            .graceful_pods = true;
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -444,9 +454,11 @@ impl Node {
                 for pod in &pods {
                     let labels = &pod["metadata"]["labels"];
                     let selected = !selector.is_empty() && selector.iter().all(|(k, v)| &labels[k] == v);
-                    let ready = pod["status"]["conditions"]
-                        .as_array()
-                        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+                    // A terminating pod is no endpoint, whatever its probe said.
+                    let ready = pod["metadata"]["deletionTimestamp"].is_null()
+                        && pod["status"]["conditions"]
+                            .as_array()
+                            .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
                     let ip = pod["status"]["podIP"].as_str();
                     let container = &pod["spec"]["containers"][0];
                     if let (true, true, Some(ip), Some(port)) =
@@ -461,16 +473,33 @@ impl Node {
         *self.endpoints.lock().unwrap() = map;
     }
 
-    /// A pod gone from the API server is stopped: SIGTERM to its main
-    /// process, SIGKILL to all of it after its grace period.
+    /// A pod deleted (marked, or gone) is stopped: SIGTERM to its main
+    /// process, SIGKILL to all of it after its grace period; then, as a
+    /// kubelet confirms, it leaves the API server. A pod on a lost node
+    /// stays marked until the node is back or its deletion is forced.
     fn reap(&mut self) {
-        let live: Vec<String> = self.api.names(PODS);
-        let gone: Vec<String> = self.pods.keys().filter(|n| !live.contains(n)).cloned().collect();
+        let live: BTreeMap<String, (String, bool)> = self
+            .api
+            .list(PODS)
+            .into_iter()
+            .map(|p| {
+                let name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                let uid = p["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+                (name, (uid, p["metadata"]["deletionTimestamp"].is_string()))
+            })
+            .collect();
+        let gone: Vec<String> = self
+            .pods
+            .keys()
+            .filter(|n| live.get(*n).is_none_or(|(_, marked)| *marked))
+            .cloned()
+            .collect();
         let mut to_stop: Vec<Pod> = Vec::new();
         for name in gone {
-            let Some(pod) = self.pods.remove(&name) else {
+            let Some(mut pod) = self.pods.remove(&name) else {
                 continue;
             };
+            pod.deleted = live.get(&name).map(|(uid, _)| (name.clone(), uid.clone()));
             if self.lost.contains(&pod.node) {
                 // Its kubelet cannot hear of it until the node is back.
                 self.orphans.push(pod);
@@ -487,6 +516,7 @@ impl Node {
         for mut pod in to_stop {
             let owner = pod.deployment_uid.clone();
             let grace = pod.grace;
+            let api = self.api.clone();
             let handle = std::thread::spawn(move || {
                 if let Some(child) = &mut pod.child {
                     let _ = nix::sys::signal::kill(
@@ -503,6 +533,9 @@ impl Node {
                     let _ = child.wait();
                 }
                 net::remove(&pod.ns);
+                if let Some((name, uid)) = &pod.deleted {
+                    api.pod_stopped(name, uid);
+                }
             });
             self.stopping.push((owner, handle));
         }
@@ -510,11 +543,22 @@ impl Node {
     }
 
     /// Every Deployment has a pod (the ReplicaSet controller and the
-    /// scheduler, in one), once its previous pod has stopped.
+    /// scheduler, in one), once its previous pod has stopped. A changed pod
+    /// template is rolled out as `Recreate` does: the old pod is deleted,
+    /// and the new one made once it has stopped.
     fn deployments(&mut self) {
         for d in self.api.list(DEPLOYMENTS) {
             let dname = d["metadata"]["name"].as_str().unwrap_or_default().to_string();
             let uid = d["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+            let old: Vec<String> = self
+                .pods
+                .iter()
+                .filter(|(_, p)| p.deployment_uid == uid && p.template != d["spec"]["template"])
+                .map(|(name, _)| name.clone())
+                .collect();
+            for pod in old {
+                self.api.delete(PODS, &pod);
+            }
             if self.pods.values().any(|p| p.deployment_uid == uid) {
                 continue;
             }
@@ -631,6 +675,7 @@ impl Node {
             "metadata": {
                 "name": name,
                 "labels": template["metadata"]["labels"].clone(),
+                "annotations": template["metadata"]["annotations"].clone(),
                 "ownerReferences": [{ "apiVersion": api_version, "kind": kind,
                     "name": dname, "uid": uid, "controller": true }],
             },
@@ -642,6 +687,8 @@ impl Node {
         let dir = self.runtime.dir.join("pods").join(&name);
         let mut p = Pod {
             deployment_uid: uid.to_string(),
+            template: template.clone(),
+            deleted: None,
             job: (kind == "Job").then(|| dname.to_string()),
             node,
             ns,
@@ -675,7 +722,7 @@ impl Node {
     fn start_container(&self, pod: &Value, p: &Pod) -> Result<Child, String> {
         let container = &pod["spec"]["containers"][0];
         let image = container["image"].as_str().unwrap_or_default();
-        if image != self.runtime.image_name {
+        if !self.runtime.images.iter().any(|i| i == image) {
             return Err(format!("image {image} is not on this machine"));
         }
         let etc = p.dir.join("etc");

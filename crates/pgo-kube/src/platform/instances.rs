@@ -4,21 +4,17 @@
 
 use super::apply::{api_error, not_ours, ours};
 use super::managers::ManagerAddr;
+use super::stopping::{self, PodStop};
 use super::{KubePlatform, pods, secrets};
 use crate::render::{self, CREATED_AS, config_map_name};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use pgo_api::cluster::MemberRole;
 use pgo_api::instance::{InstanceConfig, ReloadRequest, SlotRequest};
 use pgo_core::desired::InstanceSpec;
 use pgo_platform::{InstanceObservation, PlatformError};
 use std::time::Duration;
-
-/// A pod still terminating this long after its deletion is forced: its node
-/// is gone or its kubelet is not answering. Without this a lost node would
-/// block the failover that should replace its primary.
-const FORCE_AFTER: Duration = Duration::from_secs(30);
 
 fn role_of(text: &str) -> Option<MemberRole> {
     match text {
@@ -28,7 +24,18 @@ fn role_of(text: &str) -> Option<MemberRole> {
     }
 }
 
-pub async fn ensure(p: &KubePlatform, spec: &InstanceSpec) -> Result<(), PlatformError> {
+/// Whether an ensure may change a running instance's pod template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rollout {
+    /// Never: a changed template waits for the rolling update, so a new
+    /// operator (or instance image) does not restart every database at
+    /// once. A new Deployment is made as rendered.
+    Held,
+    /// Now: the rolling update's step for this instance.
+    Now,
+}
+
+pub async fn ensure(p: &KubePlatform, spec: &InstanceSpec, rollout: Rollout) -> Result<(), PlatformError> {
     secrets::ensure_manager(p, spec).await?;
     let existing = p.get_opt::<Deployment>(&spec.name).await?;
     if let Some(d) = &existing
@@ -53,17 +60,32 @@ pub async fn ensure(p: &KubePlatform, spec: &InstanceSpec) -> Result<(), Platfor
     p.applied
         .apply(&p.api::<ConfigMap>(), p.cache::<ConfigMap>(), &config_map)
         .await?;
-    p.applied
-        .apply(&p.api::<Deployment>(), p.cache::<Deployment>(), &deployment)
-        .await?;
+    let stamp = |d: &Deployment| {
+        render::pod_template_stamp(d.spec.as_ref().and_then(|s| s.template.metadata.as_ref()))
+            .map(str::to_string)
+    };
+    let want = stamp(&deployment);
+    if let (Some(want), Ok(mut stamps)) = (&want, p.stamps.lock()) {
+        stamps.insert(spec.name.clone(), want.clone());
+    }
+    let held = rollout == Rollout::Held && existing.as_ref().is_some_and(|d| stamp(d) != want);
+    if held {
+        tracing::debug!(instance = %spec.name, "pod template changed; the rolling update restarts it");
+    } else {
+        p.applied
+            .apply(&p.api::<Deployment>(), p.cache::<Deployment>(), &deployment)
+            .await?;
+    }
 
     let live: Vec<Pod> = pods::of(p, &spec.name)
         .await?
         .into_iter()
         .filter(|pod| !pods::terminating(pod))
         .collect();
+    let carried = render::carried_pod_labels(spec);
     for pod in &live {
         pods::set_role(p, pod, Some(spec.role)).await?;
+        pods::carry_labels(p, pod, &carried).await?;
     }
     push_config(p, spec, &config_map, &live).await
 }
@@ -144,6 +166,11 @@ pub async fn observe(p: &KubePlatform, name: &str) -> Result<Option<InstanceObse
         host: pods::ip(pod).unwrap_or_default(),
         port: pods::port(pod).unwrap_or(5432),
         message: (!condition_ready).then(|| pods::why_not_ready(pod)),
+        outdated: p.stamps.lock().ok().is_some_and(|stamps| {
+            stamps
+                .get(name)
+                .is_some_and(|want| render::pod_template_stamp(Some(&pod.metadata)) != Some(want.as_str()))
+        }),
         ..Default::default()
     };
     if let Some(at) = pods::manager(pod).filter(|_| seen.running) {
@@ -184,36 +211,65 @@ pub async fn remove(p: &KubePlatform, name: &str) -> Result<(), PlatformError> {
     if let Ok(mut m) = p.pushed.lock() {
         m.remove(name);
     }
+    if let Ok(mut m) = p.stamps.lock() {
+        m.remove(name);
+    }
     let left = pods::of(p, name).await?;
     let pod_api: Api<Pod> = p.api();
-    if left.is_empty() {
-        return Ok(());
-    }
+    let mut waiting = Vec::new();
     for pod in &left {
         let pod_name = pods::name(pod);
-        let stuck =
-            pod.metadata.deletion_timestamp.as_ref().map(|t| {
-                jiff::Timestamp::now().duration_since(t.0).as_secs() >= FORCE_AFTER.as_secs() as i64
-            });
-        let params = match stuck {
-            // Not deleted yet (its ReplicaSet is going): it goes now.
-            None => DeleteParams::default(),
-            Some(true) => {
-                tracing::warn!(pod = %pod_name, "pod still terminating after {}s; forcing its deletion", FORCE_AFTER.as_secs());
+        let deleted_for = pod.metadata.deletion_timestamp.as_ref().map(|t| {
+            let ms = jiff::Timestamp::now().duration_since(t.0).as_millis().max(0);
+            Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+        });
+        let out_of_service = match (
+            &deleted_for,
+            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()),
+        ) {
+            (Some(_), Some(node)) => out_of_service(p, node).await?,
+            _ => false,
+        };
+        let params = match stopping::decide(deleted_for, out_of_service) {
+            PodStop::Delete => DeleteParams::default(),
+            PodStop::Force => {
+                tracing::warn!(pod = %pod_name, "its node is out of service; removing the pod from the API server");
                 DeleteParams::default().grace_period(0)
             }
-            Some(false) => continue,
+            PodStop::Wait => {
+                waiting.push(pod_name);
+                continue;
+            }
+            PodStop::CountedStopped => {
+                tracing::warn!(pod = %pod_name, "pod still terminating past the isolation bound: counted as stopped (its manager has fenced PostgreSQL); it stays until its node is back or tainted {}", stopping::OUT_OF_SERVICE);
+                continue;
+            }
         };
+        waiting.push(pod_name.clone());
         match pod_api.delete(&pod_name, &params).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 => {}
             Err(e) => return Err(api_error(&format!("deleting pod {pod_name}"), e)),
         }
     }
+    if waiting.is_empty() {
+        return Ok(());
+    }
     Err(PlatformError::InProgress(format!(
         "waiting for the pods of instance {name} to stop: {}",
-        left.iter().map(pods::name).collect::<Vec<_>>().join(", ")
+        waiting.join(", ")
     )))
+}
+
+/// Whether an administrator has said node `name` is down.
+async fn out_of_service(p: &KubePlatform, name: &str) -> Result<bool, PlatformError> {
+    let node = Api::<Node>::all(p.client.clone())
+        .get_opt(name)
+        .await
+        .map_err(|e| api_error(&format!("reading node {name}"), e))?;
+    Ok(node
+        .and_then(|n| n.spec?.taints)
+        .is_some_and(|t| t.iter().any(|t| t.key == stopping::OUT_OF_SERVICE)))
 }
 
 /// The running pod of an instance, its manager, and the manager's token.

@@ -14,6 +14,7 @@ mod pods;
 mod reads;
 mod rmdata;
 mod secrets;
+pub mod stopping;
 mod volumes;
 
 pub use managers::{HttpManagers, MANAGER_PORT, ManagerAddr, Managers};
@@ -44,6 +45,9 @@ pub struct KubePlatform {
     applied: Applied,
     /// The config last pushed to each instance's manager.
     pushed: Mutex<HashMap<String, String>>,
+    /// The stamp of the pod template each instance would get now
+    /// ([`render::POD_TEMPLATE`]), as its last ensure rendered it.
+    stamps: Mutex<HashMap<String, String>>,
     /// What pgo made, kept current by watches; `None` reads the API server.
     caches: Option<Caches>,
 }
@@ -66,6 +70,7 @@ impl KubePlatform {
             ca,
             applied: Applied::default(),
             pushed: Mutex::new(HashMap::new()),
+            stamps: Mutex::new(HashMap::new()),
             caches: None,
         }
     }
@@ -220,7 +225,11 @@ impl Platform for KubePlatform {
     }
 
     async fn ensure_instance(&self, spec: &InstanceSpec) -> Result<(), PlatformError> {
-        instances::ensure(self, spec).await
+        instances::ensure(self, spec, instances::Rollout::Held).await
+    }
+
+    async fn restart_instance(&self, spec: &InstanceSpec) -> Result<(), PlatformError> {
+        instances::ensure(self, spec, instances::Rollout::Now).await
     }
 
     async fn observe_instance(&self, name: &str) -> Result<Option<InstanceObservation>, PlatformError> {

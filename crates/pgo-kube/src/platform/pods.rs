@@ -12,6 +12,7 @@ use pgo_api::cluster::MemberRole;
 use pgo_api::labels;
 use pgo_platform::PlatformError;
 use serde_json::json;
+use std::collections::BTreeMap;
 
 /// Every pod of instance `name`, the live ones first, newest first.
 pub async fn of(p: &KubePlatform, name: &str) -> Result<Vec<Pod>, PlatformError> {
@@ -119,6 +120,51 @@ pub fn why_not_ready(pod: &Pod) -> String {
         Some(why) => format!("pod {} {phase}: {why}", name(pod)),
         None => format!("pod {} is {phase}", name(pod)),
     }
+}
+
+/// The annotation on a pod naming the user's labels the operator put there,
+/// so one dropped from the spec is taken off.
+const CARRIED: &str = "pgo.dev/carried-labels";
+
+/// Puts the user's labels (`wanted`) on a live pod, and takes off those it
+/// put there before that are no longer wanted. Nothing when all is so.
+pub async fn carry_labels(
+    p: &KubePlatform,
+    pod: &Pod,
+    wanted: &BTreeMap<String, String>,
+) -> Result<(), PlatformError> {
+    let labels = pod.metadata.labels.clone().unwrap_or_default();
+    let noted = pod
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CARRIED))
+        .cloned()
+        .unwrap_or_default();
+    let mut changes = serde_json::Map::new();
+    for (k, v) in wanted {
+        if labels.get(k) != Some(v) {
+            changes.insert(k.clone(), json!(v));
+        }
+    }
+    for k in noted.split(',').filter(|k| !k.is_empty()) {
+        if !wanted.contains_key(k) && labels.contains_key(k) {
+            changes.insert(k.to_string(), serde_json::Value::Null);
+        }
+    }
+    let keys = wanted.keys().cloned().collect::<Vec<_>>().join(",");
+    if changes.is_empty() && keys == noted {
+        return Ok(());
+    }
+    let patch = json!({ "metadata": { "labels": changes, "annotations": { CARRIED: keys } } });
+    let pod_name = name(pod);
+    let relabelled = p
+        .api::<Pod>()
+        .patch(&pod_name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(|e| api_error(&format!("labelling pod {pod_name}"), e))?;
+    p.wrote(relabelled);
+    Ok(())
 }
 
 /// Sets (or with `None` removes) the role label the Services select on.

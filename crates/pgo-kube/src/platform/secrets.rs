@@ -4,7 +4,7 @@
 
 use super::apply::{api_error, not_ours, ours};
 use super::{KubePlatform, post_params};
-use crate::render::{cluster_owner, manager_secret};
+use crate::render::{self, cluster_owner, manager_secret};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -89,19 +89,25 @@ const MANAGER_CERT_DAYS: i64 = 365;
 const MANAGER_CERT_RENEW_DAYS: i64 = 30;
 /// Annotation on a manager's Secret: the last day of its certificate.
 const CERT_EXPIRES: &str = "pgo.dev/cert-expires";
+/// Annotation on a manager's Secret: the names its certificate holds.
+const CERT_NAMES: &str = "pgo.dev/cert-names";
 
-/// True when `secret` holds a token and a certificate from the current CA
-/// that is not yet due.
-fn manager_secret_current(secret: &Secret, ca: &pki::Ca) -> bool {
-    let expires = secret
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(CERT_EXPIRES))
-        .and_then(|d| d.parse::<jiff::civil::Date>().ok());
+/// True when `secret` holds a token and a certificate from the current CA,
+/// for `names`, that is not yet due.
+fn manager_secret_current(secret: &Secret, ca: &pki::Ca, names: &str) -> bool {
+    let annotation = |key: &str| {
+        secret
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(key))
+            .cloned()
+    };
+    let expires = annotation(CERT_EXPIRES).and_then(|d| d.parse::<jiff::civil::Date>().ok());
     field(secret, "token").is_some_and(|t| !t.trim().is_empty())
         && field(secret, "tls.key").is_some()
         && field(secret, "ca.crt").as_deref() == Some(ca.pem.cert.as_str())
+        && annotation(CERT_NAMES).as_deref() == Some(names)
         && !pki::due(expires, MANAGER_CERT_RENEW_DAYS)
 }
 
@@ -113,19 +119,19 @@ pub async fn ensure_manager(platform: &KubePlatform, spec: &InstanceSpec) -> Res
     let what = format!("Secret {name}");
     let api: Api<Secret> = platform.api();
     let ca = platform.ca.get().await?;
+    let hosts = render::certificate_names(&spec.name, &spec.cluster, &platform.opts.namespace);
+    let names = hosts.join(",");
     let existing = platform.get_opt::<Secret>(&name).await?;
     if let Some(s) = &existing {
         if !ours(&s.metadata) {
             return Err(not_ours("Secret", &name));
         }
-        if manager_secret_current(s, ca) {
+        if manager_secret_current(s, ca, &names) {
             return Ok(());
         }
     }
     let invalid = |e: pki::PkiError| PlatformError::Invalid(format!("{what}: {e}"));
-    let (pem, expires) = ca
-        .issue(std::slice::from_ref(&spec.name), &spec.name, MANAGER_CERT_DAYS)
-        .map_err(invalid)?;
+    let (pem, expires) = ca.issue(&hosts, &spec.name, MANAGER_CERT_DAYS).map_err(invalid)?;
     let token = match existing.as_ref().and_then(|s| field(s, "token")) {
         Some(t) if !t.trim().is_empty() => t,
         _ => random(40)?,
@@ -135,7 +141,10 @@ pub async fn ensure_manager(platform: &KubePlatform, spec: &InstanceSpec) -> Res
         .owner_uid
         .as_deref()
         .map(|uid| vec![cluster_owner(&spec.cluster, uid)]);
-    metadata.annotations = Some(BTreeMap::from([(CERT_EXPIRES.to_string(), expires.to_string())]));
+    metadata.annotations = Some(BTreeMap::from([
+        (CERT_EXPIRES.to_string(), expires.to_string()),
+        (CERT_NAMES.to_string(), names),
+    ]));
     let bytes = |s: &str| ByteString(s.as_bytes().to_vec());
     let mut secret = Secret {
         metadata,

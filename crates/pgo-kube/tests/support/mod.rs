@@ -238,6 +238,7 @@ pub fn manual_failover(cluster: &str, target: &str, replicas: u32) -> pgo_api::P
         reason: pgo_core::failover::MANUAL.into(),
         replace: true,
         replicas: Some(replicas),
+        rejoin: false,
     };
     pgo_core::failover::task(cluster, &order)
 }

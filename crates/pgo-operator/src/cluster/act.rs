@@ -144,6 +144,7 @@ impl<'a> Act<'a> {
             Action::DeleteReplica(r) => replicas::delete(ctx, &r).await?,
             Action::ReleaseReplica(r) => replicas::release(ctx, &r).await?,
             Action::ForgetReplica(r) => replicas::forget(ctx, &r).await?,
+            Action::RejoinReplica(r) => replicas::rejoin(ctx, &self.current, &r).await?,
             Action::WriteReplicaStatus(r, status) => {
                 if let Some(replica) = self.read.stored().replica(&r) {
                     replicas::write_status(ctx, replica, status).await?;
@@ -155,6 +156,7 @@ impl<'a> Act<'a> {
                 reason,
                 replace,
                 replicas,
+                rejoin,
             } => {
                 tracing::warn!(cluster = %name, from, to = target, reason, "starting a failover");
                 let order = Order {
@@ -163,6 +165,7 @@ impl<'a> Act<'a> {
                     reason,
                     replace,
                     replicas: Some(replicas),
+                    rejoin,
                 };
                 match self
                     .tasks()
@@ -202,6 +205,10 @@ impl<'a> Act<'a> {
                     tracing::warn!(cluster = %name, replica = %i.name, error = %e, "cannot apply replica; trying again next pass");
                     applied.replica_errors.insert(i.name.clone(), e.to_string());
                 }
+            }
+            Action::RestartInstance(i) => {
+                p.restart_instance(&i).await.map_err(ReconcileError::Apply)?;
+                tracing::info!(cluster = %name, instance = %i.name, "rolling update: instance restarted on the current pod template");
             }
             Action::RemoveInstance(i) => p
                 .remove_instance(&i)

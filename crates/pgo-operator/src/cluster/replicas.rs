@@ -5,7 +5,7 @@
 
 use super::ReconcileError;
 use crate::Context;
-use pgo_api::{Pgcluster, Pgreplica, PgreplicaSpec, PgreplicaStatus, labels};
+use pgo_api::{Pgcluster, Pgreplica, PgreplicaSpec, PgreplicaStatus, StorageSpec, labels};
 use pgo_core::names;
 use pgo_core::plan::has_finalizer;
 use pgo_store::{Api, StoreError};
@@ -24,19 +24,7 @@ pub async fn create(ctx: &Context, cluster: &Pgcluster, count: u32) -> Result<()
             source: pgo_store::StoreError::Backend("the system random source failed".into()),
         })?;
         let replica_name = names::replica(&name, &suffix);
-        let mut replica = Pgreplica::new(
-            &replica_name,
-            PgreplicaSpec {
-                cluster_name: name.clone(),
-                storage: cluster.spec.replica_storage.clone(),
-                node_name: None,
-            },
-        );
-        replica.metadata.labels = Some(BTreeMap::from([
-            (labels::CLUSTER.to_string(), name.clone()),
-            (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
-        ]));
-        replica.metadata.finalizers = Some(vec![labels::REPLICA_FINALIZER.to_string()]);
+        let replica = new(&name, &replica_name, cluster.spec.replica_storage.clone());
         match api(ctx).create(&replica).await {
             Ok(_) => tracing::info!(cluster = %name, replica = %replica_name, "replica added"),
             // A name taken by chance: the next pass draws another.
@@ -50,6 +38,37 @@ pub async fn create(ctx: &Context, cluster: &Pgcluster, count: u32) -> Result<()
                 });
             }
         }
+    }
+    Ok(())
+}
+
+fn new(cluster: &str, replica: &str, storage: StorageSpec) -> Pgreplica {
+    let mut made = Pgreplica::new(
+        replica,
+        PgreplicaSpec {
+            cluster_name: cluster.to_string(),
+            storage,
+            node_name: None,
+        },
+    );
+    made.metadata.labels = Some(BTreeMap::from([
+        (labels::CLUSTER.to_string(), cluster.to_string()),
+        (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+    ]));
+    made.metadata.finalizers = Some(vec![labels::REPLICA_FINALIZER.to_string()]);
+    made
+}
+
+/// A former primary, back as a replica under its own name, so its volume
+/// (made from the primary's storage) is the one it uses.
+pub async fn rejoin(ctx: &Context, cluster: &Pgcluster, replica: &str) -> Result<(), ReconcileError> {
+    let name = cluster.metadata.name.clone().unwrap_or_default();
+    let made = new(&name, replica, cluster.spec.primary_storage.clone());
+    match api(ctx).create(&made).await {
+        Ok(_) => tracing::info!(cluster = %name, replica, "the old primary rejoins as a replica"),
+        // Made by a pass that stopped after it: once is enough.
+        Err(StoreError::AlreadyExists { .. }) => {}
+        Err(source) => return Err(write(replica)(source)),
     }
     Ok(())
 }

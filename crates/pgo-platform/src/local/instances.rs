@@ -216,6 +216,8 @@ pub async fn ensure(
         isolation: None,
         tls: None,
         postgres_log: Some(dir.join(POSTGRES_LOG)),
+        // Loopback only: nothing crosses a network.
+        postgres_tls: None,
     };
     let pending = dir.join(RELOAD_PENDING);
     if existing.as_deref() != Some(&config) {

@@ -187,6 +187,12 @@ impl Server {
     }
 
     /// Starts again on the same apiserver port, with the same arguments.
+    /// Sets a variable of the environment the next (re)start gets.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
     pub fn restart(&mut self) {
         self.kill();
         let listen = format!("127.0.0.1:{}", self.port());
