@@ -115,6 +115,9 @@ pub struct ServiceSpec {
     pub strategy: String,
     #[serde(default)]
     pub owner_uid: Option<String>,
+    /// The cluster's instances serve metrics (a port to let through).
+    #[serde(default)]
+    pub metrics: bool,
 }
 
 /// Everything one cluster should have but its services.
@@ -245,6 +248,7 @@ pub fn services(
             port: spec.port,
             strategy: spec.strategy.clone(),
             owner_uid: None,
+            metrics: spec.metrics,
         },
         ServiceSpec {
             name: names::replica_service(name),
@@ -254,6 +258,7 @@ pub fn services(
             port: spec.port,
             strategy: spec.strategy.clone(),
             owner_uid: None,
+            metrics: spec.metrics,
         },
     ]
 }

@@ -18,6 +18,8 @@ pub enum Reason {
     FailoverFailed,
     /// A member is restarted on the operator's current pod template.
     RollingUpdate,
+    /// A volume stays larger than the cluster asks: a claim cannot shrink.
+    VolumeNotShrunk,
     Deleting,
 }
 
@@ -32,6 +34,7 @@ impl Reason {
             Reason::FailoverSucceeded => "FailoverSucceeded",
             Reason::FailoverFailed => "FailoverFailed",
             Reason::RollingUpdate => "RollingUpdate",
+            Reason::VolumeNotShrunk => "VolumeNotShrunk",
             Reason::Deleting => "Deleting",
         }
     }
@@ -45,6 +48,7 @@ impl Reason {
                 | Reason::Refused
                 | Reason::FailoverStarted
                 | Reason::FailoverFailed
+                | Reason::VolumeNotShrunk
         )
     }
 }

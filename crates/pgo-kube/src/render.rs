@@ -8,6 +8,7 @@ use crate::Templates;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use pgo_api::cluster::{MemberRole, Resources};
@@ -48,6 +49,7 @@ pub enum Rendered {
     ConfigMap(Box<ConfigMap>),
     Job(Box<Job>),
     PodDisruptionBudget(Box<PodDisruptionBudget>),
+    NetworkPolicy(Box<NetworkPolicy>),
 }
 
 impl Rendered {
@@ -59,6 +61,7 @@ impl Rendered {
             Rendered::ConfigMap(_) => "ConfigMap",
             Rendered::Job(_) => "Job",
             Rendered::PodDisruptionBudget(_) => "PodDisruptionBudget",
+            Rendered::NetworkPolicy(_) => "NetworkPolicy",
         }
     }
 
@@ -70,6 +73,7 @@ impl Rendered {
             Rendered::ConfigMap(o) => &o.metadata,
             Rendered::Job(o) => &o.metadata,
             Rendered::PodDisruptionBudget(o) => &o.metadata,
+            Rendered::NetworkPolicy(o) => &o.metadata,
         };
         meta.name.clone().unwrap_or_default()
     }
@@ -82,6 +86,7 @@ impl Rendered {
             Rendered::ConfigMap(o) => serde_yaml::to_string(o),
             Rendered::Job(o) => serde_yaml::to_string(o),
             Rendered::PodDisruptionBudget(o) => serde_yaml::to_string(o),
+            Rendered::NetworkPolicy(o) => serde_yaml::to_string(o),
         }
     }
 }
@@ -512,6 +517,13 @@ pub fn render_cluster(
         &name,
         cluster.metadata.uid.as_deref(),
     ))));
+    out.push(Rendered::NetworkPolicy(Box::new(render_network_policy(
+        opts,
+        &name,
+        cluster.metadata.uid.as_deref(),
+        spec.port,
+        spec.metrics,
+    ))));
     Ok(out)
 }
 
@@ -551,6 +563,82 @@ pub fn render_disruption_budget(
         status: None,
     }
 }
+
+/// The metrics exporter's port.
+pub const METRICS_PORT: i32 = 9187;
+
+/// The cluster's NetworkPolicy: what reaches its pods, port by port.
+/// PostgreSQL from anywhere (clients and replicas; TLS and SCRAM guard
+/// it); the manager's endpoints only from the operator's pods; the
+/// exporter's from anywhere, when there is one. Nothing else: the kubelet's
+/// probes come from the node, which a NetworkPolicy always lets through.
+pub fn render_network_policy(
+    opts: &RenderOptions,
+    cluster: &str,
+    owner_uid: Option<&str>,
+    port: u16,
+    metrics: bool,
+) -> NetworkPolicy {
+    use k8s_openapi::api::networking::v1::{
+        NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let selector = |pairs: &[(&str, &str)]| LabelSelector {
+        match_labels: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    let tcp = |port: i32| {
+        Some(vec![NetworkPolicyPort {
+            port: Some(IntOrString::Int(port)),
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }])
+    };
+    let mut ingress = vec![
+        NetworkPolicyIngressRule {
+            ports: tcp(i32::from(port)),
+            from: None,
+        },
+        NetworkPolicyIngressRule {
+            ports: tcp(i32::from(crate::platform::MANAGER_PORT)),
+            from: Some(vec![NetworkPolicyPeer {
+                namespace_selector: Some(selector(&[("kubernetes.io/metadata.name", &opts.namespace)])),
+                pod_selector: Some(selector(&[("name", OPERATOR_POD_LABEL)])),
+                ..Default::default()
+            }]),
+        },
+    ];
+    if metrics {
+        ingress.push(NetworkPolicyIngressRule {
+            ports: tcp(METRICS_PORT),
+            from: None,
+        });
+    }
+    NetworkPolicy {
+        metadata: ObjectMeta {
+            name: Some(cluster.to_string()),
+            namespace: Some(opts.namespace.clone()),
+            labels: Some(base_labels(cluster)),
+            owner_references: Some(vec![cluster_owner(cluster, owner_uid.unwrap_or_default())]),
+            ..Default::default()
+        },
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(selector(&[(labels::CLUSTER, cluster)])),
+            policy_types: Some(vec!["Ingress".into()]),
+            ingress: Some(ingress),
+            egress: None,
+        }),
+    }
+}
+
+/// The label of the operator's pods (deploy/operator.yaml).
+pub const OPERATOR_POD_LABEL: &str = "postgres-operator";
 
 /// The rmdata Job of PVC `pvc`.
 pub fn rmdata_job_name(pvc: &str) -> String {

@@ -122,6 +122,12 @@ async fn create_makes_a_pvc_secrets_a_configmap_a_deployment_and_two_services() 
         .get("/apis/policy/v1/namespaces/pgo/poddisruptionbudgets", "db")
         .expect("no PodDisruptionBudget");
     assert_eq!(pdb["spec"]["maxUnavailable"], 1);
+    let policy = w
+        .api
+        .get("/apis/networking.k8s.io/v1/namespaces/pgo/networkpolicies", "db")
+        .expect("no NetworkPolicy");
+    assert_eq!(policy["spec"]["podSelector"]["matchLabels"]["pg-cluster"], "db");
+    assert_eq!(policy["metadata"]["ownerReferences"][0]["kind"], "Pgcluster");
     let pods = w.api.list(PODS);
     let primary = pods_of(&pods, "db");
     assert_eq!(primary.len(), 1);
@@ -670,4 +676,18 @@ async fn a_volume_grows_when_the_cluster_asks_for_more_and_never_shrinks() {
     assert_eq!(size(&w), "5Gi");
     let status = w.until("db", ready_with(0)).await;
     assert_eq!(status.phase, ClusterPhase::Ready);
+    // Said once, as a warning on the cluster, not at every pass.
+    let told: Vec<_> = w
+        .api
+        .list("/api/v1/namespaces/pgo/events")
+        .into_iter()
+        .filter(|e| e["reason"] == "VolumeNotShrunk")
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["type"], "Warning");
+    let message = told[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("stays at 5Gi") && message.contains("asks for 2G"),
+        "{message}"
+    );
 }

@@ -67,7 +67,7 @@ fn pod_spec<'a>(objects: &'a [Rendered], name: &str) -> &'a k8s_openapi::api::co
 }
 
 #[test]
-fn a_cluster_is_a_pvc_configmap_and_deployment_per_instance_two_services_and_a_disruption_budget() {
+fn a_cluster_is_a_pvc_configmap_and_deployment_per_instance_two_services_a_budget_and_a_policy() {
     let objects = render(&cluster("db"), &[replica("db", "db-a1b2")]);
     let kinds: Vec<(&str, String)> = objects.iter().map(|o| (o.kind(), o.name())).collect();
     assert_eq!(
@@ -82,6 +82,7 @@ fn a_cluster_is_a_pvc_configmap_and_deployment_per_instance_two_services_and_a_d
             ("Service", "db".into()),
             ("Service", "db-replica".into()),
             ("PodDisruptionBudget", "db".into()),
+            ("NetworkPolicy", "db".into()),
         ]
     );
     // A drain takes one instance of the cluster at a time, and never
@@ -514,5 +515,47 @@ fn pods_are_guaranteed_by_default_and_take_a_clusters_resources() {
                 assert_eq!(of(1, "requests", what), of(1, "limits", what), "{case} {what}");
             }
         }
+    }
+}
+
+#[test]
+fn a_network_policy_lets_through_what_each_port_needs() {
+    for metrics in [false, true] {
+        let mut c = cluster("db");
+        c.spec.metrics = metrics;
+        let objects = render(&c, &[replica("db", "db-a1b2")]);
+        let policy = objects
+            .iter()
+            .find_map(|o| match o {
+                Rendered::NetworkPolicy(p) => Some(p),
+                _ => None,
+            })
+            .expect("no NetworkPolicy");
+        let spec = policy.spec.clone().unwrap();
+        assert_eq!(
+            spec.pod_selector.unwrap().match_labels.unwrap()["pg-cluster"],
+            "db",
+            "every pod of the cluster"
+        );
+        assert_eq!(spec.policy_types.unwrap(), ["Ingress"]);
+        let rules: Vec<(i32, bool)> = spec
+            .ingress
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let port = match r.ports.as_ref().unwrap()[0].port.clone().unwrap() {
+                    k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(p) => p,
+                    other => panic!("{other:?}"),
+                };
+                (port, r.from.is_some())
+            })
+            .collect();
+        // PostgreSQL from anywhere; the manager from the operator only; the
+        // exporter only when there is one.
+        let mut want = vec![(5432, false), (8008, true)];
+        if metrics {
+            want.push((9187, false));
+        }
+        assert_eq!(rules, want, "metrics {metrics}");
     }
 }

@@ -240,6 +240,7 @@ pub struct Caches {
     pub config_maps: Arc<Reflector<k8s_openapi::api::core::v1::ConfigMap>>,
     pub services: Arc<Reflector<k8s_openapi::api::core::v1::Service>>,
     pub budgets: Arc<Reflector<k8s_openapi::api::policy::v1::PodDisruptionBudget>>,
+    pub policies: Arc<Reflector<k8s_openapi::api::networking::v1::NetworkPolicy>>,
     _alive: watch::Sender<()>,
 }
 
@@ -253,7 +254,8 @@ impl Caches {
             secrets: Reflector::new(Api::namespaced(client.clone(), namespace), alive.clone()),
             config_maps: Reflector::new(Api::namespaced(client.clone(), namespace), alive.clone()),
             services: Reflector::new(Api::namespaced(client.clone(), namespace), alive.clone()),
-            budgets: Reflector::new(Api::namespaced(client.clone(), namespace), alive),
+            budgets: Reflector::new(Api::namespaced(client.clone(), namespace), alive.clone()),
+            policies: Reflector::new(Api::namespaced(client.clone(), namespace), alive),
             _alive: alive_tx,
         }
     }
@@ -281,3 +283,4 @@ cache_of!(k8s_openapi::api::core::v1::Secret, secrets);
 cache_of!(k8s_openapi::api::core::v1::ConfigMap, config_maps);
 cache_of!(k8s_openapi::api::core::v1::Service, services);
 cache_of!(k8s_openapi::api::policy::v1::PodDisruptionBudget, budgets);
+cache_of!(k8s_openapi::api::networking::v1::NetworkPolicy, policies);

@@ -24,6 +24,7 @@ use crate::render::{self, RenderOptions};
 use apply::{Applied, api_error, not_ours, ours};
 use cache::Caches;
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Secret, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams, PostParams};
 use pgo_api::cluster::MemberRole;
@@ -48,6 +49,8 @@ pub struct KubePlatform {
     /// The stamp of the pod template each instance would get now
     /// ([`render::POD_TEMPLATE`]), as its last ensure rendered it.
     stamps: Mutex<HashMap<String, String>>,
+    /// What was told once already ("PVC=size" not shrunk).
+    told: Mutex<std::collections::HashSet<String>>,
     /// What pgo made, kept current by watches; `None` reads the API server.
     caches: Option<Caches>,
 }
@@ -71,6 +74,7 @@ impl KubePlatform {
             applied: Applied::default(),
             pushed: Mutex::new(HashMap::new()),
             stamps: Mutex::new(HashMap::new()),
+            told: Mutex::new(Default::default()),
             caches: None,
         }
     }
@@ -267,6 +271,20 @@ impl Platform for KubePlatform {
                     &self.api::<PodDisruptionBudget>(),
                     self.cache::<PodDisruptionBudget>(),
                     &budget,
+                )
+                .await?;
+            let policy = render::render_network_policy(
+                &self.opts,
+                &spec.cluster,
+                spec.owner_uid.as_deref(),
+                spec.port,
+                spec.metrics,
+            );
+            self.applied
+                .apply(
+                    &self.api::<NetworkPolicy>(),
+                    self.cache::<NetworkPolicy>(),
+                    &policy,
                 )
                 .await?;
         }

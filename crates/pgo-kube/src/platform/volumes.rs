@@ -37,10 +37,11 @@ impl KubePlatform {
             // A size written by hand in a form pgo does not compare.
             return Ok(());
         };
-        if w <= h {
-            if w < h {
-                tracing::debug!(pvc = %spec.name, have, want, "a claim cannot shrink; left as it is");
-            }
+        if w < h {
+            self.tell_not_shrunk(spec, have).await;
+            return Ok(());
+        }
+        if w == h {
             return Ok(());
         }
         let patch = serde_json::json!({ "spec": { "resources": { "requests": { "storage": want } } } });
@@ -52,5 +53,30 @@ impl KubePlatform {
         self.wrote(grown);
         tracing::info!(pvc = %spec.name, from = have, to = want, "growing PVC");
         Ok(())
+    }
+
+    /// Says once per asked size, as a warning Event on the cluster, that a
+    /// smaller size was not applied: silently keeping the old one would
+    /// leave a user believing the space was given back.
+    async fn tell_not_shrunk(&self, spec: &VolumeSpec, have: &str) {
+        let key = format!("{}={}", spec.name, spec.storage.size);
+        let first = self.told.lock().is_ok_and(|mut told| told.insert(key));
+        if !first {
+            return;
+        }
+        let message = format!(
+            "PVC {} stays at {have}: a claim cannot shrink, and the cluster asks for {}",
+            spec.name, spec.storage.size
+        );
+        tracing::warn!(cluster = %spec.cluster, "{message}");
+        let event = pgo_core::event::Event {
+            cluster: spec.cluster.clone(),
+            cluster_uid: None,
+            reason: pgo_core::event::Reason::VolumeNotShrunk,
+            message,
+        };
+        if let Err(e) = super::events::record(self, &event).await {
+            tracing::warn!(cluster = %spec.cluster, error = %e, "cannot record an event");
+        }
     }
 }
