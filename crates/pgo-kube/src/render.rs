@@ -527,6 +527,17 @@ pub fn render_cluster(
     Ok(out)
 }
 
+/// An object there is one of per cluster, named after it and owned by it.
+fn cluster_meta(opts: &RenderOptions, cluster: &str, owner_uid: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(cluster.to_string()),
+        namespace: Some(opts.namespace.clone()),
+        labels: Some(base_labels(cluster)),
+        owner_references: Some(vec![cluster_owner(cluster, owner_uid.unwrap_or_default())]),
+        ..Default::default()
+    }
+}
+
 /// The cluster's PodDisruptionBudget: a voluntary disruption (a node
 /// drained, a node pool upgraded) takes at most one of its instances at a
 /// time, so a drain never takes a primary and the replica it would fail
@@ -539,16 +550,10 @@ pub fn render_disruption_budget(
     owner_uid: Option<&str>,
 ) -> PodDisruptionBudget {
     use k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     PodDisruptionBudget {
-        metadata: ObjectMeta {
-            name: Some(cluster.to_string()),
-            namespace: Some(opts.namespace.clone()),
-            labels: Some(base_labels(cluster)),
-            owner_references: Some(vec![cluster_owner(cluster, owner_uid.unwrap_or_default())]),
-            ..Default::default()
-        },
+        metadata: cluster_meta(opts, cluster, owner_uid),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::Int(1)),
             selector: Some(LabelSelector {
@@ -621,13 +626,7 @@ pub fn render_network_policy(
         });
     }
     NetworkPolicy {
-        metadata: ObjectMeta {
-            name: Some(cluster.to_string()),
-            namespace: Some(opts.namespace.clone()),
-            labels: Some(base_labels(cluster)),
-            owner_references: Some(vec![cluster_owner(cluster, owner_uid.unwrap_or_default())]),
-            ..Default::default()
-        },
+        metadata: cluster_meta(opts, cluster, owner_uid),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(selector(&[(labels::CLUSTER, cluster)])),
             policy_types: Some(vec!["Ingress".into()]),

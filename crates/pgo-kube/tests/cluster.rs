@@ -117,6 +117,11 @@ impl Cluster {
     }
 }
 
+fn a_replica(s: &PgclusterStatus) -> String {
+    let replica = s.members.iter().find(|m| m.role == MemberRole::Replica);
+    replica.expect("no replica").name.clone()
+}
+
 async fn wait<T, F, Fut>(what: &str, seconds: u64, mut check: F) -> T
 where
     F: FnMut() -> Fut,
@@ -204,13 +209,7 @@ async fn failover_promotes_and_relabels_and_keeps_the_old_pvc() {
     let k = connect().await;
     k.create("it-failover", 1).await;
     let s = k.ready("it-failover", 1).await;
-    let target = s
-        .members
-        .iter()
-        .find(|m| m.role == MemberRole::Replica)
-        .unwrap()
-        .name
-        .clone();
+    let target = a_replica(&s);
     let order = pgo_core::failover::Order {
         from: "it-failover".into(),
         target: target.clone(),
@@ -309,13 +308,7 @@ async fn a_new_instance_image_is_rolled_out_one_member_at_a_time() {
     let k = connect().await;
     k.create("it-roll", 1).await;
     let before = k.ready("it-roll", 1).await;
-    let replica = before
-        .members
-        .iter()
-        .find(|m| m.role == MemberRole::Replica)
-        .unwrap()
-        .name
-        .clone();
+    let replica = a_replica(&before);
     let operator = k.api::<Deployment>().get("postgres-operator").await.unwrap();
     let image = operator.spec.unwrap().template.spec.unwrap().containers[0]
         .env

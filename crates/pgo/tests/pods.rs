@@ -245,9 +245,9 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
     }
 }
 
-#[test]
-fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again() {
-    let c = cluster_env(Some("Pgo:\n  ProbePeriodMs: 500\n  AutofailSleepSeconds: 3\n"));
+/// Cluster `db` with a replica and automatic failover, ready: the
+/// replica's name, the superuser's password, the primary Service's address.
+fn autofail_cluster(c: &Cluster) -> (String, String, String) {
     c.server.pgo_ok(&[
         "create",
         "cluster",
@@ -259,7 +259,13 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
     let view = c.server.show_json("db");
     let replica = support::members(&view, "Replica")[0].clone();
     let password = support::password(&view, "postgres");
-    let host = c.kubelet.service_ip("db").unwrap();
+    (replica, password, c.kubelet.service_ip("db").unwrap())
+}
+
+#[test]
+fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again() {
+    let c = cluster_env(Some("Pgo:\n  ProbePeriodMs: 500\n  AutofailSleepSeconds: 3\n"));
+    let (replica, password, host) = autofail_cluster(&c);
     let replica_host = c.kubelet.service_ip("db-replica").unwrap();
     psql(
         &host,
@@ -398,18 +404,7 @@ fn a_new_instance_image_rolls_one_pod_at_a_time_and_loses_no_commit() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     let mut c = cluster_env(Some("Pgo:\n  ProbePeriodMs: 500\n  AutofailSleepSeconds: 3\n"));
-    c.server.pgo_ok(&[
-        "create",
-        "cluster",
-        "db",
-        "--replica-count=1",
-        "--autofail",
-        "--timeout=120",
-    ]);
-    let view = c.server.show_json("db");
-    let replica = support::members(&view, "Replica")[0].clone();
-    let password = support::password(&view, "postgres");
-    let host = c.kubelet.service_ip("db").unwrap();
+    let (replica, password, host) = autofail_cluster(&c);
     psql(&host, &password, "create table kept (v int)").unwrap();
 
     // An operator restarted on the same instance image restarts no pod.
