@@ -321,6 +321,17 @@ fn usable_tls(config: &InstanceConfig) -> Option<&PostgresTls> {
     None
 }
 
+/// When each of PostgreSQL's TLS files last changed; `None` without TLS.
+pub fn tls_files_stamp(config: &InstanceConfig) -> Option<Vec<Option<std::time::SystemTime>>> {
+    let tls = config.postgres_tls.as_ref()?;
+    Some(
+        [&tls.cert_file, &tls.key_file, &tls.ca_file]
+            .into_iter()
+            .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
+            .collect(),
+    )
+}
+
 fn missing_files(tls: &PostgresTls) -> Vec<String> {
     [&tls.cert_file, &tls.key_file, &tls.ca_file]
         .into_iter()

@@ -342,6 +342,7 @@ impl Supervisor {
     ) -> Exit {
         let mut storage = StorageCheck::default();
         let shared = self.shared.clone();
+        let mut tls_seen = bootstrap::tls_files_stamp(&self.config);
         loop {
             let ready = shared.report().ready;
             let period = if ready {
@@ -365,6 +366,19 @@ impl Supervisor {
             }
             if let Some(why) = postmaster.exited() {
                 return Exit::Crashed(why);
+            }
+            // A renewed certificate (the kubelet swaps the Secret's files):
+            // PostgreSQL reads its TLS files only at start and reload.
+            let tls_now = bootstrap::tls_files_stamp(&self.config);
+            if tls_now != tls_seen {
+                tls_seen = tls_now;
+                match bootstrap::write_config(&self.config, &self.run_as) {
+                    Ok(()) => {
+                        postmaster.reload();
+                        tracing::info!("TLS files changed; PostgreSQL reloaded them");
+                    }
+                    Err(e) => tracing::warn!("reload for new TLS files: {e}"),
+                }
             }
             if let Some(isolation::Verdict::Fence(why)) = self.isolation_verdict() {
                 return Exit::Isolated(why);

@@ -122,3 +122,92 @@ async fn the_manager_serves_https_for_its_own_name_and_picks_up_a_renewed_certif
     let pid_after = manager_pid(&client(&stranger, "iso", port), port).await;
     assert_eq!(pid_before, pid_after);
 }
+
+/// Writes PostgreSQL's certificate for `name` from `ca`, and the CA, as a
+/// Secret volume updates them; the key readable by PostgreSQL alone (and
+/// root), as PostgreSQL demands.
+fn install_postgres_tls(dir: &Path, ca: &Ca, name: &str) -> serde_json::Value {
+    use std::os::unix::fs::PermissionsExt;
+    let (pem, _) = ca.issue(&[name.to_string()], name, 30).unwrap();
+    let files = [
+        ("pg.key", &pem.key, 0o640),
+        ("pg.crt", &pem.cert, 0o644),
+        ("pg-ca.crt", &ca.pem.cert, 0o644),
+    ];
+    let postgres = nix::unistd::User::from_name("postgres").unwrap().map(|u| u.gid);
+    let root = nix::unistd::geteuid().is_root();
+    for (file, text, mode) in files {
+        let tmp = dir.join(format!("{file}.new"));
+        std::fs::write(&tmp, text).unwrap();
+        if root {
+            nix::unistd::chown(&tmp, None, postgres).unwrap();
+        }
+        let mode = if root { mode } else { 0o600 };
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).unwrap();
+        std::fs::rename(&tmp, dir.join(file)).unwrap();
+    }
+    json!({ "certFile": dir.join("pg.crt"), "keyFile": dir.join("pg.key"), "caFile": dir.join("pg-ca.crt") })
+}
+
+/// psql to `iso` at `port` over TLS, verifying its certificate with `ca`.
+fn verified(dir: &Path, ca: &Ca, port: u16) -> Result<String, String> {
+    let ca_file = dir.join("client-ca.crt");
+    std::fs::write(&ca_file, &ca.pem.cert).unwrap();
+    let out = std::process::Command::new("psql")
+        .arg(format!(
+            "host=iso hostaddr=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+            ca_file.display()
+        ))
+        .args(["-tAc", "select ssl from pg_stat_ssl where pid = pg_backend_pid()"])
+        .env("PGPASSWORD", "postgres-password-0123456789")
+        .env("PGCONNECT_TIMEOUT", "5")
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    if out.status.success() {
+        Ok(text(&out.stdout))
+    } else {
+        Err(text(&out.stderr))
+    }
+}
+
+#[tokio::test]
+async fn postgres_serves_a_renewed_certificate_without_a_restart() {
+    let dir = support::reachable_tempdir();
+    let ca = Ca::generate("test CA", 30).unwrap();
+    let tls = install_postgres_tls(dir.path(), &ca, "iso");
+    let instance = pod::start(dir.path(), json!({ "postgresTls": tls }));
+    let start = Instant::now();
+    while verified(dir.path(), &ca, instance.port).as_deref() != Ok("t") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "PostgreSQL never answered over TLS: {:?}\n{}",
+            verified(dir.path(), &ca, instance.port),
+            std::fs::read_to_string(&instance.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let postmaster = std::fs::read_to_string(instance.volume.join("pgdata/postmaster.pid")).unwrap();
+
+    // Renewed, from another CA to tell them apart: served once the manager
+    // has seen the files change, by the same postmaster.
+    let stranger = Ca::generate("another CA", 30).unwrap();
+    install_postgres_tls(dir.path(), &stranger, "iso");
+    let start = Instant::now();
+    while verified(dir.path(), &stranger, instance.port).as_deref() != Ok("t") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the renewed certificate was never served: {:?}\n{}",
+            verified(dir.path(), &stranger, instance.port),
+            std::fs::read_to_string(&instance.log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(verified(dir.path(), &ca, instance.port).is_err());
+    let after = std::fs::read_to_string(instance.volume.join("pgdata/postmaster.pid")).unwrap();
+    assert_eq!(
+        postmaster.lines().next(),
+        after.lines().next(),
+        "the postmaster was restarted"
+    );
+}

@@ -16,7 +16,7 @@ pub struct Instance {
     pub volume: PathBuf,
     pub http_port: u16,
     pub port: u16,
-    log: PathBuf,
+    pub log: PathBuf,
 }
 
 impl Drop for Instance {
