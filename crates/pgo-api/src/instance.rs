@@ -90,6 +90,12 @@ pub struct PostgresTls {
     pub ca_file: PathBuf,
 }
 
+impl PostgresTls {
+    pub fn files(&self) -> [&std::path::Path; 3] {
+        [&self.cert_file, &self.key_file, &self.ca_file]
+    }
+}
+
 /// The manager's server certificate and key (PEM files). They are read
 /// again at a handshake after they change, so a renewed certificate is
 /// served without a restart.

@@ -97,8 +97,14 @@ pub fn resources(r: &pgo_api::cluster::Resources) -> Result<(), ValidationError>
 /// names one of them.
 pub fn config(config: &PgoConfig) -> Result<(), ValidationError> {
     for (name, entry) in &config.container_resources {
-        resources(&entry.resources())
-            .map_err(|e| ValidationError::Unsupported(format!("ContainerResources {name:?}: {e}")))?;
+        entry_resources(name, entry)?;
+    }
+    if let Some(class) = &config.cluster.priority_class_name
+        && !dns1123_subdomain(class)
+    {
+        return Err(ValidationError::Unsupported(format!(
+            "Cluster.PriorityClassName {class:?} is not a Kubernetes object name (lowercase letters, digits, '-' and '.')"
+        )));
     }
     if let Some(name) = &config.default_container_resources
         && !config.container_resources.contains_key(name)
@@ -134,9 +140,28 @@ fn resources_of(
             }
         )));
     };
+    entry_resources(name, entry).map(Some)
+}
+
+/// A ContainerResources entry of pgo.yaml, checked; an error names it.
+fn entry_resources(
+    name: &str,
+    entry: &pgo_api::config::ContainerResources,
+) -> Result<pgo_api::cluster::Resources, ValidationError> {
     let r = entry.resources();
     resources(&r).map_err(|e| ValidationError::Unsupported(format!("ContainerResources {name:?}: {e}")))?;
-    Ok(Some(r))
+    Ok(r)
+}
+
+/// A DNS-1123 subdomain: what Kubernetes requires of most object names.
+fn dns1123_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 /// The access modes a data volume may have: one node (or one pod) at a time.
@@ -336,6 +361,22 @@ pub fn stored_spec(name: &str, spec: &PgclusterSpec, strategies: &[String]) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_priority_class_is_an_object_name() {
+        let with = |class: &str| {
+            let mut c = PgoConfig::default();
+            c.cluster.priority_class_name = Some(class.into());
+            config(&c)
+        };
+        for ok in ["critical-db", "db.critical", "x"] {
+            assert!(with(ok).is_ok(), "{ok}");
+        }
+        for bad in ["Critical_DB", "", "-db", "db-", "a b"] {
+            let err = with(bad).unwrap_err().to_string();
+            assert!(err.contains("Cluster.PriorityClassName"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn cpu_reads_as_millicores() {

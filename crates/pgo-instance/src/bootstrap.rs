@@ -255,7 +255,8 @@ pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), Strin
     for (k, v) in settings {
         conf.push_str(&format!("{k} = {v}\n"));
     }
-    if let Some(tls) = usable_tls(config) {
+    let tls = usable_tls(config);
+    if let Some(tls) = tls {
         let path = |p: &Path| conf_literal(&p.to_string_lossy());
         conf.push_str("ssl = on\n");
         conf.push_str(&format!("ssl_cert_file = {}\n", path(&tls.cert_file)));
@@ -276,7 +277,7 @@ pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), Strin
                 conninfo_value(&passfile.to_string_lossy()),
                 conninfo_value(&config.name)
             );
-            if let Some(tls) = usable_tls(config) {
+            if let Some(tls) = tls {
                 conninfo.push_str(&format!(
                     " sslmode=verify-full sslrootcert={}",
                     conninfo_value(&tls.ca_file.to_string_lossy())
@@ -298,11 +299,7 @@ pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), Strin
     let replication_user = read_secret(&config.replication_secret, "username")?;
     run_as.write(
         &pgdata.join("pg_hba.conf"),
-        &hba(
-            &config.allowed_cidrs,
-            &replication_user,
-            usable_tls(config).is_some(),
-        ),
+        &hba(&config.allowed_cidrs, &replication_user, tls.is_some()),
     )
 }
 
@@ -325,7 +322,7 @@ fn usable_tls(config: &InstanceConfig) -> Option<&PostgresTls> {
 pub fn tls_files_stamp(config: &InstanceConfig) -> Option<Vec<Option<std::time::SystemTime>>> {
     let tls = config.postgres_tls.as_ref()?;
     Some(
-        [&tls.cert_file, &tls.key_file, &tls.ca_file]
+        tls.files()
             .into_iter()
             .map(|f| std::fs::metadata(f).and_then(|m| m.modified()).ok())
             .collect(),
@@ -333,7 +330,7 @@ pub fn tls_files_stamp(config: &InstanceConfig) -> Option<Vec<Option<std::time::
 }
 
 fn missing_files(tls: &PostgresTls) -> Vec<String> {
-    [&tls.cert_file, &tls.key_file, &tls.ca_file]
+    tls.files()
         .into_iter()
         .filter(|f| !f.exists())
         .map(|f| f.display().to_string())

@@ -334,6 +334,17 @@ impl Supervisor {
         }
     }
 
+    /// PostgreSQL's config written again from the manager's, and reloaded.
+    fn reload(&self, postmaster: &Postmaster, done: &str) {
+        match bootstrap::write_config(&self.config, &self.run_as) {
+            Ok(()) => {
+                postmaster.reload();
+                tracing::info!("{done}");
+            }
+            Err(e) => tracing::warn!("reload: {e}"),
+        }
+    }
+
     async fn monitor(
         &mut self,
         postmaster: &mut Postmaster,
@@ -355,10 +366,7 @@ impl Supervisor {
                 _ = self.stop.changed() => return Exit::Stop,
                 _ = shared.reload.notified() => {
                     self.reread_config();
-                    match bootstrap::write_config(&self.config, &self.run_as) {
-                        Ok(()) => { postmaster.reload(); tracing::info!("configuration reloaded"); }
-                        Err(e) => tracing::warn!("reload: {e}"),
-                    }
+                    self.reload(postmaster, "configuration reloaded");
                 }
             }
             if self.stopping() {
@@ -372,13 +380,7 @@ impl Supervisor {
             let tls_now = bootstrap::tls_files_stamp(&self.config);
             if tls_now != tls_seen {
                 tls_seen = tls_now;
-                match bootstrap::write_config(&self.config, &self.run_as) {
-                    Ok(()) => {
-                        postmaster.reload();
-                        tracing::info!("TLS files changed; PostgreSQL reloaded them");
-                    }
-                    Err(e) => tracing::warn!("reload for new TLS files: {e}"),
-                }
+                self.reload(postmaster, "TLS files changed; PostgreSQL reloaded them");
             }
             if let Some(isolation::Verdict::Fence(why)) = self.isolation_verdict() {
                 return Exit::Isolated(why);

@@ -10,7 +10,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use pgo_api::cluster::{MemberRole, Resources};
 use pgo_api::instance::{InstanceConfig, IsolationCheck, ManagerTls, PostgresTls, Upstream};
 use pgo_api::{Pgcluster, Pgreplica, labels};
@@ -293,12 +293,12 @@ pub fn render_instance(
     };
     let mut labels = i.labels.clone();
     labels.insert(INSTANCE_LABEL.into(), i.name.clone());
-    // Only pgo's own labels, which an instance keeps whatever its role and
+    // Only pgo's own labels that an instance keeps whatever its role and
     // whatever the user changes: a changed pod template restarts the pod.
     // The user's labels are put on the live pods instead.
     let pod_labels: BTreeMap<String, String> = labels
         .iter()
-        .filter(|(k, _)| [labels::CLUSTER, labels::MANAGED_BY, INSTANCE_LABEL].contains(&k.as_str()))
+        .filter(|(k, _)| POD_TEMPLATE_LABELS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     let config = serde_json::to_string_pretty(&instance_config(name, opts, i))
@@ -349,18 +349,19 @@ pub fn render_instance(
     Ok((config_map, deployment))
 }
 
-/// The user's labels of an instance, which the operator puts on its live
-/// pods rather than in their template, so changing them restarts nothing.
+/// pgo's labels in a pod template: none that changes with the role.
+const POD_TEMPLATE_LABELS: [&str; 3] = [labels::CLUSTER, labels::MANAGED_BY, INSTANCE_LABEL];
+/// pgo's labels that change with the role: the operator sets the role on
+/// live pods itself, and the custom config is the primary Deployment's.
+const ROLE_LABELS: [&str; 2] = [labels::ROLE, labels::CUSTOM_CONFIG];
+
+/// The user's labels of an instance (every one that is not pgo's), which
+/// the operator puts on its live pods rather than in their template, so
+/// changing them restarts nothing.
 pub fn carried_pod_labels(i: &InstanceSpec) -> BTreeMap<String, String> {
-    let pgo = [
-        labels::CLUSTER,
-        labels::MANAGED_BY,
-        labels::ROLE,
-        labels::CUSTOM_CONFIG,
-    ];
     i.labels
         .iter()
-        .filter(|(k, _)| !pgo.contains(&k.as_str()))
+        .filter(|(k, _)| !POD_TEMPLATE_LABELS.contains(&k.as_str()) && !ROLE_LABELS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
@@ -527,6 +528,19 @@ pub fn render_cluster(
     Ok(out)
 }
 
+/// A selector of the labels `pairs`.
+fn match_labels(pairs: &[(&str, &str)]) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ),
+        ..Default::default()
+    }
+}
+
 /// An object there is one of per cluster, named after it and owned by it.
 fn cluster_meta(opts: &RenderOptions, cluster: &str, owner_uid: Option<&str>) -> ObjectMeta {
     ObjectMeta {
@@ -550,19 +564,12 @@ pub fn render_disruption_budget(
     owner_uid: Option<&str>,
 ) -> PodDisruptionBudget {
     use k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec;
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
     PodDisruptionBudget {
         metadata: cluster_meta(opts, cluster, owner_uid),
         spec: Some(PodDisruptionBudgetSpec {
             max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(LabelSelector {
-                match_labels: Some(BTreeMap::from([(
-                    labels::CLUSTER.to_string(),
-                    cluster.to_string(),
-                )])),
-                ..Default::default()
-            }),
+            selector: Some(match_labels(&[(labels::CLUSTER, cluster)])),
             ..Default::default()
         }),
         status: None,
@@ -587,17 +594,7 @@ pub fn render_network_policy(
     use k8s_openapi::api::networking::v1::{
         NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
     };
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
     use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-    let selector = |pairs: &[(&str, &str)]| LabelSelector {
-        match_labels: Some(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        ),
-        ..Default::default()
-    };
     let tcp = |port: i32| {
         Some(vec![NetworkPolicyPort {
             port: Some(IntOrString::Int(port)),
@@ -613,8 +610,8 @@ pub fn render_network_policy(
         NetworkPolicyIngressRule {
             ports: tcp(i32::from(crate::platform::MANAGER_PORT)),
             from: Some(vec![NetworkPolicyPeer {
-                namespace_selector: Some(selector(&[("kubernetes.io/metadata.name", &opts.namespace)])),
-                pod_selector: Some(selector(&[("name", OPERATOR_POD_LABEL)])),
+                namespace_selector: Some(match_labels(&[("kubernetes.io/metadata.name", &opts.namespace)])),
+                pod_selector: Some(match_labels(&[("name", OPERATOR_POD_LABEL)])),
                 ..Default::default()
             }]),
         },
@@ -628,7 +625,7 @@ pub fn render_network_policy(
     NetworkPolicy {
         metadata: cluster_meta(opts, cluster, owner_uid),
         spec: Some(NetworkPolicySpec {
-            pod_selector: Some(selector(&[(labels::CLUSTER, cluster)])),
+            pod_selector: Some(match_labels(&[(labels::CLUSTER, cluster)])),
             policy_types: Some(vec!["Ingress".into()]),
             ingress: Some(ingress),
             egress: None,

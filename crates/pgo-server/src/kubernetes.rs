@@ -89,20 +89,6 @@ pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError
         Some(c) => c,
         None => read_config(&home.config())?.unwrap_or_default(),
     };
-    if let Some(class) = &config.cluster.priority_class_name {
-        let ok = !class.is_empty()
-            && class.len() <= 253
-            && class
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-            && class.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && class.ends_with(|c: char| c.is_ascii_alphanumeric());
-        if !ok {
-            return Err(start_err(format!(
-                "Cluster.PriorityClassName {class:?} is not a Kubernetes object name (lowercase letters, digits, '-' and '.')"
-            )));
-        }
-    }
     let mut opts = RenderOptions {
         namespace: namespace(args),
         priority_class: config.cluster.priority_class_name.clone(),

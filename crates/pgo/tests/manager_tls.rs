@@ -153,22 +153,14 @@ fn install_postgres_tls(dir: &Path, ca: &Ca, name: &str) -> serde_json::Value {
 fn verified(dir: &Path, ca: &Ca, port: u16) -> Result<String, String> {
     let ca_file = dir.join("client-ca.crt");
     std::fs::write(&ca_file, &ca.pem.cert).unwrap();
-    let out = std::process::Command::new("psql")
-        .arg(format!(
-            "host=iso hostaddr=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=verify-full sslrootcert={}",
+    support::psql_at(
+        &format!(
+            "host=iso hostaddr=127.0.0.1 port={port} sslmode=verify-full sslrootcert={}",
             ca_file.display()
-        ))
-        .args(["-tAc", "select ssl from pg_stat_ssl where pid = pg_backend_pid()"])
-        .env("PGPASSWORD", "postgres-password-0123456789")
-        .env("PGCONNECT_TIMEOUT", "5")
-        .output()
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
-    if out.status.success() {
-        Ok(text(&out.stdout))
-    } else {
-        Err(text(&out.stderr))
-    }
+        ),
+        "postgres-password-0123456789",
+        "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+    )
 }
 
 #[tokio::test]

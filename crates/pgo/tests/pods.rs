@@ -10,7 +10,6 @@ use pgo_kube_fake::FakeApi;
 use pgo_kube_fake::pods::container::Image;
 use pgo_kube_fake::pods::{Kubelet, PodRuntime};
 use std::path::Path;
-use std::process::Command;
 use support::kube::{kubeconfig, operator_conf, start_with};
 
 /// The instance image the operator names by default.
@@ -65,19 +64,7 @@ fn cluster_env(pgo_yaml: Option<&str>) -> Cluster {
 }
 
 fn psql(host: &str, password: &str, sql: &str) -> Result<String, String> {
-    let out = Command::new("psql")
-        .args([
-            "-h", host, "-p", "5432", "-U", "postgres", "-tAc", sql, "postgres",
-        ])
-        .env("PGPASSWORD", password)
-        .env("PGCONNECT_TIMEOUT", "5")
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
-    }
+    support::psql_at(&format!("host={host} port=5432"), password, sql)
 }
 
 #[test]
@@ -148,22 +135,14 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
     let ca_file = c._dir.path().join("ca.crt");
     std::fs::write(&ca_file, ca).unwrap();
     let tls = |mode: &str| {
-        let out = Command::new("psql")
-            .arg(format!(
-                "host=db.pgo.svc hostaddr={host} port=5432 user=postgres dbname=postgres sslmode={mode} sslrootcert={}",
+        support::psql_at(
+            &format!(
+                "host=db.pgo.svc hostaddr={host} port=5432 sslmode={mode} sslrootcert={}",
                 ca_file.display()
-            ))
-            .args(["-tAc", "select ssl from pg_stat_ssl where pid = pg_backend_pid()"])
-            .env("PGPASSWORD", &password)
-            .env("PGCONNECT_TIMEOUT", "5")
-            .output()
-            .unwrap();
-        let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
-        if out.status.success() {
-            Ok(text(&out.stdout))
-        } else {
-            Err(text(&out.stderr))
-        }
+            ),
+            &password,
+            "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+        )
     };
     assert_eq!(tls("verify-full").as_deref(), Ok("t"));
     let clear = tls("disable");

@@ -416,7 +416,7 @@ fn rolling_update(
             format!("restarting {primary} on the current pod template; with no replica it is down meanwhile"),
         )
         .unwrap_or_default(),
-        // Replicas that are not updated yet are restarted first.
+        // No updated replica is ready to take over: nothing yet.
         None => Vec::new(),
     }
 }

@@ -9,7 +9,7 @@ use super::{KubePlatform, pods, secrets};
 use crate::render::{self, CREATED_AS, config_map_name};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret, Service};
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams};
 use pgo_api::cluster::MemberRole;
 use pgo_api::instance::{InstanceConfig, ReloadRequest, SlotRequest};
 use pgo_core::desired::InstanceSpec;
@@ -316,12 +316,8 @@ async fn point_primary_service(p: &KubePlatform, pod: &Pod, name: &str) -> Resul
     // A Service from before it selected by role: that key goes.
     selector[pgo_api::labels::ROLE] = serde_json::Value::Null;
     let patch = serde_json::json!({ "spec": { "selector": selector } });
-    let pointed = p
-        .api::<Service>()
-        .patch(&service, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|e| api_error(&format!("pointing Service {service} at {name}"), e))?;
-    p.wrote(pointed);
+    p.merge_patch::<Service>(&service, &patch, &format!("pointing Service {service} at {name}"))
+        .await?;
     tracing::info!(service = %service, primary = name, "primary Service points at the new primary");
     Ok(())
 }

@@ -3,11 +3,9 @@
 //! pod template, so a failover never rolls the new primary's pod).
 
 use super::KubePlatform;
-use super::apply::api_error;
 use super::managers::ManagerAddr;
 use crate::render::INSTANCE_LABEL;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Patch, PatchParams};
 use pgo_api::cluster::MemberRole;
 use pgo_api::labels;
 use pgo_platform::PlatformError;
@@ -158,13 +156,8 @@ pub async fn carry_labels(
     }
     let patch = json!({ "metadata": { "labels": changes, "annotations": { CARRIED: keys } } });
     let pod_name = name(pod);
-    let relabelled = p
-        .api::<Pod>()
-        .patch(&pod_name, &PatchParams::default(), &Patch::Merge(&patch))
+    p.merge_patch::<Pod>(&pod_name, &patch, &format!("labelling pod {pod_name}"))
         .await
-        .map_err(|e| api_error(&format!("labelling pod {pod_name}"), e))?;
-    p.wrote(relabelled);
-    Ok(())
 }
 
 /// Sets (or with `None` removes) the role label the Services select on.
@@ -175,12 +168,8 @@ pub async fn set_role(p: &KubePlatform, pod: &Pod, role: Option<MemberRole>) -> 
     let value = role.map(|r| r.to_string());
     let patch = json!({ "metadata": { "labels": { labels::ROLE: value } } });
     let pod_name = name(pod);
-    let relabelled = p
-        .api::<Pod>()
-        .patch(&pod_name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|e| api_error(&format!("relabelling pod {pod_name}"), e))?;
-    p.wrote(relabelled);
+    p.merge_patch::<Pod>(&pod_name, &patch, &format!("relabelling pod {pod_name}"))
+        .await?;
     tracing::info!(pod = %pod_name, role = value.as_deref().unwrap_or("none"), "pod relabelled");
     Ok(())
 }

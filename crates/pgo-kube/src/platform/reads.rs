@@ -5,7 +5,7 @@ use super::KubePlatform;
 use super::apply::{api_error, not_ours, ours};
 use super::cache::{Cachable, CacheOf, Reflector};
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use pgo_platform::PlatformError;
 use std::sync::Arc;
 
@@ -50,6 +50,23 @@ impl KubePlatform {
         if let Some(c) = self.cache::<K>() {
             c.wrote(object);
         }
+    }
+
+    /// Merges `patch` into `name`, keeping what the API server answered;
+    /// `what` names the change in an error.
+    pub(crate) async fn merge_patch<K: Cachable + CacheOf<K>>(
+        &self,
+        name: &str,
+        patch: &serde_json::Value,
+        what: &str,
+    ) -> Result<(), PlatformError> {
+        let patched = self
+            .api::<K>()
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map_err(|e| api_error(what, e))?;
+        self.wrote(patched);
+        Ok(())
     }
 
     /// Deletes `name` if pgo made it; gone already is fine.

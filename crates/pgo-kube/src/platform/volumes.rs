@@ -2,9 +2,7 @@
 //! never shrunk (Kubernetes cannot shrink a claim).
 
 use super::KubePlatform;
-use super::apply::api_error;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
-use kube::api::{Patch, PatchParams};
 use pgo_core::desired::VolumeSpec;
 use pgo_core::validate::size_bytes;
 use pgo_platform::PlatformError;
@@ -45,12 +43,12 @@ impl KubePlatform {
             return Ok(());
         }
         let patch = serde_json::json!({ "spec": { "resources": { "requests": { "storage": want } } } });
-        let grown = self
-            .api::<PersistentVolumeClaim>()
-            .patch(&spec.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(|e| api_error(&format!("growing PVC {} from {have} to {want}", spec.name), e))?;
-        self.wrote(grown);
+        self.merge_patch::<PersistentVolumeClaim>(
+            &spec.name,
+            &patch,
+            &format!("growing PVC {} from {have} to {want}", spec.name),
+        )
+        .await?;
         tracing::info!(pvc = %spec.name, from = have, to = want, "growing PVC");
         Ok(())
     }

@@ -415,6 +415,24 @@ pub fn psql(port: u16, password: &str, sql: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs `sql` with psql as `postgres` where the libpq string `conninfo`
+/// says: its unaligned output, or what psql said when it failed.
+pub fn psql_at(conninfo: &str, password: &str, sql: &str) -> Result<String, String> {
+    let out = Command::new("psql")
+        .arg(format!("{conninfo} user=postgres dbname=postgres"))
+        .args(["-tAc", sql])
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "5")
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).trim().to_string();
+    if out.status.success() {
+        Ok(text(&out.stdout))
+    } else {
+        Err(text(&out.stderr))
+    }
+}
+
 /// A server with fast probes and a short auto failover timer.
 pub fn autofail_server(sleep_seconds: u64) -> Server {
     Server::start_prepared(&[], |home| {
