@@ -27,6 +27,9 @@ if [ "${1:-}" = "--test" ]; then
   command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
   command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
   command -v curl >/dev/null 2>&1 || missing+=(curl)
+  # A pod's uid that no passwd entry names (OpenShift's): initdb runs
+  # under nss_wrapper, as the instance image has it.
+  ls /usr/lib/*/libnss_wrapper.so >/dev/null 2>&1 || missing+=(libnss-wrapper)
 fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" != 0 ]; then

@@ -86,6 +86,10 @@ pub struct ClusterDefaults {
     /// node evicts other work before a database.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub priority_class_name: Option<String>,
+    /// Kubernetes: leave pods' fsGroup unset, for a policy that assigns it
+    /// (OpenShift's restricted SCC refuses pods that name their own).
+    #[serde(rename = "DisableFSGroup")]
+    pub disable_fs_group: bool,
 }
 
 impl Default for ClusterDefaults {
@@ -101,6 +105,7 @@ impl Default for ClusterDefaults {
             autofail: false,
             autofail_replace_replica: true,
             priority_class_name: None,
+            disable_fs_group: false,
         }
     }
 }

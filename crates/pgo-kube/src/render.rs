@@ -102,6 +102,29 @@ pub struct RenderOptions {
     pub strategy: Option<String>,
     /// The PriorityClass of PostgreSQL pods (`Cluster.PriorityClassName`).
     pub priority_class: Option<String>,
+    /// The group pods' volumes are given to (the instance image's own);
+    /// `None` leaves it to the cluster's policy (`Cluster.DisableFSGroup`,
+    /// for OpenShift's restricted one, which assigns it).
+    pub fs_group: Option<u32>,
+}
+
+/// The instance image's user and group (deploy/docker/Dockerfile).
+pub const IMAGE_GROUP: u32 = 999;
+
+/// Every pod's securityContext. No runAsUser: the image's user runs, or
+/// the one a policy assigns (OpenShift), which the manager copes with.
+fn pod_security(opts: &RenderOptions) -> serde_json::Value {
+    // Not a recursive chgrp of PGDATA on every mount (PostgreSQL refuses
+    // a group-writable data directory), whoever sets the fsGroup.
+    let mut sc = json!({
+        "runAsNonRoot": true,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "seccompProfile": { "type": "RuntimeDefault" },
+    });
+    if let Some(gid) = opts.fs_group {
+        sc["fsGroup"] = json!(gid);
+    }
+    sc
 }
 
 impl Default for RenderOptions {
@@ -112,6 +135,7 @@ impl Default for RenderOptions {
             metrics_image: "quay.io/prometheuscommunity/postgres-exporter:v0.15.0".into(),
             strategy: None,
             priority_class: None,
+            fs_group: Some(IMAGE_GROUP),
         }
     }
 }
@@ -330,6 +354,7 @@ pub fn render_instance(
         "image": opts.image,
         "metrics_image": opts.metrics_image,
         "priority_class": opts.priority_class,
+        "pod_security": pod_security(opts),
         "resources": i.resources.clone().unwrap_or_else(Resources::guaranteed_default),
         // The exporter's own, requests equal to limits like the database's,
         // so the pod stays Guaranteed.
@@ -658,6 +683,7 @@ pub fn render_rmdata(
             "path": path,
         },
         "image": opts.image,
+        "pod_security": pod_security(opts),
     });
     Ok(Rendered::Job(Box::new(render(
         templates,
@@ -685,6 +711,7 @@ pub fn render_backup(
         },
         "secrets": { "replication": names::secret(&name, names::REPLICATION_USER) },
         "image": opts.image,
+        "pod_security": pod_security(opts),
     });
     Ok(Rendered::Job(Box::new(render(
         templates,

@@ -368,6 +368,65 @@ fn rmdata_and_backup_jobs() {
     assert!(spec.active_deadline_seconds.is_some() && spec.ttl_seconds_after_finished.is_some());
 }
 
+/// Every pod's securityContext, the Jobs' too.
+fn pod_security_contexts(
+    opts: &RenderOptions,
+) -> Vec<(String, k8s_openapi::api::core::v1::PodSecurityContext)> {
+    let templates = Templates::embedded();
+    let objects = render_cluster(&cluster("db"), &[replica("db", "db-a1b2")], &templates, opts).unwrap();
+    let mut out: Vec<_> = ["db", "db-a1b2"]
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                pod_spec(&objects, n).security_context.clone().unwrap(),
+            )
+        })
+        .collect();
+    for job in [
+        render_rmdata("db", "db", "data", &templates, opts).unwrap(),
+        render_backup(&cluster("db"), "db-backup", &templates, opts).unwrap(),
+    ] {
+        let Rendered::Job(j) = job else { panic!() };
+        let spec = j.spec.unwrap().template.spec.unwrap();
+        assert!(
+            spec.containers
+                .iter()
+                .all(|c| c.security_context.as_ref().unwrap().run_as_user.is_none())
+        );
+        out.push((j.metadata.name.unwrap(), spec.security_context.unwrap()));
+    }
+    out
+}
+
+#[test]
+fn no_pod_names_its_uid_so_a_policy_may_assign_one() {
+    for (name, sc) in pod_security_contexts(&RenderOptions::default()) {
+        // The image's user runs; OpenShift's restricted policy puts its own
+        // in, and refuses pods that name one outside its range.
+        assert_eq!((sc.run_as_user, sc.run_as_group), (None, None), "{name}");
+        assert_eq!(sc.run_as_non_root, Some(true), "{name}");
+        assert_eq!(
+            sc.fs_group,
+            Some(i64::from(pgo_kube::render::IMAGE_GROUP)),
+            "{name}"
+        );
+    }
+    // `Cluster.DisableFSGroup`: the policy's fsGroup instead of the image's.
+    let opts = RenderOptions {
+        fs_group: None,
+        ..RenderOptions::default()
+    };
+    for (name, sc) in pod_security_contexts(&opts) {
+        assert_eq!((sc.run_as_user, sc.fs_group), (None, None), "{name}");
+        assert_eq!(
+            sc.fs_group_change_policy.as_deref(),
+            Some("OnRootMismatch"),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn pods_start_on_read_only_config_mounts_and_keep_their_data_directory_private() {
     let objects = render(&cluster("db"), &[replica("db", "db-a1b2")]);

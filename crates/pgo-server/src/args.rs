@@ -45,6 +45,9 @@ pub enum Command {
         /// The PriorityClass of PostgreSQL pods.
         #[arg(long)]
         priority_class: Option<String>,
+        /// Leave pods' fsGroup unset (pgo.yaml `Cluster.DisableFSGroup`).
+        #[arg(long)]
+        disable_fs_group: bool,
         /// Also print the rmdata Job of every volume and a backup Job.
         #[arg(long)]
         with_jobs: bool,
@@ -149,6 +152,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
             namespace,
             image,
             priority_class,
+            disable_fs_group,
             with_jobs,
         } => crate::render::run(crate::render::Args {
             file: &file,
@@ -157,6 +161,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
             namespace,
             image,
             priority_class,
+            disable_fs_group,
             with_jobs,
         }),
         Command::Job {

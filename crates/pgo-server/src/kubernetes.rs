@@ -92,6 +92,7 @@ pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError
     let mut opts = RenderOptions {
         namespace: namespace(args),
         priority_class: config.cluster.priority_class_name.clone(),
+        fs_group: (!config.cluster.disable_fs_group).then_some(pgo_kube::render::IMAGE_GROUP),
         ..RenderOptions::default()
     };
     if let Some(image) = &args.instance_image {

@@ -15,6 +15,7 @@ pub struct Args<'a> {
     pub namespace: String,
     pub image: Option<String>,
     pub priority_class: Option<String>,
+    pub disable_fs_group: bool,
     pub with_jobs: bool,
 }
 
@@ -63,6 +64,7 @@ pub fn run(args: Args<'_>) -> Result<(), ServerError> {
         namespace: args.namespace,
         strategy: args.strategy,
         priority_class: args.priority_class,
+        fs_group: (!args.disable_fs_group).then_some(pgo_kube::render::IMAGE_GROUP),
         ..RenderOptions::default()
     };
     if let Some(image) = args.image {

@@ -21,7 +21,7 @@ fn image() -> String {
 const NEXT_IMAGE: &str = "pgo/postgres-instance:next";
 
 /// The images the templates name, and what stands in for them here.
-fn kubelet(api: &FakeApi, dir: &Path) -> Kubelet {
+fn kubelet(api: &FakeApi, dir: &Path, restricted_uid: Option<u32>) -> Kubelet {
     api.run_pods(PodRuntime {
         dir: dir.join("kubelet"),
         image: Image {
@@ -33,6 +33,7 @@ fn kubelet(api: &FakeApi, dir: &Path) -> Kubelet {
             uid: 999,
         },
         images: vec![image(), NEXT_IMAGE.to_string()],
+        restricted_uid,
     })
     .unwrap()
 }
@@ -48,12 +49,18 @@ struct Cluster {
 }
 
 fn cluster_env(pgo_yaml: Option<&str>) -> Cluster {
+    cluster_env_as(pgo_yaml, None)
+}
+
+/// As [`cluster_env`], with OpenShift's restricted policy giving every pod
+/// `restricted_uid` when there is one.
+fn cluster_env_as(pgo_yaml: Option<&str>, restricted_uid: Option<u32>) -> Cluster {
     let dir = support::reachable_tempdir();
     let conf = dir.path().join("operator-conf");
     operator_conf(&conf);
     let api = FakeApi::new(&["node-a", "node-b"]);
     let port = api.serve_http();
-    let kubelet = kubelet(&api, dir.path());
+    let kubelet = kubelet(&api, dir.path(), restricted_uid);
     let server = start_with(&conf, &kubeconfig(dir.path(), port), pgo_yaml);
     Cluster {
         server,
@@ -322,9 +329,14 @@ fn a_lost_node_fails_over_to_the_replica_and_the_old_primary_never_serves_again(
         });
 }
 
+/// A uid from an OpenShift namespace's range: no image's passwd names it.
+const OPENSHIFT_UID: u32 = 1_000_650_000;
+
 #[test]
-fn a_killed_primary_pod_restarts_on_its_data_and_loses_no_commit() {
-    let c = cluster_env(None);
+fn under_openshifts_restricted_policy_a_killed_primary_pod_restarts_on_its_data_and_loses_no_commit() {
+    // The policy assigns the uid and fsGroup and refuses pods that name
+    // their own, so pgo names neither (`DisableFSGroup` for the fsGroup).
+    let c = cluster_env_as(Some("Cluster:\n  DisableFSGroup: true\n"), Some(OPENSHIFT_UID));
     c.server
         .pgo_ok(&["create", "cluster", "db", "--replica-count=1", "--timeout=120"]);
     let view = c.server.show_json("db");
@@ -341,6 +353,13 @@ fn a_killed_primary_pod_restarts_on_its_data_and_loses_no_commit() {
         .into_keys()
         .find(|p| !p.starts_with(&replica))
         .unwrap();
+    // initdb and pg_basebackup ran as that uid (under nss_wrapper), which
+    // owns both data directories.
+    for claim in ["db", replica.as_str()] {
+        let pgdata = c.kubelet.claim_dir(claim).join("data/pgdata");
+        let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&pgdata).unwrap());
+        assert_eq!(owner, OPENSHIFT_UID, "{}", pgdata.display());
+    }
 
     // Every process of the pod at once: the manager and PostgreSQL, with
     // no shutdown. The kubelet restarts the container; PostgreSQL recovers

@@ -40,7 +40,9 @@ pub fn identity(pod: &Value, container: &Value, image: &Image) -> (u32, u32, Vec
             .map(|v| v as u32)
     };
     let uid = pick("runAsUser").unwrap_or(image.uid);
-    let gid = pick("runAsGroup").unwrap_or(image.uid);
+    // As a runtime does: the group of the uid's passwd entry in the image,
+    // and group 0 for a uid the image does not know.
+    let gid = pick("runAsGroup").unwrap_or(if uid == image.uid { image.uid } else { 0 });
     let groups = pod["spec"]["securityContext"]["fsGroup"]
         .as_u64()
         .map(|g| vec![g as u32])

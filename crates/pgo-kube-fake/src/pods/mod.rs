@@ -13,6 +13,7 @@
 //! image, so only containers of the operator's image run; others are
 //! reported as not started), resource limits, and a second machine.
 
+pub mod admission;
 pub mod container;
 pub mod net;
 pub mod proxy;
@@ -41,6 +42,9 @@ pub struct PodRuntime {
     /// The image names whose containers run (others cannot here): each is
     /// [`PodRuntime::image`], as two tags of one build would be.
     pub images: Vec<String>,
+    /// OpenShift's restricted policy with this uid for the namespace: pods
+    /// run as it, which no image knows ([`admission::restricted`]).
+    pub restricted_uid: Option<u32>,
 }
 
 /// A running kubelet; dropping it stops every pod and removes the network.
@@ -658,6 +662,9 @@ impl Node {
         let name = format!("{dname}-{:05}", self.made);
         let template = &d["spec"]["template"];
         let mut spec = template["spec"].clone();
+        if let Some(uid) = self.runtime.restricted_uid {
+            admission::restricted(&mut spec, uid)?;
+        }
         let nodes: Vec<String> = self
             .api
             .names(NODES)
