@@ -46,13 +46,13 @@ cluster everything "  replicas: 3
   autofail: true" >"$out/everything.in"
 for f in "$out"/*.in; do
   extra=()
-  if [ "$(basename "$f")" = everything.in ]; then extra=(--priority-class postgres-critical); fi
+  if [ "$(basename "$f")" = everything.in ]; then extra=(--priority-class postgres-critical --disable-fs-group); fi
   "$bin" render -f "$f" --with-jobs "${extra[@]}" >"${f%.in}.yaml"
 done
 
-files=("$out"/*.yaml deploy/namespace.yaml deploy/rbac.yaml deploy/operator.yaml deploy/operator-conf.yaml deploy/crds/pgo-crds.yaml)
+files=("$out"/*.yaml deploy/namespace.yaml deploy/rbac.yaml deploy/watched-namespace.yaml deploy/operator.yaml deploy/operator-conf.yaml deploy/crds/pgo-crds.yaml)
 rendered=$(cat "$out"/*.yaml | grep -c '^kind:')
-deployed=$(cat deploy/namespace.yaml deploy/rbac.yaml deploy/operator.yaml deploy/operator-conf.yaml deploy/crds/pgo-crds.yaml | grep -c '^kind:')
+deployed=$(cat deploy/namespace.yaml deploy/rbac.yaml deploy/watched-namespace.yaml deploy/operator.yaml deploy/operator-conf.yaml deploy/crds/pgo-crds.yaml | grep -c '^kind:')
 newest=$(validate --version)
 for version in 1.32.0 "$newest"; do
   validate --strict --quiet -k "$version" "${files[@]}"

@@ -5,6 +5,7 @@
 pub mod auth;
 mod error;
 pub mod metrics;
+mod namespaces;
 mod routes;
 mod serve;
 pub mod tls;
@@ -20,18 +21,23 @@ use std::sync::Arc;
 
 /// What every handler shares.
 pub struct AppState {
+    /// The namespace this state serves (empty on the local platform).
+    pub namespace: String,
     pub store: Arc<dyn Store>,
     pub platform: Arc<dyn Platform>,
-    pub auth: auth::Auth,
+    pub auth: Arc<auth::Auth>,
     pub config: PgoConfig,
     pub metrics: metrics::ApiMetrics,
+    /// Every namespace's store, this one's among them: `/metrics` counts
+    /// the clusters of all.
+    stores: Vec<Arc<dyn Store>>,
     /// Failed logins by source address.
-    throttle: auth::Throttle,
+    throttle: Arc<auth::Throttle>,
     /// Password hashes computed at once: PBKDF2 must not take every core.
-    hashing: tokio::sync::Semaphore,
+    hashing: Arc<tokio::sync::Semaphore>,
     /// Connections `/test` opens at once across all callers, so a reader
     /// cannot use up PostgreSQL's connection slots.
-    testing: tokio::sync::Semaphore,
+    testing: Arc<tokio::sync::Semaphore>,
     /// Why the operator is not alive, if it is not (`/livez`).
     liveness: Option<Liveness>,
 }
@@ -52,16 +58,48 @@ impl AppState {
         config: PgoConfig,
     ) -> Self {
         AppState {
+            namespace: String::new(),
+            stores: vec![store.clone()],
             store,
             platform,
-            auth,
+            auth: Arc::new(auth),
             config,
             metrics: metrics::ApiMetrics::default(),
-            throttle: auth::Throttle::default(),
-            hashing: tokio::sync::Semaphore::new(HASHING),
-            testing: tokio::sync::Semaphore::new(TESTING),
+            throttle: Arc::default(),
+            hashing: Arc::new(tokio::sync::Semaphore::new(HASHING)),
+            testing: Arc::new(tokio::sync::Semaphore::new(TESTING)),
             liveness: None,
         }
+    }
+
+    /// The same server (users, throttle, limits, metrics) over another
+    /// namespace's store and platform.
+    pub fn in_namespace(&self, namespace: &str, store: Arc<dyn Store>, platform: Arc<dyn Platform>) -> Self {
+        AppState {
+            namespace: namespace.to_string(),
+            store,
+            platform,
+            auth: self.auth.clone(),
+            config: self.config.clone(),
+            metrics: self.metrics.clone(),
+            stores: self.stores.clone(),
+            throttle: self.throttle.clone(),
+            hashing: self.hashing.clone(),
+            testing: self.testing.clone(),
+            liveness: self.liveness.clone(),
+        }
+    }
+
+    /// Names the namespace this state serves.
+    pub fn named(mut self, namespace: &str) -> Self {
+        self.namespace = namespace.to_string();
+        self
+    }
+
+    /// Counts the clusters of these stores too on `/metrics`.
+    pub fn counting(mut self, stores: Vec<Arc<dyn Store>>) -> Self {
+        self.stores = stores;
+        self
     }
 }
 
@@ -85,4 +123,10 @@ impl AppState {
 
 pub fn router(state: Arc<AppState>) -> axum::Router {
     routes::router(state)
+}
+
+/// One router per namespace, chosen by a request's `namespace` query
+/// parameter; the first serves requests that name none.
+pub fn namespaced_router(states: Vec<Arc<AppState>>) -> axum::Router {
+    namespaces::router(states)
 }

@@ -35,6 +35,7 @@ struct PhaseLabel {
 }
 
 /// The apiserver's series and the registry every series is scraped from.
+#[derive(Clone)]
 pub struct ApiMetrics {
     registry: Arc<Registry>,
     requests: Family<RequestLabels, Counter>,
@@ -94,7 +95,11 @@ pub async fn count(State(state): State<Arc<AppState>>, req: Request, next: Next)
 
 pub async fn scrape(caller: Caller, State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
     caller.require(Permission::ShowMetrics)?;
-    let (clusters, _) = Api::<Pgcluster>::new(state.store.clone()).list().await?;
+    // Every watched namespace's.
+    let mut clusters = Vec::new();
+    for store in &state.stores {
+        clusters.extend(Api::<Pgcluster>::new(store.clone()).list().await?.0);
+    }
     for phase in ClusterPhase::ALL {
         let n = clusters
             .iter()

@@ -24,6 +24,10 @@ pub struct Cli {
     /// File holding `username:password` (default ~/.pgouser).
     #[arg(long, global = true, env = "PGOUSER")]
     pub pgouser: Option<PathBuf>,
+    /// Kubernetes: the namespace to act in, one the operator watches (its
+    /// first when unset).
+    #[arg(short = 'n', long, global = true, env = "PGO_NAMESPACE")]
+    pub namespace: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -18,6 +18,8 @@ pub struct Client {
     base: String,
     user: String,
     password: String,
+    /// Sent as the `namespace` query parameter of every request.
+    namespace: Option<String>,
 }
 
 fn pgouser_path(cli: &Cli) -> Result<PathBuf, CliError> {
@@ -89,6 +91,16 @@ impl Client {
                 "the apiserver URL {base:?} must start with https:// (pgo sends credentials only over TLS)"
             )));
         }
+        let namespace = cli.namespace.clone().filter(|n| !n.is_empty());
+        if let Some(ns) = &namespace
+            && !ns
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(CliError::Usage(format!(
+                "--namespace {ns:?} is not a namespace name (a-z, 0-9 and '-')"
+            )));
+        }
         let (user, password) = credentials(cli)?;
         let mut builder = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -103,6 +115,7 @@ impl Client {
             base,
             user,
             password,
+            namespace,
         })
     }
 
@@ -116,9 +129,16 @@ impl Client {
         path: &str,
         body: Option<&B>,
     ) -> Result<(StatusCode, Vec<u8>), CliError> {
+        let url = match &self.namespace {
+            Some(ns) => {
+                let join = if path.contains('?') { '&' } else { '?' };
+                format!("{}{path}{join}namespace={ns}", self.base)
+            }
+            None => format!("{}{path}", self.base),
+        };
         let mut req = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, url)
             .basic_auth(&self.user, Some(&self.password));
         if let Some(b) = body {
             req = req.json(b);

@@ -42,6 +42,23 @@ pub const PGREPLICAS: &str = "/apis/pgo.dev/v1/namespaces/pgo/pgreplicas";
 pub const PGTASKS: &str = "/apis/pgo.dev/v1/namespaces/pgo/pgtasks";
 pub const NODES: &str = "/api/v1/nodes";
 
+/// The path of a core (`v1`) or apps/batch collection in namespace `ns`.
+pub fn collection(ns: &str, resource: &str) -> String {
+    match resource {
+        "deployments" => format!("/apis/apps/v1/namespaces/{ns}/deployments"),
+        "jobs" => format!("/apis/batch/v1/namespaces/{ns}/jobs"),
+        "pgclusters" | "pgreplicas" | "pgtasks" => format!("/apis/pgo.dev/v1/namespaces/{ns}/{resource}"),
+        _ => format!("/api/v1/namespaces/{ns}/{resource}"),
+    }
+}
+
+/// The namespace a collection's path names, if it names one.
+fn namespace_of(coll: &str) -> Option<&str> {
+    let mut segs = coll.split('/');
+    segs.find(|s| *s == "namespaces")?;
+    segs.next()
+}
+
 /// A change, as a watch reports it.
 #[derive(Clone, Debug)]
 pub struct Change {
@@ -269,8 +286,8 @@ impl State {
         meta["uid"] = json!(format!("uid-{}", self.version));
         meta["creationTimestamp"] = json!(now());
         meta["generation"] = json!(1);
-        if coll.contains("/namespaces/") {
-            meta["namespace"] = json!(NS);
+        if let Some(ns) = namespace_of(coll) {
+            meta["namespace"] = json!(ns);
         }
         self.bump(&mut object);
         self.store(coll, &name, object.clone(), "ADDED");
@@ -630,16 +647,24 @@ impl FakeApi {
 
     fn kubelet_pass(&self, new_pods: &mut Vec<(String, String)>) -> BTreeMap<String, String> {
         let mut s = self.0.lock().unwrap();
-        let deployments: Vec<Value> = s
+        // Every namespace's Deployments, with the namespace's pods.
+        let deployments: Vec<(String, Value)> = s
             .objects
-            .get(DEPLOYMENTS)
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default();
+            .iter()
+            .filter(|(coll, _)| {
+                coll.starts_with("/apis/apps/v1/namespaces/") && coll.ends_with("/deployments")
+            })
+            .flat_map(|(coll, m)| {
+                let ns = namespace_of(coll).unwrap_or(NS).to_string();
+                m.values().map(move |d| (ns.clone(), d.clone()))
+            })
+            .collect();
         let mut out = BTreeMap::new();
-        for d in deployments {
+        for (ns, d) in deployments {
+            let pods_coll = collection(&ns, "pods");
             let dname = d["metadata"]["name"].as_str().unwrap().to_string();
             let uid = d["metadata"]["uid"].clone();
-            let existing = s.objects.get(PODS).and_then(|m| {
+            let existing = s.objects.get(&pods_coll).and_then(|m| {
                 m.values()
                     .find(|p| p.pointer("/metadata/ownerReferences/0/uid") == Some(&uid))
                     .cloned()
@@ -658,7 +683,7 @@ impl FakeApi {
                         .any(|(k, v)| p["metadata"]["annotations"][k] != *v) =>
                 {
                     let name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
-                    s.remove(PODS, &name);
+                    s.remove(&pods_coll, &name);
                     None
                 }
                 other => other,
@@ -684,7 +709,7 @@ impl FakeApi {
                         "status": { "phase": "Running", "podIP": format!("127.{}.{}.{}", s.subnet.0, s.subnet.1, n + 1),
                             "conditions": [{ "type": "Ready", "status": "True" }] },
                     });
-                    let pod = s.insert_new(PODS, pod);
+                    let pod = s.insert_new(&pods_coll, pod);
                     if s.serve_managers {
                         let ip = pod["status"]["podIP"].as_str().unwrap().to_string();
                         // The Secret the pod mounts with the manager's token, as a kubelet would.
@@ -699,14 +724,15 @@ impl FakeApi {
                                     .is_some_and(|items| items.iter().any(|i| i["key"] == "token"))
                             })
                             .and_then(|v| v["secretName"].as_str())
-                            .unwrap_or_default()
-                            .to_string();
-                        new_pods.push((ip, secret));
+                            .unwrap_or_default();
+                        new_pods.push((ip, format!("{ns}/{secret}")));
                     }
                     pod
                 }
             };
-            out.insert(dname, pod["status"]["podIP"].as_str().unwrap().to_string());
+            // Keyed by name in the default namespace, `namespace/name` in others.
+            let key = if ns == NS { dname } else { format!("{ns}/{dname}") };
+            out.insert(key, pod["status"]["podIP"].as_str().unwrap().to_string());
         }
         out
     }

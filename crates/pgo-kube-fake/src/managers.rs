@@ -5,7 +5,7 @@
 //! endpoints behind the token in that Secret. Every control call is
 //! recorded.
 
-use crate::{FakeApi, SECRETS};
+use crate::FakeApi;
 use base64::Engine;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -25,7 +25,8 @@ pub struct ManagerCall {
 }
 
 impl FakeApi {
-    /// Starts a manager at `ip` for a pod that mounts Secret `secret`.
+    /// Starts a manager at `ip` for a pod that mounts Secret `secret`
+    /// (`namespace/name`).
     pub(crate) fn start_manager(&self, ip: String, secret: String) {
         let me = self.clone();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -73,7 +74,8 @@ impl FakeApi {
     }
 
     fn secret_key(&self, secret: &str, key: &str) -> Option<Vec<u8>> {
-        let secret = self.get(SECRETS, secret)?;
+        let (ns, name) = secret.split_once('/')?;
+        let secret = self.get(&crate::collection(ns, "secrets"), name)?;
         base64::engine::general_purpose::STANDARD
             .decode(secret.pointer("/data")?.get(key)?.as_str()?)
             .ok()

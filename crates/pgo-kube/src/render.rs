@@ -94,7 +94,12 @@ impl Rendered {
 /// Settings of a rendering that are not in the cluster's spec.
 #[derive(Clone, Debug)]
 pub struct RenderOptions {
+    /// Where the cluster's objects go.
     pub namespace: String,
+    /// Where the operator's own pods run (the NetworkPolicy admits them
+    /// to the managers' port): the cluster's namespace unless it watches
+    /// others too.
+    pub operator_namespace: String,
     /// The image that runs `postgres-operator instance`.
     pub image: String,
     pub metrics_image: String,
@@ -131,6 +136,7 @@ impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
             namespace: "pgo".into(),
+            operator_namespace: "pgo".into(),
             image: format!("pgo/postgres-instance:{}", env!("CARGO_PKG_VERSION")),
             metrics_image: "quay.io/prometheuscommunity/postgres-exporter:v0.15.0".into(),
             strategy: None,
@@ -635,7 +641,10 @@ pub fn render_network_policy(
         NetworkPolicyIngressRule {
             ports: tcp(i32::from(crate::platform::MANAGER_PORT)),
             from: Some(vec![NetworkPolicyPeer {
-                namespace_selector: Some(match_labels(&[("kubernetes.io/metadata.name", &opts.namespace)])),
+                namespace_selector: Some(match_labels(&[(
+                    "kubernetes.io/metadata.name",
+                    &opts.operator_namespace,
+                )])),
                 pod_selector: Some(match_labels(&[("name", OPERATOR_POD_LABEL)])),
                 ..Default::default()
             }]),

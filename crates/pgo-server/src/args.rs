@@ -86,10 +86,11 @@ pub struct RunArgs {
     /// PostgreSQL's binaries, when not found on their own.
     #[arg(long, env = "PGO_PG_BIN_DIR")]
     pub pg_bin_dir: Option<PathBuf>,
-    /// Kubernetes: the namespace of the clusters; the pod's own namespace
-    /// when it runs in one, else `pgo`.
-    #[arg(long, env = "PGO_NAMESPACE")]
-    pub namespace: Option<String>,
+    /// Kubernetes: the namespaces of the clusters, comma-separated; the
+    /// first is where `pgo` goes without `--namespace`. The pod's own
+    /// namespace when it runs in one, else `pgo`.
+    #[arg(long, env = "WATCH_NAMESPACE", value_delimiter = ',')]
+    pub namespace: Vec<String>,
     /// Kubernetes: the mounted operator-conf ConfigMap (the templates and
     /// an optional pgo.yaml).
     #[arg(long, env = "PGO_OPERATOR_CONF", default_value = "/operator-conf")]

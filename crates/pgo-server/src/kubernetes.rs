@@ -7,7 +7,7 @@
 use crate::ServerError;
 use crate::args::RunArgs;
 use crate::home::Home;
-use crate::run::{Backend, read_config};
+use crate::run::{Backend, Scope, read_config};
 use pgo_api::rest::CreateClusterRequest;
 use pgo_api::{Pgcluster, PgclusterSpec, Pgreplica, PgreplicaSpec};
 use pgo_kube::leader::{Candidate, Election};
@@ -22,17 +22,44 @@ fn start_err(s: String) -> ServerError {
     ServerError::Start(s)
 }
 
-/// The namespace asked for, else the pod's own, else `pgo`.
-fn namespace(args: &RunArgs) -> String {
-    args.namespace
-        .clone()
-        .or_else(|| {
-            std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
-                .ok()
-                .map(|n| n.trim().to_string())
-                .filter(|n| !n.is_empty())
-        })
-        .unwrap_or_else(|| "pgo".into())
+/// The pod's own namespace, when it runs in one.
+fn own_namespace() -> Option<String> {
+    std::fs::read_to_string(SERVICE_ACCOUNT_NAMESPACE)
+        .ok()
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+}
+
+/// What Kubernetes requires of a namespace's name.
+fn is_dns1123_label(name: &str) -> bool {
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| alnum(b) || b == b'-')
+        && name.bytes().next().is_some_and(alnum)
+        && name.bytes().last().is_some_and(alnum)
+}
+
+/// The namespaces watched, the first the default one: those asked for,
+/// else the pod's own, else `pgo`. Each must be a namespace's name, once.
+fn namespaces(args: &RunArgs) -> Result<Vec<String>, ServerError> {
+    let asked: Vec<String> = args.namespace.iter().map(|n| n.trim().to_string()).collect();
+    if asked.is_empty() {
+        return Ok(vec![own_namespace().unwrap_or_else(|| "pgo".into())]);
+    }
+    let mut out: Vec<String> = Vec::new();
+    for ns in asked {
+        if !is_dns1123_label(&ns) {
+            return Err(start_err(format!(
+                "--namespace: {ns:?} is not a namespace name (at most 63 of a-z, 0-9 and '-', starting and ending with a letter or digit)"
+            )));
+        }
+        if out.contains(&ns) {
+            return Err(start_err(format!("--namespace: {ns} is named twice")));
+        }
+        out.push(ns);
+    }
+    Ok(out)
 }
 
 /// Renders a cluster with every option on through each strategy, so a
@@ -89,8 +116,12 @@ pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError
         Some(c) => c,
         None => read_config(&home.config())?.unwrap_or_default(),
     };
+    let watched = namespaces(args)?;
+    // The lease, the apiserver's Secret: where the operator's pod runs.
+    let own = own_namespace().unwrap_or_else(|| watched[0].clone());
     let mut opts = RenderOptions {
-        namespace: namespace(args),
+        namespace: watched[0].clone(),
+        operator_namespace: own.clone(),
         priority_class: config.cluster.priority_class_name.clone(),
         fs_group: (!config.cluster.disable_fs_group).then_some(pgo_kube::render::IMAGE_GROUP),
         ..RenderOptions::default()
@@ -104,11 +135,29 @@ pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError
             "cannot reach the Kubernetes API (in-cluster config or KUBECONFIG): {e}"
         ))
     })?;
-    let ca = InstanceCa::new(client.clone(), &opts.namespace);
-    let managers = HttpManagers::new(pgo_kube::platform::MANAGER_PORT, ca.clone()).map_err(start_err)?;
+    // Each namespace apart: its own store, platform, caches and CA, as if
+    // an operator ran in each.
+    let mut scopes = Vec::new();
+    for ns in &watched {
+        let opts = RenderOptions {
+            namespace: ns.clone(),
+            ..opts.clone()
+        };
+        let ca = InstanceCa::new(client.clone(), ns);
+        let managers = HttpManagers::new(pgo_kube::platform::MANAGER_PORT, ca.clone()).map_err(start_err)?;
+        scopes.push(Scope {
+            namespace: ns.clone(),
+            store: Arc::new(KubeStore::new(client.clone(), ns)),
+            platform: Arc::new(
+                KubePlatform::new(client.clone(), templates.clone(), opts, Arc::new(managers), ca)
+                    .with_caches(),
+            ),
+        });
+    }
     let describe = format!(
-        "kubernetes platform, namespace {}, templates from {}, instance image {}",
-        opts.namespace,
+        "kubernetes platform, namespace{} {}, templates from {}, instance image {}",
+        if watched.len() > 1 { "s" } else { "" },
+        watched.join(", "),
         conf.display(),
         opts.image
     );
@@ -120,17 +169,11 @@ pub async fn backend(args: &RunArgs, home: &Home) -> Result<Backend, ServerError
             .and_then(|h| h.into_string().ok())
             .unwrap_or_else(|| format!("postgres-operator-{}", std::process::id()))
     });
-    let election = Candidate::new(
-        client.clone(),
-        &opts.namespace,
-        Election::new(LEASE, &identity),
-        pod,
-    );
+    let election = Candidate::new(client.clone(), &own, Election::new(LEASE, &identity), pod);
     Ok(Backend {
         election: Some(election),
-        keeper: Some(crate::kept::Keeper::new(client.clone(), &opts.namespace)),
-        store: Arc::new(KubeStore::new(client.clone(), &opts.namespace)),
-        platform: Arc::new(KubePlatform::new(client, templates, opts, Arc::new(managers), ca).with_caches()),
+        keeper: Some(crate::kept::Keeper::new(client, &own)),
+        scopes,
         config,
         describe,
     })

@@ -61,6 +61,7 @@ pub fn run(args: Args<'_>) -> Result<(), ServerError> {
         None => Templates::embedded(),
     };
     let mut opts = RenderOptions {
+        operator_namespace: args.namespace.clone(),
         namespace: args.namespace,
         strategy: args.strategy,
         priority_class: args.priority_class,

@@ -24,10 +24,19 @@ fn start_err(s: String) -> ServerError {
     ServerError::Start(s)
 }
 
-/// What the server runs on: its store, its platform, its settings.
-pub struct Backend {
+/// A store and a platform, an operator and an apiserver apart: the local
+/// platform has one; on Kubernetes, each watched namespace is one.
+pub struct Scope {
+    /// Empty on the local platform.
+    pub namespace: String,
     pub store: Arc<dyn Store>,
     pub platform: Arc<dyn Platform>,
+}
+
+/// What the server runs on: its scopes, its settings.
+pub struct Backend {
+    /// At least one; the first answers requests that name no namespace.
+    pub scopes: Vec<Scope>,
     pub config: PgoConfig,
     /// For the log line that says where things are.
     pub describe: String,
@@ -94,8 +103,11 @@ fn local(args: &RunArgs, home: &Home) -> Result<Backend, ServerError> {
         .map_err(|e| start_err(e.to_string()))?,
     );
     Ok(Backend {
-        store,
-        platform,
+        scopes: vec![Scope {
+            namespace: String::new(),
+            store,
+            platform,
+        }],
         config,
         describe: format!(
             "local platform, data in {}, PostgreSQL from {}",
@@ -154,8 +166,7 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         PlatformKind::Kubernetes => crate::kubernetes::backend(&args, &home).await?,
     };
     let Backend {
-        store,
-        platform,
+        scopes,
         config,
         describe,
         election,
@@ -208,7 +219,7 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     let exports = home.write_client_files(&tls_files.ca_cert, &url)?;
 
     let (stop_tx, stop) = watch::channel(false);
-    let hooks = Hooks {
+    let hooks = || Hooks {
         pause_after_fence: test_pause_after_fence_ms.map(std::time::Duration::from_millis),
         ..Hooks::default()
     };
@@ -216,26 +227,44 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     let mut registry = Registry::default();
     let operator_metrics = Metrics::register(registry.sub_registry_with_prefix("pgo_operator"));
     let api_metrics = ApiMetrics::new(registry);
-    let operator_metrics = Arc::new(operator_metrics);
-    let ctx = Arc::new(
-        Context::new(
-            pgo_operator::cached(store.clone()),
-            platform.clone(),
-            config.clone(),
-        )
-        .with_hooks(hooks)
-        .with_metrics(operator_metrics.clone()),
-    );
+    // One controller runtime per scope, each with heartbeats of its own:
+    // a wedged loop in one namespace is not hidden by another's.
+    let contexts: Vec<(Arc<Context>, Arc<Metrics>)> = scopes
+        .iter()
+        .map(|scope| {
+            let metrics = Arc::new(operator_metrics.with_own_heartbeats());
+            let ctx = Context::new(
+                pgo_operator::cached(scope.store.clone()),
+                scope.platform.clone(),
+                config.clone(),
+            )
+            .with_hooks(hooks())
+            .with_metrics(metrics.clone());
+            (Arc::new(ctx), metrics)
+        })
+        .collect();
+    let scope_metrics: Vec<(String, Arc<Metrics>)> = scopes
+        .iter()
+        .zip(&contexts)
+        .map(|(s, (_, m))| (s.namespace.clone(), m.clone()))
+        .collect();
     let liveness: pgo_apiserver::Liveness = Arc::new(move || {
-        operator_metrics
-            .heartbeats
-            .stale(LIVENESS_STALE, tokio::time::Instant::now())
-            .map(|(controller, age)| {
-                format!(
-                    "the {controller} controller's loop has not turned for {}s",
-                    age.as_secs()
-                )
-            })
+        scope_metrics.iter().find_map(|(namespace, metrics)| {
+            metrics
+                .heartbeats
+                .stale(LIVENESS_STALE, tokio::time::Instant::now())
+                .map(|(controller, age)| {
+                    let within = if namespace.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (namespace {namespace})")
+                    };
+                    format!(
+                        "the {controller} controller's loop{within} has not turned for {}s",
+                        age.as_secs()
+                    )
+                })
+        })
     });
     let (leading_tx, leading) = watch::channel(election.is_none());
     // Without an election (the local platform) this server leads: the
@@ -244,12 +273,30 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         tracing::info!(identity = %e.election.identity, lease = %e.election.lease_name, "campaigning for the lease");
         tokio::spawn(e.campaign(leading_tx, stop.clone()))
     });
-    let mut operator = tokio::spawn(pgo_operator::run_while_leading(ctx, leading, stop.clone()));
-    let app = pgo_apiserver::router(Arc::new(
-        AppState::new(store, platform, auth, config)
-            .with_metrics(api_metrics)
-            .with_liveness(liveness),
-    ));
+    let mut operators: Vec<tokio::task::JoinHandle<Leadership>> = contexts
+        .into_iter()
+        .map(|(ctx, _)| {
+            tokio::spawn(pgo_operator::run_while_leading(
+                ctx,
+                leading.clone(),
+                stop.clone(),
+            ))
+        })
+        .collect();
+    let stores: Vec<Arc<dyn Store>> = scopes.iter().map(|s| s.store.clone()).collect();
+    let first = scopes
+        .first()
+        .ok_or_else(|| start_err("no namespace to serve".into()))?;
+    let base = AppState::new(first.store.clone(), first.platform.clone(), auth, config)
+        .named(&first.namespace)
+        .counting(stores)
+        .with_metrics(api_metrics)
+        .with_liveness(liveness);
+    let states: Vec<Arc<AppState>> = scopes
+        .iter()
+        .map(|s| Arc::new(base.in_namespace(&s.namespace, s.store.clone(), s.platform.clone())))
+        .collect();
+    let app = pgo_apiserver::namespaced_router(states);
     let api = tokio::spawn(pgo_apiserver::serve(listener, tls_config, app, stop));
     tracing::info!(%url, home = %home.root.display(), "postgres-operator running: {describe}");
     println!(
@@ -259,7 +306,7 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
 
     let lost = tokio::select! {
         _ = pgo_instance::shutdown_signal() => false,
-        ended = &mut operator => matches!(ended, Ok(Leadership::Lost)),
+        (ended, _, _) = futures::future::select_all(operators.iter_mut()) => matches!(ended, Ok(Leadership::Lost)),
     };
     if lost {
         tracing::error!("no longer the leader: stopping, to campaign again from a fresh start");
@@ -267,8 +314,10 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
         tracing::info!("stopping; PostgreSQL instances keep running and are adopted at the next start");
     }
     let _ = stop_tx.send(true);
-    if !operator.is_finished() {
-        let _ = operator.await;
+    for operator in operators {
+        if !operator.is_finished() {
+            let _ = operator.await;
+        }
     }
     if let Some(campaign) = campaign {
         let _ = campaign.await;

@@ -91,6 +91,19 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The same series, counted together, with heartbeats of its own: for
+    /// another controller runtime in the process (another namespace's).
+    pub fn with_own_heartbeats(&self) -> Metrics {
+        Metrics {
+            reconciles: self.reconciles.clone(),
+            reconcile_seconds: self.reconcile_seconds.clone(),
+            queue_depth: self.queue_depth.clone(),
+            failovers: self.failovers.clone(),
+            failover_seconds: self.failover_seconds.clone(),
+            heartbeats: Default::default(),
+        }
+    }
+
     /// The series, registered into `registry` (prefix it: `pgo_operator`).
     pub fn register(registry: &mut Registry) -> Metrics {
         let reconciles = Family::<ReconcileLabels, Counter>::default();
