@@ -667,6 +667,7 @@ async fn a_volume_grows_when_the_cluster_asks_for_more_and_never_shrinks() {
     resize(&w, "5Gi").await;
     w.pass("db").await.unwrap();
     assert_eq!(size(&w), "5Gi", "grown in place, at the next pass");
+    support::rbac::assert_granted(&w.api.log());
 
     // Less than it has: left as it is (a claim cannot shrink), and the
     // cluster stays Ready.

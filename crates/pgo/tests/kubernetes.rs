@@ -246,6 +246,7 @@ fn pgo_drives_the_operator_on_kubernetes_end_to_end() {
         let tasks = v["tasks"].as_array().unwrap();
         tasks.len() == 4 && tasks.iter().all(|t| t["phase"] == "Succeeded")
     });
+    support::kube::record_requests(&api);
 }
 
 /// The operator's home is an emptyDir on Kubernetes: a restarted pod starts

@@ -94,6 +94,7 @@ fn one_operator_runs_clusters_in_each_namespace_it_watches_and_refuses_others() 
     assert_eq!(api.names(PGCLUSTERS), ["db"]);
     let all = server.pgo_ok(&["show", "cluster", "all"]);
     assert!(all.contains("db"), "{all}");
+    support::kube::record_requests(&api);
 }
 
 #[test]

@@ -38,11 +38,23 @@ fn kubelet(api: &FakeApi, dir: &Path, restricted_uid: Option<u32>) -> Kubelet {
     .unwrap()
 }
 
+/// Records what the operator asked of the API server when the test ends.
+struct Requests(FakeApi);
+
+impl Drop for Requests {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            support::kube::record_requests(&self.0);
+        }
+    }
+}
+
 /// The in-memory API server on two nodes, the stand-in kubelet running its
 /// pods, and the server on the Kubernetes platform with `pgo_yaml`. Fields
 /// drop in order: the server, then the pods, then the directory.
 struct Cluster {
     server: support::Server,
+    _requests: Requests,
     kubelet: Kubelet,
     api: FakeApi,
     _dir: tempfile::TempDir,
@@ -64,6 +76,7 @@ fn cluster_env_as(pgo_yaml: Option<&str>, restricted_uid: Option<u32>) -> Cluste
     let server = start_with(&conf, &kubeconfig(dir.path(), port), pgo_yaml);
     Cluster {
         server,
+        _requests: Requests(api.clone()),
         kubelet,
         api,
         _dir: dir,

@@ -1,10 +1,12 @@
 //! Checks requests against deploy/rbac.yaml: the operator's Role must grant
-//! every verb the controllers used, on the resource they used it on.
+//! every verb the controllers used, on the resource they used it on. Each
+//! test's requests are also recorded, for the reverse audit
+//! (`tests/rbac_audit.rs`): every rule granted must have been used.
 
 use std::collections::BTreeSet;
 
 /// `(group, resource, verb)` the request "METHOD path" needs.
-fn needs(line: &str) -> (String, String, String) {
+pub fn needs(line: &str) -> (String, String, String) {
     let (method, path) = line.split_once(' ').unwrap();
     let (path, watch) = match path.strip_suffix("?watch") {
         Some(p) => (p, true),
@@ -39,7 +41,7 @@ fn needs(line: &str) -> (String, String, String) {
     (group, resource, verb.to_string())
 }
 
-fn granted() -> BTreeSet<(String, String, String)> {
+pub fn granted() -> BTreeSet<(String, String, String)> {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/rbac.yaml")).unwrap();
     let mut out = BTreeSet::new();
@@ -70,7 +72,27 @@ fn granted() -> BTreeSet<(String, String, String)> {
     out
 }
 
+/// Where each test leaves the requests it made (a file per test).
+pub fn audit_dir() -> std::path::PathBuf {
+    // Set for tests; the benchmarks that share this module record to /tmp.
+    option_env!("CARGO_TARGET_TMPDIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("rbac-audit")
+}
+
+/// Leaves `log` for the reverse audit, under the running test's name.
+pub fn record(log: &[String]) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .replace("::", "-");
+    std::fs::create_dir_all(audit_dir()).unwrap();
+    std::fs::write(audit_dir().join(format!("pgo-kube-{test}.log")), log.join("\n")).unwrap();
+}
+
 pub fn assert_granted(log: &[String]) {
+    record(log);
     let granted = granted();
     let missing: BTreeSet<_> = log
         .iter()

@@ -57,3 +57,15 @@ pub fn kubeconfig(dir: &Path, port: u16) -> PathBuf {
     .unwrap();
     path
 }
+
+/// Leaves what the operator asked of `api` for the reverse RBAC audit
+/// (`crates/pgo-kube/tests/rbac_audit.rs`), under the running test's name.
+pub fn record_requests(api: &pgo_kube_fake::FakeApi) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .replace("::", "-");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rbac-audit");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("pgo-{test}.log")), api.log().join("\n")).unwrap();
+}
