@@ -10,6 +10,10 @@ use std::process::Command;
 use support::kube::{kubeconfig, operator_conf, start};
 
 fn start_fails(conf: &Path, home: &Path) -> String {
+    start_fails_with(conf, home, &[])
+}
+
+fn start_fails_with(conf: &Path, home: &Path, extra: &[&str]) -> String {
     let out = Command::new(support::SERVER)
         .args([
             "run",
@@ -22,6 +26,7 @@ fn start_fails(conf: &Path, home: &Path) -> String {
         .arg(home)
         .arg("--operator-conf")
         .arg(conf)
+        .args(extra)
         .env("KUBECONFIG", home.join("no-such-kubeconfig"))
         .output()
         .unwrap();
@@ -84,6 +89,14 @@ fn a_missing_or_broken_operator_conf_stops_the_start_naming_what_is_wrong() {
     );
     std::fs::remove_file(conf.join("pgo.yaml")).unwrap();
 
+    // Namespaces to watch, one of them a name no namespace can have.
+    operator_conf(&conf);
+    let err = start_fails_with(&conf, &home, &["--namespace", "pgo,Apps_1"]);
+    assert!(
+        err.contains("Apps_1") && err.contains("not a namespace name"),
+        "{err}"
+    );
+
     // A complete one, but no cluster to talk to.
     operator_conf(&conf);
     let err = start_fails(&conf, &home);
@@ -123,22 +136,11 @@ fn with_the_api_server_unreachable_pgo_says_so_and_nothing_is_made() {
 /// driven by `pgo`, unchanged.
 #[test]
 fn pgo_drives_the_operator_on_kubernetes_end_to_end() {
-    use pgo_kube_fake::{DEPLOYMENTS, FakeApi, JOBS, PGCLUSTERS, PODS, PVCS, SERVICES};
+    use pgo_kube_fake::{DEPLOYMENTS, JOBS, PGCLUSTERS, PODS, PVCS, SERVICES};
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("operator-conf");
     operator_conf(&conf);
-    let api = FakeApi::new(&["node-a", "node-b"]);
-    let port = api.serve_http();
-    api.serve_managers();
-    let kubelet = api.clone();
-    std::thread::spawn(move || {
-        loop {
-            kubelet.kubelet();
-            kubelet.finish_jobs();
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    });
-    let kubeconfig = kubeconfig(dir.path(), port);
+    let (api, kubeconfig) = support::kube::stand_in_api(dir.path());
     let server = start(&conf, &kubeconfig);
 
     let err = server.pgo_err(&["create", "cluster", "db", "--node-name=nosuch"]);

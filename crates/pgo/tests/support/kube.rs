@@ -69,3 +69,22 @@ pub fn record_requests(api: &pgo_kube_fake::FakeApi) {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("pgo-{test}.log")), api.log().join("\n")).unwrap();
 }
+
+/// The in-memory API server over HTTP on two nodes, with stand-in managers,
+/// a stand-in kubelet giving Deployments ready pods and a stand-in Job
+/// controller finishing Jobs; and a kubeconfig for it under `dir`.
+pub fn stand_in_api(dir: &Path) -> (pgo_kube_fake::FakeApi, PathBuf) {
+    let api = pgo_kube_fake::FakeApi::new(&["node-a", "node-b"]);
+    let port = api.serve_http();
+    api.serve_managers();
+    let kubelet = api.clone();
+    std::thread::spawn(move || {
+        loop {
+            kubelet.kubelet();
+            kubelet.finish_jobs();
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    });
+    let kubeconfig = kubeconfig(dir, port);
+    (api, kubeconfig)
+}
