@@ -11,5 +11,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # deploy/rbac.yaml grants each and that every rule it grants was used.
 rm -rf "${CARGO_TARGET_DIR:-target}/tmp/rbac-audit"
 cargo nextest run --workspace --locked --no-fail-fast
-cargo nextest run --locked -p pgo-kube --run-ignored only -E 'test(every_rule_granted_to_the_operator_is_used)'
+cargo nextest run --workspace --locked --run-ignored only -E 'test(=every_rule_granted_to_the_operator_is_used)'
 ./scripts/validate-k8s.sh
