@@ -90,12 +90,6 @@ impl AppState {
         }
     }
 
-    /// Names the namespace this state serves.
-    pub fn named(mut self, namespace: &str) -> Self {
-        self.namespace = namespace.to_string();
-        self
-    }
-
     /// Counts the clusters of these stores too on `/metrics`.
     pub fn counting(mut self, stores: Vec<Arc<dyn Store>>) -> Self {
         self.stores = stores;

@@ -93,12 +93,10 @@ impl Client {
         }
         let namespace = cli.namespace.clone().filter(|n| !n.is_empty());
         if let Some(ns) = &namespace
-            && !ns
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !pgo_core::validate::dns1123_label(ns)
         {
             return Err(CliError::Usage(format!(
-                "--namespace {ns:?} is not a namespace name (a-z, 0-9 and '-')"
+                "--namespace {ns:?} is not a namespace name (at most 63 of a-z, 0-9 and '-', starting and ending with a letter or digit)"
             )));
         }
         let (user, password) = credentials(cli)?;

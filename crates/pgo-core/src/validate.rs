@@ -164,6 +164,11 @@ fn dns1123_subdomain(name: &str) -> bool {
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
+/// A DNS-1123 label: what Kubernetes requires of a namespace's name.
+pub fn dns1123_label(name: &str) -> bool {
+    name.len() <= 63 && !name.contains('.') && dns1123_subdomain(name)
+}
+
 /// The access modes a data volume may have: one node (or one pod) at a time.
 pub fn access_mode(mode: Option<&str>) -> Result<(), ValidationError> {
     match mode {
@@ -472,6 +477,16 @@ mod tests {
             err.contains("ReadWriteMany") && err.contains("never share"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_namespace_name_is_a_dns1123_label() {
+        for good in ["pgo", "pgo-apps", "1st", "a"] {
+            assert!(dns1123_label(good), "{good}");
+        }
+        for bad in ["", "Apps_1", "a.b", "-a", "a-", "Bad&x=1", &"a".repeat(64)] {
+            assert!(!dns1123_label(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -42,6 +42,15 @@ struct NssWrapper {
 }
 
 impl NssWrapper {
+    /// The environment that has a program resolve users through it.
+    fn envs(&self) -> [(&'static str, &Path); 3] {
+        [
+            ("LD_PRELOAD", &self.library),
+            ("NSS_WRAPPER_PASSWD", &self.passwd),
+            ("NSS_WRAPPER_GROUP", &self.group),
+        ]
+    }
+
     /// Writes passwd and group files under `dir` that add `uid` (as
     /// `postgres`) and `gid` to the system's own.
     fn make(uid: Uid, gid: Gid, dir: &Path) -> Result<Self, InstanceError> {
@@ -134,9 +143,7 @@ impl RunAs {
             cmd.uid(self.uid.as_raw()).gid(self.gid.as_raw());
         }
         if let Some(nss) = &self.nss {
-            cmd.env("LD_PRELOAD", &nss.library)
-                .env("NSS_WRAPPER_PASSWD", &nss.passwd)
-                .env("NSS_WRAPPER_GROUP", &nss.group);
+            cmd.envs(nss.envs());
         }
     }
 
@@ -180,9 +187,7 @@ mod tests {
             .arg(&pgdata)
             .current_dir(dir);
         if let Some(nss) = nss {
-            cmd.env("LD_PRELOAD", &nss.library)
-                .env("NSS_WRAPPER_PASSWD", &nss.passwd)
-                .env("NSS_WRAPPER_GROUP", &nss.group);
+            cmd.envs(nss.envs());
         }
         cmd.output().unwrap()
     }

@@ -30,16 +30,6 @@ fn own_namespace() -> Option<String> {
         .filter(|n| !n.is_empty())
 }
 
-/// What Kubernetes requires of a namespace's name.
-fn is_dns1123_label(name: &str) -> bool {
-    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
-    !name.is_empty()
-        && name.len() <= 63
-        && name.bytes().all(|b| alnum(b) || b == b'-')
-        && name.bytes().next().is_some_and(alnum)
-        && name.bytes().last().is_some_and(alnum)
-}
-
 /// The namespaces watched, the first the default one: those asked for,
 /// else the pod's own, else `pgo`. Each must be a namespace's name, once.
 fn namespaces(args: &RunArgs) -> Result<Vec<String>, ServerError> {
@@ -49,7 +39,7 @@ fn namespaces(args: &RunArgs) -> Result<Vec<String>, ServerError> {
     }
     let mut out: Vec<String> = Vec::new();
     for ns in asked {
-        if !is_dns1123_label(&ns) {
+        if !pgo_core::validate::dns1123_label(&ns) {
             return Err(start_err(format!(
                 "--namespace: {ns:?} is not a namespace name (at most 63 of a-z, 0-9 and '-', starting and ending with a letter or digit)"
             )));

@@ -229,24 +229,24 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     let api_metrics = ApiMetrics::new(registry);
     // One controller runtime per scope, each with heartbeats of its own:
     // a wedged loop in one namespace is not hidden by another's.
-    let contexts: Vec<(Arc<Context>, Arc<Metrics>)> = scopes
+    let contexts: Vec<Arc<Context>> = scopes
         .iter()
         .map(|scope| {
-            let metrics = Arc::new(operator_metrics.with_own_heartbeats());
-            let ctx = Context::new(
-                pgo_operator::cached(scope.store.clone()),
-                scope.platform.clone(),
-                config.clone(),
+            Arc::new(
+                Context::new(
+                    pgo_operator::cached(scope.store.clone()),
+                    scope.platform.clone(),
+                    config.clone(),
+                )
+                .with_hooks(hooks())
+                .with_metrics(Arc::new(operator_metrics.with_own_heartbeats())),
             )
-            .with_hooks(hooks())
-            .with_metrics(metrics.clone());
-            (Arc::new(ctx), metrics)
         })
         .collect();
     let scope_metrics: Vec<(String, Arc<Metrics>)> = scopes
         .iter()
         .zip(&contexts)
-        .map(|(s, (_, m))| (s.namespace.clone(), m.clone()))
+        .map(|(s, ctx)| (s.namespace.clone(), ctx.metrics.clone()))
         .collect();
     let liveness: pgo_apiserver::Liveness = Arc::new(move || {
         scope_metrics.iter().find_map(|(namespace, metrics)| {
@@ -275,7 +275,7 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     });
     let mut operators: Vec<tokio::task::JoinHandle<Leadership>> = contexts
         .into_iter()
-        .map(|(ctx, _)| {
+        .map(|ctx| {
             tokio::spawn(pgo_operator::run_while_leading(
                 ctx,
                 leading.clone(),
@@ -287,8 +287,8 @@ pub async fn run(args: RunArgs) -> Result<(), ServerError> {
     let first = scopes
         .first()
         .ok_or_else(|| start_err("no namespace to serve".into()))?;
+    // Every namespace's state is made from this one.
     let base = AppState::new(first.store.clone(), first.platform.clone(), auth, config)
-        .named(&first.namespace)
         .counting(stores)
         .with_metrics(api_metrics)
         .with_liveness(liveness);

@@ -144,3 +144,15 @@ impl Applied {
         Ok(())
     }
 }
+
+impl super::KubePlatform {
+    /// Applies `object` in the platform's namespace, seen in its cache.
+    pub(crate) async fn apply<K>(&self, object: &K) -> Result<(), PlatformError>
+    where
+        K: Cachable + super::cache::CacheOf<K> + Serialize,
+    {
+        self.applied
+            .apply(&self.api::<K>(), self.cache::<K>(), object)
+            .await
+    }
+}

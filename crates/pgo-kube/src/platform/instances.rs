@@ -57,9 +57,7 @@ pub async fn ensure(p: &KubePlatform, spec: &InstanceSpec, rollout: Rollout) -> 
         .unwrap_or(spec.role);
     let (config_map, deployment) = render::render_instance(&p.templates, &p.opts, spec, created_as)
         .map_err(|e| PlatformError::Invalid(e.to_string()))?;
-    p.applied
-        .apply(&p.api::<ConfigMap>(), p.cache::<ConfigMap>(), &config_map)
-        .await?;
+    p.apply(&config_map).await?;
     let stamp = |d: &Deployment| {
         render::pod_template_stamp(d.spec.as_ref().and_then(|s| s.template.metadata.as_ref()))
             .map(str::to_string)
@@ -72,9 +70,7 @@ pub async fn ensure(p: &KubePlatform, spec: &InstanceSpec, rollout: Rollout) -> 
     if held {
         tracing::debug!(instance = %spec.name, "pod template changed; the rolling update restarts it");
     } else {
-        p.applied
-            .apply(&p.api::<Deployment>(), p.cache::<Deployment>(), &deployment)
-            .await?;
+        p.apply(&deployment).await?;
     }
 
     let live: Vec<Pod> = pods::of(p, &spec.name)

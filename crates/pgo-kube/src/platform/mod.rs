@@ -24,8 +24,6 @@ use crate::render::{self, RenderOptions};
 use apply::{Applied, api_error, not_ours, ours};
 use cache::Caches;
 use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim, Pod, Secret, Service};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, ListParams, PostParams};
 use pgo_api::cluster::MemberRole;
 use pgo_api::labels;
@@ -259,20 +257,12 @@ impl Platform for KubePlatform {
     async fn ensure_service(&self, spec: &ServiceSpec) -> Result<Endpoint, PlatformError> {
         let service = render::render_service(&self.templates, &self.opts, spec)
             .map_err(|e| PlatformError::Invalid(e.to_string()))?;
-        self.applied
-            .apply(&self.api::<Service>(), self.cache::<Service>(), &service)
-            .await?;
+        self.apply(&service).await?;
         if spec.role == MemberRole::Primary {
             // One per cluster, made with its primary Service.
             let budget =
                 render::render_disruption_budget(&self.opts, &spec.cluster, spec.owner_uid.as_deref());
-            self.applied
-                .apply(
-                    &self.api::<PodDisruptionBudget>(),
-                    self.cache::<PodDisruptionBudget>(),
-                    &budget,
-                )
-                .await?;
+            self.apply(&budget).await?;
             let policy = render::render_network_policy(
                 &self.opts,
                 &spec.cluster,
@@ -280,13 +270,7 @@ impl Platform for KubePlatform {
                 spec.port,
                 spec.metrics,
             );
-            self.applied
-                .apply(
-                    &self.api::<NetworkPolicy>(),
-                    self.cache::<NetworkPolicy>(),
-                    &policy,
-                )
-                .await?;
+            self.apply(&policy).await?;
         }
         Ok(Endpoint {
             host: format!("{}.{}.svc", spec.name, self.opts.namespace),
