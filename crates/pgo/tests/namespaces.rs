@@ -28,7 +28,10 @@ fn one_operator_runs_clusters_in_each_namespace_it_watches_and_refuses_others() 
         &[("KUBECONFIG", kubeconfig.to_str().unwrap())],
         |_| {},
     );
-    assert!(server.log().contains("namespaces pgo, apps"), "{}", server.log());
+    // The server answers before it logs where it runs: wait for the line.
+    server.wait_until(10, "the log to name both namespaces", || {
+        server.log().contains("namespaces pgo, apps")
+    });
 
     // The same name in both: two clusters, each in its namespace.
     server.pgo_ok(&["create", "cluster", "db", "--namespace", "apps", "--timeout=30"]);
