@@ -10,6 +10,8 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
   missing+=(postgresql)
 fi
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+# WAL archiving and backups (every cluster has a repository by default).
+command -v pgbackrest >/dev/null 2>&1 || missing+=(pgbackrest)
 if [ "${1:-}" = "--test" ]; then
   # The terminal tests: openssl s_client, and util-linux's script for a TTY.
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)

@@ -1,4 +1,5 @@
-//! `Pgbackup`: a backup of a cluster and where it went.
+//! `Pgbackup`: one backup of a cluster, asked for by `pgo backup`, and what
+//! it became in the repository.
 
 use crate::cluster::StorageSpec;
 use kube::CustomResource;
@@ -16,25 +17,125 @@ use serde::{Deserialize, Serialize};
     printcolumn = r#"{"name":"Cluster","type":"string","jsonPath":".spec.clusterName"}"#,
     printcolumn = r#"{"name":"Type","type":"string","jsonPath":".spec.backupType"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Label","type":"string","jsonPath":".status.label"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", default)]
 pub struct PgbackupSpec {
     pub cluster_name: String,
-    /// `pgbackrest` or `pgbasebackup`.
-    pub backup_type: String,
-    /// Extra options passed to the backup tool.
-    pub backup_opts: String,
+    pub backup_type: BackupType,
+    /// pgBackRest options (`--type=full|diff|incr`, …), one per item.
+    pub backup_opts: Vec<String>,
+    /// Taken from a ready replica rather than the primary.
+    pub standby: bool,
     pub storage: StorageSpec,
+}
+
+/// The tool a backup is taken with.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupType {
+    /// Into the cluster's pgBackRest repository, restorable to any moment
+    /// its archived WAL reaches.
+    #[default]
+    Pgbackrest,
+    /// A copy of the data directory (3.4's default type).
+    Pgbasebackup,
+}
+
+impl std::fmt::Display for BackupType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackupType::Pgbackrest => "pgbackrest",
+            BackupType::Pgbasebackup => "pgbasebackup",
+        })
+    }
+}
+
+/// Where a backup is in its life.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+pub enum BackupPhase {
+    /// Recorded; waiting for the cluster to be ready.
+    #[default]
+    Pending,
+    /// Its job runs.
+    Running,
+    /// In the repository.
+    Succeeded,
+    Failed,
+    /// Was in the repository, and retention or `pgo delete backup` took it
+    /// out.
+    Expired,
+}
+
+impl BackupPhase {
+    pub fn finished(self) -> bool {
+        !matches!(self, BackupPhase::Pending | BackupPhase::Running)
+    }
+}
+
+impl std::fmt::Display for BackupPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackupPhase::Pending => "Pending",
+            BackupPhase::Running => "Running",
+            BackupPhase::Succeeded => "Succeeded",
+            BackupPhase::Failed => "Failed",
+            BackupPhase::Expired => "Expired",
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PgbackupStatus {
-    /// `Pending`, `Running`, `Succeeded` or `Failed`.
-    pub phase: String,
+    pub phase: BackupPhase,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The instance it was taken from.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<String>,
+    pub instance: Option<String>,
+    /// When its job started and ended (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+    /// What the repository says of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<RepoBackup>,
+}
+
+/// One backup as pgBackRest's `info` lists it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RepoBackup {
+    pub label: String,
+    /// `full`, `diff` or `incr`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// When the backup started and stopped (RFC 3339).
+    pub start: String,
+    pub stop: String,
+    /// The database's size, and what the backup takes in the repository.
+    pub size_bytes: u64,
+    pub repo_size_bytes: u64,
+    /// The WAL segments it needs.
+    pub wal_start: String,
+    pub wal_stop: String,
+    /// The backup it depends on (diff and incr).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prior: Option<String>,
+}
+
+/// A repository as pgBackRest's `info` describes it: its backups, oldest
+/// first, and the archived WAL.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RepoInfo {
+    pub backups: Vec<RepoBackup>,
+    /// The oldest and newest WAL segments archived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wal_min: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wal_max: Option<String>,
 }

@@ -70,6 +70,24 @@ pub struct PgclusterSpec {
     /// unset, [`Resources::guaranteed_default`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// pgBackRest: WAL archiving into the cluster's repository and backups
+    /// from it (`--pgbackrest`); unset, neither.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backrest: Option<BackrestSpec>,
+}
+
+/// How a cluster archives WAL and keeps backups with pgBackRest.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BackrestSpec {
+    /// A WAL segment is archived at least this often while anything is
+    /// written (`Cluster.ArchiveTimeout`): the most a restore can miss.
+    pub archive_timeout_seconds: u32,
+    /// Full backups kept; older ones expire with what depends on them.
+    pub retention_full: u32,
+    /// Differential backups kept, when bounded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention_diff: Option<u32>,
 }
 
 /// Requests and limits of a PostgreSQL container, as Kubernetes spells them.
@@ -272,6 +290,43 @@ pub struct MemberStatus {
     /// image, say): a rolling update restarts it.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub outdated: bool,
+    /// A primary's WAL archiving, from `pg_stat_archiver`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveStatus>,
+}
+
+/// How WAL archiving goes on a primary (`pg_stat_archiver`), and whether
+/// its pgBackRest stanza is usable.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ArchiveStatus {
+    pub archived_count: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_archived_wal: Option<String>,
+    /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_archived_time: Option<String>,
+    pub failed_count: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failed_wal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_failed_time: Option<String>,
+    /// Why the repository cannot take WAL or backups yet (its stanza could
+    /// not be made), when that is so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_error: Option<String>,
+}
+
+impl ArchiveStatus {
+    /// Failing now: the last attempt failed, and none succeeded after it.
+    pub fn failing(&self) -> bool {
+        self.repository_error.is_some()
+            || match (&self.last_failed_time, &self.last_archived_time) {
+                (Some(failed), Some(archived)) => failed > archived,
+                (Some(_), None) => true,
+                _ => false,
+            }
+    }
 }
 
 /// One failover, as `pgo show cluster` reports it.

@@ -90,6 +90,15 @@ pub struct ClusterDefaults {
     /// (OpenShift's restricted SCC refuses pods that name their own).
     #[serde(rename = "DisableFSGroup")]
     pub disable_fs_group: bool,
+    /// pgBackRest for new clusters: a repository, WAL archiving, backups.
+    pub backrest: bool,
+    /// Seconds after which a WAL segment is archived even if not full.
+    pub archive_timeout: u32,
+    /// Full backups each repository keeps.
+    pub backrest_retention_full: u32,
+    /// Differential backups each repository keeps; unbounded when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backrest_retention_diff: Option<u32>,
 }
 
 impl Default for ClusterDefaults {
@@ -106,6 +115,10 @@ impl Default for ClusterDefaults {
             autofail_replace_replica: true,
             priority_class_name: None,
             disable_fs_group: false,
+            backrest: true,
+            archive_timeout: 60,
+            backrest_retention_full: 2,
+            backrest_retention_diff: None,
         }
     }
 }

@@ -78,6 +78,23 @@ pub struct InstanceConfig {
     /// primary's against the CA (`sslmode=verify-full`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postgres_tls: Option<PostgresTls>,
+    /// When set, WAL is archived with pgBackRest into this repository, and
+    /// a primary makes the stanza.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backrest: Option<InstanceBackrest>,
+}
+
+/// An instance's pgBackRest repository and archiving.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceBackrest {
+    /// The repository: a directory on the cluster's repository volume.
+    pub repo_path: PathBuf,
+    pub stanza: String,
+    pub archive_timeout_seconds: u32,
+    pub retention_full: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_diff: Option<u32>,
 }
 
 /// PostgreSQL's server certificate, key and the CA that signs every
@@ -218,7 +235,18 @@ impl InstanceConfig {
         check_name("name", &self.name, is_instance_char)?;
         check_name("listenAddress", &self.listen_address, is_host_char)?;
         check_name("database", &self.database, is_instance_char_or_underscore)?;
-        check_name("appUser", &self.app_user, is_instance_char_or_underscore)
+        check_name("appUser", &self.app_user, is_instance_char_or_underscore)?;
+        if let Some(b) = &self.backrest {
+            check_name("backrest.stanza", &b.stanza, is_instance_char)?;
+            // A path goes into pgbackrest.conf as a line of its own.
+            let path = b.repo_path.to_string_lossy();
+            if !b.repo_path.is_absolute() || path.contains(['\n', '\r']) {
+                return Err(format!(
+                    "backrest.repoPath: {path:?} must be an absolute path on one line"
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -315,6 +343,9 @@ pub struct InstanceReport {
     /// the store names it primary.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub isolated: Option<String>,
+    /// A primary's WAL archiving, when it archives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<crate::cluster::ArchiveStatus>,
 }
 
 #[cfg(test)]

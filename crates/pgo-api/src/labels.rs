@@ -18,6 +18,9 @@ pub const CLUSTER_FINALIZER: &str = "pgo.dev/cluster";
 pub const REPLICA_FINALIZER: &str = "pgo.dev/replica";
 /// Annotation on a Pgreplica being deleted: remove its data too.
 pub const DELETE_DATA: &str = "pgo.dev/delete-data";
+/// Annotation on a Pgcluster being deleted: remove its backups (its
+/// pgBackRest repository) too.
+pub const DELETE_BACKUPS: &str = "pgo.dev/delete-backups";
 /// On a Pgcluster, `pgo.dev/scaledown.<replica>`: that replica is leaving.
 /// Written with the lowered replica count in one write, so a scaledown
 /// either happens whole or not at all. The value says whether its data goes.

@@ -19,6 +19,8 @@ pub struct CreateClusterRequest {
     pub sync_replication: bool,
     /// A `ContainerResources` entry of pgo.yaml (`--resources-config`).
     pub resources_config: Option<String>,
+    /// pgBackRest archiving and backups; `None` takes `Cluster.Backrest`.
+    pub pgbackrest: Option<bool>,
 }
 
 /// A cluster as `pgo show cluster` presents it.
@@ -41,6 +43,9 @@ pub struct ClusterView {
     pub failovers: Vec<FailoverRecord>,
     /// Automatic failover is on for this cluster.
     pub autofail: bool,
+    /// WAL is archived to the cluster's pgBackRest repository, and backups
+    /// go there.
+    pub backrest: bool,
     /// Only with `--show-secrets`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<SecretView>>,
@@ -197,4 +202,57 @@ pub struct FailoverView {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct ErrorBody {
     pub error: String,
+}
+
+/// `POST /backups`: `pgo backup NAME`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct CreateBackupRequest {
+    pub cluster_name: String,
+    /// `pgbackrest` (the default) or `pgbasebackup`.
+    pub backup_type: Option<String>,
+    /// pgBackRest options, as one string (`--type=diff`).
+    pub backup_opts: String,
+    /// Take it from a ready replica (`--backup-standby`).
+    pub standby: bool,
+}
+
+/// A backup as `pgo show backup` presents it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BackupView {
+    pub name: String,
+    pub cluster: String,
+    pub backup_type: String,
+    pub backup_opts: Vec<String>,
+    pub phase: crate::backup::BackupPhase,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished: Option<String>,
+    /// What the repository holds of it, once it succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup: Option<crate::backup::RepoBackup>,
+}
+
+/// `GET /backups?cluster=NAME`: a cluster's backups, oldest first, and the
+/// moments a restore can reach with them.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct BackupsResponse {
+    pub cluster: String,
+    pub backups: Vec<BackupView>,
+    /// From the end of the oldest backup in the repository (RFC 3339)…
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub earliest_restore: Option<String>,
+    /// …to the last WAL archived.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latest_restore: Option<String>,
+    /// The repository's size on its volume, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_bytes: Option<u64>,
 }

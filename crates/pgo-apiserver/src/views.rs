@@ -23,6 +23,7 @@ pub fn cluster(c: &Pgcluster) -> ClusterView {
         services: status.services,
         failovers: status.failovers,
         autofail: c.spec.autofail,
+        backrest: c.spec.backrest.is_some(),
         secrets: None,
     }
 }

@@ -98,6 +98,8 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
     },
+    /// Back up a cluster into its pgBackRest repository (waits until done).
+    Backup(Backup),
     /// Connect to every service and instance of a cluster: UP or DOWN each.
     Test {
         name: String,
@@ -117,6 +119,27 @@ pub enum Command {
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct Backup {
+    /// The cluster.
+    pub name: String,
+    /// pgbackrest (the default).
+    #[arg(long)]
+    pub backup_type: Option<String>,
+    /// pgBackRest options, e.g. "--type=diff" (full, diff or incr).
+    #[arg(long, allow_hyphen_values = true)]
+    pub backup_opts: Option<String>,
+    /// Read the files from a ready replica rather than the primary.
+    #[arg(long)]
+    pub backup_standby: bool,
+    /// Return once the backup is recorded, without waiting for it.
+    #[arg(long)]
+    pub no_wait: bool,
+    /// Seconds to wait for the backup to finish.
+    #[arg(long, default_value_t = 3600)]
+    pub timeout: u64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -157,6 +180,10 @@ pub struct CreateCluster {
     /// (Kubernetes; by default requests equal limits: 500m and 512Mi).
     #[arg(long, short = 'r')]
     pub resources_config: Option<String>,
+    /// Archive WAL into a pgBackRest repository and take backups there
+    /// (pgo.yaml's Cluster.Backrest by default); --pgbackrest=false opts out.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub pgbackrest: Option<bool>,
     /// Return once the cluster is accepted, without waiting for it.
     #[arg(long)]
     pub no_wait: bool,
@@ -177,6 +204,13 @@ pub enum ShowWhat {
         #[arg(long)]
         show_secrets: bool,
     },
+    /// Show clusters' backups and what a restore can reach.
+    Backup {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,6 +222,10 @@ pub enum DeleteWhat {
         /// Remove the clusters' volumes and data too (an rmdata task per volume).
         #[arg(long)]
         delete_data: bool,
+        /// Remove the clusters' backups too (the pgBackRest repository);
+        /// kept otherwise, even with --delete-data.
+        #[arg(long)]
+        delete_backups: bool,
         /// Do not ask for confirmation.
         #[arg(long)]
         no_prompt: bool,

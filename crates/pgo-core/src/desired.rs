@@ -72,6 +72,18 @@ pub struct InstanceSpec {
     /// default.
     #[serde(default)]
     pub resources: Option<pgo_api::cluster::Resources>,
+    /// Archives WAL into the cluster's pgBackRest repository.
+    #[serde(default)]
+    pub backrest: Option<InstanceBackrestSpec>,
+}
+
+/// Where an instance archives WAL, and how its repository keeps backups.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceBackrestSpec {
+    /// The repository's volume, shared by every instance of the cluster.
+    pub repo_volume: String,
+    pub stanza: String,
+    pub settings: pgo_api::cluster::BackrestSpec,
 }
 
 /// What a replica streams from.
@@ -162,6 +174,18 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
             storage: spec.primary_storage.clone(),
         });
     }
+    let backrest = spec.backrest.as_ref().map(|settings| InstanceBackrestSpec {
+        repo_volume: names::backrest_repo_volume(name),
+        stanza: names::BACKREST_STANZA.to_string(),
+        settings: settings.clone(),
+    });
+    if let Some(b) = &backrest {
+        volumes.push(VolumeSpec {
+            name: b.repo_volume.clone(),
+            cluster: name.to_string(),
+            storage: spec.primary_storage.clone(),
+        });
+    }
     let instance = |instance: &str, role: MemberRole, volume: String| {
         let mut labels = spec.user_labels.clone();
         labels.insert(labels::CLUSTER.into(), name.to_string());
@@ -189,6 +213,7 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
             strategy: spec.strategy.clone(),
             owner_uid: None,
             resources: spec.resources.clone(),
+            backrest: backrest.clone(),
         }
     };
     let mut first = instance(primary, MemberRole::Primary, primary_volume);

@@ -2,9 +2,12 @@
 //! input, the desired objects of a cluster, and its phase from observations.
 //! Both platforms and the apiserver call these; none of them does I/O.
 
+pub mod backrest;
+pub mod backup;
 pub mod desired;
 pub mod event;
 pub mod failover;
+pub mod job;
 pub mod names;
 pub mod observed;
 pub mod plan;

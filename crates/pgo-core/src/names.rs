@@ -52,6 +52,20 @@ pub fn volume_of(cluster: &str, pvc_name: Option<&str>, instance: &str) -> Strin
     }
 }
 
+/// The volume of a cluster's pgBackRest repository. It outlives the
+/// cluster unless its backups are deleted with it.
+pub fn backrest_repo_volume(cluster: &str) -> String {
+    format!("{cluster}-backrestrepo")
+}
+
+/// The stanza in every repository: one cluster per repository, as 3.4 had.
+pub const BACKREST_STANZA: &str = "db";
+
+/// Whether `volume` holds `cluster`'s backups rather than its data.
+pub fn is_backup_volume(cluster: &str, volume: &str) -> bool {
+    volume == backrest_repo_volume(cluster)
+}
+
 /// The one failover task a cluster can have at a time: a second request
 /// finds the name taken.
 pub fn failover_task(cluster: &str) -> String {

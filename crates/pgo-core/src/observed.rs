@@ -28,6 +28,8 @@ pub struct InstanceObservation {
     /// now (a new instance image, a changed template): a rolling update
     /// restarts it, never an apply.
     pub outdated: bool,
+    /// A primary's WAL archiving, when it archives.
+    pub archive: Option<pgo_api::cluster::ArchiveStatus>,
 }
 
 /// Where a service accepts connections.

@@ -1,6 +1,6 @@
 //! Checks of user input. Each error names the rule that was broken.
 
-use pgo_api::cluster::{PgclusterSpec, StorageSpec};
+use pgo_api::cluster::{BackrestSpec, PgclusterSpec, StorageSpec};
 use pgo_api::config::PgoConfig;
 use pgo_api::rest::CreateClusterRequest;
 
@@ -253,11 +253,14 @@ pub fn storage_size(size: &str) -> Result<(), ValidationError> {
 }
 
 /// Turns a create request into the spec of a new Pgcluster, filling what the
-/// request leaves out from `pgo.yaml`.
+/// request leaves out from `pgo.yaml`. `backrest_available`: whether the
+/// platform can archive and back up; where it cannot, pgo.yaml's default
+/// does not apply and asking for it is refused.
 pub fn create_request(
     req: &CreateClusterRequest,
     config: &PgoConfig,
     strategies: &[String],
+    backrest_available: bool,
 ) -> Result<PgclusterSpec, ValidationError> {
     cluster_name(&req.name)?;
     let replicas = req.replica_count.unwrap_or(config.cluster.replica_count);
@@ -289,6 +292,15 @@ pub fn create_request(
         dns1035_label(cc)?;
     }
     let resources = resources_of(req, config)?;
+    let backrest = match backrest_of(req, config)? {
+        Some(_) if !backrest_available && req.pgbackrest == Some(true) => {
+            return Err(ValidationError::Unsupported(
+                "--pgbackrest: this platform cannot archive WAL or take backups yet".into(),
+            ));
+        }
+        Some(_) if !backrest_available => None,
+        b => b,
+    };
     let storage = StorageSpec {
         size,
         storage_class: None,
@@ -310,7 +322,30 @@ pub fn create_request(
         sync_replication: req.sync_replication,
         user_labels: Default::default(),
         resources,
+        backrest,
     })
+}
+
+/// pgBackRest as `--pgbackrest` or `Cluster.Backrest` asks, with the
+/// archiving and retention of pgo.yaml.
+fn backrest_of(
+    req: &CreateClusterRequest,
+    config: &PgoConfig,
+) -> Result<Option<BackrestSpec>, ValidationError> {
+    if !req.pgbackrest.unwrap_or(config.cluster.backrest) {
+        return Ok(None);
+    }
+    let c = &config.cluster;
+    if c.backrest_retention_full == 0 || c.backrest_retention_diff == Some(0) {
+        return Err(ValidationError::Unsupported(
+            "pgo.yaml: Cluster.BackrestRetentionFull and Cluster.BackrestRetentionDiff must be at least 1 (pgBackRest keeps at least one backup)".into(),
+        ));
+    }
+    Ok(Some(BackrestSpec {
+        archive_timeout_seconds: c.archive_timeout,
+        retention_full: c.backrest_retention_full,
+        retention_diff: c.backrest_retention_diff,
+    }))
 }
 
 /// `pgo scale NAME --replica-count=N` adds N replicas to the `current` ones.
@@ -413,7 +448,7 @@ mod tests {
                 resources_config: name.map(str::to_string),
                 ..Default::default()
             };
-            create_request(&req, &config, &strategies)
+            create_request(&req, &config, &strategies, true)
         };
         assert_eq!(create(None).unwrap().resources, None, "the Guaranteed default");
         let small = create(Some("small")).unwrap().resources.unwrap();
@@ -436,7 +471,7 @@ mod tests {
             name: "db".into(),
             ..Default::default()
         };
-        let spec = create_request(&req, &with_default, &strategies).unwrap();
+        let spec = create_request(&req, &with_default, &strategies, true).unwrap();
         assert_eq!(spec.resources, Some(small));
     }
 
@@ -522,12 +557,47 @@ mod tests {
             name: "db".into(),
             ..Default::default()
         };
-        let spec = create_request(&req, &PgoConfig::default(), &shipped_strategies()).unwrap();
+        let spec = create_request(&req, &PgoConfig::default(), &shipped_strategies(), true).unwrap();
         assert_eq!(spec.replicas, 0);
         assert_eq!(spec.strategy, "1");
         assert_eq!(spec.database, "userdb");
         assert_eq!(spec.user, "testuser");
         assert_eq!(spec.primary_storage.size, "1G");
+    }
+
+    #[test]
+    fn pgbackrest_is_on_by_default_where_the_platform_has_it() {
+        let req = |pgbackrest| CreateClusterRequest {
+            name: "db".into(),
+            pgbackrest,
+            ..Default::default()
+        };
+        let config = PgoConfig::default();
+        let s = shipped_strategies();
+        let on = create_request(&req(None), &config, &s, true)
+            .unwrap()
+            .backrest
+            .unwrap();
+        assert_eq!((on.archive_timeout_seconds, on.retention_full), (60, 2));
+        assert_eq!(
+            create_request(&req(Some(false)), &config, &s, true)
+                .unwrap()
+                .backrest,
+            None
+        );
+        assert_eq!(
+            create_request(&req(None), &config, &s, false).unwrap().backrest,
+            None
+        );
+        let err = create_request(&req(Some(true)), &config, &s, false).unwrap_err();
+        assert!(err.to_string().contains("--pgbackrest"), "{err}");
+        let mut off = PgoConfig::default();
+        off.cluster.backrest = false;
+        assert_eq!(create_request(&req(None), &off, &s, true).unwrap().backrest, None);
+        let mut zero = PgoConfig::default();
+        zero.cluster.backrest_retention_full = 0;
+        let err = create_request(&req(None), &zero, &s, true).unwrap_err();
+        assert!(err.to_string().contains("BackrestRetentionFull"), "{err}");
     }
 
     #[test]
@@ -538,7 +608,7 @@ mod tests {
             name: "db".into(),
             ..Default::default()
         };
-        let err = create_request(&req, &config, &shipped_strategies()).unwrap_err();
+        let err = create_request(&req, &config, &shipped_strategies(), true).unwrap_err();
         assert_eq!(err, ValidationError::UnknownStrategy("7".into(), "1".into()));
 
         let req = CreateClusterRequest {
@@ -546,7 +616,7 @@ mod tests {
             replica_count: Some(16),
             ..Default::default()
         };
-        let err = create_request(&req, &PgoConfig::default(), &shipped_strategies()).unwrap_err();
+        let err = create_request(&req, &PgoConfig::default(), &shipped_strategies(), true).unwrap_err();
         assert!(err.to_string().contains("limit of 15"), "{err}");
     }
 
@@ -557,14 +627,14 @@ mod tests {
             sync_replication: true,
             ..Default::default()
         };
-        let err = create_request(&req, &PgoConfig::default(), &shipped_strategies()).unwrap_err();
+        let err = create_request(&req, &PgoConfig::default(), &shipped_strategies(), true).unwrap_err();
         assert!(err.to_string().contains("--replica-count of at least 1"), "{err}");
         let req = CreateClusterRequest {
             replica_count: Some(1),
             ..req
         };
         assert!(
-            create_request(&req, &PgoConfig::default(), &shipped_strategies())
+            create_request(&req, &PgoConfig::default(), &shipped_strategies(), true)
                 .unwrap()
                 .sync_replication
         );

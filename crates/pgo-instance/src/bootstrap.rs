@@ -255,6 +255,12 @@ pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), Strin
     for (k, v) in settings {
         conf.push_str(&format!("{k} = {v}\n"));
     }
+    if let Some(b) = &config.backrest {
+        crate::backrest::write(config, b, run_as)?;
+        for (k, v) in crate::backrest::archive_settings(config, b) {
+            conf.push_str(&format!("{k} = {}\n", conf_literal(&v)));
+        }
+    }
     let tls = usable_tls(config);
     if let Some(tls) = tls {
         let path = |p: &Path| conf_literal(&p.to_string_lossy());

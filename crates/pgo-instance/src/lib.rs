@@ -9,6 +9,7 @@
 //! leaves PostgreSQL serving, and the next one adopts the running postmaster
 //! from `postmaster.pid` instead of starting another.
 
+pub mod backrest;
 mod bootstrap;
 mod http;
 pub mod https;
@@ -18,6 +19,7 @@ mod pgbin;
 pub mod ports;
 mod postmaster;
 pub mod probe;
+mod stanza;
 mod supervisor;
 pub mod volume;
 

@@ -27,14 +27,21 @@ pub struct Probe {
     pub timeline: Option<u32>,
     pub wal_lsn: Option<String>,
     pub received_lsn: Option<String>,
+    /// `pg_stat_archiver` (its failure fields as PostgreSQL keeps them).
+    pub archive: pgo_api::cluster::ArchiveStatus,
 }
 
-const QUERY: &str = "SELECT pg_is_in_recovery(),
+const QUERY: &str = r#"SELECT pg_is_in_recovery(),
     (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,
     CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),
                                                 (SELECT timeline_id FROM pg_control_checkpoint()))
          ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END,
-    pg_last_wal_receive_lsn()::text";
+    pg_last_wal_receive_lsn()::text,
+    a.archived_count, a.last_archived_wal,
+    to_char(a.last_archived_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    a.failed_count, a.last_failed_wal,
+    to_char(a.last_failed_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+  FROM pg_stat_archiver a"#;
 
 /// The file the storage check writes, on the volume but outside PGDATA so
 /// no PostgreSQL tool copies or complains about it.
@@ -66,7 +73,17 @@ pub async fn probe(config: &InstanceConfig) -> Result<Probe, String> {
     let lsn: Option<String> = row.get(1);
     let timeline: Option<i32> = row.get(2);
     let received: Option<String> = row.get(3);
+    let archive = pgo_api::cluster::ArchiveStatus {
+        archived_count: row.get(4),
+        last_archived_wal: row.get(5),
+        last_archived_time: row.get(6),
+        failed_count: row.get(7),
+        last_failed_wal: row.get(8),
+        last_failed_time: row.get(9),
+        repository_error: None,
+    };
     Ok(Probe {
+        archive,
         received_lsn: received,
         role: if in_recovery {
             MemberRole::Replica

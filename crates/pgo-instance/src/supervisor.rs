@@ -94,6 +94,7 @@ pub async fn run(
         shared,
         stop,
         isolation,
+        stanza: crate::stanza::Stanza::default(),
     }
     .run()
     .await;
@@ -110,6 +111,8 @@ struct Supervisor {
     /// What the store last said of the primary, and how long a primary may
     /// go without hearing it (Kubernetes only).
     isolation: Option<(Arc<RwLock<isolation::Confirmation>>, Duration)>,
+    /// pgBackRest's stanza, made once this instance serves as a primary.
+    stanza: crate::stanza::Stanza,
 }
 
 impl Supervisor {
@@ -412,6 +415,16 @@ impl Supervisor {
                     if !ready {
                         tracing::info!(role = %p.role, "ready");
                     }
+                    let archive = match (&self.config.backrest, p.role) {
+                        (Some(_), pgo_api::cluster::MemberRole::Primary) => {
+                            self.stanza.ensure(&self.config, &self.run_as);
+                            Some(pgo_api::cluster::ArchiveStatus {
+                                repository_error: self.stanza.error(),
+                                ..p.archive
+                            })
+                        }
+                        _ => None,
+                    };
                     *backoff = Duration::from_secs(1);
                     *failures = 0;
                     if let Ok(mut f) = shared.failing_since.write() {
@@ -423,6 +436,7 @@ impl Supervisor {
                         r.timeline = p.timeline;
                         r.wal_lsn = p.wal_lsn;
                         r.received_lsn = p.received_lsn;
+                        r.archive = archive;
                         r.message = None;
                         r.fatal = None;
                     });

@@ -234,6 +234,9 @@ fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> Instan
             key_file: PathBuf::from(MANAGER_SECRET).join("tls.key"),
             ca_file: PathBuf::from(MANAGER_SECRET).join("ca.crt"),
         }),
+        // The repository host that pods archive to is not built on
+        // Kubernetes yet; the apiserver makes no cluster that asks for it.
+        backrest: None,
     }
 }
 

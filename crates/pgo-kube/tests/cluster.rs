@@ -55,6 +55,7 @@ impl Cluster {
             &request,
             &Default::default(),
             &pgo_core::validate::shipped_strategies(),
+            false,
         )
         .unwrap();
         self.clusters().create(&Pgcluster::new(name, spec)).await.unwrap();

@@ -458,9 +458,13 @@ fn refused_once(w: &World) {
 #[tokio::test]
 async fn an_unknown_strategy_fails_the_cluster_and_creates_nothing() {
     let w = World::new();
-    let mut spec =
-        pgo_core::validate::create_request(&request("db"), &w.ctx.config, &w.ctx.platform.strategies())
-            .unwrap();
+    let mut spec = pgo_core::validate::create_request(
+        &request("db"),
+        &w.ctx.config,
+        &w.ctx.platform.strategies(),
+        w.ctx.platform.supports_backrest(),
+    )
+    .unwrap();
     spec.strategy = "9".into();
     w.clusters().create(&Pgcluster::new("db", spec)).await.unwrap();
     let status = w.until("db", |s| s.phase == ClusterPhase::Failed).await;
@@ -556,10 +560,14 @@ async fn a_strategy_added_in_operator_conf_is_accepted_and_used() {
     assert_eq!(cm["metadata"]["annotations"]["strategy"], "two");
 
     w.config_mut().cluster.strategy = "3".into();
-    let err =
-        pgo_core::validate::create_request(&request("other"), &w.ctx.config, &w.ctx.platform.strategies())
-            .unwrap_err()
-            .to_string();
+    let err = pgo_core::validate::create_request(
+        &request("other"),
+        &w.ctx.config,
+        &w.ctx.platform.strategies(),
+        w.ctx.platform.supports_backrest(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("unknown strategy \"3\"") && err.contains("1, 2"),
         "{err}"
@@ -691,4 +699,34 @@ async fn a_volume_grows_when_the_cluster_asks_for_more_and_never_shrinks() {
         message.contains("stays at 5Gi") && message.contains("asks for 2G"),
         "{message}"
     );
+}
+
+#[tokio::test]
+async fn a_backup_of_a_cluster_without_a_repository_fails_saying_so() {
+    let w = World::new();
+    w.create(request("db")).await;
+    w.until("db", ready_with(0)).await;
+    let backups = Api::<pgo_api::Pgbackup>::new(w.ctx.store.clone());
+    // Made by hand (kubectl): the apiserver makes none for such a cluster.
+    let by_hand = w.api.log().len();
+    backups
+        .create(&pgo_api::Pgbackup::new(
+            "db-backup-1",
+            pgo_api::PgbackupSpec {
+                cluster_name: "db".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    pgo_operator::backup::controller::reconcile(&w.ctx, "db-backup-1")
+        .await
+        .unwrap();
+    let status = backups.get("db-backup-1").await.unwrap().status.unwrap();
+    assert_eq!(status.phase, pgo_api::backup::BackupPhase::Failed);
+    let message = status.message.unwrap();
+    assert!(message.contains("does not use pgBackRest"), "{message}");
+    let mut log = w.api.log();
+    log.remove(by_hand);
+    support::rbac::assert_granted(&log);
 }

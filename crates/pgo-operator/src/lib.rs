@@ -3,6 +3,7 @@
 //! every cluster is reconciled again on a timer, and every reconcile reads
 //! the whole state afresh instead of trusting what an event said.
 
+pub mod backup;
 pub mod cluster;
 mod context;
 pub mod runtime;
@@ -17,7 +18,8 @@ use tokio::sync::watch;
 pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
     tokio::join!(
         cluster::controller::run(ctx.clone(), stop.clone()),
-        task::controller::run(ctx, stop),
+        task::controller::run(ctx.clone(), stop.clone()),
+        backup::controller::run(ctx, stop),
     );
 }
 

@@ -16,6 +16,7 @@ pub use random::{password, suffix};
 
 pub use pgo_api::rest::VolumeUsage;
 use pgo_core::desired::{DesiredCluster, InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
+use pgo_core::job::{JobSpec, JobState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
@@ -81,6 +82,10 @@ pub trait Platform: Send + Sync + 'static {
     /// The deployment strategies this platform can build.
     fn strategies(&self) -> Vec<String> {
         pgo_core::validate::shipped_strategies()
+    }
+    /// Whether clusters here can archive WAL and back up with pgBackRest.
+    fn supports_backrest(&self) -> bool {
+        false
     }
     /// Whether everything `want` holds can be built here, checked before
     /// anything is made (a template that does not render, say).
@@ -150,4 +155,21 @@ pub trait Platform: Send + Sync + 'static {
         Ok(())
     }
     async fn remove_service(&self, name: &str) -> Result<(), PlatformError>;
+
+    /// Starts a job unless it was started; it runs to its end on its own.
+    async fn start_job(&self, job: &JobSpec) -> Result<(), PlatformError> {
+        Err(PlatformError::Failed(format!(
+            "job {}: the {} platform cannot run this job yet",
+            job.name,
+            self.name()
+        )))
+    }
+    /// How a job went; `None` when there is no such job.
+    async fn job_state(&self, _name: &str) -> Result<Option<JobState>, PlatformError> {
+        Ok(None)
+    }
+    /// Forgets a finished job (its record, its log).
+    async fn remove_job(&self, _name: &str) -> Result<(), PlatformError> {
+        Ok(())
+    }
 }

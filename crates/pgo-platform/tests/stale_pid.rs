@@ -45,6 +45,7 @@ fn config(dir: &Path, volume: &Path) -> InstanceConfig {
         tls: None,
         postgres_log: None,
         postgres_tls: None,
+        backrest: None,
     }
 }
 

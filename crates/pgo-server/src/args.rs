@@ -119,6 +119,22 @@ pub enum JobCommand {
         #[arg(long)]
         path: PathBuf,
     },
+    /// A pgBackRest command for an instance's stanza (a backup, an
+    /// expire), then the repository's info; how it ended goes to --result.
+    Backrest {
+        /// The instance manager's config of the instance it is for.
+        #[arg(long)]
+        instance_config: PathBuf,
+        /// A backup from a replica: that replica's config.
+        #[arg(long)]
+        standby_config: Option<PathBuf>,
+        /// Where to write how it ended (JSON).
+        #[arg(long)]
+        result: PathBuf,
+        /// The pgBackRest command and its options.
+        #[arg(last = true, required = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -168,6 +184,15 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
         Command::Job {
             job: JobCommand::Rmdata { path },
         } => crate::jobs::rmdata(&path),
+        Command::Job {
+            job:
+                JobCommand::Backrest {
+                    instance_config,
+                    standby_config,
+                    result,
+                    args,
+                },
+        } => crate::jobs::backrest(&instance_config, standby_config.as_deref(), &result, &args).await,
         Command::OperatorConf { namespace } => crate::render::operator_conf(&namespace),
         Command::User {
             command:

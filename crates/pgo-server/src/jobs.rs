@@ -34,6 +34,35 @@ pub fn rmdata(path: &Path) -> Result<(), ServerError> {
     }
 }
 
+/// Runs a pgBackRest job and records how it ended in `result`, written
+/// whole or not at all, so whoever started it never reads half a result.
+pub async fn backrest(
+    instance: &Path,
+    standby: Option<&Path>,
+    result: &Path,
+    args: &[String],
+) -> Result<(), ServerError> {
+    let outcome = pgo_instance::backrest::job(instance, standby, args).await;
+    let record = match &outcome {
+        Ok(info) => pgo_core::job::JobResult {
+            succeeded: true,
+            message: format!("pgbackrest {} succeeded", args.join(" ")),
+            output: info.clone(),
+        },
+        Err(e) => pgo_core::job::JobResult {
+            succeeded: false,
+            message: e.clone(),
+            output: String::new(),
+        },
+    };
+    let text = serde_json::to_vec(&record).map_err(|e| ServerError::Start(e.to_string()))?;
+    let scratch = result.with_extension("json.tmp");
+    std::fs::write(&scratch, text)
+        .and_then(|()| std::fs::rename(&scratch, result))
+        .map_err(|e| ServerError::Start(format!("cannot write {}: {e}", result.display())))?;
+    outcome.map(|_| ()).map_err(ServerError::Start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -30,7 +30,7 @@ fn delete_asks_on_a_terminal_and_no_keeps_the_cluster() {
     server.pgo_ok(&["create", "cluster", "asked", "--no-wait"]);
     let screen = on_a_terminal(&server, "delete cluster asked", "n\n");
     assert!(
-        screen.contains("Delete cluster asked?") && screen.contains("data and volumes are kept"),
+        screen.contains("Delete cluster asked?") && screen.contains("data, volumes and backups are kept"),
         "{screen}"
     );
     assert!(screen.contains("nothing deleted"), "{screen}");

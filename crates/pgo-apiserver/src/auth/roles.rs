@@ -30,6 +30,8 @@ permissions!(
     Status,
     Version,
     ShowMetrics,
+    CreateBackup,
+    ShowBackup,
 );
 
 impl Permission {
@@ -40,11 +42,9 @@ impl Permission {
 
 /// The pgorole file written on first start.
 pub fn default_roles_file() -> String {
-    let all: Vec<&str> = Permission::ALL.iter().map(|p| p.name()).collect();
-    format!(
-        "# role: Permission, Permission, ...   ('*' is every permission)\npgoadmin: {}\npgoreader: ShowCluster, TestCluster, DfCluster, Status, Version, ShowMetrics\n",
-        all.join(", ")
-    )
+    // '*', not today's list: permissions added by a later pgo reach the
+    // admin role without editing the file.
+    "# role: Permission, Permission, ...   ('*' is every permission)\npgoadmin: *\npgoreader: ShowCluster, TestCluster, DfCluster, Status, Version, ShowMetrics, ShowBackup\n".to_string()
 }
 
 #[derive(Clone, Debug, Default)]

@@ -28,8 +28,13 @@ pub async fn create(
     super::ApiJson(req): super::ApiJson<CreateClusterRequest>,
 ) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
     caller.require(Permission::CreateCluster)?;
-    let spec = validate::create_request(&req, &state.config, &state.platform.strategies())
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let spec = validate::create_request(
+        &req,
+        &state.config,
+        &state.platform.strategies(),
+        state.platform.supports_backrest(),
+    )
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if let Some(node) = &spec.node_name {
         let nodes = state
             .platform
@@ -151,6 +156,8 @@ pub async fn show(
 pub struct DeleteQuery {
     /// Remove the cluster's volumes and data too.
     pub delete_data: bool,
+    /// Remove its backups (the pgBackRest repository) too.
+    pub delete_backups: bool,
 }
 
 pub async fn delete(
@@ -160,17 +167,21 @@ pub async fn delete(
     super::ApiQuery(q): super::ApiQuery<DeleteQuery>,
 ) -> Result<(StatusCode, Json<DeleteClusterResponse>), ApiError> {
     caller.require(Permission::DeleteCluster)?;
-    if q.delete_data {
+    if q.delete_data || q.delete_backups {
         // Marked before the delete, so the teardown knows from its first pass.
         let mut marked = api(&state)
             .get_opt(&name)
             .await?
             .ok_or_else(|| not_found(&name))?;
-        marked
-            .metadata
-            .annotations
-            .get_or_insert_with(Default::default)
-            .insert(labels::DELETE_DATA.to_string(), "true".to_string());
+        let notes = marked.metadata.annotations.get_or_insert_with(Default::default);
+        for (asked, note) in [
+            (q.delete_data, labels::DELETE_DATA),
+            (q.delete_backups, labels::DELETE_BACKUPS),
+        ] {
+            if asked {
+                notes.insert(note.to_string(), "true".to_string());
+            }
+        }
         api(&state).replace(&marked).await?;
     }
     let outcome = api(&state).delete(&name).await.map_err(|e| {
@@ -181,10 +192,20 @@ pub async fn delete(
         }
     })?;
     caller.audit(Permission::DeleteCluster, &format!("pgcluster/{name}"));
-    let message = match (outcome, q.delete_data) {
-        (Some(_), false) => "deleting: instances and services are being stopped; data is kept",
-        (Some(_), true) => "deleting: instances and services are being stopped, then the data is removed",
-        (None, _) => "deleted",
+    let message = match (outcome, q.delete_data, q.delete_backups) {
+        (Some(_), false, false) => {
+            "deleting: instances and services are being stopped; data and backups are kept"
+        }
+        (Some(_), true, false) => {
+            "deleting: instances and services are being stopped, then the data is removed; backups are kept"
+        }
+        (Some(_), false, true) => {
+            "deleting: instances and services are being stopped, then the backups are removed; data is kept"
+        }
+        (Some(_), true, true) => {
+            "deleting: instances and services are being stopped, then the data and backups are removed"
+        }
+        (None, _, _) => "deleted",
     };
     Ok((
         StatusCode::ACCEPTED,

@@ -1,5 +1,6 @@
 //! The REST routes. Reads are GET; mutations are POST or DELETE, never GET.
 
+mod backups;
 mod clusters;
 mod failover;
 mod health;
@@ -28,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/clusters/{name}/scaledown", post(scale::scaledown))
         .route("/clusters/{name}/test", get(health::test))
         .route("/clusters/{name}/df", get(health::df))
+        .route("/backups", get(backups::list).post(backups::create))
         .fallback(unknown)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(

@@ -1,6 +1,7 @@
 //! How one cluster reads on a terminal.
 
 use crate::output::table;
+use pgo_api::cluster::MemberRole;
 use pgo_api::rest::ClusterView;
 
 pub fn render(c: &ClusterView) -> String {
@@ -75,6 +76,7 @@ pub fn render(c: &ClusterView) -> String {
             primary.host, primary.port, c.user, c.database
         ));
     }
+    out.push_str(&archive_line(c));
     if !c.failovers.is_empty() {
         let rows: Vec<Vec<String>> = c
             .failovers
@@ -104,4 +106,40 @@ pub fn render(c: &ClusterView) -> String {
         out.push_str(&table(&["USER", "PASSWORD"], &rows, "  "));
     }
     out
+}
+
+/// WAL archiving, as the primary reports it (`pg_stat_archiver`).
+fn archive_line(c: &ClusterView) -> String {
+    if !c.backrest {
+        return "  archive: off (created with --pgbackrest=false)\n".into();
+    }
+    let primary = c
+        .members
+        .iter()
+        .find(|m| Some(&m.name) == c.primary.as_ref() && m.role == MemberRole::Primary);
+    let Some(a) = primary.and_then(|m| m.archive.as_ref()) else {
+        return "  archive: pgBackRest (not reported yet)\n".into();
+    };
+    let mut line = format!(
+        "  archive: pgBackRest, {} archived, last {} at {}",
+        a.archived_count,
+        a.last_archived_wal.as_deref().unwrap_or("-"),
+        a.last_archived_time.as_deref().unwrap_or("-")
+    );
+    if a.failed_count > 0 {
+        line.push_str(&format!(
+            "; {} failed, last {} at {}",
+            a.failed_count,
+            a.last_failed_wal.as_deref().unwrap_or("-"),
+            a.last_failed_time.as_deref().unwrap_or("-")
+        ));
+    }
+    if a.failing() {
+        line.push_str("; FAILING");
+    }
+    if let Some(e) = &a.repository_error {
+        line.push_str(&format!(" ({e})"));
+    }
+    line.push('\n');
+    line
 }

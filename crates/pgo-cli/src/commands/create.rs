@@ -21,6 +21,7 @@ pub async fn cluster(client: &Client, args: &CreateCluster) -> Result<ExitCode, 
         autofail: args.autofail.then_some(true),
         sync_replication: args.sync_replication,
         resources_config: args.resources_config.clone(),
+        pgbackrest: args.pgbackrest,
     };
     let started = Instant::now();
     let created: ClusterView = client.post("/clusters", &req).await?;

@@ -7,12 +7,18 @@ use pgo_api::rest::{ClusterView, DeleteClusterResponse};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+/// What goes with a deleted cluster besides its instances and services.
+pub struct Removes {
+    pub data: bool,
+    pub backups: bool,
+}
+
 /// Deletes each name; a name that does not exist is reported and the
 /// others are still deleted.
 pub async fn cluster(
     client: &Client,
     names: &[String],
-    delete_data: bool,
+    removes: Removes,
     no_prompt: bool,
     no_wait: bool,
     timeout: u64,
@@ -21,13 +27,25 @@ pub async fn cluster(
         "Delete cluster{} {}? Instances and services stop; {}",
         if names.len() > 1 { "s" } else { "" },
         names.join(", "),
-        if delete_data {
-            "ALL DATA AND VOLUMES ARE REMOVED."
-        } else {
-            "data and volumes are kept."
+        match (removes.data, removes.backups) {
+            (true, true) => "ALL DATA, VOLUMES AND BACKUPS ARE REMOVED.",
+            (true, false) => "ALL DATA AND VOLUMES ARE REMOVED; backups are kept.",
+            (false, true) => "ALL BACKUPS ARE REMOVED; data and volumes are kept.",
+            (false, false) => "data, volumes and backups are kept.",
         }
     );
-    let query = if delete_data { "?delete-data=true" } else { "" };
+    let mut params = Vec::new();
+    if removes.data {
+        params.push("delete-data=true");
+    }
+    if removes.backups {
+        params.push("delete-backups=true");
+    }
+    let query = if params.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", params.join("&"))
+    };
     if !output::confirm(!no_prompt, &question)? {
         sayln!("nothing deleted");
         return Ok(ExitCode::FAILURE);

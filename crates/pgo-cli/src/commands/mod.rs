@@ -1,5 +1,6 @@
 //! One module per verb.
 
+mod backup;
 mod cluster_table;
 mod create;
 mod delete;
@@ -32,16 +33,27 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                             show_secrets,
                         },
                 } => show::cluster(&client, names, *output, *show_secrets).await,
+                Command::Show {
+                    what: ShowWhat::Backup { names, output },
+                } => backup::show(&client, names, *output).await,
+                Command::Backup(args) => backup::run(&client, args).await,
                 Command::Delete {
                     what:
                         DeleteWhat::Cluster {
                             names,
                             delete_data,
+                            delete_backups,
                             no_prompt,
                             no_wait,
                             timeout,
                         },
-                } => delete::cluster(&client, names, *delete_data, *no_prompt, *no_wait, *timeout).await,
+                } => {
+                    let what = delete::Removes {
+                        data: *delete_data,
+                        backups: *delete_backups,
+                    };
+                    delete::cluster(&client, names, what, *no_prompt, *no_wait, *timeout).await
+                }
                 Command::Status { output } => status::run(&client, *output).await,
                 Command::Scale {
                     name,

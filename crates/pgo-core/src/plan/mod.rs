@@ -139,6 +139,13 @@ pub fn wants_data_deleted(annotations: &Option<std::collections::BTreeMap<String
         .is_some_and(|a| a.get(labels::DELETE_DATA).is_some_and(|v| v == "true"))
 }
 
+/// True when `annotations` ask for the cluster's backups to go with it.
+pub fn wants_backups_deleted(annotations: &Option<std::collections::BTreeMap<String, String>>) -> bool {
+    annotations
+        .as_ref()
+        .is_some_and(|a| a.get(labels::DELETE_BACKUPS).is_some_and(|v| v == "true"))
+}
+
 #[cfg(test)]
 pub(crate) mod fixtures;
 

@@ -458,6 +458,7 @@ fn member(instance: &InstanceSpec, seen: Option<&InstanceObservation>, primary_r
             received_lsn: s.received_lsn.clone(),
             lag_bytes: None,
             outdated: s.outdated,
+            archive: s.archive.clone(),
             message: if s.ready {
                 None
             } else {

@@ -3,9 +3,10 @@
 
 use super::action::{Action, Next, Plan};
 use super::conditions::{self, Activity};
-use super::{Stored, wants_data_deleted};
+use super::{Stored, wants_backups_deleted, wants_data_deleted};
 use crate::desired;
 use crate::event::Reason;
+use crate::names;
 use pgo_api::cluster::{ClusterPhase, PgclusterStatus};
 
 /// `volumes`: the cluster's volumes, as the platform lists them (only
@@ -13,6 +14,7 @@ use pgo_api::cluster::{ClusterPhase, PgclusterStatus};
 pub fn plan(stored: &Stored<'_>, volumes: &[String], now: jiff::Timestamp) -> Plan {
     let name = stored.name();
     let delete_data = wants_data_deleted(&stored.cluster.metadata.annotations);
+    let delete_backups = wants_backups_deleted(&stored.cluster.metadata.annotations);
     let previous = stored.status();
     let primary = stored.primary();
     let mut actions = Vec::new();
@@ -55,18 +57,26 @@ pub fn plan(stored: &Stored<'_>, volumes: &[String], now: jiff::Timestamp) -> Pl
             .filter_map(|r| r.metadata.name.clone())
             .map(Action::ReleaseReplica),
     );
+    // A shared volume (`--pvc-name`) is not the cluster's to remove; its
+    // backups go only when asked for (`--delete-backups`), as the spec says.
+    let owner_uid = stored.uid().unwrap_or(name).to_string();
+    actions.extend(
+        volumes
+            .iter()
+            .filter(|v| stored.cluster.spec.pvc_name.as_ref() != Some(*v))
+            .filter(|v| {
+                if names::is_backup_volume(name, v) {
+                    delete_backups
+                } else {
+                    delete_data
+                }
+            })
+            .map(|v| Action::RequestRmdata {
+                volume: v.clone(),
+                owner_uid: owner_uid.clone(),
+            }),
+    );
     if delete_data {
-        // A shared volume (`--pvc-name`) is not the cluster's to remove.
-        let owner_uid = stored.uid().unwrap_or(name).to_string();
-        actions.extend(
-            volumes
-                .iter()
-                .filter(|v| stored.cluster.spec.pvc_name.as_ref() != Some(*v))
-                .map(|v| Action::RequestRmdata {
-                    volume: v.clone(),
-                    owner_uid: owner_uid.clone(),
-                }),
-        );
         // The passwords go with the data: a cluster made again under this
         // name must not get the old ones.
         actions.extend(
@@ -141,5 +151,40 @@ mod tests {
             .collect();
         assert_eq!(rmdata, ["db-a"]);
         assert!(gone.actions.iter().any(|a| matches!(a, Action::RemoveSecret(_))));
+    }
+
+    #[test]
+    fn backups_go_only_with_delete_backups() {
+        let volumes = ["db".to_string(), "db-backrestrepo".to_string()];
+        let removed = |annotations: &[&str]| {
+            let mut c = cluster("db");
+            c.metadata.deletion_timestamp = Some(deleted_at());
+            c.metadata.annotations = Some(
+                annotations
+                    .iter()
+                    .map(|a| (a.to_string(), "true".to_string()))
+                    .collect(),
+            );
+            let stored = Stored {
+                cluster: &c,
+                replicas: &[],
+                failover: None,
+            };
+            let p = plan(&stored, &volumes, super::super::fixtures::at(0));
+            p.actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::RequestRmdata { volume, .. } => Some(volume.clone()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(removed(&[]).is_empty());
+        assert_eq!(removed(&[labels::DELETE_DATA]), ["db"]);
+        assert_eq!(removed(&[labels::DELETE_BACKUPS]), ["db-backrestrepo"]);
+        assert_eq!(
+            removed(&[labels::DELETE_DATA, labels::DELETE_BACKUPS]),
+            ["db", "db-backrestrepo"]
+        );
     }
 }

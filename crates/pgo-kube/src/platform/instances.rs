@@ -181,6 +181,7 @@ pub async fn observe(p: &KubePlatform, name: &str) -> Result<Option<InstanceObse
                 seen.received_lsn = r.received_lsn;
                 seen.fatal = r.fatal;
                 seen.failing_for_ms = r.failing_for_ms;
+                seen.archive = r.archive;
                 if !seen.ready {
                     seen.message = r.message.or(seen.message);
                 }

@@ -163,9 +163,13 @@ impl World {
 
     /// Stores a cluster as the apiserver would for this request.
     pub async fn create(&self, request: CreateClusterRequest) -> Pgcluster {
-        let spec =
-            pgo_core::validate::create_request(&request, &self.ctx.config, &self.ctx.platform.strategies())
-                .unwrap();
+        let spec = pgo_core::validate::create_request(
+            &request,
+            &self.ctx.config,
+            &self.ctx.platform.strategies(),
+            self.ctx.platform.supports_backrest(),
+        )
+        .unwrap();
         self.clusters()
             .create(&Pgcluster::new(&request.name, spec))
             .await

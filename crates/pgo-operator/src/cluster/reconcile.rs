@@ -89,7 +89,9 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
     let mut act = Act::new(ctx, &read);
     let plan = match plan::stage(&stored)? {
         Stage::Teardown => {
-            let volumes = if plan::wants_data_deleted(&read.cluster.metadata.annotations) {
+            let volumes = if plan::wants_data_deleted(&read.cluster.metadata.annotations)
+                || plan::wants_backups_deleted(&read.cluster.metadata.annotations)
+            {
                 observe::volumes(ctx, name).await?
             } else {
                 Vec::new()

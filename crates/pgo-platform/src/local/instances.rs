@@ -8,11 +8,10 @@ use super::process::{self, cmdline, is_alive, read_pid};
 use super::{Layout, LocalSettings, files};
 use crate::{InstanceObservation, PlatformError};
 use nix::sys::signal::Signal;
-use pgo_api::instance::{InstanceConfig, InstanceReport, SlotRequest, Upstream};
+use pgo_api::instance::{InstanceBackrest, InstanceConfig, InstanceReport, SlotRequest, Upstream};
 use pgo_core::desired::InstanceSpec;
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,6 +52,11 @@ pub fn users_of(layout: &Layout, volume_dir: &Path) -> Result<Vec<String>, Platf
         .collect();
     users.sort();
     Ok(users)
+}
+
+/// The file an instance's manager reads its config from.
+pub fn config_path(layout: &Layout, name: &str) -> std::path::PathBuf {
+    layout.instance(name).join(CONFIG)
 }
 
 pub fn config(layout: &Layout, name: &str) -> Result<Option<Arc<InstanceConfig>>, PlatformError> {
@@ -218,6 +222,13 @@ pub async fn ensure(
         postgres_log: Some(dir.join(POSTGRES_LOG)),
         // Loopback only: nothing crosses a network.
         postgres_tls: None,
+        backrest: spec.backrest.as_ref().map(|b| InstanceBackrest {
+            repo_path: layout.volume(&b.repo_volume),
+            stanza: b.stanza.clone(),
+            archive_timeout_seconds: b.settings.archive_timeout_seconds,
+            retention_full: b.settings.retention_full,
+            retention_diff: b.settings.retention_diff,
+        }),
     };
     let pending = dir.join(RELOAD_PENDING);
     if existing.as_deref() != Some(&config) {
@@ -348,37 +359,10 @@ pub async fn slot(
 }
 
 async fn spawn(dir: &Path, settings: &LocalSettings) -> Result<(), PlatformError> {
-    let log_path = dir.join(LOG);
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .map_err(|e| PlatformError::io(format!("cannot open {}", log_path.display()), e))?;
-    let log2 = log
-        .try_clone()
-        .map_err(|e| PlatformError::io(format!("cannot open {}", log_path.display()), e))?;
-    let mut child = tokio::process::Command::new(&settings.exe)
-        .arg("instance")
-        .arg("--config")
-        .arg(dir.join(CONFIG))
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2)
-        // Its own process group: a signal to the server's group, or the
-        // server's death, does not reach PostgreSQL.
-        .process_group(0)
-        .kill_on_drop(false)
-        .spawn()
-        .map_err(|e| PlatformError::io(format!("cannot start {}", settings.exe.display()), e))?;
-    let pid = child
-        .id()
-        .ok_or_else(|| PlatformError::Invalid("the instance manager exited at once".into()))?;
-    files::write_atomic(&dir.join(PID), format!("{pid}\n").as_bytes(), 0o600)?;
+    let mut cmd = tokio::process::Command::new(&settings.exe);
+    cmd.arg("instance").arg("--config").arg(dir.join(CONFIG));
+    let pid = process::spawn_detached(cmd, "the instance manager", &dir.join(LOG), &dir.join(PID))?;
     tracing::info!(instance = %dir.display(), pid, "started instance manager");
-    // Reap it when it exits, so it does not linger as a zombie.
-    tokio::spawn(async move {
-        let _ = child.wait().await;
-    });
     Ok(())
 }
 
@@ -429,6 +413,7 @@ pub async fn observe(
             seen.message = r.message;
             seen.fatal = r.fatal;
             seen.failing_for_ms = r.failing_for_ms;
+            seen.archive = r.archive;
         }
         Err(e) => {
             seen.running = running_manager(&dir).is_some();

@@ -19,7 +19,7 @@ impl Layout {
     }
 
     pub fn create(&self) -> Result<(), PlatformError> {
-        for dir in [self.instances(), self.secrets(), self.services()] {
+        for dir in [self.instances(), self.secrets(), self.services(), self.jobs()] {
             super::files::private_dir(&dir)?;
         }
         // Each volume below is owned by PostgreSQL's user, mode 0700; the
@@ -48,6 +48,12 @@ impl Layout {
     }
     pub fn service(&self, name: &str) -> PathBuf {
         self.services().join(format!("{name}.json"))
+    }
+    pub fn jobs(&self) -> PathBuf {
+        self.home.join("jobs")
+    }
+    pub fn job(&self, name: &str) -> PathBuf {
+        self.jobs().join(name)
     }
     pub fn volumes(&self) -> &Path {
         &self.data_dir

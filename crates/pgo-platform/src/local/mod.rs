@@ -9,6 +9,7 @@
 
 mod files;
 mod instances;
+mod jobs;
 mod layout;
 mod manager_http;
 pub mod ports;
@@ -22,6 +23,7 @@ pub use process::{descendants, is_alive, kill_instance_processes};
 
 use crate::{Credentials, Endpoint, InstanceObservation, Platform, PlatformError, VolumeInfo, VolumeUsage};
 use pgo_core::desired::{InstanceSpec, SecretSpec, ServiceSpec, VolumeSpec};
+use pgo_core::job::{JobSpec, JobState};
 use std::path::PathBuf;
 
 /// Settings of the local platform.
@@ -98,6 +100,10 @@ impl Platform for LocalPlatform {
 
     async fn nodes(&self) -> Result<Vec<String>, PlatformError> {
         Ok(vec![self.node.clone()])
+    }
+
+    fn supports_backrest(&self) -> bool {
+        true
     }
 
     async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), PlatformError> {
@@ -204,5 +210,17 @@ impl Platform for LocalPlatform {
 
     async fn remove_service(&self, name: &str) -> Result<(), PlatformError> {
         self.proxies.remove(name).await
+    }
+
+    async fn start_job(&self, job: &JobSpec) -> Result<(), PlatformError> {
+        jobs::start(&self.layout, &self.settings, job).await
+    }
+
+    async fn job_state(&self, name: &str) -> Result<Option<JobState>, PlatformError> {
+        jobs::state(&self.layout, name)
+    }
+
+    async fn remove_job(&self, name: &str) -> Result<(), PlatformError> {
+        jobs::remove(&self.layout, name)
     }
 }

@@ -2,6 +2,7 @@
 //! is, and signalling them.
 
 use super::Layout;
+use crate::PlatformError;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::path::Path;
@@ -108,8 +109,27 @@ pub async fn stop(pid: u32, first: Signal, grace: Duration) {
 }
 
 /// SIGKILLs every instance manager and postmaster under `home` whose pid
-/// files are found: what a test harness does so nothing outlives it.
+/// files are found, and every other process whose command line names
+/// `home` or `data_dir` (jobs, pgBackRest's archiving daemons): what a
+/// test harness does so nothing outlives it.
 pub fn kill_instance_processes(home: &Path, data_dir: &Path) {
+    let me = std::process::id();
+    let marks = [
+        home.to_string_lossy().into_owned(),
+        data_dir.to_string_lossy().into_owned(),
+    ];
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != me && cmdline(pid).is_some_and(|c| marks.iter().any(|m| c.contains(m.as_str()))) {
+            signal(pid, Signal::SIGKILL);
+        }
+    }
+    kill_recorded(home, data_dir);
+}
+
+fn kill_recorded(home: &Path, data_dir: &Path) {
     let layout = Layout::new(home, data_dir);
     let Ok(entries) = std::fs::read_dir(layout.instances()) else {
         return;
@@ -126,4 +146,39 @@ pub fn kill_instance_processes(home: &Path, data_dir: &Path) {
             signal(pid, Signal::SIGKILL);
         }
     }
+}
+
+/// Starts `cmd` detached: its own process group (a signal to the server's
+/// group, or the server's death, does not reach it), its output appended
+/// to `log`, its pid written to `pid_file`. It is reaped when it exits, so
+/// it does not linger as a zombie. `what` names it in errors.
+pub fn spawn_detached(
+    mut cmd: tokio::process::Command,
+    what: &str,
+    log: &Path,
+    pid_file: &Path,
+) -> Result<u32, PlatformError> {
+    let open = |e| PlatformError::io(format!("cannot open {}", log.display()), e);
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(open)?;
+    let err = out.try_clone().map_err(open)?;
+    let mut child = cmd
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .kill_on_drop(false)
+        .spawn()
+        .map_err(|e| PlatformError::io(format!("cannot start {what}"), e))?;
+    let pid = child
+        .id()
+        .ok_or_else(|| PlatformError::Invalid(format!("{what} exited at once")))?;
+    super::files::write_atomic(pid_file, format!("{pid}\n").as_bytes(), 0o600)?;
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    Ok(pid)
 }

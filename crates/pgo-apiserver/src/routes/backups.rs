@@ -1,0 +1,181 @@
+//! `/backups`: `pgo backup` records a Pgbackup, which the operator runs as
+//! a job; `pgo show backup` lists a cluster's.
+
+use crate::auth::{Caller, Permission};
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use pgo_api::backup::{BackupPhase, BackupType};
+use pgo_api::cluster::MemberRole;
+use pgo_api::rest::{BackupView, BackupsResponse, CreateBackupRequest};
+use pgo_api::{Pgbackup, PgbackupSpec, Pgcluster, labels};
+use pgo_core::names;
+use pgo_store::Api;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn view(b: &Pgbackup) -> BackupView {
+    let status = b.status.clone().unwrap_or_default();
+    BackupView {
+        name: b.metadata.name.clone().unwrap_or_default(),
+        cluster: b.spec.cluster_name.clone(),
+        backup_type: b.spec.backup_type.to_string(),
+        backup_opts: b.spec.backup_opts.clone(),
+        phase: status.phase,
+        message: status.message,
+        instance: status.instance,
+        started: status.started,
+        finished: status.finished,
+        backup: status.backup,
+    }
+}
+
+fn backup_type(s: Option<&str>) -> Result<BackupType, ApiError> {
+    match s.unwrap_or("pgbackrest") {
+        "pgbackrest" => Ok(BackupType::Pgbackrest),
+        "pgbasebackup" => Err(ApiError::BadRequest(
+            "--backup-type=pgbasebackup is not supported yet; use --backup-type=pgbackrest".into(),
+        )),
+        other => Err(ApiError::BadRequest(format!(
+            "--backup-type: {other:?} is not a backup type (pgbackrest or pgbasebackup)"
+        ))),
+    }
+}
+
+pub async fn create(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+    super::ApiJson(req): super::ApiJson<CreateBackupRequest>,
+) -> Result<(StatusCode, Json<BackupView>), ApiError> {
+    caller.require(Permission::CreateBackup)?;
+    let backup_type = backup_type(req.backup_type.as_deref())?;
+    let opts = pgo_core::backup::backup_opts(&req.backup_opts).map_err(ApiError::BadRequest)?;
+    let cluster = super::find_cluster(&state, &req.cluster_name).await?;
+    let name = &req.cluster_name;
+    if cluster.metadata.deletion_timestamp.is_some() {
+        return Err(ApiError::Conflict(format!("cluster {name:?} is being deleted")));
+    }
+    if cluster.spec.backrest.is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "cluster {name} does not use pgBackRest (it was created with --pgbackrest=false): it has no repository to back up to"
+        )));
+    }
+    let api = Api::<Pgbackup>::new(state.store.clone());
+    let (existing, _) = api.list().await?;
+    if let Some(busy) = existing
+        .iter()
+        .find(|b| b.spec.cluster_name == *name && !b.status.as_ref().is_some_and(|s| s.phase.finished()))
+    {
+        return Err(ApiError::Conflict(format!(
+            "backup {} of cluster {name} has not finished yet; one backup at a time",
+            busy.metadata.name.as_deref().unwrap_or_default()
+        )));
+    }
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+    let mut backup = Pgbackup::new(
+        &format!("{name}-backup-{stamp}"),
+        PgbackupSpec {
+            cluster_name: name.clone(),
+            backup_type,
+            backup_opts: opts,
+            standby: req.standby,
+            storage: cluster.spec.primary_storage.clone(),
+        },
+    );
+    backup.metadata.labels = Some(BTreeMap::from([
+        (labels::CLUSTER.to_string(), name.clone()),
+        (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
+    ]));
+    let created = api.create(&backup).await.map_err(|e| match e {
+        pgo_store::StoreError::AlreadyExists { .. } => ApiError::Conflict(format!(
+            "a backup of cluster {name} was asked for this very second"
+        )),
+        other => other.into(),
+    })?;
+    caller.audit(
+        Permission::CreateBackup,
+        &format!(
+            "pgbackup/{}",
+            created.metadata.name.as_deref().unwrap_or_default()
+        ),
+    );
+    Ok((StatusCode::CREATED, Json(view(&created))))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ListQuery {
+    cluster: String,
+}
+
+pub async fn list(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+    super::ApiQuery(q): super::ApiQuery<ListQuery>,
+) -> Result<Json<BackupsResponse>, ApiError> {
+    caller.require(Permission::ShowBackup)?;
+    if q.cluster.is_empty() {
+        return Err(ApiError::BadRequest(
+            "name the cluster: /backups?cluster=NAME".into(),
+        ));
+    }
+    let cluster = Api::<Pgcluster>::new(state.store.clone())
+        .get_opt(&q.cluster)
+        .await?;
+    let (all, _) = Api::<Pgbackup>::new(state.store.clone()).list().await?;
+    let mut mine: Vec<&Pgbackup> = all.iter().filter(|b| b.spec.cluster_name == q.cluster).collect();
+    // A deleted cluster's repository stays, and so do its Pgbackups.
+    if cluster.is_none() && mine.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "cluster {:?} not found, and no backups of it are recorded",
+            q.cluster
+        )));
+    }
+    mine.sort_by_key(|b| b.metadata.name.clone());
+    let backups: Vec<BackupView> = mine.into_iter().map(view).collect();
+    let earliest_restore = backups
+        .iter()
+        .filter(|b| b.phase == BackupPhase::Succeeded)
+        .filter_map(|b| b.backup.as_ref().map(|r| r.stop.clone()))
+        .min();
+    let latest_restore = cluster.as_ref().and_then(last_archived).filter(|latest| {
+        earliest_restore.as_ref().is_some_and(|e| {
+            // Both RFC 3339, but from two writers: compare as times.
+            matches!((e.parse::<jiff::Timestamp>(), latest.parse::<jiff::Timestamp>()), (Ok(e), Ok(l)) if l >= e)
+        })
+    });
+    let repository_bytes = match state
+        .platform
+        .volume_usage(&names::backrest_repo_volume(&q.cluster))
+        .await
+    {
+        Ok(u) => u.map(|u| u.used_bytes),
+        Err(e) => {
+            tracing::warn!(cluster = %q.cluster, error = %e, "cannot measure the repository");
+            None
+        }
+    };
+    Ok(Json(BackupsResponse {
+        cluster: q.cluster,
+        backups,
+        earliest_restore,
+        latest_restore,
+        repository_bytes,
+    }))
+}
+
+/// When the primary last archived a WAL segment.
+fn last_archived(c: &Pgcluster) -> Option<String> {
+    let status = c.status.as_ref()?;
+    let primary = status.primary.as_ref()?;
+    status
+        .members
+        .iter()
+        .find(|m| &m.name == primary && m.role == MemberRole::Primary)?
+        .archive
+        .as_ref()?
+        .last_archived_time
+        .clone()
+}

@@ -1,0 +1,154 @@
+//! `pgo backup` and `pgo show backup`.
+
+use super::segment;
+use crate::CliError;
+use crate::args::{Backup, Format};
+use crate::client::Client;
+use crate::output::{self, say, sayln, table};
+use crate::progress::Progress;
+use pgo_api::backup::BackupPhase;
+use pgo_api::rest::{BackupView, BackupsResponse, CreateBackupRequest};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn backups_path(cluster: &str) -> String {
+    format!("/backups?cluster={}", segment(cluster))
+}
+
+pub async fn run(client: &Client, args: &Backup) -> Result<ExitCode, CliError> {
+    let req = CreateBackupRequest {
+        cluster_name: args.name.clone(),
+        backup_type: args.backup_type.clone(),
+        backup_opts: args.backup_opts.clone().unwrap_or_default(),
+        standby: args.backup_standby,
+    };
+    let started = Instant::now();
+    let created: BackupView = client.post("/backups", &req).await?;
+    if args.no_wait {
+        sayln!("created backup {} of cluster {}", created.name, created.cluster);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let deadline = started + Duration::from_secs(args.timeout);
+    let mut progress = Progress::new();
+    loop {
+        let list: BackupsResponse = client.get(&backups_path(&args.name)).await?;
+        let Some(b) = list.backups.into_iter().find(|b| b.name == created.name) else {
+            progress.finish();
+            return Err(CliError::Api(format!("backup {} is gone", created.name)));
+        };
+        match b.phase {
+            BackupPhase::Succeeded => {
+                progress.finish();
+                let label = b.backup.as_ref().map_or("-", |r| r.label.as_str());
+                sayln!(
+                    "backup {} of cluster {} done in {:.1}s: pgBackRest label {label}",
+                    b.name,
+                    b.cluster,
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            BackupPhase::Failed | BackupPhase::Expired => {
+                progress.finish();
+                return Err(CliError::Api(format!(
+                    "backup {} of cluster {} failed: {}",
+                    b.name,
+                    b.cluster,
+                    b.message.unwrap_or_else(|| "no reason given".into())
+                )));
+            }
+            BackupPhase::Pending | BackupPhase::Running => progress.update(&format!(
+                "backup {}: {} {}",
+                b.name,
+                b.phase,
+                b.message.unwrap_or_default()
+            )),
+        }
+        if Instant::now() >= deadline {
+            progress.finish();
+            return Err(CliError::Api(format!(
+                "backup {} has not finished within {}s; it goes on: see 'pgo show backup {}'",
+                created.name, args.timeout, args.name
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+pub async fn show(client: &Client, names: &[String], format: Format) -> Result<ExitCode, CliError> {
+    let mut lists = Vec::new();
+    for name in names {
+        lists.push(client.get::<BackupsResponse>(&backups_path(name)).await?);
+    }
+    let printed = match lists.as_slice() {
+        [one] => output::structured(format, one)?,
+        many => output::structured(format, &many)?,
+    };
+    if printed {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (i, l) in lists.iter().enumerate() {
+        if i > 0 {
+            sayln!();
+        }
+        say!("{}", render(l));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(l: &BackupsResponse) -> String {
+    let mut out = format!("cluster {}: {} backups", l.cluster, l.backups.len());
+    if let Some(size) = l.repository_bytes {
+        out.push_str(&format!(", repository {}", bytes(size)));
+    }
+    out.push('\n');
+    match (&l.earliest_restore, &l.latest_restore) {
+        (Some(e), Some(latest)) => out.push_str(&format!("  a restore can reach {e} to {latest}\n")),
+        (Some(e), None) => out.push_str(&format!("  a restore can reach {e} (no WAL archived since)\n")),
+        _ => out.push_str("  no backup to restore from yet\n"),
+    }
+    let rows: Vec<Vec<String>> = l
+        .backups
+        .iter()
+        .map(|b| {
+            let r = b.backup.as_ref();
+            let or_dash = |s: Option<String>| s.unwrap_or_else(|| "-".into());
+            vec![
+                b.name.clone(),
+                b.phase.to_string(),
+                or_dash(r.map(|r| r.label.clone())),
+                or_dash(r.map(|r| r.type_.clone())),
+                or_dash(r.map(|r| r.start.clone()).or(b.started.clone())),
+                or_dash(r.map(|r| r.stop.clone())),
+                or_dash(r.map(|r| bytes(r.size_bytes))),
+                or_dash(r.map(|r| bytes(r.repo_size_bytes))),
+                or_dash(r.map(|r| format!("{}..{}", r.wal_start, r.wal_stop))),
+                or_dash(b.instance.clone()),
+                b.message.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            "BACKUP", "PHASE", "LABEL", "TYPE", "START", "STOP", "SIZE", "IN REPO", "WAL", "FROM", "MESSAGE",
+        ],
+        &rows,
+        "  ",
+    ));
+    out
+}

@@ -1,0 +1,132 @@
+//! What pgBackRest's `info --output=json` says of a repository, read into
+//! pgo's types, and the moments a restore from it can reach.
+
+use pgo_api::backup::{RepoBackup, RepoInfo};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Stanza {
+    #[serde(default)]
+    archive: Vec<Archive>,
+    #[serde(default)]
+    backup: Vec<Backup>,
+}
+
+#[derive(Deserialize)]
+struct Archive {
+    min: Option<String>,
+    max: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Backup {
+    label: String,
+    #[serde(rename = "type")]
+    type_: String,
+    timestamp: Span,
+    info: Sizes,
+    archive: WalSpan,
+    prior: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Span {
+    start: i64,
+    stop: i64,
+}
+
+#[derive(Deserialize)]
+struct Sizes {
+    size: u64,
+    repository: RepoSize,
+}
+
+#[derive(Deserialize)]
+struct RepoSize {
+    delta: u64,
+}
+
+#[derive(Deserialize)]
+struct WalSpan {
+    start: Option<String>,
+    stop: Option<String>,
+}
+
+fn rfc3339(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
+}
+
+/// Reads `pgbackrest info --output=json` for one stanza.
+pub fn parse_info(json: &str, stanza: &str) -> Result<RepoInfo, String> {
+    #[derive(Deserialize)]
+    struct Named {
+        name: String,
+        #[serde(flatten)]
+        stanza: Stanza,
+    }
+    let all: Vec<Named> =
+        serde_json::from_str(json).map_err(|e| format!("pgbackrest info is not what pgo reads: {e}"))?;
+    let Some(found) = all.into_iter().find(|s| s.name == stanza) else {
+        return Ok(RepoInfo::default());
+    };
+    let s = found.stanza;
+    let backups = s
+        .backup
+        .into_iter()
+        .map(|b| RepoBackup {
+            label: b.label,
+            type_: b.type_,
+            start: rfc3339(b.timestamp.start),
+            stop: rfc3339(b.timestamp.stop),
+            size_bytes: b.info.size,
+            repo_size_bytes: b.info.repository.delta,
+            wal_start: b.archive.start.unwrap_or_default(),
+            wal_stop: b.archive.stop.unwrap_or_default(),
+            prior: b.prior,
+        })
+        .collect();
+    // One entry per database history (a major upgrade adds one); the
+    // newest holds the WAL written now.
+    let wal_min = s.archive.iter().find_map(|a| a.min.clone());
+    let wal_max = s.archive.iter().rev().find_map(|a| a.max.clone());
+    Ok(RepoInfo {
+        backups,
+        wal_min,
+        wal_max,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// As pgBackRest 2.45 prints it (trimmed to one backup).
+    const INFO: &str = r#"[{"archive":[{"database":{"id":1,"repo-key":1},"id":"15-1","max":"000000010000000000000003","min":"000000010000000000000001"}],"backup":[{"archive":{"start":"000000010000000000000002","stop":"000000010000000000000003"},"backrest":{"format":5,"version":"2.45"},"database":{"id":1,"repo-key":1},"error":false,"info":{"delta":22992367,"repository":{"delta":3043603,"size":3043603},"size":22992367},"label":"20261124-165208F","lsn":{"start":"0/2000028","stop":"0/3000050"},"prior":null,"reference":null,"timestamp":{"start":1795539128,"stop":1795539130},"type":"full"}],"cipher":"none","db":[{"id":1,"repo-key":1,"system-id":7711781822268932792,"version":"15"}],"name":"db","repo":[{"cipher":"none","key":1,"status":{"code":0,"message":"ok"}}],"status":{"code":0,"lock":{"backup":{"held":false}},"message":"ok"}}]"#;
+
+    #[test]
+    fn reads_backups_and_the_archived_wal() {
+        let info = parse_info(INFO, "db").unwrap();
+        assert_eq!(info.wal_min.as_deref(), Some("000000010000000000000001"));
+        assert_eq!(info.wal_max.as_deref(), Some("000000010000000000000003"));
+        let b = &info.backups[0];
+        assert_eq!(b.label, "20261124-165208F");
+        assert_eq!(b.type_, "full");
+        assert_eq!(b.start, "2026-11-24T16:52:08Z");
+        assert_eq!(b.stop, "2026-11-24T16:52:10Z");
+        assert_eq!((b.size_bytes, b.repo_size_bytes), (22992367, 3043603));
+        assert_eq!(b.wal_start, "000000010000000000000002");
+        assert_eq!(b.prior, None);
+    }
+
+    #[test]
+    fn another_stanza_or_garbage() {
+        assert_eq!(parse_info(INFO, "other").unwrap(), RepoInfo::default());
+        assert_eq!(parse_info("[]", "db").unwrap(), RepoInfo::default());
+        assert!(
+            parse_info("not json", "db")
+                .unwrap_err()
+                .contains("pgbackrest info")
+        );
+    }
+}

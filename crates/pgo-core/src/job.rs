@@ -1,0 +1,62 @@
+//! Work the operator hands to the platform to run to its end, apart from
+//! any instance: a process on the local platform, a Job on Kubernetes.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    /// Unique among the platform's jobs; the object it serves (a Pgbackup).
+    pub name: String,
+    pub cluster: String,
+    pub work: JobWork,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum JobWork {
+    /// A pgBackRest command for `instance`'s stanza (a backup, an expire),
+    /// with `standby` as the second database host of a backup taken from
+    /// a replica. The job then reports the repository's `info`.
+    Backrest {
+        instance: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        standby: Option<String>,
+        args: Vec<String>,
+    },
+}
+
+/// How a job went. A job whose process is gone without saying how it ended
+/// (killed) has failed: nothing runs it again behind the user's back.
+#[derive(Clone, Debug, PartialEq)]
+pub enum JobState {
+    Running,
+    /// `output`: what the job reported (the repository's `info`, as JSON).
+    Succeeded {
+        output: String,
+    },
+    Failed {
+        message: String,
+    },
+}
+
+/// What a job writes when it ends, for whoever started it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct JobResult {
+    pub succeeded: bool,
+    pub message: String,
+    pub output: String,
+}
+
+impl JobResult {
+    pub fn state(self) -> JobState {
+        if self.succeeded {
+            JobState::Succeeded { output: self.output }
+        } else {
+            JobState::Failed {
+                message: self.message,
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! pgBackRest with real PostgreSQL: WAL archived from bootstrap on, backups
+//! as jobs (from the primary and from a replica), retention, archiving that
+//! carries on after a failover, and what is refused.
+
+mod support;
+
+use serde_json::Value;
+use support::{Server, connect, member, password, service_port};
+
+fn backrest_server(yaml: &str) -> Server {
+    let yaml = format!("Pgo:\n  ProbePeriodMs: 200\n{yaml}");
+    Server::start_prepared(&[], move |home| {
+        std::fs::write(home.join("pgo.yaml"), yaml).unwrap();
+    })
+}
+
+fn backups(server: &Server, cluster: &str) -> Value {
+    serde_json::from_str(&server.pgo_ok(&["show", "backup", cluster, "-o", "json"])).unwrap()
+}
+
+fn primary_archive(server: &Server, cluster: &str) -> Value {
+    let view = server.show_json(cluster);
+    let primary = view["primary"].as_str().unwrap().to_string();
+    member(&view, &primary)["archive"].clone()
+}
+
+/// Runs a pgBackRest command for `instance`'s stanza the way the operator's
+/// jobs do (as PostgreSQL's user, with the instance's config) and returns
+/// what the job recorded.
+fn backrest_job(server: &Server, instance: &str, args: &[&str]) -> Value {
+    let result = server.dir().join(format!("job-{instance}-{}.json", args[0]));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postgres-operator"))
+        .args(["job", "backrest", "--instance-config"])
+        .arg(server.instance_dir(instance).join("instance.json"))
+        .arg("--result")
+        .arg(&result)
+        .arg("--")
+        .args(args)
+        .output()
+        .unwrap();
+    let recorded: Value = serde_json::from_slice(&std::fs::read(&result).unwrap()).unwrap();
+    assert_eq!(
+        recorded["succeeded"],
+        out.status.success(),
+        "{recorded}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    recorded
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wal_is_archived_and_backups_are_taken_kept_and_expired() {
+    let server = backrest_server("Cluster:\n  BackrestRetentionFull: 1\n");
+    server.pgo_ok(&["create", "cluster", "bk", "--replica-count=1"]);
+    let view = server.show_json("bk");
+    assert_eq!(view["backrest"], true);
+    // The replica's copy forced a WAL switch; its segment is archived.
+    server.wait_until(30, "the primary to report an archived segment", || {
+        primary_archive(&server, "bk")["archivedCount"]
+            .as_i64()
+            .unwrap_or(0)
+            > 0
+    });
+    let archive = primary_archive(&server, "bk");
+    assert_eq!(archive["failedCount"], 0, "{archive}");
+    assert!(archive.get("repositoryError").is_none(), "{archive}");
+    let shown = server.pgo_ok(&["show", "cluster", "bk"]);
+    assert!(shown.contains("archive: pgBackRest, "), "{shown}");
+    assert!(!shown.contains("FAILING"), "{shown}");
+
+    let pw = password(&view, "testuser");
+    let db = connect(service_port(&view, "bk"), "testuser", &pw, "userdb")
+        .await
+        .unwrap();
+    db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 50000)")
+        .await
+        .unwrap();
+
+    let out = server.pgo_ok(&["backup", "bk"]);
+    assert!(out.contains("pgBackRest label ") && out.contains("F\n"), "{out}");
+    let out = server.pgo_ok(&["backup", "bk", "--backup-opts=--type=incr", "--backup-standby"]);
+    assert!(out.contains("I\n"), "an incremental backup: {out}");
+
+    let list = backups(&server, "bk");
+    let items = list["backups"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{list}");
+    let (full, incr) = (&items[0], &items[1]);
+    assert_eq!(full["phase"], "Succeeded");
+    assert_eq!(full["backup"]["type"], "full");
+    assert_eq!(full["instance"], "bk", "taken from the primary");
+    assert!(
+        full["backup"]["sizeBytes"].as_u64().unwrap() > 1_000_000,
+        "{full}"
+    );
+    assert!(full["backup"]["repoSizeBytes"].as_u64().unwrap() > 0, "{full}");
+    assert!(
+        full["backup"]["walStart"]
+            .as_str()
+            .unwrap()
+            .starts_with("00000001")
+    );
+    assert_eq!(incr["backup"]["type"], "incr");
+    assert_eq!(incr["backup"]["prior"], full["backup"]["label"]);
+    assert_ne!(incr["instance"], "bk", "--backup-standby reads a replica: {incr}");
+    assert_eq!(list["earliestRestore"], full["backup"]["stop"]);
+    assert!(list["repositoryBytes"].as_u64().unwrap() > 0);
+    let table = server.pgo_ok(&["show", "backup", "bk"]);
+    assert!(table.contains("a restore can reach"), "{table}");
+
+    // A second full backup: retention (1 full) expires the first and the
+    // incremental that depends on it.
+    server.pgo_ok(&["backup", "bk", "--backup-opts=--type=full"]);
+    let list = backups(&server, "bk");
+    let phases: Vec<&str> = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["Expired", "Expired", "Succeeded"], "{list}");
+    let info = backrest_job(&server, "bk", &["check"]);
+    assert_eq!(info["succeeded"], true, "{info}");
+    let repo: Value = serde_json::from_str(info["output"].as_str().unwrap()).unwrap();
+    assert_eq!(repo[0]["backup"].as_array().unwrap().len(), 1, "{repo}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_new_primary_archives_to_the_same_repository_after_a_failover() {
+    let server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "fo", "--replica-count=1"]);
+    server.pgo_ok(&["backup", "fo"]);
+    let view = server.show_json("fo");
+    let replica = support::members(&view, "Replica")[0].clone();
+    server.pgo_ok(&["failover", "fo", &format!("--target={replica}"), "--no-prompt"]);
+    server.wait_until(60, "the new primary to archive", || {
+        let a = primary_archive(&server, "fo");
+        server.show_json("fo")["primary"] == replica.as_str() && a["archivedCount"].as_i64().unwrap_or(0) > 0
+    });
+    // The timeline's history is in the repository, archiving works from
+    // the new primary, and a backup there finds every segment it needs.
+    let history = server
+        .dir()
+        .join("home/volumes/fo-backrestrepo/archive/db/15-1/00000002.history");
+    server.wait_until(30, "the timeline history to be archived", || history.is_file());
+    let check = backrest_job(&server, &replica, &["check"]);
+    assert_eq!(check["succeeded"], true, "{check}");
+    let out = server.pgo_ok(&["backup", "fo"]);
+    assert!(out.contains("done"), "{out}");
+    let list = backups(&server, "fo");
+    let last = list["backups"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["instance"], replica.as_str(), "{last}");
+    assert!(
+        last["backup"]["walStart"]
+            .as_str()
+            .unwrap()
+            .starts_with("00000002"),
+        "{last}"
+    );
+}
+
+#[test]
+fn what_cannot_be_backed_up_is_refused_and_nothing_is_recorded() {
+    let server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "plain", "--pgbackrest=false"]);
+    let shown = server.pgo_ok(&["show", "cluster", "plain"]);
+    assert!(shown.contains("archive: off"), "{shown}");
+    assert!(
+        !server.dir().join("home/volumes/plain-backrestrepo").exists(),
+        "no repository for a cluster without pgBackRest"
+    );
+    let err = server.pgo_err(&["backup", "plain"]);
+    assert!(
+        err.contains("--pgbackrest=false") && err.contains("HTTP 400"),
+        "{err}"
+    );
+    let err = server.pgo_err(&["backup", "nosuch"]);
+    assert!(err.contains("cluster \"nosuch\" not found"), "{err}");
+    server.pgo_ok(&["create", "cluster", "br"]);
+    let err = server.pgo_err(&["backup", "br", "--backup-opts=--repo1-path=/etc"]);
+    assert!(err.contains("\"--repo1-path=/etc\" is not an option"), "{err}");
+    let err = server.pgo_err(&["backup", "br", "--backup-opts=--type=weekly"]);
+    assert!(err.contains("full, diff or incr"), "{err}");
+    let err = server.pgo_err(&["backup", "br", "--backup-type=tar"]);
+    assert!(err.contains("\"tar\" is not a backup type"), "{err}");
+    let err = server.pgo_err(&["backup", "br", "--backup-standby"]);
+    assert!(err.contains("has no ready replica"), "{err}");
+    let list = backups(&server, "br");
+    let phases: Vec<&str> = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        phases,
+        ["Failed"],
+        "only the standby backup was recorded, and failed: {list}"
+    );
+    let err = server.pgo_err(&["show", "backup", "nosuch"]);
+    assert!(err.contains("not found"), "{err}");
+
+    // Deleting with the data keeps the backups; --delete-backups takes them.
+    let volumes = server.dir().join("home/volumes");
+    server.pgo_ok(&["delete", "cluster", "br", "--delete-data", "--no-prompt"]);
+    server.wait_until(60, "br's data to be removed", || !volumes.join("br").exists());
+    assert!(
+        volumes.join("br-backrestrepo/backup/db/backup.info").is_file(),
+        "the repository stays"
+    );
+    server.pgo_ok(&["create", "cluster", "gone"]);
+    assert!(volumes.join("gone-backrestrepo").is_dir());
+    let out = server.pgo_ok(&[
+        "delete",
+        "cluster",
+        "gone",
+        "--delete-data",
+        "--delete-backups",
+        "--no-prompt",
+    ]);
+    assert!(out.contains("the data and backups are removed"), "{out}");
+    server.wait_until(60, "gone's data and repository to be removed", || {
+        !volumes.join("gone").exists() && !volumes.join("gone-backrestrepo").exists()
+    });
+}
