@@ -202,6 +202,8 @@ fn what_cannot_be_backed_up_is_refused_and_nothing_is_recorded() {
 
     // Deleting with the data keeps the backups; --delete-backups takes them.
     let volumes = server.dir().join("home/volumes");
+    let stanza = volumes.join("br-backrestrepo/backup/db/backup.info");
+    server.wait_until(30, "br's stanza to be made", || stanza.is_file());
     server.pgo_ok(&["delete", "cluster", "br", "--delete-data", "--no-prompt"]);
     server.wait_until(60, "br's data to be removed", || !volumes.join("br").exists());
     assert!(
