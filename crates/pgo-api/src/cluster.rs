@@ -74,6 +74,71 @@ pub struct PgclusterSpec {
     /// from it (`--pgbackrest`); unset, neither.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backrest: Option<BackrestSpec>,
+    /// Made from another cluster's pgBackRest repository rather than by
+    /// initdb (`--restore-from`), up to a moment when asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<RestoreFrom>,
+}
+
+/// Where a cluster's first data comes from, and how far its WAL is replayed.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RestoreFrom {
+    /// The cluster whose repository holds the backups (it may be gone).
+    pub cluster: String,
+    /// Unset: replay every archived WAL segment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<PitrTarget>,
+    /// pgBackRest restore options (`--set=LABEL`), one per item.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+/// A point-in-time recovery target, as PostgreSQL's `recovery_target_*`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PitrTarget {
+    #[serde(rename = "type")]
+    pub type_: PitrType,
+    /// The moment (RFC 3339), LSN, transaction id or restore point name;
+    /// empty for `immediate`.
+    pub value: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PitrType {
+    #[default]
+    Time,
+    Lsn,
+    Xid,
+    Name,
+    /// The end of the backup: the earliest consistent moment.
+    Immediate,
+}
+
+impl PitrType {
+    pub fn parse(s: &str) -> Option<PitrType> {
+        Some(match s {
+            "time" => PitrType::Time,
+            "lsn" => PitrType::Lsn,
+            "xid" => PitrType::Xid,
+            "name" => PitrType::Name,
+            "immediate" => PitrType::Immediate,
+            _ => return None,
+        })
+    }
+
+    /// pgBackRest's `--type`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PitrType::Time => "time",
+            PitrType::Lsn => "lsn",
+            PitrType::Xid => "xid",
+            PitrType::Name => "name",
+            PitrType::Immediate => "immediate",
+        }
+    }
 }
 
 /// How a cluster archives WAL and keeps backups with pgBackRest.
@@ -315,6 +380,9 @@ pub struct ArchiveStatus {
     /// not be made), when that is so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repository_error: Option<String>,
+    /// The stanza is made: the repository takes backups.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stanza_ready: bool,
 }
 
 impl ArchiveStatus {

@@ -82,6 +82,22 @@ pub struct InstanceConfig {
     /// a primary makes the stanza.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backrest: Option<InstanceBackrest>,
+    /// When set, a new data directory is restored from this repository
+    /// instead of made by initdb.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<InstanceRestore>,
+}
+
+/// Where a new data directory is restored from, and to which moment.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InstanceRestore {
+    pub repo_path: PathBuf,
+    pub stanza: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<crate::cluster::PitrTarget>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
 }
 
 /// An instance's pgBackRest repository and archiving.

@@ -21,6 +21,13 @@ pub struct CreateClusterRequest {
     pub resources_config: Option<String>,
     /// pgBackRest archiving and backups; `None` takes `Cluster.Backrest`.
     pub pgbackrest: Option<bool>,
+    /// Restore from this cluster's pgBackRest repository (`--restore-from`).
+    pub restore_from: Option<String>,
+    /// With `restore_from`: how far to replay (`--pitr-target`, `--pitr-type`).
+    pub pitr_target: Option<String>,
+    pub pitr_type: Option<String>,
+    /// With `restore_from`: pgBackRest restore options (`--backup-opts`).
+    pub backup_opts: Option<String>,
 }
 
 /// A cluster as `pgo show cluster` presents it.

@@ -184,6 +184,20 @@ pub struct CreateCluster {
     /// (pgo.yaml's Cluster.Backrest by default); --pgbackrest=false opts out.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub pgbackrest: Option<bool>,
+    /// Make it from another cluster's pgBackRest backups (that cluster may
+    /// be deleted); its users and passwords come along.
+    #[arg(long)]
+    pub restore_from: Option<String>,
+    /// With --restore-from: replay WAL up to this moment
+    /// ("2026-11-24 10:00:00+00"), LSN, xid or restore point.
+    #[arg(long, requires = "restore_from")]
+    pub pitr_target: Option<String>,
+    /// time (the default), lsn, xid, name or immediate.
+    #[arg(long, requires = "restore_from")]
+    pub pitr_type: Option<String>,
+    /// With --restore-from: pgBackRest restore options (--set=LABEL).
+    #[arg(long, requires = "restore_from", allow_hyphen_values = true)]
+    pub backup_opts: Option<String>,
     /// Return once the cluster is accepted, without waiting for it.
     #[arg(long)]
     pub no_wait: bool,

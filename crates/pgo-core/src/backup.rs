@@ -129,11 +129,20 @@ pub fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Plan {
         Err(e) => return refuse(e),
     };
     let cs = cluster.status.clone().unwrap_or_default();
+    let stanza_ready = |p: &str| {
+        cs.members
+            .iter()
+            .any(|m| m.name == p && m.archive.as_ref().is_some_and(|a| a.stanza_ready))
+    };
     let primary = match (&cs.primary, cs.phase) {
-        (Some(p), ClusterPhase::Ready) => p.clone(),
-        _ => {
+        (Some(p), ClusterPhase::Ready) if stanza_ready(p) => p.clone(),
+        (primary, phase) => {
+            let why = match (primary, phase) {
+                (Some(_), ClusterPhase::Ready) => "its repository's stanza to be made",
+                _ => "it to be ready",
+            };
             let waiting = PgbackupStatus {
-                message: Some(format!("waiting for cluster {cluster_name} to be ready")),
+                message: Some(format!("waiting for cluster {cluster_name}: {why}")),
                 ..status.clone()
             };
             let write = (waiting != status).then_some(Action::WriteStatus(waiting));

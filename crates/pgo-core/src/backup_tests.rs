@@ -17,10 +17,15 @@ fn ready_cluster(backrest: bool) -> Pgcluster {
     });
     let mut replica = member("db-a", true);
     replica.role = MemberRole::Replica;
+    let mut primary = member("db", true);
+    primary.archive = Some(pgo_api::cluster::ArchiveStatus {
+        stanza_ready: true,
+        ..Default::default()
+    });
     c.status = Some(PgclusterStatus {
         phase: ClusterPhase::Ready,
         primary: Some("db".into()),
-        members: vec![member("db", true), replica],
+        members: vec![primary, replica],
         ..Default::default()
     });
     c
@@ -81,6 +86,8 @@ fn a_backup_goes_from_pending_to_its_end() {
     let off = ready_cluster(false);
     let mut not_ready = ready_cluster(true);
     not_ready.status.as_mut().unwrap().phase = ClusterPhase::NotReady;
+    let mut no_stanza = ready_cluster(true);
+    no_stanza.status.as_mut().unwrap().members[0].archive = None;
     let mut lonely = ready_cluster(true);
     lonely.status.as_mut().unwrap().members.truncate(1);
     let ok = Some(JobState::Succeeded { output: INFO.into() });
@@ -132,7 +139,16 @@ fn a_backup_goes_from_pending_to_its_end() {
             None,
             &["WriteStatus"],
             Some(BackupPhase::Pending),
-            "waiting for cluster db",
+            "waiting for cluster db: it to be ready",
+        ),
+        (
+            "waits for the stanza",
+            backup(None, false, &[]),
+            Some(&no_stanza),
+            None,
+            &["WriteStatus"],
+            Some(BackupPhase::Pending),
+            "stanza to be made",
         ),
         (
             "no such cluster",

@@ -23,6 +23,10 @@ pub struct SecretSpec {
     pub name: String,
     pub cluster: String,
     pub username: String,
+    /// Made as a copy of this secret rather than with a new password: a
+    /// cluster restored from another's backups has that cluster's users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_from: Option<String>,
 }
 
 /// One PostgreSQL instance (a "pod").
@@ -75,6 +79,19 @@ pub struct InstanceSpec {
     /// Archives WAL into the cluster's pgBackRest repository.
     #[serde(default)]
     pub backrest: Option<InstanceBackrestSpec>,
+    /// A new data directory comes from this repository, not initdb.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<InstanceRestoreSpec>,
+}
+
+/// Where a new instance's data is restored from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InstanceRestoreSpec {
+    /// The repository's volume (another cluster's).
+    pub repo_volume: String,
+    pub stanza: String,
+    pub target: Option<pgo_api::cluster::PitrTarget>,
+    pub options: Vec<String>,
 }
 
 /// Where an instance archives WAL, and how its repository keeps backups.
@@ -154,10 +171,12 @@ impl DesiredCluster {
 /// `primary`, with `replicas`. Services are built apart ([`services`]):
 /// which replicas receive connections depends on what is observed.
 pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[ReplicaInput]) -> DesiredCluster {
+    let source = spec.restore_from.as_ref().map(|r| r.cluster.as_str());
     let secret = |user: &str| SecretSpec {
         name: names::secret(name, user),
         cluster: name.to_string(),
         username: user.to_string(),
+        copy_from: source.map(|s| names::secret(s, user)),
     };
     let secrets = vec![
         secret(names::SUPERUSER),
@@ -214,9 +233,20 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
             owner_uid: None,
             resources: spec.resources.clone(),
             backrest: backrest.clone(),
+            restore: None,
         }
     };
     let mut first = instance(primary, MemberRole::Primary, primary_volume);
+    // Only the first primary is made from the backups; a later one is a
+    // replica promoted, and has its data already.
+    if primary == names::initial_primary(name) {
+        first.restore = spec.restore_from.as_ref().map(|r| InstanceRestoreSpec {
+            repo_volume: names::backrest_repo_volume(&r.cluster),
+            stanza: names::BACKREST_STANZA.to_string(),
+            target: r.target.clone(),
+            options: r.options.clone(),
+        });
+    }
     first.node_name = spec.node_name.clone();
     // A promoted replica's pod was made to keep away from the node: it
     // still does, so its pod template does not change with its role.

@@ -1,6 +1,6 @@
 //! Checks of user input. Each error names the rule that was broken.
 
-use pgo_api::cluster::{BackrestSpec, PgclusterSpec, StorageSpec};
+use pgo_api::cluster::{BackrestSpec, PgclusterSpec, PitrTarget, PitrType, RestoreFrom, StorageSpec};
 use pgo_api::config::PgoConfig;
 use pgo_api::rest::CreateClusterRequest;
 
@@ -301,6 +301,12 @@ pub fn create_request(
         Some(_) if !backrest_available => None,
         b => b,
     };
+    let restore_from = restore_of(req)?;
+    if restore_from.is_some() && !backrest_available {
+        return Err(ValidationError::Unsupported(
+            "--restore-from: this platform cannot restore from pgBackRest yet".into(),
+        ));
+    }
     let storage = StorageSpec {
         size,
         storage_class: None,
@@ -323,7 +329,117 @@ pub fn create_request(
         user_labels: Default::default(),
         resources,
         backrest,
+        restore_from,
     })
+}
+
+/// `--restore-from` with its target and options, checked; the target
+/// normalised (a time as RFC 3339 in UTC).
+fn restore_of(req: &CreateClusterRequest) -> Result<Option<RestoreFrom>, ValidationError> {
+    let unsupported = |m: String| ValidationError::Unsupported(m);
+    let Some(source) = &req.restore_from else {
+        if req.pitr_target.is_some() || req.pitr_type.is_some() || req.backup_opts.is_some() {
+            return Err(unsupported(
+                "--pitr-target, --pitr-type and --backup-opts need --restore-from".into(),
+            ));
+        }
+        return Ok(None);
+    };
+    cluster_name(source)?;
+    if source == &req.name {
+        return Err(unsupported(
+            "--restore-from names the cluster being made; restore a cluster in place with pgo restore".into(),
+        ));
+    }
+    let target = pitr_target(req.pitr_type.as_deref(), req.pitr_target.as_deref()).map_err(unsupported)?;
+    let options = restore_opts(req.backup_opts.as_deref().unwrap_or("")).map_err(unsupported)?;
+    Ok(Some(RestoreFrom {
+        cluster: source.clone(),
+        target,
+        options,
+    }))
+}
+
+/// A recovery target from `--pitr-type` (time by default) and
+/// `--pitr-target`; none when neither is given (replay all archived WAL).
+pub fn pitr_target(kind: Option<&str>, value: Option<&str>) -> Result<Option<PitrTarget>, String> {
+    let type_ = match kind {
+        None => PitrType::Time,
+        Some(k) => PitrType::parse(k)
+            .ok_or_else(|| format!("--pitr-type: {k:?} is not one of time, lsn, xid, name, immediate"))?,
+    };
+    let value = value.map(str::trim).unwrap_or("");
+    if kind.is_none() && value.is_empty() {
+        return Ok(None);
+    }
+    let need = |what: &str| format!("--pitr-type={}: --pitr-target must be {what}", type_.as_str());
+    let value = match type_ {
+        PitrType::Immediate if value.is_empty() => String::new(),
+        PitrType::Immediate => return Err("--pitr-type=immediate takes no --pitr-target".into()),
+        PitrType::Time => parse_time(value)
+            .ok_or_else(|| need("a moment with its time zone, e.g. \"2026-11-24 10:00:00+00\""))?
+            .to_string(),
+        PitrType::Lsn => {
+            let ok = value.split_once('/').is_some_and(|(hi, lo)| {
+                !hi.is_empty()
+                    && !lo.is_empty()
+                    && hi.len() <= 8
+                    && lo.len() <= 8
+                    && (hi.bytes().chain(lo.bytes())).all(|b| b.is_ascii_hexdigit())
+            });
+            if !ok {
+                return Err(need("a WAL position such as 0/3000060"));
+            }
+            value.to_string()
+        }
+        PitrType::Xid => {
+            value
+                .parse::<u64>()
+                .map_err(|_| need("a transaction id (a number)"))?;
+            value.to_string()
+        }
+        PitrType::Name => {
+            if value.is_empty() || value.len() > 63 || value.contains(['\'', '"', '\\', '\n', '\r']) {
+                return Err(need(
+                    "a restore point name (pg_create_restore_point), without quotes",
+                ));
+            }
+            value.to_string()
+        }
+    };
+    Ok(Some(PitrTarget { type_, value }))
+}
+
+/// A moment as people write it for PostgreSQL: RFC 3339, or a space
+/// instead of the `T`, with an offset (`+00`, `+01:00`, `Z`).
+pub fn parse_time(s: &str) -> Option<jiff::Timestamp> {
+    let s = s.trim();
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Some(t);
+    }
+    // `+00` (hours only), as psql prints timestamps.
+    let padded = match s.rfind(['+', '-']) {
+        Some(i) if i > 10 && s.len() - i == 3 => format!("{s}:00"),
+        _ => return None,
+    };
+    padded.parse::<jiff::Timestamp>().ok()
+}
+
+/// The pgBackRest restore options `--backup-opts` may carry with a restore.
+const RESTORE_OPTS: &[&str] = &["--set", "--process-max"];
+
+fn restore_opts(opts: &str) -> Result<Vec<String>, String> {
+    let words: Vec<String> = opts.split_whitespace().map(str::to_string).collect();
+    for w in &words {
+        let name = w.split_once('=').map_or(w.as_str(), |(n, _)| n);
+        if !RESTORE_OPTS.contains(&name) {
+            return Err(format!(
+                "--backup-opts: {w:?} is not an option pgo passes to pgbackrest restore (allowed: {})",
+                RESTORE_OPTS.join(", ")
+            ));
+        }
+    }
+    Ok(words)
 }
 
 /// pgBackRest as `--pgbackrest` or `Cluster.Backrest` asks, with the
@@ -563,6 +679,79 @@ mod tests {
         assert_eq!(spec.database, "userdb");
         assert_eq!(spec.user, "testuser");
         assert_eq!(spec.primary_storage.size, "1G");
+    }
+
+    #[test]
+    fn pitr_targets_are_checked_and_times_normalised() {
+        let t = |kind: Option<&str>, value: Option<&str>| pitr_target(kind, value);
+        assert_eq!(t(None, None), Ok(None));
+        let at = t(None, Some("2026-11-24 10:00:00+00")).unwrap().unwrap();
+        assert_eq!(
+            (at.type_, at.value.as_str()),
+            (PitrType::Time, "2026-11-24T10:00:00Z")
+        );
+        let at = t(Some("time"), Some("2026-11-24T11:00:00.5+01:00"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(at.value, "2026-11-24T10:00:00.5Z");
+        assert!(
+            t(None, Some("2026-11-24 10:00:00"))
+                .unwrap_err()
+                .contains("time zone")
+        );
+        assert!(t(None, Some("yesterday")).is_err());
+        assert_eq!(
+            t(Some("lsn"), Some("0/3000060")).unwrap().unwrap().value,
+            "0/3000060"
+        );
+        assert!(
+            t(Some("lsn"), Some("3000060"))
+                .unwrap_err()
+                .contains("WAL position")
+        );
+        assert!(
+            t(Some("xid"), Some("12a"))
+                .unwrap_err()
+                .contains("transaction id")
+        );
+        assert!(
+            t(Some("name"), Some("it's"))
+                .unwrap_err()
+                .contains("without quotes")
+        );
+        let imm = t(Some("immediate"), None).unwrap().unwrap();
+        assert_eq!((imm.type_, imm.value.as_str()), (PitrType::Immediate, ""));
+        assert!(t(Some("immediate"), Some("now")).is_err());
+        assert!(t(Some("when"), Some("now")).unwrap_err().contains("not one of"));
+    }
+
+    #[test]
+    fn restore_from_is_checked_before_anything_is_made() {
+        let req = |from: Option<&str>, target: Option<&str>, opts: Option<&str>| CreateClusterRequest {
+            name: "db".into(),
+            restore_from: from.map(str::to_string),
+            pitr_target: target.map(str::to_string),
+            backup_opts: opts.map(str::to_string),
+            ..Default::default()
+        };
+        let (c, s) = (PgoConfig::default(), shipped_strategies());
+        let spec = create_request(
+            &req(Some("old"), None, Some("--set=20260101-000000F")),
+            &c,
+            &s,
+            true,
+        )
+        .unwrap();
+        let from = spec.restore_from.unwrap();
+        assert_eq!((from.cluster.as_str(), from.target), ("old", None));
+        assert_eq!(from.options, ["--set=20260101-000000F"]);
+        let err = |r| create_request(&r, &c, &s, true).unwrap_err().to_string();
+        assert!(err(req(None, Some("2026-01-01 00:00:00+00"), None)).contains("need --restore-from"));
+        assert!(err(req(Some("db"), None, None)).contains("names the cluster being made"));
+        assert!(err(req(Some("old"), None, Some("--config=/x"))).contains("--config=/x"));
+        assert!(err(req(Some("Old"), None, None)).contains("invalid name"));
+        let refused = create_request(&req(Some("old"), None, None), &c, &s, false).unwrap_err();
+        assert!(refused.to_string().contains("--restore-from"), "{refused}");
     }
 
     #[test]

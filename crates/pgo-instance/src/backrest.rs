@@ -9,7 +9,7 @@
 
 use crate::bootstrap::read_secret;
 use crate::osuser::RunAs;
-use pgo_api::instance::{InstanceBackrest, InstanceConfig};
+use pgo_api::instance::{InstanceBackrest, InstanceConfig, InstanceRestore};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -269,6 +269,122 @@ pub async fn job(instance: &Path, standby: Option<&Path>, args: &[String]) -> Re
     Ok(info.stdout)
 }
 
+/// Restores a new data directory into `scratch` (empty, PostgreSQL's
+/// user's) from `r`'s repository. PostgreSQL then replays archived WAL to
+/// the target and promotes; with `hot_standby` off until then, it takes no
+/// connection while half restored. The config its `restore_command` names
+/// is left pointing at the data directory's final path, so it holds after
+/// the rename.
+pub async fn restore(
+    config: &InstanceConfig,
+    r: &InstanceRestore,
+    run_as: &RunAs,
+    scratch: &Path,
+) -> Result<(), String> {
+    let p = paths(config);
+    for dir in [
+        p.dir.clone(),
+        p.dir.join("spool"),
+        p.dir.join("lock"),
+        p.dir.join("log"),
+    ] {
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        run_as.own(&dir, 0o700)?;
+    }
+    if !r
+        .repo_path
+        .join("backup")
+        .join(&r.stanza)
+        .join("backup.info")
+        .is_file()
+    {
+        return Err(format!(
+            "the repository {} holds no stanza {:?} to restore from",
+            r.repo_path.display(),
+            r.stanza
+        ));
+    }
+    let conf = p.dir.join("restore.conf");
+    let mut text = String::from("# Written by the pgo instance manager for a restore.\n[global]\n");
+    for (k, v) in [
+        ("repo1-path", r.repo_path.to_string_lossy().into_owned()),
+        ("spool-path", p.dir.join("spool").to_string_lossy().into_owned()),
+        ("lock-path", p.dir.join("lock").to_string_lossy().into_owned()),
+        ("log-path", p.dir.join("log").to_string_lossy().into_owned()),
+        ("log-level-file", "off".into()),
+        ("log-level-console", "warn".into()),
+        ("log-level-stderr", "off".into()),
+        ("process-max", "2".into()),
+    ] {
+        text.push_str(&format!("{k}={v}\n"));
+    }
+    // pgBackRest copies its command line into `restore_command`: the
+    // config names the scratch directory for the restore, and the final
+    // one once the files are there.
+    let with_pgdata = |pgdata: &Path| format!("{text}\n[{}]\npg1-path={}\n", r.stanza, pgdata.display());
+    run_as.write(&conf, &with_pgdata(scratch))?;
+    let mut args = vec![
+        "restore".to_string(),
+        "--recovery-option=hot_standby=off".to_string(),
+    ];
+    match &r.target {
+        Some(t) if t.type_ == pgo_api::cluster::PitrType::Immediate => {
+            args.push("--type=immediate".into());
+            args.push("--target-action=promote".into());
+        }
+        Some(t) => {
+            args.push(format!("--type={}", t.type_.as_str()));
+            args.push(format!("--target={}", backrest_target(t)));
+            args.push("--target-action=promote".into());
+        }
+        // To the end of the archive, then promoted.
+        None => {}
+    }
+    args.extend(r.options.iter().cloned());
+    let b = InstanceBackrest {
+        repo_path: r.repo_path.clone(),
+        stanza: r.stanza.clone(),
+        archive_timeout_seconds: 0,
+        retention_full: 1,
+        retention_diff: None,
+    };
+    run_with(config, &b, run_as, &conf, &args, None).await?;
+    run_as.write(&conf, &with_pgdata(&config.pgdata()))?;
+    // A backup taken from a replica says nothing of standbys here; this is
+    // a primary's data, whatever signal file came along.
+    let _ = std::fs::remove_file(scratch.join("standby.signal"));
+    Ok(())
+}
+
+/// A target as pgBackRest reads it: a time as `YYYY-MM-DD HH:MM:SS.ffffff+00`
+/// (pgo keeps it in RFC 3339, in UTC), which PostgreSQL reads too.
+fn backrest_target(t: &pgo_api::cluster::PitrTarget) -> String {
+    match t.type_ {
+        pgo_api::cluster::PitrType::Time => match t.value.strip_suffix('Z') {
+            Some(utc) => format!("{}+00", utc.replacen('T', " ", 1)),
+            None => t.value.clone(),
+        },
+        _ => t.value.clone(),
+    }
+}
+
+/// The settings a restore leaves in `postgresql.auto.conf`, reset once the
+/// restored primary has promoted: a replica copied from it must not stop
+/// at the restore's target, nor fetch WAL from the other cluster's
+/// repository.
+pub const RESTORE_SETTINGS: &[&str] = &[
+    "restore_command",
+    "recovery_target",
+    "recovery_target_time",
+    "recovery_target_lsn",
+    "recovery_target_xid",
+    "recovery_target_name",
+    "recovery_target_action",
+    "recovery_target_inclusive",
+    "recovery_target_timeline",
+    "hot_standby",
+];
+
 /// True when `dir` holds a stanza's repository files already.
 pub fn stanza_exists(b: &InstanceBackrest) -> bool {
     b.repo_path
@@ -318,6 +434,22 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
         }
+    }
+
+    #[test]
+    fn a_time_target_is_written_the_way_pgbackrest_reads_it() {
+        use pgo_api::cluster::{PitrTarget, PitrType};
+        let t = |type_, value: &str| {
+            backrest_target(&PitrTarget {
+                type_,
+                value: value.into(),
+            })
+        };
+        assert_eq!(
+            t(PitrType::Time, "2026-11-24T17:33:49.217814Z"),
+            "2026-11-24 17:33:49.217814+00"
+        );
+        assert_eq!(t(PitrType::Lsn, "0/3000060"), "0/3000060");
     }
 
     #[test]

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 /// Present in a volume from a successful initdb until the setup SQL ran.
 const SETUP_PENDING: &str = ".pgo-setup-pending";
+/// Present in a volume from a restore until the restored primary promoted
+/// and its recovery settings were reset.
+const RESTORE_PENDING: &str = ".pgo-restore-pending";
 /// The file of settings pgo writes; postgresql.conf includes it last.
 const PGO_CONF: &str = "pgo.conf";
 
@@ -24,6 +27,55 @@ pub fn is_initialized(config: &InstanceConfig) -> bool {
 
 pub fn setup_pending(config: &InstanceConfig) -> bool {
     config.volume_dir.join(SETUP_PENDING).exists()
+}
+
+pub fn restore_pending(config: &InstanceConfig) -> bool {
+    config.volume_dir.join(RESTORE_PENDING).exists()
+}
+
+/// A new data directory restored from a pgBackRest repository, into a
+/// scratch directory renamed into place once whole, as after initdb.
+pub async fn restore(
+    config: &InstanceConfig,
+    r: &pgo_api::instance::InstanceRestore,
+    run_as: &RunAs,
+) -> Result<(), String> {
+    let volume = &config.volume_dir;
+    std::fs::create_dir_all(volume).map_err(|e| format!("cannot create {}: {e}", volume.display()))?;
+    run_as.own(volume, 0o700)?;
+    let scratch = volume.join("pgdata.restore");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).map_err(|e| format!("cannot clear {}: {e}", scratch.display()))?;
+    }
+    std::fs::create_dir(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+    run_as.own(&scratch, 0o700)?;
+    crate::backrest::restore(config, r, run_as, &scratch).await?;
+    for marker in [SETUP_PENDING, RESTORE_PENDING] {
+        std::fs::write(volume.join(marker), b"")
+            .map_err(|e| format!("cannot mark {}: {e}", volume.display()))?;
+    }
+    sync_filesystem(volume).await?;
+    std::fs::rename(&scratch, config.pgdata())
+        .map_err(|e| format!("cannot move the restored data directory into place: {e}"))?;
+    sync_filesystem(volume).await
+}
+
+/// Once the restored primary has promoted: its recovery settings reset,
+/// so nothing copied from it replays to the restore's target again.
+pub async fn finish_restore(config: &InstanceConfig, client: &tokio_postgres::Client) -> Result<(), String> {
+    let sql_err = |e: tokio_postgres::Error| format!("finishing the restore: {}", describe(&e));
+    for setting in crate::backrest::RESTORE_SETTINGS {
+        client
+            .batch_execute(&format!("ALTER SYSTEM RESET {setting}"))
+            .await
+            .map_err(sql_err)?;
+    }
+    client
+        .batch_execute("SELECT pg_reload_conf()")
+        .await
+        .map_err(sql_err)?;
+    let marker = config.volume_dir.join(RESTORE_PENDING);
+    std::fs::remove_file(&marker).map_err(|e| format!("cannot clear {}: {e}", marker.display()))
 }
 
 /// Runs initdb into a scratch directory and renames it into place, so an

@@ -81,6 +81,7 @@ pub async fn probe(config: &InstanceConfig) -> Result<Probe, String> {
         last_failed_wal: row.get(8),
         last_failed_time: row.get(9),
         repository_error: None,
+        stanza_ready: false,
     };
     Ok(Probe {
         archive,

@@ -66,6 +66,10 @@ impl Stanza {
         });
     }
 
+    pub fn made(&self) -> bool {
+        matches!(self.state(), State::Made)
+    }
+
     /// Why the repository cannot take WAL yet, if it cannot.
     pub fn error(&self) -> Option<String> {
         match self.state() {

@@ -297,6 +297,12 @@ impl Supervisor {
                     .update(|r| r.message = Some("copying the primary's data (pg_basebackup)".into()));
                 bootstrap::basebackup(&self.config, &self.run_as, &self.bin).await?;
                 tracing::info!("pg_basebackup done");
+            } else if let Some(r) = self.config.restore.clone() {
+                self.shared.update(|rep| {
+                    rep.message = Some(format!("restoring from the repository {}", r.repo_path.display()))
+                });
+                bootstrap::restore(&self.config, &r, &self.run_as).await?;
+                tracing::info!("pgbackrest restore done; PostgreSQL replays WAL to the target");
             } else {
                 self.shared
                     .update(|r| r.message = Some("initializing the data directory (initdb)".into()));
@@ -401,6 +407,22 @@ impl Supervisor {
             };
             match checked {
                 Ok(p) => {
+                    if bootstrap::restore_pending(&self.config) {
+                        let finished = match (p.role, bootstrap::connect(&self.config).await) {
+                            (pgo_api::cluster::MemberRole::Primary, Ok(client)) => {
+                                bootstrap::finish_restore(&self.config, &client).await
+                            }
+                            (pgo_api::cluster::MemberRole::Replica, _) => {
+                                Err("restoring: replaying WAL to the target".into())
+                            }
+                            (_, Err(e)) => Err(e),
+                        };
+                        if let Err(e) = finished {
+                            self.not_ready(e);
+                            continue;
+                        }
+                        tracing::info!("restore finished: promoted, recovery settings reset");
+                    }
                     if bootstrap::setup_pending(&self.config) {
                         let setup = match bootstrap::connect(&self.config).await {
                             Ok(client) => bootstrap::setup(&self.config, &client).await,
@@ -420,6 +442,7 @@ impl Supervisor {
                             self.stanza.ensure(&self.config, &self.run_as);
                             Some(pgo_api::cluster::ArchiveStatus {
                                 repository_error: self.stanza.error(),
+                                stanza_ready: self.stanza.made(),
                                 ..p.archive
                             })
                         }
@@ -440,6 +463,11 @@ impl Supervisor {
                         r.message = None;
                         r.fatal = None;
                     });
+                }
+                Err(e) if bootstrap::restore_pending(&self.config) => {
+                    // Not a failure: no connection is taken while WAL is
+                    // replayed (hot_standby is off until the promotion).
+                    self.not_ready(format!("restoring: replaying WAL to the target ({e})"));
                 }
                 Err(e) => {
                     // Since the first failing check began: a write stuck on

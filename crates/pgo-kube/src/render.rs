@@ -237,6 +237,7 @@ fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> Instan
         // The repository host that pods archive to is not built on
         // Kubernetes yet; the apiserver makes no cluster that asks for it.
         backrest: None,
+        restore: None,
     }
 }
 

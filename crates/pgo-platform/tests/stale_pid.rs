@@ -46,6 +46,7 @@ fn config(dir: &Path, volume: &Path) -> InstanceConfig {
         postgres_log: None,
         postgres_tls: None,
         backrest: None,
+        restore: None,
     }
 }
 

@@ -6,14 +6,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Server, connect, member, password, service_port};
-
-fn backrest_server(yaml: &str) -> Server {
-    let yaml = format!("Pgo:\n  ProbePeriodMs: 200\n{yaml}");
-    Server::start_prepared(&[], move |home| {
-        std::fs::write(home.join("pgo.yaml"), yaml).unwrap();
-    })
-}
+use support::{Server, backrest_server, connect, member, password, service_port};
 
 fn backups(server: &Server, cluster: &str) -> Value {
     serde_json::from_str(&server.pgo_ok(&["show", "backup", cluster, "-o", "json"])).unwrap()
@@ -224,4 +217,23 @@ fn what_cannot_be_backed_up_is_refused_and_nothing_is_recorded() {
     server.wait_until(60, "gone's data and repository to be removed", || {
         !volumes.join("gone").exists() && !volumes.join("gone-backrestrepo").exists()
     });
+}
+
+#[test]
+fn a_backup_outlives_a_server_killed_while_it_runs() {
+    let mut server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "kb"]);
+    server.wait_until(30, "the stanza", || primary_archive(&server, "kb")["stanzaReady"] == true);
+    let out = server.pgo_ok(&["backup", "kb", "--no-wait"]);
+    assert!(out.contains("created backup"), "{out}");
+    server.wait_until(30, "the backup's job to start", || {
+        backups(&server, "kb")["backups"][0]["phase"] == "Running"
+    });
+    server.kill();
+    server.restart();
+    server.wait_until(120, "the backup to be recorded by the new server", || {
+        backups(&server, "kb")["backups"][0]["phase"] == "Succeeded"
+    });
+    let list = backups(&server, "kb");
+    assert_eq!(list["backups"][0]["backup"]["type"], "full", "{list}");
 }

@@ -124,8 +124,8 @@ pub async fn list(
     let cluster = Api::<Pgcluster>::new(state.store.clone())
         .get_opt(&q.cluster)
         .await?;
-    let (all, _) = Api::<Pgbackup>::new(state.store.clone()).list().await?;
-    let mut mine: Vec<&Pgbackup> = all.iter().filter(|b| b.spec.cluster_name == q.cluster).collect();
+    let all = of_cluster(&state, &q.cluster).await?;
+    let mine: Vec<&Pgbackup> = all.iter().collect();
     // A deleted cluster's repository stays, and so do its Pgbackups.
     if cluster.is_none() && mine.is_empty() {
         return Err(ApiError::NotFound(format!(
@@ -133,19 +133,8 @@ pub async fn list(
             q.cluster
         )));
     }
-    mine.sort_by_key(|b| b.metadata.name.clone());
+    let range = reachable(cluster.as_ref(), &mine);
     let backups: Vec<BackupView> = mine.into_iter().map(view).collect();
-    let earliest_restore = backups
-        .iter()
-        .filter(|b| b.phase == BackupPhase::Succeeded)
-        .filter_map(|b| b.backup.as_ref().map(|r| r.stop.clone()))
-        .min();
-    let latest_restore = cluster.as_ref().and_then(last_archived).filter(|latest| {
-        earliest_restore.as_ref().is_some_and(|e| {
-            // Both RFC 3339, but from two writers: compare as times.
-            matches!((e.parse::<jiff::Timestamp>(), latest.parse::<jiff::Timestamp>()), (Ok(e), Ok(l)) if l >= e)
-        })
-    });
     let repository_bytes = match state
         .platform
         .volume_usage(&names::backrest_repo_volume(&q.cluster))
@@ -160,10 +149,43 @@ pub async fn list(
     Ok(Json(BackupsResponse {
         cluster: q.cluster,
         backups,
-        earliest_restore,
-        latest_restore,
+        earliest_restore: range.earliest.map(|t| t.to_string()),
+        latest_restore: range.latest.map(|t| t.to_string()),
         repository_bytes,
     }))
+}
+
+/// The moments a restore from a cluster's repository can reach: from the
+/// end of its oldest backup still there to the last WAL archived (unknown
+/// once the cluster is gone).
+pub struct Reachable {
+    pub earliest: Option<jiff::Timestamp>,
+    pub latest: Option<jiff::Timestamp>,
+}
+
+pub fn reachable(cluster: Option<&Pgcluster>, backups: &[&Pgbackup]) -> Reachable {
+    let earliest = backups
+        .iter()
+        .filter_map(|b| b.status.as_ref())
+        .filter(|s| s.phase == BackupPhase::Succeeded)
+        .filter_map(|s| s.backup.as_ref()?.stop.parse::<jiff::Timestamp>().ok())
+        .min();
+    let latest = cluster
+        .and_then(last_archived)
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .filter(|l| earliest.is_some_and(|e| *l >= e));
+    Reachable { earliest, latest }
+}
+
+/// The backups recorded of `cluster`, in the order they were asked for.
+pub async fn of_cluster(state: &AppState, cluster: &str) -> Result<Vec<Pgbackup>, ApiError> {
+    let (all, _) = Api::<Pgbackup>::new(state.store.clone()).list().await?;
+    let mut mine: Vec<Pgbackup> = all
+        .into_iter()
+        .filter(|b| b.spec.cluster_name == cluster)
+        .collect();
+    mine.sort_by_key(|b| b.metadata.name.clone());
+    Ok(mine)
 }
 
 /// When the primary last archived a WAL segment.

@@ -1,6 +1,6 @@
 //! The REST routes. Reads are GET; mutations are POST or DELETE, never GET.
 
-mod backups;
+pub(crate) mod backups;
 mod clusters;
 mod failover;
 mod health;

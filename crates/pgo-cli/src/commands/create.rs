@@ -22,6 +22,10 @@ pub async fn cluster(client: &Client, args: &CreateCluster) -> Result<ExitCode, 
         sync_replication: args.sync_replication,
         resources_config: args.resources_config.clone(),
         pgbackrest: args.pgbackrest,
+        restore_from: args.restore_from.clone(),
+        pitr_target: args.pitr_target.clone(),
+        pitr_type: args.pitr_type.clone(),
+        backup_opts: args.backup_opts.clone(),
     };
     let started = Instant::now();
     let created: ClusterView = client.post("/clusters", &req).await?;

@@ -121,6 +121,15 @@ impl Platform for KubePlatform {
 
     async fn check(&self, want: &DesiredCluster) -> Result<(), PlatformError> {
         let invalid = |e: render::RenderError| PlatformError::Invalid(e.to_string());
+        if want
+            .instances
+            .iter()
+            .any(|i| i.restore.is_some() || i.backrest.is_some())
+        {
+            return Err(PlatformError::Invalid(
+                "pgBackRest archiving and restores are not built on Kubernetes yet".into(),
+            ));
+        }
         for v in &want.volumes {
             render::render_volume(&self.templates, &self.opts, v).map_err(invalid)?;
         }

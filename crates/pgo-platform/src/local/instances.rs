@@ -8,7 +8,9 @@ use super::process::{self, cmdline, is_alive, read_pid};
 use super::{Layout, LocalSettings, files};
 use crate::{InstanceObservation, PlatformError};
 use nix::sys::signal::Signal;
-use pgo_api::instance::{InstanceBackrest, InstanceConfig, InstanceReport, SlotRequest, Upstream};
+use pgo_api::instance::{
+    InstanceBackrest, InstanceConfig, InstanceReport, InstanceRestore, SlotRequest, Upstream,
+};
 use pgo_core::desired::InstanceSpec;
 use std::collections::HashMap;
 use std::path::Path;
@@ -228,6 +230,12 @@ pub async fn ensure(
             archive_timeout_seconds: b.settings.archive_timeout_seconds,
             retention_full: b.settings.retention_full,
             retention_diff: b.settings.retention_diff,
+        }),
+        restore: spec.restore.as_ref().map(|r| InstanceRestore {
+            repo_path: layout.volume(&r.repo_volume),
+            stanza: r.stanza.clone(),
+            target: r.target.clone(),
+            options: r.options.clone(),
         }),
     };
     let pending = dir.join(RELOAD_PENDING);

@@ -158,8 +158,29 @@ impl Ports {
         self.claims.join(port.to_string())
     }
 
-    /// Claims `port` machine-wide: true when it is now this home's.
+    /// Claims `port` machine-wide: true when it is now this home's. Under
+    /// a lock shared by every server on the machine: two servers that both
+    /// found a claim of a home gone must not both take it over (each would
+    /// remove the file the other had just made).
     fn claim(&self, port: u16) -> bool {
+        let path = self.claims.join(".lock");
+        // Another user's server may have made it: read is enough to lock.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .or_else(|_| std::fs::File::open(&path));
+        let Ok(file) = lock else {
+            return false;
+        };
+        let Ok(_held) = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive) else {
+            return false;
+        };
+        self.claim_locked(port)
+    }
+
+    fn claim_locked(&self, port: u16) -> bool {
         use std::io::Write;
         let path = self.claim_path(port);
         let mine = self.home.to_string_lossy().to_string();

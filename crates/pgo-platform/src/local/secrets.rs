@@ -11,9 +11,20 @@ pub fn ensure(layout: &Layout, spec: &SecretSpec) -> Result<(), PlatformError> {
     if dir.join("password").exists() {
         return Ok(());
     }
+    let password = match &spec.copy_from {
+        Some(source) => {
+            let copied = read(layout, source)?.ok_or_else(|| {
+                PlatformError::Failed(format!(
+                    "secret {source} is gone, so the password of {} in the restored data is unknown",
+                    spec.username
+                ))
+            })?;
+            copied.password
+        }
+        None => crate::password(24)
+            .map_err(|_| PlatformError::Invalid("the system random source failed".into()))?,
+    };
     files::private_dir(&dir)?;
-    let password =
-        crate::password(24).map_err(|_| PlatformError::Invalid("the system random source failed".into()))?;
     files::write_atomic(&dir.join("username"), spec.username.as_bytes(), 0o600)?;
     files::write_atomic(&dir.join("password"), password.as_bytes(), 0o600)
 }

@@ -543,3 +543,12 @@ pub fn refused_start(pgo_yaml: &str) -> String {
     assert!(!out.status.success(), "the server started with {pgo_yaml:?}");
     String::from_utf8_lossy(&out.stderr).to_string()
 }
+
+/// A fast server with pgo.yaml's `Cluster:` section set to `cluster_yaml`
+/// (pgBackRest is on by default).
+pub fn backrest_server(cluster_yaml: &str) -> Server {
+    let yaml = format!("Pgo:\n  ProbePeriodMs: 200\n{cluster_yaml}");
+    Server::start_prepared(&[], move |home| {
+        std::fs::write(home.join("pgo.yaml"), yaml).unwrap();
+    })
+}

@@ -1,0 +1,233 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Point-in-time recovery into a new cluster, with real pgBackRest and
+//! PostgreSQL: exactly the rows committed before the target come back, and
+//! a target the repository cannot reach is refused with nothing made.
+
+mod support;
+
+use support::{Server, backrest_server, connect, members, password, service_port};
+
+async fn client(server: &Server, cluster: &str, service: &str) -> tokio_postgres::Client {
+    let view = server.show_json(cluster);
+    connect(
+        service_port(&view, service),
+        "testuser",
+        &password(&view, "testuser"),
+        "userdb",
+    )
+    .await
+    .unwrap()
+}
+
+async fn count(c: &tokio_postgres::Client) -> i64 {
+    c.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_restored_to_a_moment_has_exactly_the_rows_committed_before_it() {
+    let server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "src"]);
+    let db = client(&server, "src", "src").await;
+    db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
+        .await
+        .unwrap();
+    server.pgo_ok(&["backup", "src"]);
+    // After the backup: only replayed WAL brings these back.
+    db.batch_execute("INSERT INTO t SELECT generate_series(101, 200)")
+        .await
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let target: String = db
+        .query_one(
+            "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    db.batch_execute("INSERT INTO t SELECT generate_series(201, 300)")
+        .await
+        .unwrap();
+    let admin = support::admin(&server.show_json("src")).await;
+    let segment: String = admin
+        .query_one("SELECT pg_walfile_name(pg_switch_wal())", &[])
+        .await
+        .unwrap()
+        .get(0);
+    server.wait_until(30, "the last rows' segment to be archived", || {
+        let v = server.show_json("src");
+        let a = &support::member(&v, "src")["archive"];
+        a["lastArchivedWal"]
+            .as_str()
+            .is_some_and(|w| w >= segment.as_str())
+    });
+
+    // To the moment: rows 1-200, and a replica that streams past it.
+    let out = server.pgo_ok(&[
+        "create",
+        "cluster",
+        "dst",
+        "--restore-from=src",
+        &format!("--pitr-target={target}"),
+        "--replica-count=1",
+    ]);
+    assert!(out.contains("created cluster dst"), "{out}");
+    let restored = client(&server, "dst", "dst").await;
+    assert_eq!(count(&restored).await, 200, "the rows committed before {target}");
+    let max: i32 = restored
+        .query_one("SELECT max(id) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(max, 200);
+    // A primary now: it takes writes, its replica follows them, and it
+    // archives into a repository of its own.
+    restored
+        .batch_execute("INSERT INTO t VALUES (1000)")
+        .await
+        .unwrap();
+    let replica = members(&server.show_json("dst"), "Replica")[0].clone();
+    let view = server.show_json("dst");
+    let replica_port = support::member(&view, &replica)["port"].as_u64().unwrap() as u16;
+    let follower = connect(replica_port, "testuser", &password(&view, "testuser"), "userdb")
+        .await
+        .unwrap();
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = count(&follower).await;
+        if seen == 201 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 201, "the replica replays past the restore's target");
+    server.pgo_ok(&["backup", "dst"]);
+
+    // No target: every archived segment, rows 1-300.
+    server.pgo_ok(&["create", "cluster", "whole", "--restore-from=src"]);
+    assert_eq!(count(&client(&server, "whole", "whole").await).await, 300);
+}
+
+#[test]
+fn a_restore_the_repository_cannot_serve_is_refused_and_nothing_is_made() {
+    let server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "src"]);
+    let err = server.pgo_err(&["create", "cluster", "early", "--restore-from=src"]);
+    assert!(err.contains("no backup of cluster src"), "{err}");
+    server.pgo_ok(&["backup", "src"]);
+    let err = server.pgo_err(&[
+        "create",
+        "cluster",
+        "early",
+        "--restore-from=src",
+        "--pitr-target=2000-01-01 00:00:00+00",
+    ]);
+    assert!(
+        err.contains("before the end of the first backup") && err.contains("a restore can reach"),
+        "{err}"
+    );
+    let err = server.pgo_err(&[
+        "create",
+        "cluster",
+        "late",
+        "--restore-from=src",
+        "--pitr-target=2999-01-01 00:00:00+00",
+    ]);
+    assert!(err.contains("past the last WAL src archived"), "{err}");
+    let err = server.pgo_err(&[
+        "create",
+        "cluster",
+        "odd",
+        "--restore-from=src",
+        "--pitr-target=yesterday",
+    ]);
+    assert!(err.contains("a moment with its time zone"), "{err}");
+    let err = server.pgo_err(&[
+        "create",
+        "cluster",
+        "lsn",
+        "--restore-from=src",
+        "--pitr-type=lsn",
+        "--pitr-target=x",
+    ]);
+    assert!(err.contains("a WAL position"), "{err}");
+    let err = server.pgo_err(&[
+        "create",
+        "cluster",
+        "opt",
+        "--restore-from=src",
+        "--backup-opts=--repo1-path=/",
+    ]);
+    assert!(
+        err.contains("is not an option pgo passes to pgbackrest restore"),
+        "{err}"
+    );
+    let err = server.pgo_err(&["create", "cluster", "none", "--restore-from=nosuch"]);
+    assert!(
+        err.contains("cluster nosuch has no pgBackRest repository"),
+        "{err}"
+    );
+    for name in ["early", "late", "odd", "lsn", "opt", "none"] {
+        assert!(
+            server.pgo(&["show", "cluster", name]).status.code() != Some(0),
+            "{name} was made"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_reaches_a_moment_after_a_failover_on_the_new_timeline() {
+    let server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "tl", "--replica-count=1"]);
+    let db = client(&server, "tl", "tl").await;
+    db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
+        .await
+        .unwrap();
+    server.pgo_ok(&["backup", "tl"]);
+    let replica = members(&server.show_json("tl"), "Replica")[0].clone();
+    server.pgo_ok(&["failover", "tl", &format!("--target={replica}"), "--no-prompt"]);
+    server.wait_until(60, "the new primary to serve", || {
+        let v = server.show_json("tl");
+        v["primary"] == replica.as_str() && v["phase"] == "Ready"
+    });
+    // Timeline 2: these rows exist only on the promoted replica's WAL.
+    let db = client(&server, "tl", "tl").await;
+    db.batch_execute("INSERT INTO t SELECT generate_series(101, 150)")
+        .await
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let target: String = db
+        .query_one(
+            "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    db.batch_execute("INSERT INTO t SELECT generate_series(151, 200)")
+        .await
+        .unwrap();
+    let admin = support::admin(&server.show_json("tl")).await;
+    let segment: String = admin
+        .query_one("SELECT pg_walfile_name(pg_switch_wal())", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(segment.starts_with("00000002"), "{segment}");
+    server.wait_until(30, "the new timeline's segment to be archived", || {
+        let v = server.show_json("tl");
+        let a = &support::member(&v, &replica)["archive"];
+        a["lastArchivedWal"].as_str().is_some_and(|w| w >= segment.as_str())
+    });
+    server.pgo_ok(&["create", "cluster", "back", "--restore-from=tl", &format!("--pitr-target={target}")]);
+    let restored = client(&server, "back", "back").await;
+    assert_eq!(count(&restored).await, 150, "rows from both timelines, up to {target}");
+    let timeline: i32 = restored
+        .query_one("SELECT timeline_id FROM pg_control_checkpoint()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(timeline >= 3, "promoted after timeline 2: {timeline}");
+}
