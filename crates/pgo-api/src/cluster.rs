@@ -264,6 +264,9 @@ pub struct PgclusterStatus {
     /// The last failovers, newest last.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub failovers: Vec<FailoverRecord>,
+    /// The last restores in place, newest last.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub restores: Vec<RestoreRecord>,
     /// The spec generation this status describes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
@@ -411,6 +414,17 @@ pub struct FailoverRecord {
     pub duration_ms: u64,
     /// `succeeded`, or `failed: <why>`.
     pub outcome: String,
+}
+
+/// One restore in place, as `pgo show cluster` reports it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RestoreRecord {
+    /// When it began and ended (RFC 3339).
+    pub started: String,
+    pub finished: String,
+    /// What it restored to.
+    pub target: String,
 }
 
 /// A stable endpoint of the cluster.

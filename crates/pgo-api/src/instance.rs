@@ -92,6 +92,10 @@ pub struct InstanceConfig {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct InstanceRestore {
+    /// A restore in place, done once per id over the existing data
+    /// (`--delta`); unset, a new data directory's bootstrap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     pub repo_path: PathBuf,
     pub stanza: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -48,6 +48,8 @@ pub struct ClusterView {
     pub services: Vec<ServiceStatus>,
     /// The last failovers, newest last.
     pub failovers: Vec<FailoverRecord>,
+    /// The last restores in place, newest last.
+    pub restores: Vec<crate::cluster::RestoreRecord>,
     /// Automatic failover is on for this cluster.
     pub autofail: bool,
     /// WAL is archived to the cluster's pgBackRest repository, and backups
@@ -209,6 +211,24 @@ pub struct FailoverView {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct ErrorBody {
     pub error: String,
+}
+
+/// `POST /clusters/{name}/restore`: `pgo restore NAME`, in place.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RestoreRequest {
+    pub pitr_target: Option<String>,
+    pub pitr_type: Option<String>,
+    /// pgBackRest restore options (`--set=LABEL`).
+    pub backup_opts: Option<String>,
+}
+
+/// What `POST /clusters/{name}/restore` started.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RestoreResponse {
+    pub name: String,
+    pub message: String,
 }
 
 /// `POST /backups`: `pgo backup NAME`.

@@ -31,6 +31,8 @@ pub struct PgtaskSpec {
 
 /// The task type of a failover.
 pub const FAILOVER: &str = "failover";
+/// The task type of a restore in place.
+pub const RESTORE: &str = "restore";
 /// The task type that removes a volume and its data.
 pub const RMDATA: &str = "rmdata";
 /// The parameter of an rmdata task naming the volume.

@@ -22,6 +22,7 @@ pub fn cluster(c: &Pgcluster) -> ClusterView {
         members: status.members,
         services: status.services,
         failovers: status.failovers,
+        restores: status.restores,
         autofail: c.spec.autofail,
         backrest: c.spec.backrest.is_some(),
         secrets: None,

@@ -100,6 +100,31 @@ pub enum Command {
     },
     /// Back up a cluster into its pgBackRest repository (waits until done).
     Backup(Backup),
+    /// Restore a cluster in place from its pgBackRest repository, to a
+    /// moment when asked: it stops, its primary is restored, its replicas
+    /// are made again.
+    Restore {
+        name: String,
+        /// Replay WAL up to this moment ("2026-11-24 10:00:00+00"), LSN,
+        /// xid or restore point; the last archived WAL when unset.
+        #[arg(long)]
+        pitr_target: Option<String>,
+        /// time (the default), lsn, xid, name or immediate.
+        #[arg(long)]
+        pitr_type: Option<String>,
+        /// pgBackRest restore options (--set=LABEL).
+        #[arg(long, allow_hyphen_values = true)]
+        backup_opts: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        no_prompt: bool,
+        /// Return once the restore is accepted.
+        #[arg(long)]
+        no_wait: bool,
+        /// Seconds to wait for the restored cluster to be ready.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
     /// Connect to every service and instance of a cluster: UP or DOWN each.
     Test {
         name: String,

@@ -87,6 +87,8 @@ pub struct InstanceSpec {
 /// Where a new instance's data is restored from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InstanceRestoreSpec {
+    /// Set for a restore in place, which is done once per id.
+    pub id: Option<String>,
     /// The repository's volume (another cluster's).
     pub repo_volume: String,
     pub stanza: String,
@@ -241,6 +243,7 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
     // replica promoted, and has its data already.
     if primary == names::initial_primary(name) {
         first.restore = spec.restore_from.as_ref().map(|r| InstanceRestoreSpec {
+            id: None,
             repo_volume: names::backrest_repo_volume(&r.cluster),
             stanza: names::BACKREST_STANZA.to_string(),
             target: r.target.clone(),

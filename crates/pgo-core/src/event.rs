@@ -21,6 +21,8 @@ pub enum Reason {
     /// A volume stays larger than the cluster asks: a claim cannot shrink.
     VolumeNotShrunk,
     Deleting,
+    RestoreStarted,
+    Restored,
 }
 
 impl Reason {
@@ -36,6 +38,8 @@ impl Reason {
             Reason::RollingUpdate => "RollingUpdate",
             Reason::VolumeNotShrunk => "VolumeNotShrunk",
             Reason::Deleting => "Deleting",
+            Reason::RestoreStarted => "RestoreStarted",
+            Reason::Restored => "Restored",
         }
     }
 

@@ -11,5 +11,6 @@ pub mod job;
 pub mod names;
 pub mod observed;
 pub mod plan;
+pub mod restore;
 pub mod status;
 pub mod validate;

@@ -66,6 +66,11 @@ pub fn is_backup_volume(cluster: &str, volume: &str) -> bool {
     volume == backrest_repo_volume(cluster)
 }
 
+/// The one restore a cluster can have at a time.
+pub fn restore_task(cluster: &str) -> String {
+    format!("{cluster}-restore")
+}
+
 /// The one failover task a cluster can have at a time: a second request
 /// finds the name taken.
 pub fn failover_task(cluster: &str) -> String {

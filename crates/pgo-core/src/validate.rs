@@ -428,7 +428,7 @@ pub fn parse_time(s: &str) -> Option<jiff::Timestamp> {
 /// The pgBackRest restore options `--backup-opts` may carry with a restore.
 const RESTORE_OPTS: &[&str] = &["--set", "--process-max"];
 
-fn restore_opts(opts: &str) -> Result<Vec<String>, String> {
+pub fn restore_opts(opts: &str) -> Result<Vec<String>, String> {
     let words: Vec<String> = opts.split_whitespace().map(str::to_string).collect();
     for w in &words {
         let name = w.split_once('=').map_or(w.as_str(), |(n, _)| n);

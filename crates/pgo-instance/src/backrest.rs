@@ -280,6 +280,7 @@ pub async fn restore(
     r: &InstanceRestore,
     run_as: &RunAs,
     scratch: &Path,
+    delta: bool,
 ) -> Result<(), String> {
     let p = paths(config);
     for dir in [
@@ -327,6 +328,11 @@ pub async fn restore(
         "restore".to_string(),
         "--recovery-option=hot_standby=off".to_string(),
     ];
+    if delta {
+        // Over the data there: only what differs from the backup is
+        // copied, and what the backup lacks is removed.
+        args.push("--delta".into());
+    }
     match &r.target {
         Some(t) if t.type_ == pgo_api::cluster::PitrType::Immediate => {
             args.push("--type=immediate".into());

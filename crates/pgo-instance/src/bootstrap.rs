@@ -49,7 +49,7 @@ pub async fn restore(
     }
     std::fs::create_dir(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
     run_as.own(&scratch, 0o700)?;
-    crate::backrest::restore(config, r, run_as, &scratch).await?;
+    crate::backrest::restore(config, r, run_as, &scratch, false).await?;
     for marker in [SETUP_PENDING, RESTORE_PENDING] {
         std::fs::write(volume.join(marker), b"")
             .map_err(|e| format!("cannot mark {}: {e}", volume.display()))?;
@@ -57,6 +57,40 @@ pub async fn restore(
     sync_filesystem(volume).await?;
     std::fs::rename(&scratch, config.pgdata())
         .map_err(|e| format!("cannot move the restored data directory into place: {e}"))?;
+    sync_filesystem(volume).await
+}
+
+/// The marker of a restore in place done, named after its id.
+fn restored_marker(config: &InstanceConfig, id: &str) -> PathBuf {
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    config.volume_dir.join(format!(".pgo-restored-{id}"))
+}
+
+/// Whether the restore in place named `id` was done on this volume.
+pub fn restored(config: &InstanceConfig, id: &str) -> bool {
+    restored_marker(config, id).exists()
+}
+
+/// A restore in place over the existing data directory (`--delta`), with
+/// PostgreSQL stopped. Done once per id: a manager that dies half-way does
+/// it again, and a half-restored directory is never started meanwhile.
+pub async fn restore_in_place(
+    config: &InstanceConfig,
+    r: &pgo_api::instance::InstanceRestore,
+    id: &str,
+    run_as: &RunAs,
+) -> Result<(), String> {
+    let pgdata = config.pgdata();
+    crate::backrest::restore(config, r, run_as, &pgdata, true).await?;
+    let volume = &config.volume_dir;
+    std::fs::write(volume.join(RESTORE_PENDING), b"")
+        .map_err(|e| format!("cannot mark {}: {e}", volume.display()))?;
+    sync_filesystem(volume).await?;
+    std::fs::write(restored_marker(config, id), b"")
+        .map_err(|e| format!("cannot mark {}: {e}", volume.display()))?;
     sync_filesystem(volume).await
 }
 

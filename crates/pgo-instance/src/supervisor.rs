@@ -310,6 +310,26 @@ impl Supervisor {
                 tracing::info!("initdb done");
             }
         }
+        if let Some(r) = self.config.restore.clone()
+            && let Some(id) = r.id.clone()
+            && !bootstrap::restored(&self.config, &id)
+        {
+            // The operator stopped the instance first; a postmaster still
+            // here (adopted) must not run over files being replaced.
+            if let Some(mut running) = Postmaster::adopt(&self.config.pgdata()) {
+                running
+                    .stop(Duration::from_secs(pgo_api::instance::FAST_SHUTDOWN_SECONDS))
+                    .await;
+            }
+            self.shared.update(|rep| {
+                rep.message = Some(format!(
+                    "restoring in place from the repository {}",
+                    r.repo_path.display()
+                ))
+            });
+            bootstrap::restore_in_place(&self.config, &r, &id, &self.run_as).await?;
+            tracing::info!(restore = %id, "pgbackrest restore --delta done; PostgreSQL replays WAL to the target");
+        }
         bootstrap::write_config(&self.config, &self.run_as)
     }
 

@@ -223,7 +223,9 @@ fn what_cannot_be_backed_up_is_refused_and_nothing_is_recorded() {
 fn a_backup_outlives_a_server_killed_while_it_runs() {
     let mut server = backrest_server("");
     server.pgo_ok(&["create", "cluster", "kb"]);
-    server.wait_until(30, "the stanza", || primary_archive(&server, "kb")["stanzaReady"] == true);
+    server.wait_until(30, "the stanza", || {
+        primary_archive(&server, "kb")["stanzaReady"] == true
+    });
     let out = server.pgo_ok(&["backup", "kb", "--no-wait"]);
     assert!(out.contains("created backup"), "{out}");
     server.wait_until(30, "the backup's job to start", || {

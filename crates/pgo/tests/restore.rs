@@ -219,15 +219,112 @@ async fn a_restore_reaches_a_moment_after_a_failover_on_the_new_timeline() {
     server.wait_until(30, "the new timeline's segment to be archived", || {
         let v = server.show_json("tl");
         let a = &support::member(&v, &replica)["archive"];
-        a["lastArchivedWal"].as_str().is_some_and(|w| w >= segment.as_str())
+        a["lastArchivedWal"]
+            .as_str()
+            .is_some_and(|w| w >= segment.as_str())
     });
-    server.pgo_ok(&["create", "cluster", "back", "--restore-from=tl", &format!("--pitr-target={target}")]);
+    server.pgo_ok(&[
+        "create",
+        "cluster",
+        "back",
+        "--restore-from=tl",
+        &format!("--pitr-target={target}"),
+    ]);
     let restored = client(&server, "back", "back").await;
-    assert_eq!(count(&restored).await, 150, "rows from both timelines, up to {target}");
+    assert_eq!(
+        count(&restored).await,
+        150,
+        "rows from both timelines, up to {target}"
+    );
     let timeline: i32 = restored
         .query_one("SELECT timeline_id FROM pg_control_checkpoint()", &[])
         .await
         .unwrap()
         .get(0);
     assert!(timeline >= 3, "promoted after timeline 2: {timeline}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_restored_in_place_goes_back_to_the_moment_and_makes_its_replicas_again() {
+    let server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "ip", "--replica-count=1"]);
+    let db = client(&server, "ip", "ip").await;
+    db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
+        .await
+        .unwrap();
+    server.pgo_ok(&["backup", "ip"]);
+    db.batch_execute("INSERT INTO t SELECT generate_series(101, 200)")
+        .await
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let target: String = db
+        .query_one(
+            "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    db.batch_execute("INSERT INTO t SELECT generate_series(201, 300)")
+        .await
+        .unwrap();
+    let admin = support::admin(&server.show_json("ip")).await;
+    let segment: String = admin
+        .query_one("SELECT pg_walfile_name(pg_switch_wal())", &[])
+        .await
+        .unwrap()
+        .get(0);
+    server.wait_until(30, "the last rows' segment to be archived", || {
+        let v = server.show_json("ip");
+        let a = &support::member(&v, "ip")["archive"];
+        a["lastArchivedWal"]
+            .as_str()
+            .is_some_and(|w| w >= segment.as_str())
+    });
+
+    // A target the repository cannot reach stops nothing.
+    let err = server.pgo_err(&[
+        "restore",
+        "ip",
+        "--pitr-target=2000-01-01 00:00:00+00",
+        "--no-prompt",
+    ]);
+    assert!(err.contains("a restore can reach"), "{err}");
+    assert_eq!(server.show_json("ip")["phase"], "Ready");
+    assert_eq!(count(&db).await, 300, "the refused restore changed nothing");
+
+    let old_replica = members(&server.show_json("ip"), "Replica")[0].clone();
+    let out = server.pgo_ok(&["restore", "ip", &format!("--pitr-target={target}"), "--no-prompt"]);
+    assert!(out.contains("restored cluster ip"), "{out}");
+    let view = server.show_json("ip");
+    assert_eq!(view["restores"].as_array().unwrap().len(), 1, "{view}");
+    let restored = client(&server, "ip", "ip").await;
+    assert_eq!(count(&restored).await, 200, "the rows committed before {target}");
+    // A new replica, copied from the restored primary, follows it.
+    let replica = members(&view, "Replica")[0].clone();
+    assert_ne!(replica, old_replica, "the replica is made again");
+    restored
+        .batch_execute("INSERT INTO t VALUES (1000)")
+        .await
+        .unwrap();
+    let port = support::member(&view, &replica)["port"].as_u64().unwrap() as u16;
+    let follower = connect(port, "testuser", &password(&view, "testuser"), "userdb")
+        .await
+        .unwrap();
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = count(&follower).await;
+        if seen == 201 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 201);
+    let old_volume = server.dir().join("home/volumes").join(&old_replica);
+    server.wait_until(30, "the old replica's volume to be removed", || {
+        !old_volume.exists()
+    });
+    // Backups go on, on the new timeline.
+    server.pgo_ok(&["backup", "ip"]);
 }

@@ -32,6 +32,7 @@ permissions!(
     ShowMetrics,
     CreateBackup,
     ShowBackup,
+    Restore,
 );
 
 impl Permission {

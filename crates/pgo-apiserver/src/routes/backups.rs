@@ -177,6 +177,56 @@ pub fn reachable(cluster: Option<&Pgcluster>, backups: &[&Pgbackup]) -> Reachabl
     Reachable { earliest, latest }
 }
 
+/// Refuses a restore from `source`'s repository that cannot be done: no
+/// repository, no backup in it, or a time target outside what it can
+/// reach (the message names the range). `what` names the flag.
+pub async fn check_target(
+    state: &AppState,
+    source: &str,
+    target: Option<&pgo_api::cluster::PitrTarget>,
+    what: &str,
+) -> Result<(), ApiError> {
+    let repo = names::backrest_repo_volume(source);
+    let volumes = state
+        .platform
+        .volumes()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if !volumes.iter().any(|v| v.name == repo && v.cluster == source) {
+        return Err(ApiError::NotFound(format!(
+            "{what}: cluster {source} has no pgBackRest repository (no volume {repo})"
+        )));
+    }
+    let backups = of_cluster(state, source).await?;
+    let refs: Vec<&Pgbackup> = backups.iter().collect();
+    let cluster = Api::<Pgcluster>::new(state.store.clone()).get_opt(source).await?;
+    let range = reachable(cluster.as_ref(), &refs);
+    let Some(earliest) = range.earliest else {
+        return Err(ApiError::BadRequest(format!(
+            "{what}: no backup of cluster {source} is in its repository; take one with 'pgo backup {source}'"
+        )));
+    };
+    if let Some(t) = target.filter(|t| t.type_ == pgo_api::cluster::PitrType::Time) {
+        let at = pgo_core::validate::parse_time(&t.value)
+            .ok_or_else(|| ApiError::BadRequest(format!("--pitr-target: {:?} is not a moment", t.value)))?;
+        let range_text = match range.latest {
+            Some(l) => format!("{earliest} to {l}"),
+            None => format!("{earliest} to the end of its archived WAL"),
+        };
+        if at < earliest {
+            return Err(ApiError::BadRequest(format!(
+                "--pitr-target {at} is before the end of the first backup of {source}; a restore can reach {range_text}"
+            )));
+        }
+        if range.latest.is_some_and(|l| at > l) {
+            return Err(ApiError::BadRequest(format!(
+                "--pitr-target {at} is past the last WAL {source} archived; a restore can reach {range_text}"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The backups recorded of `cluster`, in the order they were asked for.
 pub async fn of_cluster(state: &AppState, cluster: &str) -> Result<Vec<Pgbackup>, ApiError> {
     let (all, _) = Api::<Pgbackup>::new(state.store.clone()).list().await?;

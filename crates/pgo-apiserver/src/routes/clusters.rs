@@ -76,48 +76,7 @@ pub async fn create(
 /// nothing is made.
 async fn restorable(state: &AppState, from: &pgo_api::cluster::RestoreFrom) -> Result<(), ApiError> {
     let source = &from.cluster;
-    let repo = names::backrest_repo_volume(source);
-    let volumes = state
-        .platform
-        .volumes()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    if !volumes.iter().any(|v| v.name == repo && v.cluster == *source) {
-        return Err(ApiError::NotFound(format!(
-            "--restore-from: cluster {source} has no pgBackRest repository (no volume {repo})"
-        )));
-    }
-    let backups = super::backups::of_cluster(state, source).await?;
-    let refs: Vec<&pgo_api::Pgbackup> = backups.iter().collect();
-    let cluster = api(state).get_opt(source).await?;
-    let range = super::backups::reachable(cluster.as_ref(), &refs);
-    let Some(earliest) = range.earliest else {
-        return Err(ApiError::BadRequest(format!(
-            "--restore-from: no backup of cluster {source} is in its repository; take one with 'pgo backup {source}'"
-        )));
-    };
-    if let Some(t) = from
-        .target
-        .as_ref()
-        .filter(|t| t.type_ == pgo_api::cluster::PitrType::Time)
-    {
-        let at = validate::parse_time(&t.value)
-            .ok_or_else(|| ApiError::BadRequest(format!("--pitr-target: {:?} is not a moment", t.value)))?;
-        let range_text = match range.latest {
-            Some(l) => format!("{earliest} to {l}"),
-            None => format!("{earliest} to the end of its archived WAL"),
-        };
-        if at < earliest {
-            return Err(ApiError::BadRequest(format!(
-                "--pitr-target {at} is before the end of the first backup of {source}; a restore can reach {range_text}"
-            )));
-        }
-        if range.latest.is_some_and(|l| at > l) {
-            return Err(ApiError::BadRequest(format!(
-                "--pitr-target {at} is past the last WAL {source} archived; a restore can reach {range_text}"
-            )));
-        }
-    }
+    super::backups::check_target(state, source, from.target.as_ref(), "--restore-from").await?;
     let superuser = names::secret(source, names::SUPERUSER);
     let found = state
         .platform

@@ -32,6 +32,11 @@ pub async fn failover(
     if tasks.get_opt(&names::failover_task(&name)).await?.is_some() {
         return Err(busy());
     }
+    if tasks.get_opt(&names::restore_task(&name)).await?.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "a restore of cluster {name} is in progress; try again when it is done"
+        )));
+    }
     failover::check_target(&name, &primary, &status.members, &req.target)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let replace = req

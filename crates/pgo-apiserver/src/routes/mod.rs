@@ -4,6 +4,7 @@ pub(crate) mod backups;
 mod clusters;
 mod failover;
 mod health;
+mod restore;
 mod scale;
 mod system;
 
@@ -27,6 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/clusters/{name}/scale", post(scale::scale))
         .route("/clusters/{name}/failover", post(failover::failover))
         .route("/clusters/{name}/scaledown", post(scale::scaledown))
+        .route("/clusters/{name}/restore", post(restore::restore))
         .route("/clusters/{name}/test", get(health::test))
         .route("/clusters/{name}/df", get(health::df))
         .route("/backups", get(backups::list).post(backups::create))

@@ -7,23 +7,10 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::{Path, State};
 use pgo_api::rest::{ClusterView, DeleteClusterResponse, ScaleRequest, ScaledownRequest};
-use pgo_api::{Pgcluster, Pgreplica, Pgtask, labels};
-use pgo_core::{names, validate};
+use pgo_api::{Pgcluster, Pgreplica, labels};
+use pgo_core::validate;
 use pgo_store::Api;
 use std::sync::Arc;
-
-/// A failover changes the replicas and the count: nothing else may meanwhile.
-async fn refuse_during_failover(state: &AppState, name: &str) -> Result<(), ApiError> {
-    let task = Api::<Pgtask>::new(state.store.clone())
-        .get_opt(&names::failover_task(name))
-        .await?;
-    match task {
-        Some(_) => Err(ApiError::Conflict(format!(
-            "a failover of cluster {name} is in progress; try again when it is done"
-        ))),
-        None => Ok(()),
-    }
-}
 
 /// Adds replicas: the operator makes a Pgreplica for each.
 pub async fn scale(
@@ -37,7 +24,7 @@ pub async fn scale(
     if c.metadata.deletion_timestamp.is_some() {
         return Err(ApiError::Conflict(format!("cluster {name:?} is being deleted")));
     }
-    refuse_during_failover(&state, &name).await?;
+    super::restore::refuse_while_busy(&state, &name).await?;
     c.spec.replicas = validate::scale(c.spec.replicas, req.replica_count)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     // Against the version read: a concurrent change gets 409, not a lost update.
@@ -60,7 +47,7 @@ pub async fn scaledown(
     if c.metadata.deletion_timestamp.is_some() {
         return Err(ApiError::Conflict(format!("cluster {name:?} is being deleted")));
     }
-    refuse_during_failover(&state, &name).await?;
+    super::restore::refuse_while_busy(&state, &name).await?;
     let primary = c.status.as_ref().and_then(|s| s.primary.clone());
     if primary.as_deref() == Some(req.target.as_str()) {
         return Err(ApiError::BadRequest(format!(

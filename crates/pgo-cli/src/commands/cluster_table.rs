@@ -98,6 +98,14 @@ pub fn render(c: &ClusterView) -> String {
             "  ",
         ));
     }
+    if !c.restores.is_empty() {
+        let rows: Vec<Vec<String>> = c
+            .restores
+            .iter()
+            .map(|r| vec![r.started.clone(), r.finished.clone(), r.target.clone()])
+            .collect();
+        out.push_str(&table(&["RESTORE STARTED", "FINISHED", "TO"], &rows, "  "));
+    }
     if let Some(secrets) = &c.secrets {
         let rows: Vec<Vec<String>> = secrets
             .iter()

@@ -6,6 +6,7 @@ mod create;
 mod delete;
 mod failover;
 mod health;
+mod restore;
 mod scale;
 mod show;
 mod status;
@@ -37,6 +38,22 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     what: ShowWhat::Backup { names, output },
                 } => backup::show(&client, names, *output).await,
                 Command::Backup(args) => backup::run(&client, args).await,
+                Command::Restore {
+                    name,
+                    pitr_target,
+                    pitr_type,
+                    backup_opts,
+                    no_prompt,
+                    no_wait,
+                    timeout,
+                } => {
+                    let req = pgo_api::rest::RestoreRequest {
+                        pitr_target: pitr_target.clone(),
+                        pitr_type: pitr_type.clone(),
+                        backup_opts: backup_opts.clone(),
+                    };
+                    restore::run(&client, name, &req, *no_prompt, *no_wait, *timeout).await
+                }
                 Command::Delete {
                     what:
                         DeleteWhat::Cluster {

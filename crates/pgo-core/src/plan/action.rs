@@ -52,6 +52,8 @@ pub enum Action {
     },
     SetFailoverStep(Step),
     DeleteFailoverTask,
+    SetRestoreStep(crate::restore::Step),
+    DeleteRestoreTask,
     RequestRmdata {
         volume: String,
         owner_uid: String,

@@ -15,6 +15,7 @@ pub enum Activity {
     Failover,
     ScalingDown,
     Deleting,
+    Restoring,
 }
 
 struct Verdict {
@@ -55,6 +56,7 @@ pub fn set(
         (Activity::Deleting, _) | (_, ClusterPhase::Deleting) => verdict(True, "Deleting", message.clone()),
         (Activity::Failover, _) => verdict(True, "Failover", "a failover is under way"),
         (Activity::ScalingDown, _) => verdict(True, "ScalingDown", "a replica is being removed"),
+        (Activity::Restoring, _) => verdict(True, "Restoring", "a restore is under way"),
         (_, ClusterPhase::Creating) => verdict(True, "Creating", "the primary is starting"),
         (_, ClusterPhase::Failed) => verdict(False, "Failed", message.clone()),
         _ if members < wanted => verdict(

@@ -232,6 +232,7 @@ mod tests {
             cluster: &c,
             replicas,
             failover: Some(&t),
+            restore: None,
         };
         plan(&stored, &Task::of(&t).unwrap(), at(1500))
     }
@@ -376,6 +377,7 @@ mod tests {
             cluster: &c,
             replicas: &[],
             failover: Some(&t),
+            restore: None,
         };
         let again = plan(&stored, &Task::of(&t).unwrap(), at(3000));
         let Some(Action::WriteStatus(s)) = again.actions.iter().find(|a| matches!(a, Action::WriteStatus(_)))

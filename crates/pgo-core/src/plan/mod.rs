@@ -7,6 +7,7 @@
 pub mod action;
 pub mod conditions;
 pub mod failover;
+pub mod restore;
 pub mod scaledown;
 pub mod steady;
 pub mod teardown;
@@ -26,6 +27,8 @@ pub struct Stored<'a> {
     pub replicas: &'a [Pgreplica],
     /// Its unfinished failover.
     pub failover: Option<&'a Pgtask>,
+    /// Its restore in place, until it is done.
+    pub restore: Option<&'a Pgtask>,
 }
 
 impl<'a> Stored<'a> {
@@ -97,6 +100,8 @@ pub enum Stage {
     Finalize,
     /// A failover has the cluster to itself until it is done.
     Failover(failover::Task),
+    /// So has a restore in place.
+    Restore(crate::restore::Task),
     /// Replicas named leaving are marked and deleted first.
     Scaledown(Vec<scaledown::Move>),
     /// Everything else: make the desired state, observe, write the status.
@@ -120,6 +125,9 @@ pub fn stage(stored: &Stored<'_>) -> Result<Stage, PlanError> {
     }
     if let Some(task) = stored.failover {
         return Ok(Stage::Failover(failover::Task::of(task)?));
+    }
+    if let Some(task) = stored.restore {
+        return Ok(Stage::Restore(crate::restore::Task::of(task)?));
     }
     let moves = scaledown::moves(stored)?;
     if !moves.is_empty() {
@@ -181,6 +189,7 @@ mod tests {
                 cluster: c,
                 replicas: &replicas,
                 failover: t,
+                restore: None,
             };
             let got = stage(&stored).unwrap();
             assert!(want(&got), "{case}: {got:?}");
@@ -190,6 +199,7 @@ mod tests {
             cluster: &plain,
             replicas: &replicas,
             failover: None,
+            restore: None,
         };
         assert_eq!(stage(&stored).unwrap(), Stage::Steady);
     }
@@ -206,6 +216,7 @@ mod tests {
             cluster: &c,
             replicas: &[],
             failover: Some(&task),
+            restore: None,
         };
         let err = stage(&stored).unwrap_err();
         assert!(err.why.contains("unknown failover step"), "{err}");
@@ -220,6 +231,7 @@ mod tests {
             cluster: &noted,
             replicas: &[],
             failover: None,
+            restore: None,
         };
         let err = stage(&stored).unwrap_err();
         assert!(err.why.contains("unknown scaledown note"), "{err}");

@@ -126,6 +126,7 @@ mod tests {
                 cluster: &c,
                 replicas: &replicas,
                 failover: None,
+                restore: None,
             };
             let moves = moves(&stored).unwrap();
             assert!(

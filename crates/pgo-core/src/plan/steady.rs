@@ -331,6 +331,7 @@ pub fn status(
         services,
         not_ready_since: not_ready_since.map(|(_, text)| text),
         failovers: previous.failovers,
+        restores: previous.restores,
         observed_generation: stored.generation(),
         conditions: previous.conditions,
     };

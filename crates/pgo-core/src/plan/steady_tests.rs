@@ -29,6 +29,7 @@ fn stored<'a>(c: &'a Pgcluster, replicas: &'a [Pgreplica]) -> Stored<'a> {
         cluster: c,
         replicas,
         failover: None,
+        restore: None,
     }
 }
 

@@ -108,6 +108,7 @@ mod tests {
             cluster: &c,
             replicas: &replicas,
             failover: None,
+            restore: None,
         };
         let kept = plan(&stored, &volumes, super::super::fixtures::at(0));
         assert_eq!(
@@ -134,6 +135,7 @@ mod tests {
             cluster: &c,
             replicas: &replicas,
             failover: None,
+            restore: None,
         };
         let gone = plan(&stored, &volumes, super::super::fixtures::at(0));
         assert_eq!(
@@ -169,6 +171,7 @@ mod tests {
                 cluster: &c,
                 replicas: &[],
                 failover: None,
+                restore: None,
             };
             let p = plan(&stored, &volumes, super::super::fixtures::at(0));
             p.actions

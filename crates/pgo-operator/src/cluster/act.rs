@@ -186,6 +186,13 @@ impl<'a> Act<'a> {
                 }
                 self.set_step(step, None).await?;
             }
+            Action::SetRestoreStep(step) => self.set_restore_step(step).await?,
+            Action::DeleteRestoreTask => {
+                self.tasks()
+                    .delete_opt(&names::restore_task(&name))
+                    .await
+                    .map_err(write(format!("restore task of {name}")))?;
+            }
             Action::DeleteFailoverTask => {
                 self.tasks()
                     .delete_opt(&names::failover_task(&name))
@@ -277,6 +284,31 @@ impl<'a> Act<'a> {
                 self.ctx.metrics.failover(&record.reason, succeeded, took);
             }
         }
+        Ok(())
+    }
+
+    async fn set_restore_step(&self, step: pgo_core::restore::Step) -> Result<(), ReconcileError> {
+        let name = self.name();
+        let task_name = names::restore_task(name);
+        let what = || format!("restore task {task_name}");
+        let Some(mut task) = self
+            .tasks()
+            .get_opt(&task_name)
+            .await
+            .map_err(ReconcileError::Read)?
+        else {
+            return Err(ReconcileError::Invalid {
+                what: what(),
+                why: "it is gone".into(),
+            });
+        };
+        let status = task.status.get_or_insert_with(PgtaskStatus::default);
+        status.phase = "Running".into();
+        status.step = Some(step.as_str().to_string());
+        if status.started.is_none() {
+            status.started = Some(jiff::Timestamp::now().to_string());
+        }
+        self.tasks().replace_status(&task).await.map_err(write(what()))?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use super::reconcile::{Action, reconcile};
 use crate::Context;
 use crate::runtime::triggers::{Route, own_key};
 use crate::runtime::{Outcome, Signal, driver};
-use pgo_api::task::FAILOVER;
+use pgo_api::task::{FAILOVER, RESTORE};
 use pgo_api::{Pgcluster, Pgreplica, Pgtask};
 use pgo_store::Api;
 use serde_json::Value;
@@ -27,8 +27,10 @@ fn owner_changed(object: &Value, _deleted: bool) -> Vec<Signal> {
         .collect()
 }
 
-fn failover_changed(object: &Value, deleted: bool) -> Vec<Signal> {
-    if object.pointer("/spec/taskType").and_then(Value::as_str) == Some(FAILOVER) {
+fn task_changed(object: &Value, deleted: bool) -> Vec<Signal> {
+    // A cluster's own tasks: its failover and its restore.
+    let kind = object.pointer("/spec/taskType").and_then(Value::as_str);
+    if kind == Some(FAILOVER) || kind == Some(RESTORE) {
         owner_changed(object, deleted)
     } else {
         Vec::new()
@@ -58,7 +60,7 @@ pub async fn run(ctx: Arc<Context>, stop: watch::Receiver<bool>) {
     let watches: Vec<(String, Route)> = vec![
         (Api::<Pgcluster>::new(store.clone()).kind().into(), own_key),
         (Api::<Pgreplica>::new(store.clone()).kind().into(), owner_changed),
-        (Api::<Pgtask>::new(store).kind().into(), failover_changed),
+        (Api::<Pgtask>::new(store).kind().into(), task_changed),
     ];
     let reconcile_one = |ctx: Arc<Context>, name: String| async move {
         let result = reconcile(&ctx, &name).await;

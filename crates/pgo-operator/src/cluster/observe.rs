@@ -16,6 +16,7 @@ pub struct Read {
     pub cluster: Pgcluster,
     pub replicas: Vec<Pgreplica>,
     pub failover: Option<Pgtask>,
+    pub restore: Option<Pgtask>,
 }
 
 impl Read {
@@ -24,6 +25,7 @@ impl Read {
             cluster: &self.cluster,
             replicas: &self.replicas,
             failover: self.failover.as_ref(),
+            restore: self.restore.as_ref(),
         }
     }
 }
@@ -46,10 +48,15 @@ pub async fn stored(ctx: &Context, name: &str) -> Result<Option<Read>, Reconcile
         .get_opt(&names::failover_task(name))
         .await
         .map_err(ReconcileError::Read)?;
+    let restore = Api::<Pgtask>::new(ctx.store.clone())
+        .get_opt(&names::restore_task(name))
+        .await
+        .map_err(ReconcileError::Read)?;
     Ok(Some(Read {
         cluster,
         replicas,
         failover,
+        restore,
     }))
 }
 

@@ -100,6 +100,17 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Action, ReconcileErr
         }
         Stage::Finalize => Plan::new(vec![plan::Action::AddFinalizer], Next::NOW),
         Stage::Failover(task) => plan::failover::plan(&stored, &task, jiff::Timestamp::now()),
+        Stage::Restore(task) => {
+            let seen = match task.step {
+                pgo_core::restore::Step::Restore => ctx
+                    .platform
+                    .observe_instance(&stored.primary())
+                    .await
+                    .map_err(ReconcileError::Observe)?,
+                pgo_core::restore::Step::Stop | pgo_core::restore::Step::Finish => None,
+            };
+            plan::restore::plan(&stored, &task, seen.as_ref(), jiff::Timestamp::now())
+        }
         Stage::Scaledown(moves) => plan::scaledown::plan(&moves),
         Stage::Steady => {
             let want = steady::desired(&stored);

@@ -232,6 +232,7 @@ pub async fn ensure(
             retention_diff: b.settings.retention_diff,
         }),
         restore: spec.restore.as_ref().map(|r| InstanceRestore {
+            id: r.id.clone(),
             repo_path: layout.volume(&r.repo_volume),
             stanza: r.stanza.clone(),
             target: r.target.clone(),

@@ -1,0 +1,82 @@
+//! `pgo restore NAME`: a restore in place is a Pgtask the cluster's
+//! reconcile drives (stop, restore the primary, make the replicas again).
+
+use crate::auth::{Caller, Permission};
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use pgo_api::Pgtask;
+use pgo_api::rest::{RestoreRequest, RestoreResponse};
+use pgo_core::{names, restore, validate};
+use pgo_store::{Api, StoreError};
+use std::sync::Arc;
+
+/// A failover or a restore has the cluster to itself: nothing else that
+/// changes its members may start meanwhile.
+pub async fn refuse_while_busy(state: &AppState, name: &str) -> Result<(), ApiError> {
+    let tasks = Api::<Pgtask>::new(state.store.clone());
+    for (task, what) in [
+        (names::failover_task(name), "a failover"),
+        (names::restore_task(name), "a restore"),
+    ] {
+        if tasks.get_opt(&task).await?.is_some() {
+            return Err(ApiError::Conflict(format!(
+                "{what} of cluster {name} is in progress; try again when it is done"
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub async fn restore(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    super::ApiJson(req): super::ApiJson<RestoreRequest>,
+) -> Result<(StatusCode, Json<RestoreResponse>), ApiError> {
+    caller.require(Permission::Restore)?;
+    let target = validate::pitr_target(req.pitr_type.as_deref(), req.pitr_target.as_deref())
+        .map_err(ApiError::BadRequest)?;
+    let options =
+        validate::restore_opts(req.backup_opts.as_deref().unwrap_or("")).map_err(ApiError::BadRequest)?;
+    let cluster = super::find_cluster(&state, &name).await?;
+    if cluster.metadata.deletion_timestamp.is_some() {
+        return Err(ApiError::Conflict(format!("cluster {name:?} is being deleted")));
+    }
+    if cluster.spec.backrest.is_none() {
+        return Err(ApiError::BadRequest(format!(
+            "cluster {name} does not use pgBackRest (it was created with --pgbackrest=false): it has no backups to restore"
+        )));
+    }
+    refuse_while_busy(&state, &name).await?;
+    super::backups::check_target(&state, &name, target.as_ref(), "pgo restore").await?;
+    let order = restore::Order { target, options };
+    let task = restore::task(&name, &order);
+    Api::<Pgtask>::new(state.store.clone())
+        .create(&task)
+        .await
+        .map_err(|e| match e {
+            StoreError::AlreadyExists { .. } => {
+                ApiError::Conflict(format!("a restore of cluster {name} is already in progress"))
+            }
+            other => other.into(),
+        })?;
+    caller.audit(Permission::Restore, &format!("pgcluster/{name}"));
+    let what = restore::Task {
+        step: restore::Step::Stop,
+        order,
+        id: String::new(),
+        started: None,
+    }
+    .describe();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(RestoreResponse {
+            name,
+            message: format!(
+                "restoring to {what}: the cluster stops, its primary is restored, its replicas are made again"
+            ),
+        }),
+    ))
+}

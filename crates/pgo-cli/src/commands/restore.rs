@@ -1,0 +1,81 @@
+//! `pgo restore NAME`: a restore in place, asked for on a terminal.
+
+use super::{cluster_table, segment};
+use crate::CliError;
+use crate::client::Client;
+use crate::output::{self, say, sayln};
+use crate::progress::Progress;
+use pgo_api::cluster::{ClusterPhase, MemberRole};
+use pgo_api::rest::{ClusterView, RestoreRequest, RestoreResponse};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+pub async fn run(
+    client: &Client,
+    name: &str,
+    req: &RestoreRequest,
+    no_prompt: bool,
+    no_wait: bool,
+    timeout: u64,
+) -> Result<ExitCode, CliError> {
+    let to = req.pitr_target.as_deref().unwrap_or("the last archived WAL");
+    let question = format!(
+        "Restore cluster {name} to {to}? It stops now; what was written after that moment is no longer in it, and its replicas are made again."
+    );
+    if !output::confirm(!no_prompt, &question)? {
+        sayln!("nothing restored");
+        return Ok(ExitCode::FAILURE);
+    }
+    let path = format!("/clusters/{}", segment(name));
+    let before: ClusterView = client.get(&path).await?;
+    let started = Instant::now();
+    let r: RestoreResponse = client.post(&format!("{path}/restore"), req).await?;
+    sayln!("cluster {}: {}", r.name, r.message);
+    if no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let deadline = started + Duration::from_secs(timeout);
+    let mut progress = Progress::new();
+    loop {
+        let view: ClusterView = client.get(&path).await?;
+        let restored =
+            view.restores.len() > before.restores.len() || view.restores.last() != before.restores.last();
+        let replicas_ready = view
+            .members
+            .iter()
+            .filter(|m| m.role == MemberRole::Replica && m.ready)
+            .count();
+        match view.phase {
+            ClusterPhase::Ready if restored && replicas_ready >= view.replicas as usize => {
+                progress.finish();
+                sayln!(
+                    "restored cluster {} in {:.1}s",
+                    view.name,
+                    started.elapsed().as_secs_f64()
+                );
+                say!("{}", cluster_table::render(&view));
+                return Ok(ExitCode::SUCCESS);
+            }
+            ClusterPhase::Failed => {
+                progress.finish();
+                return Err(CliError::Api(format!(
+                    "cluster {} failed: {}",
+                    view.name,
+                    view.message.unwrap_or_else(|| "no reason given".into())
+                )));
+            }
+            phase => progress.update(&format!(
+                "cluster {} is {phase} {}",
+                view.name,
+                view.message.unwrap_or_default()
+            )),
+        }
+        if Instant::now() >= deadline {
+            progress.finish();
+            return Err(CliError::Api(format!(
+                "cluster {name} was not restored within {timeout}s; see 'pgo show cluster {name}'"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
