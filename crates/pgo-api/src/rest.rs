@@ -283,3 +283,34 @@ pub struct BackupsResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub repository_bytes: Option<u64>,
 }
+
+/// `POST /schedules`: `pgo create schedule CLUSTER`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct CreateScheduleRequest {
+    pub cluster_name: String,
+    /// A cron pattern, evaluated in UTC (`0 1 * * *`).
+    pub schedule: String,
+    /// `pgbackrest` (the default) or `pgbasebackup`.
+    pub schedule_type: Option<String>,
+    /// `full` (the default), `diff` or `incr`.
+    pub pgbackrest_backup_type: Option<String>,
+    /// Unset: `<cluster>-pgbackrest-<backup type>`, as 3.4 named them.
+    pub schedule_name: Option<String>,
+}
+
+/// A schedule as `pgo show schedule` presents it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ScheduleView {
+    pub name: String,
+    pub cluster: String,
+    pub schedule: String,
+    pub schedule_type: String,
+    pub backup_type: String,
+    /// The occurrence it last ran (or when it was made, before its first).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

@@ -31,6 +31,8 @@ pub struct PgtaskSpec {
 
 /// The task type of a failover.
 pub const FAILOVER: &str = "failover";
+/// The task type of a backup schedule.
+pub const SCHEDULE: &str = "schedule";
 /// The task type of a restore in place.
 pub const RESTORE: &str = "restore";
 /// The task type that removes a volume and its data.
@@ -53,4 +55,7 @@ pub struct PgtaskStatus {
     pub started: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished: Option<String>,
+    /// A schedule: the occurrence it last ran (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<String>,
 }

@@ -171,6 +171,23 @@ pub struct Backup {
 pub enum CreateWhat {
     /// Create a PostgreSQL cluster and wait until its primary is ready.
     Cluster(CreateCluster),
+    /// Back a cluster up on a cron schedule (evaluated in UTC).
+    Schedule {
+        /// The cluster.
+        name: String,
+        /// A cron pattern: "0 1 * * *" is 01:00 every day.
+        #[arg(long)]
+        schedule: String,
+        /// pgbackrest (the default).
+        #[arg(long)]
+        schedule_type: Option<String>,
+        /// full (the default), diff or incr.
+        #[arg(long)]
+        pgbackrest_backup_type: Option<String>,
+        /// Its name (<cluster>-pgbackrest-<type> by default).
+        #[arg(long)]
+        schedule_name: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -243,6 +260,12 @@ pub enum ShowWhat {
         #[arg(long)]
         show_secrets: bool,
     },
+    /// Show a cluster's backup schedules.
+    Schedule {
+        name: String,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
     /// Show clusters' backups and what a restore can reach.
     Backup {
         #[arg(required = true)]
@@ -254,6 +277,15 @@ pub enum ShowWhat {
 
 #[derive(Subcommand, Debug)]
 pub enum DeleteWhat {
+    /// Delete a cluster's backup schedules (or one, with --schedule-name).
+    Schedule {
+        name: String,
+        #[arg(long)]
+        schedule_name: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        no_prompt: bool,
+    },
     /// Delete clusters. Their data and volumes are kept unless --delete-data.
     Cluster {
         #[arg(required = true)]

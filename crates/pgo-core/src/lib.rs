@@ -12,5 +12,6 @@ pub mod names;
 pub mod observed;
 pub mod plan;
 pub mod restore;
+pub mod schedule;
 pub mod status;
 pub mod validate;

@@ -87,7 +87,7 @@ pub fn rmdata_task(volume: &str, owner_uid: &str) -> String {
 
 /// Ten hex digits of FNV-1a over `s`: short, stable, and different for
 /// UIDs that share a prefix.
-fn short_hash(s: &str) -> String {
+pub fn short_hash(s: &str) -> String {
     let hash = s.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     });

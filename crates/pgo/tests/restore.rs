@@ -23,21 +23,31 @@ async fn count(c: &tokio_postgres::Client) -> i64 {
     c.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cluster_restored_to_a_moment_has_exactly_the_rows_committed_before_it() {
-    let server = backrest_server("");
-    server.pgo_ok(&["create", "cluster", "src"]);
-    let db = client(&server, "src", "src").await;
+/// Rows 1-100, a backup, rows 101-200, a moment (returned, as psql writes
+/// it), rows 201-300, and the last segment archived: a restore to the
+/// moment has exactly rows 1-200.
+async fn rows_around_a_moment(server: &Server, cluster: &str) -> String {
+    let db = client(server, cluster, cluster).await;
     db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
         .await
         .unwrap();
-    server.pgo_ok(&["backup", "src"]);
+    server.pgo_ok(&["backup", cluster]);
     // After the backup: only replayed WAL brings these back.
     db.batch_execute("INSERT INTO t SELECT generate_series(101, 200)")
         .await
         .unwrap();
+    let target = moment(&db).await;
+    db.batch_execute("INSERT INTO t SELECT generate_series(201, 300)")
+        .await
+        .unwrap();
+    archive_the_last_segment(server, cluster).await;
+    target
+}
+
+/// The database's clock, a second clear of the writes on either side.
+async fn moment(db: &tokio_postgres::Client) -> String {
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let target: String = db
+    let at: String = db
         .query_one(
             "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'",
             &[],
@@ -46,22 +56,48 @@ async fn a_cluster_restored_to_a_moment_has_exactly_the_rows_committed_before_it
         .unwrap()
         .get(0);
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    db.batch_execute("INSERT INTO t SELECT generate_series(201, 300)")
-        .await
-        .unwrap();
-    let admin = support::admin(&server.show_json("src")).await;
+    at
+}
+
+/// Switches to a new WAL segment and waits until the primary archived the
+/// one it left; returns that segment's name.
+async fn archive_the_last_segment(server: &Server, cluster: &str) -> String {
+    let view = server.show_json(cluster);
+    let primary = view["primary"].as_str().unwrap().to_string();
+    let admin = support::admin(&view).await;
     let segment: String = admin
         .query_one("SELECT pg_walfile_name(pg_switch_wal())", &[])
         .await
         .unwrap()
         .get(0);
-    server.wait_until(30, "the last rows' segment to be archived", || {
-        let v = server.show_json("src");
-        let a = &support::member(&v, "src")["archive"];
+    server.wait_until(30, "the last segment to be archived", || {
+        let v = server.show_json(cluster);
+        let a = &support::member(&v, &primary)["archive"];
         a["lastArchivedWal"]
             .as_str()
             .is_some_and(|w| w >= segment.as_str())
     });
+    segment
+}
+
+/// Waits until `c` sees `rows` rows in t.
+async fn until_count(c: &tokio_postgres::Client, rows: i64) -> i64 {
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = count(c).await;
+        if seen == rows {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_restored_to_a_moment_has_exactly_the_rows_committed_before_it() {
+    let server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "src"]);
+    let target = rows_around_a_moment(&server, "src").await;
 
     // To the moment: rows 1-200, and a replica that streams past it.
     let out = server.pgo_ok(&[
@@ -93,15 +129,11 @@ async fn a_cluster_restored_to_a_moment_has_exactly_the_rows_committed_before_it
     let follower = connect(replica_port, "testuser", &password(&view, "testuser"), "userdb")
         .await
         .unwrap();
-    let mut seen = 0;
-    for _ in 0..100 {
-        seen = count(&follower).await;
-        if seen == 201 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(seen, 201, "the replica replays past the restore's target");
+    assert_eq!(
+        until_count(&follower, 201).await,
+        201,
+        "the replica replays past the target"
+    );
     server.pgo_ok(&["backup", "dst"]);
 
     // No target: every archived segment, rows 1-300.
@@ -196,33 +228,12 @@ async fn a_restore_reaches_a_moment_after_a_failover_on_the_new_timeline() {
     db.batch_execute("INSERT INTO t SELECT generate_series(101, 150)")
         .await
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let target: String = db
-        .query_one(
-            "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let target = moment(&db).await;
     db.batch_execute("INSERT INTO t SELECT generate_series(151, 200)")
         .await
         .unwrap();
-    let admin = support::admin(&server.show_json("tl")).await;
-    let segment: String = admin
-        .query_one("SELECT pg_walfile_name(pg_switch_wal())", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let segment = archive_the_last_segment(&server, "tl").await;
     assert!(segment.starts_with("00000002"), "{segment}");
-    server.wait_until(30, "the new timeline's segment to be archived", || {
-        let v = server.show_json("tl");
-        let a = &support::member(&v, &replica)["archive"];
-        a["lastArchivedWal"]
-            .as_str()
-            .is_some_and(|w| w >= segment.as_str())
-    });
     server.pgo_ok(&[
         "create",
         "cluster",
@@ -248,40 +259,8 @@ async fn a_restore_reaches_a_moment_after_a_failover_on_the_new_timeline() {
 async fn a_cluster_restored_in_place_goes_back_to_the_moment_and_makes_its_replicas_again() {
     let server = backrest_server("");
     server.pgo_ok(&["create", "cluster", "ip", "--replica-count=1"]);
+    let target = rows_around_a_moment(&server, "ip").await;
     let db = client(&server, "ip", "ip").await;
-    db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
-        .await
-        .unwrap();
-    server.pgo_ok(&["backup", "ip"]);
-    db.batch_execute("INSERT INTO t SELECT generate_series(101, 200)")
-        .await
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    let target: String = db
-        .query_one(
-            "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    std::thread::sleep(std::time::Duration::from_millis(1100));
-    db.batch_execute("INSERT INTO t SELECT generate_series(201, 300)")
-        .await
-        .unwrap();
-    let admin = support::admin(&server.show_json("ip")).await;
-    let segment: String = admin
-        .query_one("SELECT pg_walfile_name(pg_switch_wal())", &[])
-        .await
-        .unwrap()
-        .get(0);
-    server.wait_until(30, "the last rows' segment to be archived", || {
-        let v = server.show_json("ip");
-        let a = &support::member(&v, "ip")["archive"];
-        a["lastArchivedWal"]
-            .as_str()
-            .is_some_and(|w| w >= segment.as_str())
-    });
 
     // A target the repository cannot reach stops nothing.
     let err = server.pgo_err(&[
@@ -312,15 +291,11 @@ async fn a_cluster_restored_in_place_goes_back_to_the_moment_and_makes_its_repli
     let follower = connect(port, "testuser", &password(&view, "testuser"), "userdb")
         .await
         .unwrap();
-    let mut seen = 0;
-    for _ in 0..100 {
-        seen = count(&follower).await;
-        if seen == 201 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(seen, 201);
+    assert_eq!(
+        until_count(&follower, 201).await,
+        201,
+        "the replica replays past the target"
+    );
     let old_volume = server.dir().join("home/volumes").join(&old_replica);
     server.wait_until(30, "the old replica's volume to be removed", || {
         !old_volume.exists()

@@ -33,6 +33,9 @@ permissions!(
     CreateBackup,
     ShowBackup,
     Restore,
+    CreateSchedule,
+    ShowSchedule,
+    DeleteSchedule,
 );
 
 impl Permission {
@@ -45,7 +48,7 @@ impl Permission {
 pub fn default_roles_file() -> String {
     // '*', not today's list: permissions added by a later pgo reach the
     // admin role without editing the file.
-    "# role: Permission, Permission, ...   ('*' is every permission)\npgoadmin: *\npgoreader: ShowCluster, TestCluster, DfCluster, Status, Version, ShowMetrics, ShowBackup\n".to_string()
+    "# role: Permission, Permission, ...   ('*' is every permission)\npgoadmin: *\npgoreader: ShowCluster, TestCluster, DfCluster, Status, Version, ShowMetrics, ShowBackup, ShowSchedule\n".to_string()
 }
 
 #[derive(Clone, Debug, Default)]

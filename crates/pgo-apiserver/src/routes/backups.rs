@@ -156,8 +156,9 @@ pub async fn list(
 }
 
 /// The moments a restore from a cluster's repository can reach: from the
-/// end of its oldest backup still there to the last WAL archived (unknown
-/// once the cluster is gone).
+/// end of its oldest backup still there to the last WAL archived or the
+/// end of its newest backup, whichever is later (unknown once the cluster
+/// is gone).
 pub struct Reachable {
     pub earliest: Option<jiff::Timestamp>,
     pub latest: Option<jiff::Timestamp>,
@@ -170,9 +171,20 @@ pub fn reachable(cluster: Option<&Pgcluster>, backups: &[&Pgbackup]) -> Reachabl
         .filter(|s| s.phase == BackupPhase::Succeeded)
         .filter_map(|s| s.backup.as_ref()?.stop.parse::<jiff::Timestamp>().ok())
         .min();
-    let latest = cluster
+    // The newest backup's end is reachable whatever the archiver has
+    // reported yet; past it, what the primary last archived.
+    let newest_backup = backups
+        .iter()
+        .filter_map(|b| b.status.as_ref())
+        .filter(|s| s.phase == BackupPhase::Succeeded)
+        .filter_map(|s| s.backup.as_ref()?.stop.parse::<jiff::Timestamp>().ok())
+        .max();
+    let archived = cluster
         .and_then(last_archived)
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+    // Unknown once the cluster is gone: its archive may reach further.
+    let latest = cluster
+        .and(newest_backup.max(archived))
         .filter(|l| earliest.is_some_and(|e| *l >= e));
     Reachable { earliest, latest }
 }

@@ -6,6 +6,7 @@ mod failover;
 mod health;
 mod restore;
 mod scale;
+mod schedules;
 mod system;
 
 use crate::auth::Caller;
@@ -32,6 +33,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/clusters/{name}/test", get(health::test))
         .route("/clusters/{name}/df", get(health::df))
         .route("/backups", get(backups::list).post(backups::create))
+        .route("/schedules", get(schedules::list).post(schedules::create))
+        .route("/schedules/{name}", axum::routing::delete(schedules::delete))
         .fallback(unknown)
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(

@@ -8,6 +8,7 @@ mod failover;
 mod health;
 mod restore;
 mod scale;
+mod schedule;
 mod show;
 mod status;
 mod version;
@@ -38,6 +39,36 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     what: ShowWhat::Backup { names, output },
                 } => backup::show(&client, names, *output).await,
                 Command::Backup(args) => backup::run(&client, args).await,
+                Command::Create {
+                    what:
+                        CreateWhat::Schedule {
+                            name,
+                            schedule,
+                            schedule_type,
+                            pgbackrest_backup_type,
+                            schedule_name,
+                        },
+                } => {
+                    let req = pgo_api::rest::CreateScheduleRequest {
+                        cluster_name: name.clone(),
+                        schedule: schedule.clone(),
+                        schedule_type: schedule_type.clone(),
+                        pgbackrest_backup_type: pgbackrest_backup_type.clone(),
+                        schedule_name: schedule_name.clone(),
+                    };
+                    schedule::create(&client, &req).await
+                }
+                Command::Show {
+                    what: ShowWhat::Schedule { name, output },
+                } => schedule::show(&client, name, *output).await,
+                Command::Delete {
+                    what:
+                        DeleteWhat::Schedule {
+                            name,
+                            schedule_name,
+                            no_prompt,
+                        },
+                } => schedule::delete(&client, name, schedule_name.as_deref(), *no_prompt).await,
                 Command::Restore {
                     name,
                     pitr_target,

@@ -288,52 +288,42 @@ impl<'a> Act<'a> {
     }
 
     async fn set_restore_step(&self, step: pgo_core::restore::Step) -> Result<(), ReconcileError> {
-        let name = self.name();
-        let task_name = names::restore_task(name);
-        let what = || format!("restore task {task_name}");
-        let Some(mut task) = self
-            .tasks()
-            .get_opt(&task_name)
-            .await
-            .map_err(ReconcileError::Read)?
-        else {
-            return Err(ReconcileError::Invalid {
-                what: what(),
-                why: "it is gone".into(),
-            });
-        };
-        let status = task.status.get_or_insert_with(PgtaskStatus::default);
-        status.phase = "Running".into();
-        status.step = Some(step.as_str().to_string());
-        if status.started.is_none() {
-            status.started = Some(jiff::Timestamp::now().to_string());
-        }
-        self.tasks().replace_status(&task).await.map_err(write(what()))?;
-        Ok(())
+        let task = names::restore_task(self.name());
+        self.set_task_step(&task, "restore", step.as_str(), None).await
     }
 
     async fn set_step(&self, step: Step, message: Option<String>) -> Result<(), ReconcileError> {
-        let name = self.name();
-        let what = || format!("failover task {}", names::failover_task(name));
-        let Some(mut task) = self
-            .tasks()
-            .get_opt(&names::failover_task(name))
+        let task = names::failover_task(self.name());
+        self.set_task_step(&task, "failover", step.as_str(), Some(message))
             .await
-            .map_err(ReconcileError::Read)?
-        else {
+    }
+
+    /// Records where the cluster's task `task` (its failover or restore)
+    /// is; `message`, when given, replaces the task's.
+    async fn set_task_step(
+        &self,
+        task: &str,
+        kind: &str,
+        step: &str,
+        message: Option<Option<String>>,
+    ) -> Result<(), ReconcileError> {
+        let what = || format!("{kind} task {task}");
+        let Some(mut found) = self.tasks().get_opt(task).await.map_err(ReconcileError::Read)? else {
             return Err(ReconcileError::Invalid {
                 what: what(),
                 why: "it is gone".into(),
             });
         };
-        let status = task.status.get_or_insert_with(PgtaskStatus::default);
+        let status = found.status.get_or_insert_with(PgtaskStatus::default);
         status.phase = "Running".into();
-        status.step = Some(step.as_str().to_string());
-        status.message = message;
+        status.step = Some(step.to_string());
+        if let Some(m) = message {
+            status.message = m;
+        }
         if status.started.is_none() {
             status.started = Some(jiff::Timestamp::now().to_string());
         }
-        self.tasks().replace_status(&task).await.map_err(write(what()))?;
+        self.tasks().replace_status(&found).await.map_err(write(what()))?;
         Ok(())
     }
 }

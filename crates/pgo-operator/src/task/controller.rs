@@ -8,7 +8,7 @@ use crate::Context;
 use crate::runtime::triggers::own_key;
 use crate::runtime::{Outcome, Signal, driver};
 use pgo_api::Pgtask;
-use pgo_api::task::RMDATA;
+use pgo_api::task::{RMDATA, SCHEDULE};
 use pgo_store::{Api, StoreError};
 use serde_json::Value;
 use std::sync::Arc;
@@ -17,10 +17,10 @@ use tokio::sync::watch;
 pub const CONTROLLER: &str = "task";
 
 fn task_changed(object: &Value, deleted: bool) -> Vec<Signal> {
-    if object.pointer("/spec/taskType").and_then(Value::as_str) != Some(RMDATA) {
-        return Vec::new();
+    match object.pointer("/spec/taskType").and_then(Value::as_str) {
+        Some(RMDATA | SCHEDULE) => own_key(object, deleted),
+        _ => Vec::new(),
     }
-    own_key(object, deleted)
 }
 
 /// One turn of task `name`.
@@ -29,6 +29,9 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome, StoreError>
     let Some(task) = api.get_opt(name).await? else {
         return Ok(Outcome::Gone);
     };
+    if task.spec.task_type == SCHEDULE {
+        return super::schedule::reconcile(ctx, &task).await;
+    }
     if task.spec.task_type != RMDATA {
         return Ok(Outcome::Gone);
     }

@@ -3,3 +3,4 @@
 
 pub mod controller;
 pub mod rmdata;
+pub mod schedule;
