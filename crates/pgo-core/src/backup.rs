@@ -9,8 +9,9 @@ use pgo_api::cluster::{ClusterPhase, MemberRole};
 use pgo_api::{Pgbackup, Pgcluster};
 use std::time::Duration;
 
-/// How often a running backup's job is looked at.
-pub const POLL: Duration = Duration::from_secs(1);
+/// How often a running backup's job is looked at: its state is a file
+/// on the local platform, and every poll saved is latency a user waits.
+pub const POLL: Duration = Duration::from_millis(200);
 
 /// The pgBackRest options `pgo backup --backup-opts` may carry. Anything
 /// else (a repository path, a config file) could point pgBackRest where
