@@ -94,10 +94,9 @@ pub fn conf(config: &InstanceConfig, b: &InstanceBackrest, superuser: &str) -> S
     out
 }
 
-/// Writes pgBackRest's files and gives the repository to PostgreSQL's
-/// user; run before every start, as PostgreSQL's own config is.
-pub fn write(config: &InstanceConfig, b: &InstanceBackrest, run_as: &RunAs) -> Result<(), String> {
-    let p = paths(config);
+/// The instance's pgBackRest directories (config, spool, locks, logs),
+/// PostgreSQL's user's alone.
+fn make_dirs(p: &Paths, run_as: &RunAs) -> Result<(), String> {
     for dir in [
         p.dir.clone(),
         p.dir.join("spool"),
@@ -107,6 +106,14 @@ pub fn write(config: &InstanceConfig, b: &InstanceBackrest, run_as: &RunAs) -> R
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         run_as.own(&dir, 0o700)?;
     }
+    Ok(())
+}
+
+/// Writes pgBackRest's files and gives the repository to PostgreSQL's
+/// user; run before every start, as PostgreSQL's own config is.
+pub fn write(config: &InstanceConfig, b: &InstanceBackrest, run_as: &RunAs) -> Result<(), String> {
+    let p = paths(config);
+    make_dirs(&p, run_as)?;
     std::fs::create_dir_all(&b.repo_path)
         .map_err(|e| format!("cannot create the repository {}: {e}", b.repo_path.display()))?;
     run_as.own(&b.repo_path, 0o750)?;
@@ -283,15 +290,7 @@ pub async fn restore(
     delta: bool,
 ) -> Result<(), String> {
     let p = paths(config);
-    for dir in [
-        p.dir.clone(),
-        p.dir.join("spool"),
-        p.dir.join("lock"),
-        p.dir.join("log"),
-    ] {
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        run_as.own(&dir, 0o700)?;
-    }
+    make_dirs(&p, run_as)?;
     if !r
         .repo_path
         .join("backup")

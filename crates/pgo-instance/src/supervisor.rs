@@ -275,6 +275,15 @@ impl Supervisor {
                 }
                 Exit::Crashed(why) => {
                     self.shared.update(|r| r.postmaster_pid = None);
+                    // A restore whose target the WAL cannot reach stops the
+                    // same way every time: said as fatal, with PostgreSQL's
+                    // words, so the cluster fails instead of "restoring".
+                    if bootstrap::restore_pending(&self.config)
+                        && let Some(line) = self.config.postgres_log.as_deref().and_then(last_fatal)
+                    {
+                        let why = format!("the restore cannot finish: {line}");
+                        self.shared.update(|r| r.fatal = Some(why.clone()));
+                    }
                     self.not_ready(format!(
                         "postgres exited ({why}); restarting in {}s",
                         backoff.as_secs()
@@ -514,4 +523,14 @@ enum Exit {
     /// A primary that cannot confirm it is still the primary.
     Isolated(String),
     Crashed(String),
+}
+
+/// The last `FATAL:` line PostgreSQL wrote to its log, if it logs to a file.
+fn last_fatal(log: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .rev()
+        .take(200)
+        .find(|l| l.contains("FATAL:") && !l.contains("the database system is"))
+        .map(|l| l.split_once("FATAL:").map_or(l, |(_, m)| m).trim().to_string())
 }

@@ -303,3 +303,31 @@ async fn a_cluster_restored_in_place_goes_back_to_the_moment_and_makes_its_repli
     // Backups go on, on the new timeline.
     server.pgo_ok(&["backup", "ip"]);
 }
+
+#[test]
+fn a_restore_past_the_end_of_a_deleted_clusters_archive_fails_saying_why() {
+    let server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "gone"]);
+    server.pgo_ok(&["backup", "gone"]);
+    // Deleted with its data kept: its repository and passwords remain,
+    // but what its archive reaches is no longer known to the apiserver.
+    server.pgo_ok(&["delete", "cluster", "gone", "--no-prompt"]);
+    let out = std::process::Command::new("date")
+        .args(["-u", "-d", "+1 hour", "+%Y-%m-%d %H:%M:%S+00"])
+        .output()
+        .unwrap();
+    let later = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    let err = server.pgo_err(&[
+        "create",
+        "cluster",
+        "late",
+        "--restore-from=gone",
+        &format!("--pitr-target={later}"),
+        "--timeout=120",
+    ]);
+    assert!(
+        err.contains("cluster late failed")
+            && err.contains("recovery ended before configured recovery target was reached"),
+        "{err}"
+    );
+}
