@@ -331,3 +331,30 @@ fn a_restore_past_the_end_of_a_deleted_clusters_archive_fails_saying_why() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_in_place_finishes_after_the_server_is_killed_during_it() {
+    let mut server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "kr"]);
+    let target = rows_around_a_moment(&server, "kr").await;
+    let out = server.pgo_ok(&[
+        "restore",
+        "kr",
+        &format!("--pitr-target={target}"),
+        "--no-prompt",
+        "--no-wait",
+    ]);
+    assert!(out.contains("restoring to"), "{out}");
+    server.wait_until(30, "the restore to be under way", || {
+        server.show_json("kr")["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("restoring to"))
+    });
+    server.kill();
+    server.restart();
+    server.wait_until(120, "the restore to finish under the new server", || {
+        let v = server.show_json("kr");
+        v["phase"] == "Ready" && v["restores"].as_array().is_some_and(|r| r.len() == 1)
+    });
+    assert_eq!(count(&client(&server, "kr", "kr").await).await, 200);
+}
