@@ -252,18 +252,10 @@ pub struct BackupView {
     pub cluster: String,
     pub backup_type: String,
     pub backup_opts: Vec<String>,
-    pub phase: crate::backup::BackupPhase,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub instance: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub started: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub finished: Option<String>,
-    /// What the repository holds of it, once it succeeded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backup: Option<crate::backup::RepoBackup>,
+    /// Its phase, where it was taken from, when, and what the repository
+    /// holds of it: the Pgbackup's status, as stored.
+    #[serde(flatten)]
+    pub status: crate::backup::PgbackupStatus,
 }
 
 /// `GET /backups?cluster=NAME`: a cluster's backups, oldest first, and the

@@ -32,20 +32,36 @@ const ALLOWED_OPTS: &[&str] = &[
 
 /// Splits and checks `--backup-opts`.
 pub fn backup_opts(opts: &str) -> Result<Vec<String>, String> {
-    let words: Vec<String> = opts.split_whitespace().map(str::to_string).collect();
-    for w in &words {
-        let name = w.split_once('=').map_or(w.as_str(), |(n, _)| n);
-        if !ALLOWED_OPTS.contains(&name) {
-            return Err(format!(
-                "--backup-opts: {w:?} is not an option pgo passes to pgbackrest backup (allowed: {})",
-                ALLOWED_OPTS.join(", ")
-            ));
-        }
-        if name == "--type" && !matches!(w.as_str(), "--type=full" | "--type=diff" | "--type=incr") {
-            return Err(format!("--backup-opts: {w:?}: the type is full, diff or incr"));
-        }
+    let words = allowed_opts(opts, "backup", ALLOWED_OPTS)?;
+    if let Some(w) = words.iter().find(|w| {
+        w.starts_with("--type") && !matches!(w.as_str(), "--type=full" | "--type=diff" | "--type=incr")
+    }) {
+        return Err(format!("--backup-opts: {w:?}: the type is full, diff or incr"));
     }
     Ok(words)
+}
+
+/// Splits `--backup-opts` into words, each an option of `allowed` (with or
+/// without a value); `command` names the pgBackRest command they are for.
+pub fn allowed_opts(opts: &str, command: &str, allowed: &[&str]) -> Result<Vec<String>, String> {
+    let words: Vec<String> = opts.split_whitespace().map(str::to_string).collect();
+    if let Some(w) = words
+        .iter()
+        .find(|w| !allowed.contains(&w.split_once('=').map_or(w.as_str(), |(n, _)| n)))
+    {
+        return Err(format!(
+            "--backup-opts: {w:?} is not an option pgo passes to pgbackrest {command} (allowed: {})",
+            allowed.join(", ")
+        ));
+    }
+    Ok(words)
+}
+
+/// The backup of `cluster` not finished yet, if any: one runs at a time.
+pub fn unfinished<'a>(backups: &'a [Pgbackup], cluster: &str) -> Option<&'a Pgbackup> {
+    backups
+        .iter()
+        .find(|b| b.spec.cluster_name == cluster && !b.status.as_ref().is_some_and(|s| s.phase.finished()))
 }
 
 /// What a backup's pass sees.

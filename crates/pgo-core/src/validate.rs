@@ -429,17 +429,7 @@ pub fn parse_time(s: &str) -> Option<jiff::Timestamp> {
 const RESTORE_OPTS: &[&str] = &["--set", "--process-max"];
 
 pub fn restore_opts(opts: &str) -> Result<Vec<String>, String> {
-    let words: Vec<String> = opts.split_whitespace().map(str::to_string).collect();
-    for w in &words {
-        let name = w.split_once('=').map_or(w.as_str(), |(n, _)| n);
-        if !RESTORE_OPTS.contains(&name) {
-            return Err(format!(
-                "--backup-opts: {w:?} is not an option pgo passes to pgbackrest restore (allowed: {})",
-                RESTORE_OPTS.join(", ")
-            ));
-        }
-    }
-    Ok(words)
+    crate::backup::allowed_opts(opts, "restore", RESTORE_OPTS)
 }
 
 /// pgBackRest as `--pgbackrest` or `Cluster.Backrest` asks, with the

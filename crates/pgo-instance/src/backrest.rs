@@ -66,27 +66,39 @@ pub fn archive_settings(config: &InstanceConfig, b: &InstanceBackrest) -> Vec<(&
     ]
 }
 
+/// The `[global]` settings of every config this manager writes for
+/// pgBackRest: the repository, and this instance's spool, locks and logs.
+fn global(p: &Paths, repo: &Path) -> String {
+    let mut out = String::from("[global]\n");
+    for (k, v) in [
+        ("repo1-path", repo.to_string_lossy().into_owned()),
+        ("spool-path", p.dir.join("spool").to_string_lossy().into_owned()),
+        ("lock-path", p.dir.join("lock").to_string_lossy().into_owned()),
+        ("log-path", p.dir.join("log").to_string_lossy().into_owned()),
+        ("log-level-file", "off".into()),
+        ("log-level-console", "warn".into()),
+        ("log-level-stderr", "off".into()),
+        ("process-max", "2".into()),
+    ] {
+        out.push_str(&format!("{k}={v}\n"));
+    }
+    out
+}
+
 /// `pgbackrest.conf`: the repository, asynchronous archiving, retention,
 /// and this instance's PostgreSQL.
 pub fn conf(config: &InstanceConfig, b: &InstanceBackrest, superuser: &str) -> String {
     let p = paths(config);
-    let mut out = String::from("# Written by the pgo instance manager; edits are lost.\n[global]\n");
+    let mut out = String::from("# Written by the pgo instance manager; edits are lost.\n");
+    out.push_str(&global(&p, &b.repo_path));
     let mut set = |k: &str, v: &str| out.push_str(&format!("{k}={v}\n"));
-    set("repo1-path", &b.repo_path.to_string_lossy());
     set("repo1-retention-full", &b.retention_full.to_string());
     if let Some(diff) = b.retention_diff {
         set("repo1-retention-diff", &diff.to_string());
     }
     set("archive-async", "y");
-    set("spool-path", &p.dir.join("spool").to_string_lossy());
-    set("lock-path", &p.dir.join("lock").to_string_lossy());
-    set("log-path", &p.dir.join("log").to_string_lossy());
-    set("log-level-file", "off");
-    set("log-level-console", "warn");
-    set("log-level-stderr", "off");
     set("compress-type", "lz4");
     set("start-fast", "y");
-    set("process-max", "2");
     out.push_str(&format!("\n[{}]\n", b.stanza));
     out.push_str(&format!("pg1-path={}\n", config.pgdata().to_string_lossy()));
     out.push_str(&format!("pg1-port={}\n", config.port));
@@ -142,21 +154,12 @@ pub struct Output {
     pub stdout: String,
 }
 
-/// Runs `pgbackrest <args>` for this instance's stanza as PostgreSQL's
-/// user; an error carries the last lines it printed.
-pub async fn run(
-    config: &InstanceConfig,
-    b: &InstanceBackrest,
-    run_as: &RunAs,
-    args: &[String],
-    timeout: Option<Duration>,
-) -> Result<Output, String> {
-    run_with(config, b, run_as, &paths(config).conf, args, timeout).await
-}
-
+/// Runs `pgbackrest --config=<conf> --stanza=<stanza> <args>` as
+/// PostgreSQL's user, reaching this instance's PostgreSQL; an error
+/// carries the last lines it printed.
 async fn run_with(
     config: &InstanceConfig,
-    b: &InstanceBackrest,
+    stanza: &str,
     run_as: &RunAs,
     conf: &Path,
     args: &[String],
@@ -166,7 +169,7 @@ async fn run_with(
     let p = paths(config);
     let mut cmd = tokio::process::Command::new(&bin);
     cmd.arg(format!("--config={}", conf.display()))
-        .arg(format!("--stanza={}", b.stanza))
+        .arg(format!("--stanza={stanza}"))
         .args(args)
         .env("PGHOST", pg_host(config))
         .env("PGPASSFILE", &p.passfile)
@@ -217,10 +220,11 @@ pub async fn stanza_create(
     b: &InstanceBackrest,
     run_as: &RunAs,
 ) -> Result<(), String> {
-    run(
+    run_with(
         config,
-        b,
+        &b.stanza,
         run_as,
+        &paths(config).conf,
         &["stanza-create".to_string()],
         Some(Duration::from_secs(60)),
     )
@@ -262,11 +266,11 @@ pub async fn job(instance: &Path, standby: Option<&Path>, args: &[String]) -> Re
     };
     let what = args.join(" ");
     println!("pgbackrest {what}: starting");
-    run_with(&config, &b, &run_as, &conf, args, None).await?;
+    run_with(&config, &b.stanza, &run_as, &conf, args, None).await?;
     println!("pgbackrest {what}: done");
     let info = run_with(
         &config,
-        &b,
+        &b.stanza,
         &run_as,
         &conf,
         &["info".to_string(), "--output=json".to_string()],
@@ -291,13 +295,7 @@ pub async fn restore(
 ) -> Result<(), String> {
     let p = paths(config);
     make_dirs(&p, run_as)?;
-    if !r
-        .repo_path
-        .join("backup")
-        .join(&r.stanza)
-        .join("backup.info")
-        .is_file()
-    {
+    if !has_stanza(&r.repo_path, &r.stanza) {
         return Err(format!(
             "the repository {} holds no stanza {:?} to restore from",
             r.repo_path.display(),
@@ -305,19 +303,10 @@ pub async fn restore(
         ));
     }
     let conf = p.dir.join("restore.conf");
-    let mut text = String::from("# Written by the pgo instance manager for a restore.\n[global]\n");
-    for (k, v) in [
-        ("repo1-path", r.repo_path.to_string_lossy().into_owned()),
-        ("spool-path", p.dir.join("spool").to_string_lossy().into_owned()),
-        ("lock-path", p.dir.join("lock").to_string_lossy().into_owned()),
-        ("log-path", p.dir.join("log").to_string_lossy().into_owned()),
-        ("log-level-file", "off".into()),
-        ("log-level-console", "warn".into()),
-        ("log-level-stderr", "off".into()),
-        ("process-max", "2".into()),
-    ] {
-        text.push_str(&format!("{k}={v}\n"));
-    }
+    let text = format!(
+        "# Written by the pgo instance manager for a restore.\n{}",
+        global(&p, &r.repo_path)
+    );
     // pgBackRest copies its command line into `restore_command`: the
     // config names the scratch directory for the restore, and the final
     // one once the files are there.
@@ -346,14 +335,7 @@ pub async fn restore(
         None => {}
     }
     args.extend(r.options.iter().cloned());
-    let b = InstanceBackrest {
-        repo_path: r.repo_path.clone(),
-        stanza: r.stanza.clone(),
-        archive_timeout_seconds: 0,
-        retention_full: 1,
-        retention_diff: None,
-    };
-    run_with(config, &b, run_as, &conf, &args, None).await?;
+    run_with(config, &r.stanza, run_as, &conf, &args, None).await?;
     run_as.write(&conf, &with_pgdata(&config.pgdata()))?;
     // A backup taken from a replica says nothing of standbys here; this is
     // a primary's data, whatever signal file came along.
@@ -390,13 +372,9 @@ pub const RESTORE_SETTINGS: &[&str] = &[
     "hot_standby",
 ];
 
-/// True when `dir` holds a stanza's repository files already.
-pub fn stanza_exists(b: &InstanceBackrest) -> bool {
-    b.repo_path
-        .join("backup")
-        .join(&b.stanza)
-        .join("backup.info")
-        .is_file()
+/// True when the repository at `repo` holds `stanza`.
+fn has_stanza(repo: &Path, stanza: &str) -> bool {
+    repo.join("backup").join(stanza).join("backup.info").is_file()
 }
 
 #[cfg(test)]

@@ -17,18 +17,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 fn view(b: &Pgbackup) -> BackupView {
-    let status = b.status.clone().unwrap_or_default();
     BackupView {
         name: b.metadata.name.clone().unwrap_or_default(),
         cluster: b.spec.cluster_name.clone(),
         backup_type: b.spec.backup_type.to_string(),
         backup_opts: b.spec.backup_opts.clone(),
-        phase: status.phase,
-        message: status.message,
-        instance: status.instance,
-        started: status.started,
-        finished: status.finished,
-        backup: status.backup,
+        status: b.status.clone().unwrap_or_default(),
     }
 }
 
@@ -64,10 +58,7 @@ pub async fn create(
     }
     let api = Api::<Pgbackup>::new(state.store.clone());
     let (existing, _) = api.list().await?;
-    if let Some(busy) = existing
-        .iter()
-        .find(|b| b.spec.cluster_name == *name && !b.status.as_ref().is_some_and(|s| s.phase.finished()))
-    {
+    if let Some(busy) = pgo_core::backup::unfinished(&existing, name) {
         return Err(ApiError::Conflict(format!(
             "backup {} of cluster {name} has not finished yet; one backup at a time",
             busy.metadata.name.as_deref().unwrap_or_default()
@@ -165,20 +156,16 @@ pub struct Reachable {
 }
 
 pub fn reachable(cluster: Option<&Pgcluster>, backups: &[&Pgbackup]) -> Reachable {
-    let earliest = backups
+    let stops: Vec<jiff::Timestamp> = backups
         .iter()
         .filter_map(|b| b.status.as_ref())
         .filter(|s| s.phase == BackupPhase::Succeeded)
         .filter_map(|s| s.backup.as_ref()?.stop.parse::<jiff::Timestamp>().ok())
-        .min();
+        .collect();
+    let earliest = stops.iter().min().copied();
     // The newest backup's end is reachable whatever the archiver has
     // reported yet; past it, what the primary last archived.
-    let newest_backup = backups
-        .iter()
-        .filter_map(|b| b.status.as_ref())
-        .filter(|s| s.phase == BackupPhase::Succeeded)
-        .filter_map(|s| s.backup.as_ref()?.stop.parse::<jiff::Timestamp>().ok())
-        .max();
+    let newest_backup = stops.iter().max().copied();
     let archived = cluster
         .and_then(last_archived)
         .and_then(|t| t.parse::<jiff::Timestamp>().ok());

@@ -36,10 +36,10 @@ pub async fn run(client: &Client, args: &Backup) -> Result<ExitCode, CliError> {
             progress.finish();
             return Err(CliError::Api(format!("backup {} is gone", created.name)));
         };
-        match b.phase {
+        match b.status.phase {
             BackupPhase::Succeeded => {
                 progress.finish();
-                let label = b.backup.as_ref().map_or("-", |r| r.label.as_str());
+                let label = b.status.backup.as_ref().map_or("-", |r| r.label.as_str());
                 sayln!(
                     "backup {} of cluster {} done in {:.1}s: pgBackRest label {label}",
                     b.name,
@@ -54,14 +54,14 @@ pub async fn run(client: &Client, args: &Backup) -> Result<ExitCode, CliError> {
                     "backup {} of cluster {} failed: {}",
                     b.name,
                     b.cluster,
-                    b.message.unwrap_or_else(|| "no reason given".into())
+                    b.status.message.unwrap_or_else(|| "no reason given".into())
                 )));
             }
             BackupPhase::Pending | BackupPhase::Running => progress.update(&format!(
                 "backup {}: {} {}",
                 b.name,
-                b.phase,
-                b.message.unwrap_or_default()
+                b.status.phase,
+                b.status.message.unwrap_or_default()
             )),
         }
         if Instant::now() >= deadline {
@@ -126,20 +126,20 @@ fn render(l: &BackupsResponse) -> String {
         .backups
         .iter()
         .map(|b| {
-            let r = b.backup.as_ref();
+            let r = b.status.backup.as_ref();
             let or_dash = |s: Option<String>| s.unwrap_or_else(|| "-".into());
             vec![
                 b.name.clone(),
-                b.phase.to_string(),
+                b.status.phase.to_string(),
                 or_dash(r.map(|r| r.label.clone())),
                 or_dash(r.map(|r| r.type_.clone())),
-                or_dash(r.map(|r| r.start.clone()).or(b.started.clone())),
+                or_dash(r.map(|r| r.start.clone()).or(b.status.started.clone())),
                 or_dash(r.map(|r| r.stop.clone())),
                 or_dash(r.map(|r| bytes(r.size_bytes))),
                 or_dash(r.map(|r| bytes(r.repo_size_bytes))),
                 or_dash(r.map(|r| format!("{}..{}", r.wal_start, r.wal_stop))),
-                or_dash(b.instance.clone()),
-                b.message.clone().unwrap_or_default(),
+                or_dash(b.status.instance.clone()),
+                b.status.message.clone().unwrap_or_default(),
             ]
         })
         .collect();

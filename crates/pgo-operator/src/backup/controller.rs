@@ -7,6 +7,7 @@ use crate::runtime::{Outcome, Signal, driver};
 use pgo_api::backup::{BackupPhase, PgbackupStatus};
 use pgo_api::{Pgbackup, Pgcluster};
 use pgo_core::backup::{Action, Observed, plan};
+use pgo_core::job::JobState;
 use pgo_platform::PlatformError;
 use pgo_store::{Api, StoreError};
 use serde_json::Value;
@@ -41,11 +42,16 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome, BackupError
         .get_opt(&cluster_name)
         .await?;
     let job = ctx.platform.job_state(name).await?;
-    let (all, _) = backups.list().await?;
-    let siblings: Vec<Pgbackup> = all
-        .into_iter()
-        .filter(|b| b.spec.cluster_name == cluster_name && b.metadata.name.as_deref() != Some(name))
-        .collect();
+    // Only a backup that just succeeded looks at the others (to mark what
+    // retention took): a running one is polled every 200 ms.
+    let siblings: Vec<Pgbackup> = if matches!(job, Some(JobState::Succeeded { .. })) {
+        let (all, _) = backups.list().await?;
+        all.into_iter()
+            .filter(|b| b.spec.cluster_name == cluster_name && b.metadata.name.as_deref() != Some(name))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let p = plan(
         &Observed {
             backup: &backup,

@@ -80,9 +80,7 @@ pub async fn reconcile(ctx: &Context, task: &Pgtask) -> Result<Outcome, StoreErr
     };
     let backups = Api::<Pgbackup>::new(ctx.store.clone());
     let (all, _) = backups.list().await?;
-    let busy = all.iter().any(|b| {
-        b.spec.cluster_name == *cluster_name && !b.status.as_ref().is_some_and(|s| s.phase.finished())
-    });
+    let busy = pgo_core::backup::unfinished(&all, cluster_name).is_some();
     if busy {
         // The occurrence waits for the backup under way, and runs after.
         return Ok(Outcome::Requeue(BUSY));
