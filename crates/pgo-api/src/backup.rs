@@ -29,6 +29,10 @@ pub struct PgbackupSpec {
     /// Taken from a ready replica rather than the primary.
     pub standby: bool,
     pub storage: StorageSpec,
+    /// When `pgo delete backup` asked for this backup to be expired from
+    /// the repository (RFC 3339); the status says once it was handled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_requested: Option<String>,
 }
 
 /// The tool a backup is taken with.
@@ -63,6 +67,8 @@ pub enum BackupPhase {
     /// In the repository.
     Succeeded,
     Failed,
+    /// `pgo delete backup` is taking it out of the repository.
+    Expiring,
     /// Was in the repository, and retention or `pgo delete backup` took it
     /// out.
     Expired,
@@ -70,7 +76,10 @@ pub enum BackupPhase {
 
 impl BackupPhase {
     pub fn finished(self) -> bool {
-        !matches!(self, BackupPhase::Pending | BackupPhase::Running)
+        !matches!(
+            self,
+            BackupPhase::Pending | BackupPhase::Running | BackupPhase::Expiring
+        )
     }
 }
 
@@ -81,6 +90,7 @@ impl std::fmt::Display for BackupPhase {
             BackupPhase::Running => "Running",
             BackupPhase::Succeeded => "Succeeded",
             BackupPhase::Failed => "Failed",
+            BackupPhase::Expiring => "Expiring",
             BackupPhase::Expired => "Expired",
         })
     }
@@ -103,6 +113,10 @@ pub struct PgbackupStatus {
     /// What the repository says of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backup: Option<RepoBackup>,
+    /// The `spec.expireRequested` last acted on, whether the expire
+    /// succeeded or not: a request is tried once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_handled: Option<String>,
 }
 
 /// One backup as pgBackRest's `info` lists it.

@@ -78,6 +78,24 @@ pub struct PgclusterSpec {
     /// initdb (`--restore-from`), up to a moment when asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_from: Option<RestoreFrom>,
+    /// Made from a pg_basebackup copy rather than by initdb
+    /// (`--backup-pvc`, `--backup-path`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_from: Option<CopyFrom>,
+    /// The cluster whose users' passwords this one's users take
+    /// (`--secret-from`; a restore takes its source's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_from: Option<String>,
+}
+
+/// A pg_basebackup copy a cluster's first data comes from.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase", default)]
+pub struct CopyFrom {
+    /// The backup volume (`<cluster>-backup`).
+    pub volume: String,
+    /// The copy's path in it (`<cluster>-backups/<timestamp>`).
+    pub path: String,
 }
 
 /// Where a cluster's first data comes from, and how far its WAL is replayed.

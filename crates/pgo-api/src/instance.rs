@@ -86,6 +86,11 @@ pub struct InstanceConfig {
     /// instead of made by initdb.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<InstanceRestore>,
+    /// When set, a new data directory is copied from this pg_basebackup
+    /// copy (a directory in another cluster's backup volume) instead of
+    /// made by initdb.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<PathBuf>,
 }
 
 /// Where a new data directory is restored from, and to which moment.

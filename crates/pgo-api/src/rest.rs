@@ -28,6 +28,12 @@ pub struct CreateClusterRequest {
     pub pitr_type: Option<String>,
     /// With `restore_from`: pgBackRest restore options (`--backup-opts`).
     pub backup_opts: Option<String>,
+    /// Start from a pg_basebackup copy: its volume and path
+    /// (`--backup-pvc`, `--backup-path`).
+    pub backup_pvc: Option<String>,
+    pub backup_path: Option<String>,
+    /// Take this cluster's users' passwords (`--secret-from`).
+    pub secret_from: Option<String>,
 }
 
 /// A cluster as `pgo show cluster` presents it.
@@ -213,7 +219,8 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-/// `POST /clusters/{name}/restore`: `pgo restore NAME`, in place.
+/// `POST /clusters/{name}/restore`: `pgo restore NAME`, in place, or into
+/// a new volume with `to_pvc`.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RestoreRequest {
@@ -221,6 +228,9 @@ pub struct RestoreRequest {
     pub pitr_type: Option<String>,
     /// pgBackRest restore options (`--set=LABEL`).
     pub backup_opts: Option<String>,
+    /// Restore into this new volume, leaving the cluster as it is
+    /// (`--to-pvc`).
+    pub to_pvc: Option<String>,
 }
 
 /// What `POST /clusters/{name}/restore` started.
@@ -229,6 +239,10 @@ pub struct RestoreRequest {
 pub struct RestoreResponse {
     pub name: String,
     pub message: String,
+    /// The task that records a restore into a volume, as `pgo status`
+    /// lists it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 /// `POST /backups`: `pgo backup NAME`.
@@ -252,10 +266,41 @@ pub struct BackupView {
     pub cluster: String,
     pub backup_type: String,
     pub backup_opts: Vec<String>,
+    /// When `pgo delete backup` asked for it to be expired (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expire_requested: Option<String>,
     /// Its phase, where it was taken from, when, and what the repository
     /// holds of it: the Pgbackup's status, as stored.
     #[serde(flatten)]
     pub status: crate::backup::PgbackupStatus,
+}
+
+/// `GET /pvcs?name=NAME|all`: volumes, as 3.4's `pgo show pvc`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PvcView {
+    pub name: String,
+    pub cluster: String,
+    /// `data`, `pgbackrest` (a repository) or `pgbasebackup` (copies).
+    pub holds: String,
+    /// A directory (local) or the claim's name (Kubernetes).
+    pub location: String,
+    /// Bytes its files take, where the platform can tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub used_bytes: Option<u64>,
+    /// For a volume of copies: the path of each whole copy, to give to
+    /// `pgo create cluster --backup-path`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<String>,
+}
+
+/// `DELETE /backups?cluster=NAME&target=LABEL`: the backup being expired,
+/// and the labels of the backups that go with it (those that depend on it).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ExpireResponse {
+    pub backup: BackupView,
+    pub with: Vec<String>,
 }
 
 /// `GET /backups?cluster=NAME`: a cluster's backups, oldest first, and the

@@ -35,9 +35,11 @@ pub const FAILOVER: &str = "failover";
 pub const SCHEDULE: &str = "schedule";
 /// The task type of a restore in place.
 pub const RESTORE: &str = "restore";
+/// The task type of a restore into a new volume (`pgo restore --to-pvc`).
+pub const RESTORE_TO_PVC: &str = "restore-to-pvc";
 /// The task type that removes a volume and its data.
 pub const RMDATA: &str = "rmdata";
-/// The parameter of an rmdata task naming the volume.
+/// The parameter of an rmdata or restore-to-pvc task naming the volume.
 pub const VOLUME: &str = "volume";
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]

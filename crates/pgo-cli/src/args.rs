@@ -115,6 +115,10 @@ pub enum Command {
         /// pgBackRest restore options (--set=LABEL).
         #[arg(long, allow_hyphen_values = true)]
         backup_opts: Option<String>,
+        /// Restore into this new volume instead, leaving the cluster as it
+        /// is; then 'pgo create cluster VOL --secret-from=NAME' starts on it.
+        #[arg(long)]
+        to_pvc: Option<String>,
         /// Do not ask for confirmation.
         #[arg(long)]
         no_prompt: bool,
@@ -170,7 +174,7 @@ pub struct Backup {
 #[derive(Subcommand, Debug)]
 pub enum CreateWhat {
     /// Create a PostgreSQL cluster and wait until its primary is ready.
-    Cluster(CreateCluster),
+    Cluster(Box<CreateCluster>),
     /// Back a cluster up on a cron schedule (evaluated in UTC).
     Schedule {
         /// The cluster.
@@ -240,6 +244,17 @@ pub struct CreateCluster {
     /// With --restore-from: pgBackRest restore options (--set=LABEL).
     #[arg(long, requires = "restore_from", allow_hyphen_values = true)]
     pub backup_opts: Option<String>,
+    /// Start from a pg_basebackup copy in this volume (<cluster>-backup),
+    /// at --backup-path; as 3.4 did.
+    #[arg(long, requires_all = ["backup_path", "secret_from"])]
+    pub backup_pvc: Option<String>,
+    /// The copy's path in --backup-pvc (<cluster>-backups/<timestamp>, as
+    /// 'pgo show backup' lists it).
+    #[arg(long, requires = "backup_pvc")]
+    pub backup_path: Option<String>,
+    /// Take this cluster's users and passwords (those the copy holds).
+    #[arg(long)]
+    pub secret_from: Option<String>,
     /// Return once the cluster is accepted, without waiting for it.
     #[arg(long)]
     pub no_wait: bool,
@@ -266,6 +281,13 @@ pub enum ShowWhat {
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
     },
+    /// Show volumes: a cluster's (data, repository, copies), one volume,
+    /// or all; a volume of copies lists each copy's path.
+    Pvc {
+        name: String,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
     /// Show clusters' backups and what a restore can reach.
     Backup {
         #[arg(required = true)]
@@ -277,6 +299,23 @@ pub enum ShowWhat {
 
 #[derive(Subcommand, Debug)]
 pub enum DeleteWhat {
+    /// Expire a backup (and the backups that depend on it) from a
+    /// cluster's pgBackRest repository.
+    Backup {
+        name: String,
+        /// The backup's pgBackRest label, as 'pgo show backup' lists it.
+        #[arg(long)]
+        target: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        no_prompt: bool,
+        /// Return once the request is accepted.
+        #[arg(long)]
+        no_wait: bool,
+        /// Seconds to wait for the backup to be expired.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
     /// Delete a cluster's backup schedules (or one, with --schedule-name).
     Schedule {
         name: String,

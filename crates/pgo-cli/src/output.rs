@@ -50,6 +50,22 @@ macro_rules! sayln {
 
 pub(crate) use {say, sayln};
 
+/// Bytes as people read them.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
 /// Columns padded to their widest cell, two spaces apart.
 pub fn table(headers: &[&str], rows: &[Vec<String>], indent: &str) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();

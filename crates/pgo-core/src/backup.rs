@@ -2,9 +2,10 @@
 //! next. Pure; the operator observes, plans with this, then acts.
 
 use crate::backrest;
+use crate::desired::VolumeSpec;
 use crate::job::{JobSpec, JobState, JobWork};
 use crate::names;
-use pgo_api::backup::{BackupPhase, BackupType, PgbackupStatus, RepoBackup};
+use pgo_api::backup::{BackupPhase, BackupType, PgbackupStatus, RepoBackup, RepoInfo};
 use pgo_api::cluster::{ClusterPhase, MemberRole};
 use pgo_api::{Pgbackup, Pgcluster};
 use std::time::Duration;
@@ -57,6 +58,30 @@ pub fn allowed_opts(opts: &str, command: &str, allowed: &[&str]) -> Result<Vec<S
     Ok(words)
 }
 
+/// Whether the backup is one pgBackRest holds: taken with it, and neither
+/// failed nor expired.
+pub fn in_repository(b: &Pgbackup) -> bool {
+    b.spec.backup_type == BackupType::Pgbackrest
+        && b.status
+            .as_ref()
+            .is_some_and(|s| s.phase == BackupPhase::Succeeded)
+}
+
+/// The paths of the whole pg_basebackup copies `volume` holds, sorted.
+pub fn copies_in(backups: &[Pgbackup], volume: &str) -> Vec<String> {
+    let mut copies: Vec<String> = backups
+        .iter()
+        .filter(|b| b.spec.backup_type == BackupType::Pgbasebackup)
+        .filter(|b| names::basebackup_volume(&b.spec.cluster_name) == volume)
+        .filter_map(|b| {
+            let s = b.status.as_ref().filter(|s| s.phase == BackupPhase::Succeeded)?;
+            Some(s.backup.as_ref()?.label.clone())
+        })
+        .collect();
+    copies.sort();
+    copies
+}
+
 /// The backup of `cluster` not finished yet, if any: one runs at a time.
 pub fn unfinished<'a>(backups: &'a [Pgbackup], cluster: &str) -> Option<&'a Pgbackup> {
     backups
@@ -68,7 +93,8 @@ pub fn unfinished<'a>(backups: &'a [Pgbackup], cluster: &str) -> Option<&'a Pgba
 pub struct Observed<'a> {
     pub backup: &'a Pgbackup,
     pub cluster: Option<&'a Pgcluster>,
-    /// The job's state; `None` when the platform has no such job.
+    /// The state of the job [`job_name`] names; `None` when the platform
+    /// has no such job.
     pub job: Option<JobState>,
     /// The cluster's other Pgbackups, to mark those the repository no
     /// longer holds.
@@ -77,6 +103,8 @@ pub struct Observed<'a> {
 
 #[derive(Debug, PartialEq)]
 pub enum Action {
+    /// The volume a pg_basebackup copy goes into.
+    EnsureVolume(VolumeSpec),
     StartJob(JobSpec),
     WriteStatus(PgbackupStatus),
     /// Another Pgbackup whose backup retention took out of the repository.
@@ -84,6 +112,7 @@ pub enum Action {
         backup: String,
         message: String,
     },
+    /// Removes the job [`job_name`] names.
     RemoveJob,
 }
 
@@ -103,10 +132,26 @@ fn failed(status: &PgbackupStatus, message: String, now: jiff::Timestamp) -> Pgb
     }
 }
 
+/// The job a backup's pass looks at: the one that takes it, or, once
+/// `pgo delete backup` asked for it to go, the one that expires it.
+pub fn job_name(b: &Pgbackup) -> String {
+    let name = b.metadata.name.clone().unwrap_or_default();
+    if crate::expire::current(b) {
+        crate::expire::job_name(&name)
+    } else {
+        name
+    }
+}
+
 pub fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Plan {
     let status = o.backup.status.clone().unwrap_or_default();
     let name = o.backup.metadata.name.clone().unwrap_or_default();
     let done = |actions: Vec<Action>| Plan { actions, next: None };
+    let expiring =
+        status.phase == BackupPhase::Expiring || (in_repository(o.backup) && crate::expire::wanted(o.backup));
+    if expiring {
+        return crate::expire::plan(o, now);
+    }
     if status.phase.finished() {
         let leftover = o.job.is_some().then_some(Action::RemoveJob);
         return done(leftover.into_iter().collect());
@@ -133,23 +178,31 @@ pub fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Plan {
     let Some(cluster) = o.cluster.filter(|c| c.metadata.deletion_timestamp.is_none()) else {
         return refuse(format!("cluster {cluster_name:?} not found"));
     };
-    if spec.backup_type == BackupType::Pgbasebackup {
-        return refuse("pgbasebackup backups are not supported yet; use --backup-type=pgbackrest".into());
-    }
-    if cluster.spec.backrest.is_none() {
+    let backrest = spec.backup_type == BackupType::Pgbackrest;
+    if backrest && cluster.spec.backrest.is_none() {
         return refuse(format!(
             "cluster {cluster_name} does not use pgBackRest (it was created with --pgbackrest=false)"
         ));
     }
-    let args = match backup_opts(&spec.backup_opts.join(" ")) {
-        Ok(a) => a,
-        Err(e) => return refuse(e),
+    let args = match (backrest, backup_opts(&spec.backup_opts.join(" "))) {
+        (true, Ok(a)) => a,
+        (true, Err(e)) => return refuse(e),
+        (false, _) if !spec.backup_opts.is_empty() => {
+            return refuse(format!(
+                "--backup-opts {:?}: pgo passes no options to pg_basebackup",
+                spec.backup_opts.join(" ")
+            ));
+        }
+        (false, _) => Vec::new(),
     };
     let cs = cluster.status.clone().unwrap_or_default();
+    // A pg_basebackup copy needs no repository.
     let stanza_ready = |p: &str| {
-        cs.members
-            .iter()
-            .any(|m| m.name == p && m.archive.as_ref().is_some_and(|a| a.stanza_ready))
+        !backrest
+            || cs
+                .members
+                .iter()
+                .any(|m| m.name == p && m.archive.as_ref().is_some_and(|a| a.stanza_ready))
     };
     let primary = match (&cs.primary, cs.phase) {
         (Some(p), ClusterPhase::Ready) if stanza_ready(p) => p.clone(),
@@ -185,14 +238,30 @@ pub fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Plan {
     } else {
         None
     };
-    let job = JobSpec {
-        name: name.clone(),
-        cluster: cluster_name.clone(),
-        work: JobWork::Backrest {
+    let mut actions = Vec::new();
+    let work = if backrest {
+        JobWork::Backrest {
             instance: primary.clone(),
             standby: standby.clone(),
             args: std::iter::once("backup".to_string()).chain(args).collect(),
-        },
+        }
+    } else {
+        let volume = names::basebackup_volume(cluster_name);
+        actions.push(Action::EnsureVolume(VolumeSpec {
+            name: volume.clone(),
+            cluster: cluster_name.clone(),
+            storage: spec.storage.clone(),
+        }));
+        JobWork::Basebackup {
+            instance: standby.clone().unwrap_or_else(|| primary.clone()),
+            volume,
+            path: names::basebackup_path(cluster_name, now),
+        }
+    };
+    let job = JobSpec {
+        name: name.clone(),
+        cluster: cluster_name.clone(),
+        work,
     };
     let running = PgbackupStatus {
         phase: BackupPhase::Running,
@@ -206,19 +275,43 @@ pub fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Plan {
     };
     // The job first: a pass that ends between the two finds the job and
     // records it; the other order would record a job that never started.
+    actions.extend([Action::StartJob(job), Action::WriteStatus(running)]);
     Plan {
-        actions: vec![Action::StartJob(job), Action::WriteStatus(running)],
+        actions,
         next: Some(POLL),
     }
 }
 
+/// The end of a job: the outcome written, `extra` done, the job forgotten.
+pub(crate) fn finish(s: PgbackupStatus, mut extra: Vec<Action>) -> Plan {
+    let mut actions = vec![Action::WriteStatus(s)];
+    actions.append(&mut extra);
+    actions.push(Action::RemoveJob);
+    Plan { actions, next: None }
+}
+
+/// The siblings pgBackRest held and its `info` no longer lists, marked
+/// expired with `message`.
+pub(crate) fn gone_from(siblings: &[Pgbackup], info: &RepoInfo, message: &str) -> Vec<Action> {
+    let kept: Vec<&str> = info.backups.iter().map(|b| b.label.as_str()).collect();
+    siblings
+        .iter()
+        .filter(|s| in_repository(s))
+        .filter(|s| {
+            s.status
+                .as_ref()
+                .and_then(|st| st.backup.as_ref())
+                .is_some_and(|b| !kept.contains(&b.label.as_str()))
+        })
+        .filter_map(|s| s.metadata.name.clone())
+        .map(|backup| Action::MarkExpired {
+            backup,
+            message: message.to_string(),
+        })
+        .collect()
+}
+
 fn running(o: &Observed<'_>, status: PgbackupStatus, now: jiff::Timestamp) -> Plan {
-    let finish = |s: PgbackupStatus, mut extra: Vec<Action>| {
-        let mut actions = vec![Action::WriteStatus(s)];
-        actions.append(&mut extra);
-        actions.push(Action::RemoveJob);
-        Plan { actions, next: None }
-    };
     match &o.job {
         None => Plan {
             actions: vec![Action::WriteStatus(failed(
@@ -233,6 +326,33 @@ fn running(o: &Observed<'_>, status: PgbackupStatus, now: jiff::Timestamp) -> Pl
             next: Some(POLL),
         },
         Some(JobState::Failed { message }) => finish(failed(&status, message.clone(), now), vec![]),
+        Some(JobState::Succeeded { output }) if o.backup.spec.backup_type == BackupType::Pgbasebackup => {
+            let copy = match serde_json::from_str::<RepoBackup>(output) {
+                Ok(c) => c,
+                Err(e) => {
+                    return finish(
+                        failed(&status, format!("the copy's job reported {output:?}: {e}"), now),
+                        vec![],
+                    );
+                }
+            };
+            let done = PgbackupStatus {
+                phase: BackupPhase::Succeeded,
+                message: Some(format!(
+                    "copy in volume {} at {}",
+                    names::basebackup_volume(&o.backup.spec.cluster_name),
+                    copy.label
+                )),
+                finished: Some(now.to_string()),
+                backup: Some(RepoBackup {
+                    start: status.started.clone().unwrap_or_default(),
+                    stop: now.to_string(),
+                    ..copy
+                }),
+                ..status
+            };
+            finish(done, vec![])
+        }
         Some(JobState::Succeeded { output }) => {
             let info = match backrest::parse_info(output, names::BACKREST_STANZA) {
                 Ok(i) => i,
@@ -248,25 +368,7 @@ fn running(o: &Observed<'_>, status: PgbackupStatus, now: jiff::Timestamp) -> Pl
                     vec![],
                 );
             };
-            let kept: Vec<&str> = info.backups.iter().map(|b| b.label.as_str()).collect();
-            let expired = o
-                .siblings
-                .iter()
-                .filter(|s| {
-                    s.status.as_ref().is_some_and(|st| {
-                        st.phase == BackupPhase::Succeeded
-                            && st
-                                .backup
-                                .as_ref()
-                                .is_some_and(|b| !kept.contains(&b.label.as_str()))
-                    })
-                })
-                .filter_map(|s| s.metadata.name.clone())
-                .map(|backup| Action::MarkExpired {
-                    backup,
-                    message: "expired by the repository's retention".into(),
-                })
-                .collect();
+            let expired = gone_from(o.siblings, &info, "expired by the repository's retention");
             let done = PgbackupStatus {
                 phase: BackupPhase::Succeeded,
                 message: Some(format!("backup {} in the repository", made.label)),

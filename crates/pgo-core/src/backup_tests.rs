@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used)]
 use super::*;
-use crate::plan::fixtures::{at, cluster, member};
+use crate::plan::fixtures::{self, at, cluster, member};
 use pgo_api::PgbackupSpec;
 use pgo_api::cluster::{BackrestSpec, PgclusterStatus};
 
@@ -61,16 +61,7 @@ fn succeeded(name: &str, label: &str) -> Pgbackup {
 }
 
 fn kinds(p: &Plan) -> Vec<String> {
-    p.actions
-        .iter()
-        .map(|a| {
-            format!("{a:?}")
-                .split(['(', ' ', '{'])
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect()
+    fixtures::kinds(&p.actions)
 }
 
 fn written(p: &Plan) -> Option<&PgbackupStatus> {
@@ -303,5 +294,98 @@ fn backup_opts_are_checked() {
         backup_opts("--config=/tmp/x")
             .unwrap_err()
             .contains("--config=/tmp/x")
+    );
+}
+
+fn copy(phase: Option<BackupPhase>) -> Pgbackup {
+    let mut b = backup(phase, false, &[]);
+    b.spec.backup_type = BackupType::Pgbasebackup;
+    b
+}
+
+#[test]
+fn a_pg_basebackup_copy_goes_into_the_backup_volume_without_pgbackrest() {
+    // No pgBackRest and no stanza: a copy needs neither.
+    let mut off = ready_cluster(false);
+    off.status.as_mut().unwrap().members[0].archive = None;
+    let observe = |b: &Pgbackup, job| {
+        plan(
+            &Observed {
+                backup: b,
+                cluster: Some(&off),
+                job,
+                siblings: &[],
+            },
+            at(0),
+        )
+    };
+    let p = observe(&copy(None), None);
+    assert_eq!(kinds(&p), ["EnsureVolume", "StartJob", "WriteStatus"]);
+    let Some(Action::EnsureVolume(v)) = p.actions.first() else {
+        panic!("{p:?}")
+    };
+    assert_eq!((v.name.as_str(), v.cluster.as_str()), ("db-backup", "db"));
+    let Some(Action::StartJob(job)) = p.actions.get(1) else {
+        panic!("{p:?}")
+    };
+    assert_eq!(
+        job.work,
+        JobWork::Basebackup {
+            instance: "db".into(),
+            volume: "db-backup".into(),
+            path: "db-backups/2026-01-01-00-00-00".into(),
+        }
+    );
+    let mut with_opts = copy(None);
+    with_opts.spec.backup_opts = vec!["--max-rate=1k".into()];
+    let p = observe(&with_opts, None);
+    assert_eq!(written(&p).map(|s| s.phase), Some(BackupPhase::Failed));
+
+    let reported = r#"{"label":"db-backups/2026-01-01-00-00-00","type":"pgbasebackup","sizeBytes":42,"repoSizeBytes":42,"walStart":"000000010000000000000002","walStop":""}"#;
+    let p = observe(
+        &copy(Some(BackupPhase::Running)),
+        Some(JobState::Succeeded {
+            output: reported.into(),
+        }),
+    );
+    assert_eq!(kinds(&p), ["WriteStatus", "RemoveJob"]);
+    let done = written(&p).unwrap();
+    assert_eq!(done.phase, BackupPhase::Succeeded);
+    let made = done.backup.as_ref().unwrap();
+    assert_eq!(
+        (made.label.as_str(), made.size_bytes),
+        ("db-backups/2026-01-01-00-00-00", 42)
+    );
+    assert_eq!(made.start, at(60_000).to_string(), "from when the job started");
+    let p = observe(
+        &copy(Some(BackupPhase::Running)),
+        Some(JobState::Succeeded { output: "{".into() }),
+    );
+    assert_eq!(written(&p).map(|s| s.phase), Some(BackupPhase::Failed));
+}
+
+#[test]
+fn retention_marks_only_what_pgbackrest_held() {
+    let ready = ready_cluster(true);
+    let mut a_copy = succeeded("db-copy", "db-backups/2025-01-01-00-00-00");
+    a_copy.spec.backup_type = BackupType::Pgbasebackup;
+    let siblings = [a_copy, succeeded("db-backup-0", "20250101-000000F")];
+    let p = plan(
+        &Observed {
+            backup: &backup(Some(BackupPhase::Running), false, &[]),
+            cluster: Some(&ready),
+            job: Some(JobState::Succeeded { output: INFO.into() }),
+            siblings: &siblings,
+        },
+        at(61_000),
+    );
+    assert_eq!(
+        fixtures::marked(&p),
+        ["db-backup-0"],
+        "a copy is not in the repository"
+    );
+    assert_eq!(
+        copies_in(&siblings, "db-backup"),
+        ["db-backups/2025-01-01-00-00-00"]
     );
 }

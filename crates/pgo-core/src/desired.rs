@@ -82,6 +82,17 @@ pub struct InstanceSpec {
     /// A new data directory comes from this repository, not initdb.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<InstanceRestoreSpec>,
+    /// A new data directory is copied from this pg_basebackup copy, not
+    /// made by initdb.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<SeedSpec>,
+}
+
+/// A pg_basebackup copy: a path in a backup volume.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SeedSpec {
+    pub volume: String,
+    pub path: String,
 }
 
 /// Where a new instance's data is restored from.
@@ -173,7 +184,10 @@ impl DesiredCluster {
 /// `primary`, with `replicas`. Services are built apart ([`services`]):
 /// which replicas receive connections depends on what is observed.
 pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[ReplicaInput]) -> DesiredCluster {
-    let source = spec.restore_from.as_ref().map(|r| r.cluster.as_str());
+    let source = spec
+        .secret_from
+        .as_deref()
+        .or(spec.restore_from.as_ref().map(|r| r.cluster.as_str()));
     let secret = |user: &str| SecretSpec {
         name: names::secret(name, user),
         cluster: name.to_string(),
@@ -236,6 +250,7 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
             resources: spec.resources.clone(),
             backrest: backrest.clone(),
             restore: None,
+            seed: None,
         }
     };
     let mut first = instance(primary, MemberRole::Primary, primary_volume);
@@ -248,6 +263,10 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
             stanza: names::BACKREST_STANZA.to_string(),
             target: r.target.clone(),
             options: r.options.clone(),
+        });
+        first.seed = spec.copy_from.as_ref().map(|c| SeedSpec {
+            volume: c.volume.clone(),
+            path: c.path.clone(),
         });
     }
     first.node_name = spec.node_name.clone();
@@ -451,6 +470,33 @@ mod tests {
         let d = cluster("db", &s, "db", &[]);
         assert!(d.volumes.is_empty());
         assert_eq!(d.instances[0].volume, "shared");
+    }
+
+    #[test]
+    fn only_the_first_primary_is_copied_and_it_takes_the_sources_passwords() {
+        let mut s = spec();
+        s.copy_from = Some(pgo_api::cluster::CopyFrom {
+            volume: "old-backup".into(),
+            path: "old-backups/2026-01-01-00-00-00".into(),
+        });
+        s.secret_from = Some("old".into());
+        let d = cluster("db", &s, "db", &[replica("db-a1b2")]);
+        let seed = d.instances[0].seed.as_ref().unwrap();
+        assert_eq!(
+            (seed.volume.as_str(), seed.path.as_str()),
+            ("old-backup", "old-backups/2026-01-01-00-00-00")
+        );
+        assert!(d.instances[1].seed.is_none(), "a replica copies its primary");
+        assert!(
+            d.secrets
+                .iter()
+                .all(|x| x.copy_from.as_deref() == Some(names::secret("old", &x.username).as_str()))
+        );
+        let promoted = cluster("db", &s, "db-a1b2", &[]);
+        assert!(
+            promoted.instances[0].seed.is_none(),
+            "a promoted replica has its data"
+        );
     }
 
     #[test]

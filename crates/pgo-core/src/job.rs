@@ -24,6 +24,25 @@ pub enum JobWork {
         standby: Option<String>,
         args: Vec<String>,
     },
+    /// A pg_basebackup copy of `instance` into `path` (relative, no `..`)
+    /// of `volume`. The job then reports the copy as a
+    /// [`pgo_api::backup::RepoBackup`] labelled with its path.
+    Basebackup {
+        instance: String,
+        volume: String,
+        path: String,
+    },
+    /// A pgBackRest restore of `instance`'s repository into `volume`, a
+    /// new data directory left ready to replay to the target and promote
+    /// when a cluster starts on it.
+    Restore {
+        instance: String,
+        volume: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<pgo_api::cluster::PitrTarget>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        options: Vec<String>,
+    },
 }
 
 /// How a job went. A job whose process is gone without saying how it ended

@@ -61,14 +61,32 @@ pub fn backrest_repo_volume(cluster: &str) -> String {
 /// The stanza in every repository: one cluster per repository, as 3.4 had.
 pub const BACKREST_STANZA: &str = "db";
 
+/// The volume of a cluster's pg_basebackup copies, as 3.4 named it. Like
+/// the repository, it outlives the cluster unless its backups are deleted.
+pub fn basebackup_volume(cluster: &str) -> String {
+    format!("{cluster}-backup")
+}
+
+/// Where in [`basebackup_volume`] the copy taken at `stamp` goes:
+/// `<cluster>-backups/<YYYY-MM-DD-HH-MM-SS>`, as in 3.4.
+pub fn basebackup_path(cluster: &str, stamp: jiff::Timestamp) -> String {
+    format!("{cluster}-backups/{}", stamp.strftime("%Y-%m-%d-%H-%M-%S"))
+}
+
 /// Whether `volume` holds `cluster`'s backups rather than its data.
 pub fn is_backup_volume(cluster: &str, volume: &str) -> bool {
-    volume == backrest_repo_volume(cluster)
+    volume == backrest_repo_volume(cluster) || volume == basebackup_volume(cluster)
 }
 
 /// The one restore a cluster can have at a time.
 pub fn restore_task(cluster: &str) -> String {
     format!("{cluster}-restore")
+}
+
+/// The task that restores a cluster's backups into volume `volume`
+/// (`pgo restore --to-pvc`): one per volume.
+pub fn restore_to_pvc_task(volume: &str) -> String {
+    format!("{volume}-restore-to-pvc")
 }
 
 /// The one failover task a cluster can have at a time: a second request

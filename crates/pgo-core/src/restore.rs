@@ -56,15 +56,49 @@ pub struct Order {
     pub options: Vec<String>,
 }
 
+impl Order {
+    /// The order as a task's parameters.
+    pub fn parameters(&self) -> BTreeMap<String, String> {
+        let mut parameters = BTreeMap::new();
+        if let Some(t) = &self.target {
+            parameters.insert(TARGET_TYPE.to_string(), t.type_.as_str().to_string());
+            parameters.insert(TARGET.to_string(), t.value.clone());
+        }
+        if !self.options.is_empty() {
+            parameters.insert(OPTIONS.to_string(), self.options.join(" "));
+        }
+        parameters
+    }
+
+    /// The order a task's parameters hold.
+    pub fn of(p: &BTreeMap<String, String>) -> Result<Order, String> {
+        let target = match (p.get(TARGET_TYPE), p.get(TARGET)) {
+            (None, _) => None,
+            (Some(kind), value) => Some(PitrTarget {
+                type_: PitrType::parse(kind).ok_or_else(|| format!("unknown target type {kind:?}"))?,
+                value: value.cloned().unwrap_or_default(),
+            }),
+        };
+        let options = p
+            .get(OPTIONS)
+            .map(|o| o.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+        Ok(Order { target, options })
+    }
+
+    /// The target as people read it.
+    pub fn describe(&self) -> String {
+        match &self.target {
+            None => "the end of the archived WAL".into(),
+            Some(t) if t.type_ == PitrType::Immediate => "the end of its backup".into(),
+            Some(t) if t.type_ == PitrType::Time => t.value.clone(),
+            Some(t) => format!("{} {}", t.type_.as_str(), t.value),
+        }
+    }
+}
+
 pub fn task(cluster: &str, order: &Order) -> Pgtask {
-    let mut parameters = BTreeMap::new();
-    if let Some(t) = &order.target {
-        parameters.insert(TARGET_TYPE.to_string(), t.type_.as_str().to_string());
-        parameters.insert(TARGET.to_string(), t.value.clone());
-    }
-    if !order.options.is_empty() {
-        parameters.insert(OPTIONS.to_string(), order.options.join(" "));
-    }
+    let parameters = order.parameters();
     let mut t = Pgtask::new(
         &names::restore_task(cluster),
         PgtaskSpec {
@@ -100,21 +134,10 @@ impl Task {
         };
         let status = t.status.clone().unwrap_or_default();
         let step = Step::of_task(status.step.as_deref()).map_err(err)?;
-        let p = &t.spec.parameters;
-        let target = match (p.get(TARGET_TYPE), p.get(TARGET)) {
-            (None, _) => None,
-            (Some(kind), value) => Some(PitrTarget {
-                type_: PitrType::parse(kind).ok_or_else(|| err(format!("unknown target type {kind:?}")))?,
-                value: value.cloned().unwrap_or_default(),
-            }),
-        };
-        let options = p
-            .get(OPTIONS)
-            .map(|o| o.split_whitespace().map(str::to_string).collect())
-            .unwrap_or_default();
+        let order = Order::of(&t.spec.parameters).map_err(err)?;
         Ok(Task {
             step,
-            order: Order { target, options },
+            order,
             id: t.metadata.uid.clone().unwrap_or(name),
             started: status.started,
         })
@@ -122,11 +145,6 @@ impl Task {
 
     /// The target as people read it.
     pub fn describe(&self) -> String {
-        match &self.order.target {
-            None => "the end of the archived WAL".into(),
-            Some(t) if t.type_ == PitrType::Immediate => "the end of its backup".into(),
-            Some(t) if t.type_ == PitrType::Time => t.value.clone(),
-            Some(t) => format!("{} {}", t.type_.as_str(), t.value),
-        }
+        self.order.describe()
     }
 }

@@ -4,6 +4,7 @@
 //! evaluated in UTC.
 
 use crate::names;
+use pgo_api::backup::BackupType;
 use pgo_api::task::SCHEDULE;
 use pgo_api::{Pgtask, PgtaskSpec, labels};
 use std::collections::BTreeMap;
@@ -31,12 +32,28 @@ pub struct Order {
     pub cluster: String,
     pub name: String,
     pub pattern: String,
-    /// `full`, `diff` or `incr`.
+    pub tool: BackupType,
+    /// `full`, `diff` or `incr` (pgBackRest's); empty for a pg_basebackup
+    /// copy.
     pub backup_type: String,
 }
 
-pub fn default_name(cluster: &str, backup_type: &str) -> String {
-    format!("{cluster}-pgbackrest-{backup_type}")
+pub fn default_name(cluster: &str, tool: BackupType, backup_type: &str) -> String {
+    match tool {
+        BackupType::Pgbackrest => format!("{cluster}-pgbackrest-{backup_type}"),
+        BackupType::Pgbasebackup => format!("{cluster}-pgbasebackup"),
+    }
+}
+
+/// The tool a schedule's backups are taken with (`scheduleType`).
+pub fn tool_of(t: &Pgtask) -> Result<BackupType, String> {
+    match t.spec.parameters.get(SCHEDULE_TYPE).map(String::as_str) {
+        Some("pgbackrest") | None => Ok(BackupType::Pgbackrest),
+        Some("pgbasebackup") => Ok(BackupType::Pgbasebackup),
+        Some(other) => Err(format!(
+            "schedule type {other:?} is not pgbackrest or pgbasebackup"
+        )),
+    }
 }
 
 pub fn task(order: &Order) -> Pgtask {
@@ -47,7 +64,7 @@ pub fn task(order: &Order) -> Pgtask {
             task_type: SCHEDULE.to_string(),
             parameters: BTreeMap::from([
                 (PATTERN.to_string(), order.pattern.clone()),
-                (SCHEDULE_TYPE.to_string(), "pgbackrest".to_string()),
+                (SCHEDULE_TYPE.to_string(), order.tool.to_string()),
                 (BACKUP_TYPE.to_string(), order.backup_type.clone()),
             ]),
         },

@@ -1,6 +1,8 @@
 //! Checks of user input. Each error names the rule that was broken.
 
-use pgo_api::cluster::{BackrestSpec, PgclusterSpec, PitrTarget, PitrType, RestoreFrom, StorageSpec};
+use pgo_api::cluster::{
+    BackrestSpec, CopyFrom, PgclusterSpec, PitrTarget, PitrType, RestoreFrom, StorageSpec,
+};
 use pgo_api::config::PgoConfig;
 use pgo_api::rest::CreateClusterRequest;
 
@@ -307,6 +309,15 @@ pub fn create_request(
             "--restore-from: this platform cannot restore from pgBackRest yet".into(),
         ));
     }
+    let copy_from = copy_of(req)?;
+    if copy_from.is_some() && !backrest_available {
+        return Err(ValidationError::Unsupported(
+            "--backup-pvc: this platform cannot start a cluster from a pg_basebackup copy yet".into(),
+        ));
+    }
+    if let Some(s) = &req.secret_from {
+        cluster_name(s)?;
+    }
     let storage = StorageSpec {
         size,
         storage_class: None,
@@ -330,7 +341,47 @@ pub fn create_request(
         resources,
         backrest,
         restore_from,
+        copy_from,
+        secret_from: req.secret_from.clone(),
     })
+}
+
+/// `--backup-pvc` and `--backup-path`, as 3.4 took them: both or neither,
+/// not with `--restore-from`, and with `--secret-from` naming the cluster
+/// whose users the copy holds.
+fn copy_of(req: &CreateClusterRequest) -> Result<Option<CopyFrom>, ValidationError> {
+    let unsupported = |m: &str| Err(ValidationError::Unsupported(m.to_string()));
+    let (volume, path) = match (&req.backup_pvc, &req.backup_path) {
+        (None, None) => return Ok(None),
+        (Some(v), Some(p)) => (v, p),
+        _ => {
+            return unsupported(
+                "--backup-pvc and --backup-path go together: the volume and the copy's path in it",
+            );
+        }
+    };
+    if req.restore_from.is_some() {
+        return unsupported(
+            "--backup-pvc starts from a pg_basebackup copy, --restore-from from pgBackRest: choose one",
+        );
+    }
+    if req.secret_from.is_none() {
+        return unsupported(
+            "--backup-pvc needs --secret-from=CLUSTER, the cluster the copy was taken from: its users keep that cluster's passwords",
+        );
+    }
+    let plain = std::path::Path::new(path)
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if path.is_empty() || !plain {
+        return unsupported(
+            "--backup-path: a path inside the backup volume (relative, no ..), as 'pgo show backup' lists it",
+        );
+    }
+    Ok(Some(CopyFrom {
+        volume: volume.clone(),
+        path: path.clone(),
+    }))
 }
 
 /// `--restore-from` with its target and options, checked; the target
@@ -742,6 +793,62 @@ mod tests {
         assert!(err(req(Some("Old"), None, None)).contains("invalid name"));
         let refused = create_request(&req(Some("old"), None, None), &c, &s, false).unwrap_err();
         assert!(refused.to_string().contains("--restore-from"), "{refused}");
+    }
+
+    #[test]
+    fn a_copy_to_start_from_is_checked_before_anything_is_made() {
+        let req = |pvc: Option<&str>, path: Option<&str>, secrets: Option<&str>, restore: Option<&str>| {
+            CreateClusterRequest {
+                name: "db".into(),
+                backup_pvc: pvc.map(str::to_string),
+                backup_path: path.map(str::to_string),
+                secret_from: secrets.map(str::to_string),
+                restore_from: restore.map(str::to_string),
+                ..Default::default()
+            }
+        };
+        let (c, s) = (PgoConfig::default(), shipped_strategies());
+        let path = "old-backups/2026-01-01-00-00-00";
+        let spec = create_request(
+            &req(Some("old-backup"), Some(path), Some("old"), None),
+            &c,
+            &s,
+            true,
+        )
+        .unwrap();
+        let copy = spec.copy_from.unwrap();
+        assert_eq!((copy.volume.as_str(), copy.path.as_str()), ("old-backup", path));
+        assert_eq!(spec.secret_from.as_deref(), Some("old"));
+        let err = |r| create_request(&r, &c, &s, true).unwrap_err().to_string();
+        let cases = [
+            (req(Some("old-backup"), None, Some("old"), None), "go together"),
+            (req(None, Some(path), Some("old"), None), "go together"),
+            (req(Some("old-backup"), Some(path), None, None), "--secret-from"),
+            (
+                req(Some("old-backup"), Some(path), Some("old"), Some("old")),
+                "choose one",
+            ),
+            (
+                req(Some("old-backup"), Some("../x"), Some("old"), None),
+                "relative, no ..",
+            ),
+            (
+                req(Some("old-backup"), Some("/etc"), Some("old"), None),
+                "relative, no ..",
+            ),
+            (req(None, None, Some("Old"), None), "invalid name"),
+        ];
+        for (r, why) in cases {
+            let e = err(r);
+            assert!(e.contains(why), "{why}: {e}");
+        }
+        let refused = create_request(
+            &req(Some("old-backup"), Some(path), Some("old"), None),
+            &c,
+            &s,
+            false,
+        );
+        assert!(refused.is_err(), "a platform without jobs cannot copy");
     }
 
     #[test]

@@ -60,6 +60,22 @@ pub async fn restore(
     sync_filesystem(volume).await
 }
 
+/// A new data directory copied from a pg_basebackup copy, then set up
+/// (passwords from this cluster's secrets) as after initdb.
+pub async fn from_copy(config: &InstanceConfig, source: &Path, run_as: &RunAs) -> Result<(), String> {
+    let volume = &config.volume_dir;
+    std::fs::create_dir_all(volume).map_err(|e| format!("cannot create {}: {e}", volume.display()))?;
+    run_as.own(volume, 0o700)?;
+    let scratch = volume.join("pgdata.copy");
+    crate::copies::seed(config, source, run_as, &scratch).await?;
+    std::fs::write(volume.join(SETUP_PENDING), b"")
+        .map_err(|e| format!("cannot mark {}: {e}", volume.display()))?;
+    sync_filesystem(volume).await?;
+    std::fs::rename(&scratch, config.pgdata())
+        .map_err(|e| format!("cannot move the copied data directory into place: {e}"))?;
+    sync_filesystem(volume).await
+}
+
 /// The marker of a restore in place done, named after its id.
 fn restored_marker(config: &InstanceConfig, id: &str) -> PathBuf {
     let id: String = id
@@ -171,7 +187,7 @@ pub async fn initdb(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> Resu
 /// Flushes everything written to the filesystem holding `dir`. Off the
 /// async workers: its time depends on what else is dirty there, and the
 /// manager's endpoints must answer meanwhile.
-async fn sync_filesystem(dir: &Path) -> Result<(), String> {
+pub(crate) async fn sync_filesystem(dir: &Path) -> Result<(), String> {
     let dir = dir.to_path_buf();
     let started = std::time::Instant::now();
     let outcome = tokio::task::spawn_blocking(move || {
@@ -263,7 +279,7 @@ pub async fn basebackup(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> 
 }
 
 /// The last lines of a command's error output, on one line.
-fn tail(stderr: &[u8]) -> String {
+pub(crate) fn tail(stderr: &[u8]) -> String {
     let text = String::from_utf8_lossy(stderr);
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
     lines[lines.len().saturating_sub(3)..].join(" / ")

@@ -11,6 +11,7 @@
 
 pub mod backrest;
 mod bootstrap;
+pub mod copies;
 mod http;
 pub mod https;
 mod isolation;
@@ -28,6 +29,42 @@ pub use pgbin::find as find_pg_bin_dir;
 
 use pgo_api::instance::InstanceConfig;
 use std::path::Path;
+
+/// The job of `pgo restore --to-pvc`: restores the repository of the
+/// instance whose config is at `instance` into `volume`, laid out as an
+/// instance's volume, so a cluster that starts on it replays WAL to the
+/// target, promotes, and sets its users' passwords as after a restore
+/// into a new cluster.
+pub async fn restore_into(
+    instance: &Path,
+    volume: &Path,
+    target: Option<pgo_api::cluster::PitrTarget>,
+    options: Vec<String>,
+) -> Result<String, String> {
+    let text = std::fs::read(instance).map_err(|e| format!("cannot read {}: {e}", instance.display()))?;
+    let mut config: InstanceConfig =
+        serde_json::from_slice(&text).map_err(|e| format!("cannot read {}: {e}", instance.display()))?;
+    let b = config
+        .backrest
+        .clone()
+        .ok_or_else(|| format!("instance {} has no pgBackRest repository", config.name))?;
+    config.volume_dir = volume.to_path_buf();
+    if bootstrap::is_initialized(&config) {
+        return Err(format!("{} holds a data directory already", volume.display()));
+    }
+    let r = pgo_api::instance::InstanceRestore {
+        id: None,
+        repo_path: b.repo_path,
+        stanza: b.stanza,
+        target,
+        options,
+    };
+    let run_as = RunAs::resolve(config.run_as.as_deref()).map_err(|e| e.to_string())?;
+    println!("pgbackrest restore into {}: starting", volume.display());
+    bootstrap::restore(&config, &r, &run_as).await?;
+    println!("pgbackrest restore into {}: done", volume.display());
+    Ok(String::new())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstanceError {

@@ -312,6 +312,12 @@ impl Supervisor {
                 });
                 bootstrap::restore(&self.config, &r, &self.run_as).await?;
                 tracing::info!("pgbackrest restore done; PostgreSQL replays WAL to the target");
+            } else if let Some(source) = self.config.seed.clone() {
+                self.shared.update(|r| {
+                    r.message = Some(format!("copying the data directory from {}", source.display()))
+                });
+                bootstrap::from_copy(&self.config, &source, &self.run_as).await?;
+                tracing::info!(from = %source.display(), "copied from a pg_basebackup copy; PostgreSQL replays its WAL");
             } else {
                 self.shared
                     .update(|r| r.message = Some("initializing the data directory (initdb)".into()));

@@ -238,6 +238,7 @@ fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> Instan
         // Kubernetes yet; the apiserver makes no cluster that asks for it.
         backrest: None,
         restore: None,
+        seed: None,
     }
 }
 

@@ -47,6 +47,7 @@ fn config(dir: &Path, volume: &Path) -> InstanceConfig {
         postgres_tls: None,
         backrest: None,
         restore: None,
+        seed: None,
     }
 }
 

@@ -119,6 +119,44 @@ pub enum JobCommand {
         #[arg(long)]
         path: PathBuf,
     },
+    /// A pg_basebackup copy of an instance into a backup volume; how it
+    /// ended goes to --result.
+    Basebackup {
+        /// The instance manager's config of the instance to copy.
+        #[arg(long)]
+        instance_config: PathBuf,
+        /// The backup volume's directory.
+        #[arg(long)]
+        volume: PathBuf,
+        /// Where in the volume the copy goes (relative, no ..).
+        #[arg(long)]
+        path: String,
+        /// Where to write how it ended (JSON).
+        #[arg(long)]
+        result: PathBuf,
+    },
+    /// A pgBackRest restore of an instance's repository into a new volume
+    /// (`pgo restore --to-pvc`); how it ended goes to --result.
+    Restore {
+        /// The instance manager's config of an instance of the cluster
+        /// whose repository is restored.
+        #[arg(long)]
+        instance_config: PathBuf,
+        /// The new volume's directory.
+        #[arg(long)]
+        volume: PathBuf,
+        /// Where to write how it ended (JSON).
+        #[arg(long)]
+        result: PathBuf,
+        /// time, lsn, xid, name or immediate.
+        #[arg(long, requires = "pitr_target")]
+        pitr_type: Option<String>,
+        #[arg(long)]
+        pitr_target: Option<String>,
+        /// pgBackRest restore options.
+        #[arg(last = true)]
+        options: Vec<String>,
+    },
     /// A pgBackRest command for an instance's stanza (a backup, an
     /// expire), then the repository's info; how it ended goes to --result.
     Backrest {
@@ -193,6 +231,30 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
                     args,
                 },
         } => crate::jobs::backrest(&instance_config, standby_config.as_deref(), &result, &args).await,
+        Command::Job {
+            job:
+                JobCommand::Basebackup {
+                    instance_config,
+                    volume,
+                    path,
+                    result,
+                },
+        } => crate::jobs::basebackup(&instance_config, &volume, &path, &result).await,
+        Command::Job {
+            job:
+                JobCommand::Restore {
+                    instance_config,
+                    volume,
+                    result,
+                    pitr_type,
+                    pitr_target,
+                    options,
+                },
+        } => {
+            let target = pgo_core::validate::pitr_target(pitr_type.as_deref(), pitr_target.as_deref())
+                .map_err(ServerError::Start)?;
+            crate::jobs::restore(&instance_config, &volume, target, options, &result).await
+        }
         Command::OperatorConf { namespace } => crate::render::operator_conf(&namespace),
         Command::User {
             command:

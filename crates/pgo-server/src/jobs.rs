@@ -34,8 +34,7 @@ pub fn rmdata(path: &Path) -> Result<(), ServerError> {
     }
 }
 
-/// Runs a pgBackRest job and records how it ended in `result`, written
-/// whole or not at all, so whoever started it never reads half a result.
+/// Runs a pgBackRest job and records how it ended in `result`.
 pub async fn backrest(
     instance: &Path,
     standby: Option<&Path>,
@@ -43,11 +42,45 @@ pub async fn backrest(
     args: &[String],
 ) -> Result<(), ServerError> {
     let outcome = pgo_instance::backrest::job(instance, standby, args).await;
+    record(
+        result,
+        outcome,
+        &format!("pgbackrest {} succeeded", args.join(" ")),
+    )
+}
+
+/// Takes a pg_basebackup copy and records how it ended in `result`.
+pub async fn basebackup(
+    instance: &Path,
+    volume: &Path,
+    path: &str,
+    result: &Path,
+) -> Result<(), ServerError> {
+    let outcome = pgo_instance::copies::take(instance, volume, path).await;
+    record(result, outcome, &format!("pg_basebackup into {path} succeeded"))
+}
+
+/// Restores an instance's repository into a new volume and records how it
+/// ended in `result`.
+pub async fn restore(
+    instance: &Path,
+    volume: &Path,
+    target: Option<pgo_api::cluster::PitrTarget>,
+    options: Vec<String>,
+    result: &Path,
+) -> Result<(), ServerError> {
+    let outcome = pgo_instance::restore_into(instance, volume, target, options).await;
+    record(result, outcome, &format!("restored into {}", volume.display()))
+}
+
+/// Records how a job ended in `result`, written whole or not at all, so
+/// whoever started it never reads half a result.
+fn record(result: &Path, outcome: Result<String, String>, done: &str) -> Result<(), ServerError> {
     let record = match &outcome {
-        Ok(info) => pgo_core::job::JobResult {
+        Ok(output) => pgo_core::job::JobResult {
             succeeded: true,
-            message: format!("pgbackrest {} succeeded", args.join(" ")),
-            output: info.clone(),
+            message: done.to_string(),
+            output: output.clone(),
         },
         Err(e) => pgo_core::job::JobResult {
             succeeded: false,

@@ -239,3 +239,236 @@ fn a_backup_outlives_a_server_killed_while_it_runs() {
     let list = backups(&server, "kb");
     assert_eq!(list["backups"][0]["backup"]["type"], "full", "{list}");
 }
+
+fn labels_and_phases(server: &Server, cluster: &str) -> Vec<(String, String)> {
+    backups(server, cluster)["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["backup"]["label"].as_str().unwrap_or("-").to_string(),
+                b["phase"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_backup_is_expired_by_its_label_with_the_backups_that_depend_on_it() {
+    let server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "exp"]);
+    for opts in ["--type=full", "--type=incr", "--type=full"] {
+        server.pgo_ok(&["backup", "exp", &format!("--backup-opts={opts}")]);
+    }
+    let before = labels_and_phases(&server, "exp");
+    let (full, incr, newest) = (&before[0].0, &before[1].0, &before[2].0);
+    assert!(
+        incr.starts_with(full.as_str()) && incr.ends_with('I'),
+        "{before:?}"
+    );
+
+    // Refusals change nothing: an unknown label (the message lists the
+    // labels there are), and no --target at all.
+    let e = server.pgo_err(&[
+        "delete",
+        "backup",
+        "exp",
+        "--target=20000101-000000F",
+        "--no-prompt",
+    ]);
+    assert!(
+        e.contains("no backup labelled") && e.contains(newest.as_str()),
+        "{e}"
+    );
+    let e = server.pgo_err(&["delete", "backup", "exp", "--no-prompt"]);
+    assert!(e.contains("--target"), "{e}");
+    assert_eq!(labels_and_phases(&server, "exp"), before);
+
+    let out = server.pgo_ok(&[
+        "delete",
+        "backup",
+        "exp",
+        &format!("--target={full}"),
+        "--no-prompt",
+    ]);
+    assert!(out.contains(&format!("with {incr}")), "{out}");
+    let after = labels_and_phases(&server, "exp");
+    let phases: Vec<&str> = after.iter().map(|(_, p)| p.as_str()).collect();
+    assert_eq!(phases, ["Expired", "Expired", "Succeeded"], "{after:?}");
+    let info = backrest_job(&server, "exp", &["check"]);
+    let repo: Value = serde_json::from_str(info["output"].as_str().unwrap()).unwrap();
+    let kept: Vec<&str> = repo[0]["backup"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kept,
+        [newest.as_str()],
+        "pgBackRest holds only the newest: {repo}"
+    );
+
+    // The last full backup stays: pgBackRest would refuse, and so does pgo.
+    let e = server.pgo_err(&[
+        "delete",
+        "backup",
+        "exp",
+        &format!("--target={newest}"),
+        "--no-prompt",
+    ]);
+    assert!(e.contains("only full backup"), "{e}");
+    // An expired one is no longer in the repository to delete.
+    let e = server.pgo_err(&[
+        "delete",
+        "backup",
+        "exp",
+        &format!("--target={full}"),
+        "--no-prompt",
+    ]);
+    assert!(e.contains("no backup labelled"), "{e}");
+    // Backups go on after a delete.
+    server.pgo_ok(&["backup", "exp"]);
+    assert_eq!(labels_and_phases(&server, "exp").len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pg_basebackup_copy_starts_a_new_cluster_as_3_4_did() {
+    let server = backrest_server("");
+    // A copy needs no pgBackRest.
+    server.pgo_ok(&["create", "cluster", "bb", "--pgbackrest=false"]);
+    let view = server.show_json("bb");
+    let pw = password(&view, "testuser");
+    let db = connect(service_port(&view, "bb"), "testuser", &pw, "userdb")
+        .await
+        .unwrap();
+    db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000)")
+        .await
+        .unwrap();
+    let e = server.pgo_err(&[
+        "backup",
+        "bb",
+        "--backup-type=pgbasebackup",
+        "--backup-opts=--max-rate=1k",
+    ]);
+    assert!(e.contains("no options to pg_basebackup"), "{e}");
+    let out = server.pgo_ok(&["backup", "bb", "--backup-type=pgbasebackup"]);
+    assert!(
+        out.contains("copy at bb-backups/") && out.contains("in volume bb-backup"),
+        "{out}"
+    );
+    // Written after the copy: not in it.
+    db.batch_execute("INSERT INTO t SELECT generate_series(1001, 2000)")
+        .await
+        .unwrap();
+    let list = backups(&server, "bb");
+    let copy = &list["backups"][0];
+    assert_eq!(copy["backupType"], "pgbasebackup", "{list}");
+    assert_eq!(copy["phase"], "Succeeded", "{list}");
+    assert!(
+        copy["backup"]["sizeBytes"].as_u64().unwrap() > 1_000_000,
+        "{copy}"
+    );
+    assert!(
+        copy["backup"]["walStart"]
+            .as_str()
+            .unwrap()
+            .starts_with("00000001"),
+        "{copy}"
+    );
+    let path = copy["backup"]["label"].as_str().unwrap().to_string();
+    assert!(
+        list.get("earliestRestore").is_none(),
+        "a copy is no pgBackRest restore point: {list}"
+    );
+    // 'pgo show pvc' lists the cluster's volumes and the copy's path, as
+    // 3.4's did, to paste into --backup-path.
+    let pvcs: Value = serde_json::from_str(&server.pgo_ok(&["show", "pvc", "bb", "-o", "json"])).unwrap();
+    let holds: Vec<(&str, &str)> = pvcs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v["holds"].as_str().unwrap()))
+        .collect();
+    assert_eq!(holds, [("bb", "data"), ("bb-backup", "pgbasebackup")], "{pvcs}");
+    assert_eq!(pvcs[1]["copies"][0], path.as_str(), "{pvcs}");
+    let table = server.pgo_ok(&["show", "pvc", "bb-backup"]);
+    assert!(
+        table.contains("copies in bb-backup:") && table.contains(&path),
+        "{table}"
+    );
+    assert!(server.pgo_ok(&["show", "pvc", "all"]).contains("bb-backup"));
+    let e = server.pgo_err(&["show", "pvc", "nosuch"]);
+    assert!(e.contains("no volume is named \"nosuch\""), "{e}");
+
+    // Refused, naming the problem, with nothing made.
+    let e = server.pgo_err(&[
+        "create",
+        "cluster",
+        "nope",
+        "--backup-pvc=bb-backup",
+        "--backup-path=bb-backups/2000-01-01-00-00-00",
+        "--secret-from=bb",
+    ]);
+    assert!(e.contains("no pg_basebackup copy") && e.contains(&path), "{e}");
+    let e = server.pgo_err(&[
+        "create",
+        "cluster",
+        "nope",
+        "--backup-pvc=bb-backup",
+        &format!("--backup-path={path}"),
+    ]);
+    assert!(e.contains("--secret-from"), "{e}");
+    assert!(server.pgo_err(&["show", "cluster", "nope"]).contains("not found"));
+
+    server.pgo_ok(&[
+        "create",
+        "cluster",
+        "bbcopy",
+        "--backup-pvc=bb-backup",
+        &format!("--backup-path={path}"),
+        "--secret-from=bb",
+    ]);
+    let copy_view = server.show_json("bbcopy");
+    assert_eq!(
+        password(&copy_view, "testuser"),
+        pw,
+        "the copy's users keep their passwords"
+    );
+    let copied = connect(service_port(&copy_view, "bbcopy"), "testuser", &pw, "userdb")
+        .await
+        .unwrap();
+    let n: i64 = copied
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1000, "exactly the rows of the moment the copy was taken");
+    copied.batch_execute("INSERT INTO t VALUES (0)").await.unwrap();
+
+    // The copy stays with its cluster's backups: deleting the cluster's
+    // data keeps it.
+    server.pgo_ok(&["delete", "cluster", "bb", "--delete-data", "--no-prompt"]);
+    let kept = server.dir().join("home/volumes/bb-backup").join(&path);
+    assert!(kept.join("PG_VERSION").is_file(), "{}", kept.display());
+    server.wait_until(30, "bb's data to be removed", || {
+        !server.dir().join("home/volumes/bb").exists()
+    });
+    // With --delete-backups, a cluster's copies go with it.
+    server.pgo_ok(&["backup", "bbcopy", "--backup-type=pgbasebackup"]);
+    let volumes = server.dir().join("home/volumes");
+    assert!(volumes.join("bbcopy-backup").is_dir());
+    server.pgo_ok(&[
+        "delete",
+        "cluster",
+        "bbcopy",
+        "--delete-data",
+        "--delete-backups",
+        "--no-prompt",
+    ]);
+    server.wait_until(30, "bbcopy's copies to be removed", || {
+        !volumes.join("bbcopy-backup").exists()
+    });
+    assert!(kept.is_dir(), "bb's copies are bb's, not bbcopy's");
+}

@@ -358,3 +358,53 @@ async fn a_restore_in_place_finishes_after_the_server_is_killed_during_it() {
     });
     assert_eq!(count(&client(&server, "kr", "kr").await).await, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_to_a_new_volume_leaves_the_cluster_as_it_is_and_a_cluster_starts_on_it() {
+    let server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "live"]);
+    let target = rows_around_a_moment(&server, "live").await;
+    let primary_pid = server.postmaster_pid("live");
+
+    // Refused, with nothing made: a volume that exists, a bad target.
+    let e = server.pgo_err(&["restore", "live", "--to-pvc=live"]);
+    assert!(e.contains("volume live exists"), "{e}");
+    let e = server.pgo_err(&[
+        "restore",
+        "live",
+        "--to-pvc=early",
+        "--pitr-target=2000-01-01 00:00:00+00",
+    ]);
+    assert!(e.contains("a restore can reach"), "{e}");
+    assert!(!server.dir().join("home/volumes/early").exists());
+
+    let out = server.pgo_ok(&[
+        "restore",
+        "live",
+        "--to-pvc=restored",
+        &format!("--pitr-target={target}"),
+    ]);
+    assert!(
+        out.contains("restored into volume restored")
+            && out.contains("pgo create cluster restored --secret-from=live"),
+        "{out}"
+    );
+    // The cluster went on: same postmaster, every row.
+    assert_eq!(server.postmaster_pid("live"), primary_pid);
+    assert_eq!(count(&client(&server, "live", "live").await).await, 300);
+    let e = server.pgo_err(&["restore", "live", "--to-pvc=restored"]);
+    assert!(e.contains("volume restored exists"), "{e}");
+
+    // The cluster that starts on it needs the source's passwords.
+    let e = server.pgo_err(&["create", "cluster", "restored"]);
+    assert!(e.contains("--secret-from=live"), "{e}");
+    server.pgo_ok(&["create", "cluster", "restored", "--secret-from=live"]);
+    let restored = client(&server, "restored", "restored").await;
+    assert_eq!(count(&restored).await, 200, "the rows committed before {target}");
+    restored
+        .batch_execute("INSERT INTO t VALUES (1000)")
+        .await
+        .unwrap();
+    // It archives into a repository of its own and backs up there.
+    server.pgo_ok(&["backup", "restored"]);
+}

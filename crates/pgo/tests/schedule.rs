@@ -74,3 +74,48 @@ fn a_schedule_fires_backups_that_retention_prunes() {
         !tasks().contains("nightly")
     });
 }
+
+#[test]
+fn a_pg_basebackup_schedule_takes_copies_without_pgbackrest() {
+    let server = backrest_server("");
+    server.pgo_ok(&["create", "cluster", "cp", "--pgbackrest=false"]);
+    let err = server.pgo_err(&["create", "schedule", "cp", "--schedule=0 1 * * *"]);
+    assert!(err.contains("does not use pgBackRest"), "{err}");
+    let err = server.pgo_err(&[
+        "create",
+        "schedule",
+        "cp",
+        "--schedule=0 1 * * *",
+        "--schedule-type=pgbasebackup",
+        "--pgbackrest-backup-type=incr",
+    ]);
+    assert!(err.contains("always whole"), "{err}");
+    let out = server.pgo_ok(&[
+        "create",
+        "schedule",
+        "cp",
+        "--schedule=*/5 * * * * *",
+        "--schedule-type=pgbasebackup",
+    ]);
+    assert!(out.contains("created schedule cp-pgbasebackup"), "{out}");
+    let copies = || -> Vec<Value> {
+        let list: Value =
+            serde_json::from_str(&server.pgo_ok(&["show", "backup", "cp", "-o", "json"])).unwrap();
+        list["backups"].as_array().unwrap().clone()
+    };
+    server.wait_until(60, "a scheduled copy", || {
+        copies().iter().any(|b| b["phase"] == "Succeeded")
+    });
+    let done = copies().into_iter().find(|b| b["phase"] == "Succeeded").unwrap();
+    assert_eq!(done["backupType"], "pgbasebackup", "{done}");
+    let path = done["backup"]["label"].as_str().unwrap();
+    assert!(
+        server
+            .dir()
+            .join("home/volumes/cp-backup")
+            .join(path)
+            .join("PG_VERSION")
+            .is_file(),
+        "{done}"
+    );
+}

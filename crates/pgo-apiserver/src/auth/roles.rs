@@ -32,10 +32,12 @@ permissions!(
     ShowMetrics,
     CreateBackup,
     ShowBackup,
+    DeleteBackup,
     Restore,
     CreateSchedule,
     ShowSchedule,
     DeleteSchedule,
+    ShowPVC,
 );
 
 impl Permission {
@@ -48,7 +50,7 @@ impl Permission {
 pub fn default_roles_file() -> String {
     // '*', not today's list: permissions added by a later pgo reach the
     // admin role without editing the file.
-    "# role: Permission, Permission, ...   ('*' is every permission)\npgoadmin: *\npgoreader: ShowCluster, TestCluster, DfCluster, Status, Version, ShowMetrics, ShowBackup, ShowSchedule\n".to_string()
+    "# role: Permission, Permission, ...   ('*' is every permission)\npgoadmin: *\npgoreader: ShowCluster, TestCluster, DfCluster, Status, Version, ShowMetrics, ShowBackup, ShowSchedule, ShowPVC\n".to_string()
 }
 
 #[derive(Clone, Debug, Default)]

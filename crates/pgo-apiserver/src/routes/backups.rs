@@ -6,9 +6,9 @@ use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use pgo_api::backup::{BackupPhase, BackupType};
+use pgo_api::backup::{BackupType, RepoBackup};
 use pgo_api::cluster::MemberRole;
-use pgo_api::rest::{BackupView, BackupsResponse, CreateBackupRequest};
+use pgo_api::rest::{BackupView, BackupsResponse, CreateBackupRequest, ExpireResponse};
 use pgo_api::{Pgbackup, PgbackupSpec, Pgcluster, labels};
 use pgo_core::names;
 use pgo_store::Api;
@@ -22,6 +22,7 @@ fn view(b: &Pgbackup) -> BackupView {
         cluster: b.spec.cluster_name.clone(),
         backup_type: b.spec.backup_type.to_string(),
         backup_opts: b.spec.backup_opts.clone(),
+        expire_requested: b.spec.expire_requested.clone(),
         status: b.status.clone().unwrap_or_default(),
     }
 }
@@ -29,9 +30,7 @@ fn view(b: &Pgbackup) -> BackupView {
 fn backup_type(s: Option<&str>) -> Result<BackupType, ApiError> {
     match s.unwrap_or("pgbackrest") {
         "pgbackrest" => Ok(BackupType::Pgbackrest),
-        "pgbasebackup" => Err(ApiError::BadRequest(
-            "--backup-type=pgbasebackup is not supported yet; use --backup-type=pgbackrest".into(),
-        )),
+        "pgbasebackup" => Ok(BackupType::Pgbasebackup),
         other => Err(ApiError::BadRequest(format!(
             "--backup-type: {other:?} is not a backup type (pgbackrest or pgbasebackup)"
         ))),
@@ -45,15 +44,32 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<BackupView>), ApiError> {
     caller.require(Permission::CreateBackup)?;
     let backup_type = backup_type(req.backup_type.as_deref())?;
-    let opts = pgo_core::backup::backup_opts(&req.backup_opts).map_err(ApiError::BadRequest)?;
+    let opts = match backup_type {
+        BackupType::Pgbackrest => {
+            pgo_core::backup::backup_opts(&req.backup_opts).map_err(ApiError::BadRequest)?
+        }
+        BackupType::Pgbasebackup if req.backup_opts.trim().is_empty() => Vec::new(),
+        BackupType::Pgbasebackup => {
+            return Err(ApiError::BadRequest(format!(
+                "--backup-opts {:?}: pgo passes no options to pg_basebackup (it copies with --wal-method=stream --checkpoint=fast)",
+                req.backup_opts
+            )));
+        }
+    };
     let cluster = super::find_cluster(&state, &req.cluster_name).await?;
     let name = &req.cluster_name;
     if cluster.metadata.deletion_timestamp.is_some() {
         return Err(ApiError::Conflict(format!("cluster {name:?} is being deleted")));
     }
-    if cluster.spec.backrest.is_none() {
+    if backup_type == BackupType::Pgbackrest && cluster.spec.backrest.is_none() {
         return Err(ApiError::BadRequest(format!(
-            "cluster {name} does not use pgBackRest (it was created with --pgbackrest=false): it has no repository to back up to"
+            "cluster {name} does not use pgBackRest (it was created with --pgbackrest=false): it has no repository to back up to; --backup-type=pgbasebackup takes a copy instead"
+        )));
+    }
+    if !state.platform.supports_backrest() {
+        return Err(ApiError::BadRequest(format!(
+            "backups run as jobs on the local platform only for now; the {} platform cannot run them yet",
+            state.platform.name()
         )));
     }
     let api = Api::<Pgbackup>::new(state.store.clone());
@@ -73,6 +89,7 @@ pub async fn create(
             backup_opts: opts,
             standby: req.standby,
             storage: cluster.spec.primary_storage.clone(),
+            expire_requested: None,
         },
     );
     backup.metadata.labels = Some(BTreeMap::from([
@@ -146,6 +163,97 @@ pub async fn list(
     }))
 }
 
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ExpireQuery {
+    cluster: String,
+    target: String,
+}
+
+/// `pgo delete backup NAME --target=LABEL`: asks the operator to expire
+/// that backup (and what depends on it) through pgBackRest. Refused, with
+/// nothing changed, when the label is unknown, a backup runs, or it is the
+/// last full backup, which pgBackRest would keep anyway.
+pub async fn expire(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+    super::ApiQuery(q): super::ApiQuery<ExpireQuery>,
+) -> Result<(StatusCode, Json<ExpireResponse>), ApiError> {
+    caller.require(Permission::DeleteBackup)?;
+    if q.cluster.is_empty() || q.target.is_empty() {
+        return Err(ApiError::BadRequest(
+            "name the cluster and the backup's label: --target=LABEL (see 'pgo show backup NAME')".into(),
+        ));
+    }
+    let cluster = super::find_cluster(&state, &q.cluster).await?;
+    if cluster.metadata.deletion_timestamp.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "cluster {:?} is being deleted",
+            q.cluster
+        )));
+    }
+    let mine = of_cluster(&state, &q.cluster).await?;
+    if let Some(busy) = pgo_core::backup::unfinished(&mine, &q.cluster) {
+        return Err(ApiError::Conflict(format!(
+            "backup {} of cluster {} has not finished yet; try again once it has",
+            busy.metadata.name.as_deref().unwrap_or_default(),
+            q.cluster
+        )));
+    }
+    let in_repo: Vec<&Pgbackup> = mine
+        .iter()
+        .filter(|b| pgo_core::backup::in_repository(b))
+        .collect();
+    let repo: Vec<RepoBackup> = in_repo
+        .iter()
+        .filter_map(|b| b.status.as_ref()?.backup.clone())
+        .collect();
+    let Some(target) = in_repo.iter().find(|b| {
+        b.status
+            .as_ref()
+            .and_then(|s| s.backup.as_ref())
+            .is_some_and(|r| r.label == q.target)
+    }) else {
+        let labels: Vec<&str> = repo.iter().map(|r| r.label.as_str()).collect();
+        return Err(ApiError::NotFound(format!(
+            "--target: cluster {} has no backup labelled {:?} in its repository (it has: {})",
+            q.cluster,
+            q.target,
+            if labels.is_empty() {
+                "none".into()
+            } else {
+                labels.join(", ")
+            }
+        )));
+    };
+    if let Some(why) = pgo_core::expire::refusal(&q.target, &repo) {
+        return Err(ApiError::BadRequest(why));
+    }
+    let with = pgo_core::expire::dependents(&q.target, &repo)
+        .into_iter()
+        .map(|r| r.label.clone())
+        .collect();
+    let mut asked = (*target).clone();
+    asked.spec.expire_requested = Some(jiff::Timestamp::now().to_string());
+    let api = Api::<Pgbackup>::new(state.store.clone());
+    let stored = api.replace(&asked).await?;
+    caller.audit(
+        Permission::DeleteBackup,
+        &format!(
+            "pgbackup/{} ({})",
+            stored.metadata.name.as_deref().unwrap_or_default(),
+            q.target
+        ),
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ExpireResponse {
+            backup: view(&stored),
+            with,
+        }),
+    ))
+}
+
 /// The moments a restore from a cluster's repository can reach: from the
 /// end of its oldest backup still there to the last WAL archived or the
 /// end of its newest backup, whichever is later (unknown once the cluster
@@ -158,8 +266,8 @@ pub struct Reachable {
 pub fn reachable(cluster: Option<&Pgcluster>, backups: &[&Pgbackup]) -> Reachable {
     let stops: Vec<jiff::Timestamp> = backups
         .iter()
+        .filter(|b| pgo_core::backup::in_repository(b))
         .filter_map(|b| b.status.as_ref())
-        .filter(|s| s.phase == BackupPhase::Succeeded)
         .filter_map(|s| s.backup.as_ref()?.stop.parse::<jiff::Timestamp>().ok())
         .collect();
     let earliest = stops.iter().min().copied();

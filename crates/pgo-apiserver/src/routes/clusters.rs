@@ -54,6 +54,13 @@ pub async fn create(
     if let Some(from) = &spec.restore_from {
         restorable(&state, from).await?;
     }
+    if let Some(copy) = &spec.copy_from {
+        copy_exists(&state, copy).await?;
+    }
+    restored_volume_fits(&state, &req.name, &spec).await?;
+    if let Some(source) = &spec.secret_from {
+        passwords_kept(&state, source, "--secret-from").await?;
+    }
     let mut cluster = Pgcluster::new(&req.name, spec);
     cluster.metadata.labels = Some(BTreeMap::from([
         (labels::CLUSTER.to_string(), req.name.clone()),
@@ -77,6 +84,12 @@ pub async fn create(
 async fn restorable(state: &AppState, from: &pgo_api::cluster::RestoreFrom) -> Result<(), ApiError> {
     let source = &from.cluster;
     super::backups::check_target(state, source, from.target.as_ref(), "--restore-from").await?;
+    passwords_kept(state, source, "--restore-from").await
+}
+
+/// The source cluster's users' passwords are still there: a restored or
+/// copied database keeps them.
+async fn passwords_kept(state: &AppState, source: &str, what: &str) -> Result<(), ApiError> {
     let superuser = names::secret(source, names::SUPERUSER);
     let found = state
         .platform
@@ -85,7 +98,77 @@ async fn restorable(state: &AppState, from: &pgo_api::cluster::RestoreFrom) -> R
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     if found.is_none() {
         return Err(ApiError::BadRequest(format!(
-            "--restore-from: the passwords of cluster {source}'s users are gone (deleted with its data), and the restored database keeps them"
+            "{what}: the passwords of cluster {source}'s users are not there (never made, or deleted with its data), and the database made from it keeps them"
+        )));
+    }
+    Ok(())
+}
+
+/// A cluster whose first volume `pgo restore --to-pvc` filled starts on
+/// that data: the restore must have succeeded, nothing else may fill the
+/// volume, and the users keep the source's passwords (`--secret-from`).
+async fn restored_volume_fits(
+    state: &AppState,
+    cluster: &str,
+    spec: &pgo_api::cluster::PgclusterSpec,
+) -> Result<(), ApiError> {
+    let volume = names::volume_of(
+        cluster,
+        spec.pvc_name.as_deref(),
+        &names::initial_primary(cluster),
+    );
+    let Some(task) = pgo_store::Api::<pgo_api::Pgtask>::new(state.store.clone())
+        .get_opt(&names::restore_to_pvc_task(&volume))
+        .await?
+    else {
+        return Ok(());
+    };
+    let volumes = state
+        .platform
+        .volumes()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if !volumes.iter().any(|v| v.name == volume) {
+        // Restored once, and removed since: a record of the past.
+        return Ok(());
+    }
+    let source = &task.spec.cluster_name;
+    let phase = task.status.as_ref().map_or("Pending", |s| s.phase.as_str());
+    if phase != pgo_core::to_pvc::SUCCEEDED {
+        return Err(ApiError::Conflict(format!(
+            "volume {volume}: the restore of cluster {source} into it is {phase}; see 'pgo status'"
+        )));
+    }
+    if spec.restore_from.is_some() || spec.copy_from.is_some() {
+        return Err(ApiError::BadRequest(format!(
+            "volume {volume} holds cluster {source}'s data, restored: the cluster starts on it, with no --restore-from or --backup-pvc"
+        )));
+    }
+    if spec.secret_from.as_deref() != Some(source.as_str()) {
+        return Err(ApiError::BadRequest(format!(
+            "volume {volume} holds cluster {source}'s data, restored, and its users have {source}'s passwords: add --secret-from={source}"
+        )));
+    }
+    Ok(())
+}
+
+/// `--backup-pvc`/`--backup-path` name a whole pg_basebackup copy that a
+/// backup recorded; the message lists the copies there are.
+async fn copy_exists(state: &AppState, copy: &pgo_api::cluster::CopyFrom) -> Result<(), ApiError> {
+    let (all, _) = pgo_store::Api::<pgo_api::Pgbackup>::new(state.store.clone())
+        .list()
+        .await?;
+    let copies = pgo_core::backup::copies_in(&all, &copy.volume);
+    if !copies.contains(&copy.path) {
+        return Err(ApiError::NotFound(format!(
+            "--backup-path: volume {} holds no pg_basebackup copy at {} (copies: {})",
+            copy.volume,
+            copy.path,
+            if copies.is_empty() {
+                "none".into()
+            } else {
+                copies.join(", ")
+            }
         )));
     }
     Ok(())

@@ -4,6 +4,7 @@ pub(crate) mod backups;
 mod clusters;
 mod failover;
 mod health;
+mod pvcs;
 mod restore;
 mod scale;
 mod schedules;
@@ -32,7 +33,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/clusters/{name}/restore", post(restore::restore))
         .route("/clusters/{name}/test", get(health::test))
         .route("/clusters/{name}/df", get(health::df))
-        .route("/backups", get(backups::list).post(backups::create))
+        .route(
+            "/backups",
+            get(backups::list).post(backups::create).delete(backups::expire),
+        )
+        .route("/pvcs", get(pvcs::list))
         .route("/schedules", get(schedules::list).post(schedules::create))
         .route("/schedules/{name}", axum::routing::delete(schedules::delete))
         .fallback(unknown)

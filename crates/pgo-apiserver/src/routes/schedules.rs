@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use pgo_api::Pgtask;
+use pgo_api::backup::BackupType;
 use pgo_api::rest::{CreateScheduleRequest, ScheduleView};
 use pgo_api::task::SCHEDULE;
 use pgo_core::schedule::{self, BACKUP_TYPE, PATTERN, SCHEDULE_TYPE};
@@ -36,30 +37,31 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<ScheduleView>), ApiError> {
     caller.require(Permission::CreateSchedule)?;
     schedule::parse(&req.schedule).map_err(ApiError::BadRequest)?;
-    match req.schedule_type.as_deref().unwrap_or("pgbackrest") {
-        "pgbackrest" => {}
-        "pgbasebackup" => {
-            return Err(ApiError::BadRequest(
-                "--schedule-type=pgbasebackup is not supported yet; use --schedule-type=pgbackrest".into(),
-            ));
-        }
+    let tool = match req.schedule_type.as_deref().unwrap_or("pgbackrest") {
+        "pgbackrest" => BackupType::Pgbackrest,
+        "pgbasebackup" => BackupType::Pgbasebackup,
         other => {
             return Err(ApiError::BadRequest(format!(
                 "--schedule-type: {other:?} is not a schedule type (pgbackrest or pgbasebackup)"
             )));
         }
-    }
-    let backup_type = req
-        .pgbackrest_backup_type
-        .clone()
-        .unwrap_or_else(|| "full".into());
-    if !matches!(backup_type.as_str(), "full" | "diff" | "incr") {
+    };
+    let backup_type = match (tool, req.pgbackrest_backup_type.clone()) {
+        (BackupType::Pgbasebackup, Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "--pgbackrest-backup-type is for --schedule-type=pgbackrest; a pg_basebackup copy is always whole".into(),
+            ));
+        }
+        (BackupType::Pgbasebackup, None) => String::new(),
+        (BackupType::Pgbackrest, t) => t.unwrap_or_else(|| "full".into()),
+    };
+    if tool == BackupType::Pgbackrest && !matches!(backup_type.as_str(), "full" | "diff" | "incr") {
         return Err(ApiError::BadRequest(format!(
             "--pgbackrest-backup-type: {backup_type:?} is not full, diff or incr"
         )));
     }
     let cluster = super::find_cluster(&state, &req.cluster_name).await?;
-    if cluster.spec.backrest.is_none() {
+    if tool == BackupType::Pgbackrest && cluster.spec.backrest.is_none() {
         return Err(ApiError::BadRequest(format!(
             "cluster {} does not use pgBackRest (it was created with --pgbackrest=false): it has no repository to back up to",
             req.cluster_name
@@ -68,7 +70,7 @@ pub async fn create(
     let name = req
         .schedule_name
         .clone()
-        .unwrap_or_else(|| schedule::default_name(&req.cluster_name, &backup_type));
+        .unwrap_or_else(|| schedule::default_name(&req.cluster_name, tool, &backup_type));
     if !pgo_core::validate::dns1123_label(&name) || name.len() > 50 {
         return Err(ApiError::BadRequest(format!(
             "schedule name {name:?}: at most 50 characters of a-z, 0-9 and '-', starting and ending with a letter or digit"
@@ -78,6 +80,7 @@ pub async fn create(
         cluster: req.cluster_name.clone(),
         name: name.clone(),
         pattern: req.schedule.trim().to_string(),
+        tool,
         backup_type,
     });
     let created = Api::<Pgtask>::new(state.store.clone())

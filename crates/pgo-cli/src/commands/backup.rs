@@ -7,7 +7,7 @@ use crate::client::Client;
 use crate::output::{self, say, sayln, table};
 use crate::progress::Progress;
 use pgo_api::backup::BackupPhase;
-use pgo_api::rest::{BackupView, BackupsResponse, CreateBackupRequest};
+use pgo_api::rest::{BackupView, BackupsResponse, CreateBackupRequest, ExpireResponse};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -37,11 +37,16 @@ pub async fn run(client: &Client, args: &Backup) -> Result<ExitCode, CliError> {
             return Err(CliError::Api(format!("backup {} is gone", created.name)));
         };
         match b.status.phase {
-            BackupPhase::Succeeded => {
+            BackupPhase::Succeeded | BackupPhase::Expiring => {
                 progress.finish();
                 let label = b.status.backup.as_ref().map_or("-", |r| r.label.as_str());
+                let what = if b.backup_type == "pgbasebackup" {
+                    format!("copy at {label} in volume {}-backup", b.cluster)
+                } else {
+                    format!("pgBackRest label {label}")
+                };
                 sayln!(
-                    "backup {} of cluster {} done in {:.1}s: pgBackRest label {label}",
+                    "backup {} of cluster {} done in {:.1}s: {what}",
                     b.name,
                     b.cluster,
                     started.elapsed().as_secs_f64()
@@ -75,18 +80,72 @@ pub async fn run(client: &Client, args: &Backup) -> Result<ExitCode, CliError> {
     }
 }
 
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
+/// `pgo delete backup NAME --target=LABEL`: asks, then waits until the
+/// repository no longer holds the backup.
+pub async fn expire(
+    client: &Client,
+    cluster: &str,
+    label: &str,
+    no_prompt: bool,
+    no_wait: bool,
+    timeout: u64,
+) -> Result<ExitCode, CliError> {
+    let question = format!(
+        "Expire backup {label} of cluster {cluster} from its repository? Backups that depend on it go too, and a restore can no longer reach the moments only they cover."
+    );
+    if !output::confirm(!no_prompt, &question)? {
+        sayln!("nothing deleted");
+        return Ok(ExitCode::FAILURE);
     }
-    if unit == 0 {
-        format!("{n} B")
+    let started = Instant::now();
+    let path = format!("/backups?cluster={}&target={}", segment(cluster), segment(label));
+    let asked: ExpireResponse = client.delete(&path).await?;
+    let with = if asked.with.is_empty() {
+        String::new()
     } else {
-        format!("{v:.1} {}", UNITS[unit])
+        format!(" with {}", asked.with.join(", "))
+    };
+    if no_wait {
+        sayln!("expiring backup {label} of cluster {cluster}{with}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let deadline = started + Duration::from_secs(timeout);
+    let mut progress = Progress::new();
+    let name = asked.backup.name;
+    loop {
+        let list: BackupsResponse = client.get(&backups_path(cluster)).await?;
+        let Some(b) = list.backups.into_iter().find(|b| b.name == name) else {
+            progress.finish();
+            return Err(CliError::Api(format!("backup {name} is gone")));
+        };
+        match b.status.phase {
+            BackupPhase::Expired => {
+                progress.finish();
+                sayln!(
+                    "backup {label} of cluster {cluster} expired{with} in {:.1}s",
+                    started.elapsed().as_secs_f64()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            BackupPhase::Expiring => progress.update(&format!("backup {label}: expiring")),
+            BackupPhase::Succeeded
+                if b.status.expire_handled.is_some() && b.status.expire_handled == b.expire_requested =>
+            {
+                progress.finish();
+                return Err(CliError::Api(format!(
+                    "backup {label} of cluster {cluster} was not expired: {}",
+                    b.status.message.unwrap_or_else(|| "no reason given".into())
+                )));
+            }
+            _ => progress.update(&format!("backup {label}: waiting for the operator")),
+        }
+        if Instant::now() >= deadline {
+            progress.finish();
+            return Err(CliError::Api(format!(
+                "backup {label} has not been expired within {timeout}s; see 'pgo show backup {cluster}'"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -114,7 +173,7 @@ pub async fn show(client: &Client, names: &[String], format: Format) -> Result<E
 fn render(l: &BackupsResponse) -> String {
     let mut out = format!("cluster {}: {} backups", l.cluster, l.backups.len());
     if let Some(size) = l.repository_bytes {
-        out.push_str(&format!(", repository {}", bytes(size)));
+        out.push_str(&format!(", repository {}", output::bytes(size)));
     }
     out.push('\n');
     match (&l.earliest_restore, &l.latest_restore) {
@@ -135,8 +194,8 @@ fn render(l: &BackupsResponse) -> String {
                 or_dash(r.map(|r| r.type_.clone())),
                 or_dash(r.map(|r| r.start.clone()).or(b.status.started.clone())),
                 or_dash(r.map(|r| r.stop.clone())),
-                or_dash(r.map(|r| bytes(r.size_bytes))),
-                or_dash(r.map(|r| bytes(r.repo_size_bytes))),
+                or_dash(r.map(|r| output::bytes(r.size_bytes))),
+                or_dash(r.map(|r| output::bytes(r.repo_size_bytes))),
                 or_dash(r.map(|r| format!("{}..{}", r.wal_start, r.wal_stop))),
                 or_dash(b.status.instance.clone()),
                 b.status.message.clone().unwrap_or_default(),

@@ -26,6 +26,9 @@ pub async fn cluster(client: &Client, args: &CreateCluster) -> Result<ExitCode, 
         pitr_target: args.pitr_target.clone(),
         pitr_type: args.pitr_type.clone(),
         backup_opts: args.backup_opts.clone(),
+        backup_pvc: args.backup_pvc.clone(),
+        backup_path: args.backup_path.clone(),
+        secret_from: args.secret_from.clone(),
     };
     let started = Instant::now();
     let created: ClusterView = client.post("/clusters", &req).await?;

@@ -37,22 +37,6 @@ pub async fn test(client: &Client, name: &str, format: Format) -> Result<ExitCod
     })
 }
 
-/// Bytes as people read them.
-fn human(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", units[unit])
-    }
-}
-
 pub async fn df(client: &Client, name: &str, format: Format) -> Result<ExitCode, CliError> {
     let r: DfResponse = client.get(&format!("/clusters/{}/df", segment(name))).await?;
     if !output::structured(format, &r)? {
@@ -68,8 +52,8 @@ pub async fn df(client: &Client, name: &str, format: Format) -> Result<ExitCode,
                 vec![
                     v.name.clone(),
                     v.instance.clone(),
-                    human(v.used_bytes),
-                    human(v.free_bytes),
+                    output::bytes(v.used_bytes),
+                    output::bytes(v.free_bytes),
                     format!("{used:.0}%"),
                     v.path.clone(),
                 ]

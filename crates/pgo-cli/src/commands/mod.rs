@@ -6,6 +6,7 @@ mod create;
 mod delete;
 mod failover;
 mod health;
+mod pvc;
 mod restore;
 mod scale;
 mod schedule;
@@ -59,6 +60,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     schedule::create(&client, &req).await
                 }
                 Command::Show {
+                    what: ShowWhat::Pvc { name, output },
+                } => pvc::show(&client, name, *output).await,
+                Command::Show {
                     what: ShowWhat::Schedule { name, output },
                 } => schedule::show(&client, name, *output).await,
                 Command::Delete {
@@ -69,11 +73,22 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                             no_prompt,
                         },
                 } => schedule::delete(&client, name, schedule_name.as_deref(), *no_prompt).await,
+                Command::Delete {
+                    what:
+                        DeleteWhat::Backup {
+                            name,
+                            target,
+                            no_prompt,
+                            no_wait,
+                            timeout,
+                        },
+                } => backup::expire(&client, name, target, *no_prompt, *no_wait, *timeout).await,
                 Command::Restore {
                     name,
                     pitr_target,
                     pitr_type,
                     backup_opts,
+                    to_pvc,
                     no_prompt,
                     no_wait,
                     timeout,
@@ -82,8 +97,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                         pitr_target: pitr_target.clone(),
                         pitr_type: pitr_type.clone(),
                         backup_opts: backup_opts.clone(),
+                        to_pvc: to_pvc.clone(),
                     };
-                    restore::run(&client, name, &req, *no_prompt, *no_wait, *timeout).await
+                    if to_pvc.is_some() {
+                        restore::to_pvc(&client, name, &req, *no_wait, *timeout).await
+                    } else {
+                        restore::run(&client, name, &req, *no_prompt, *no_wait, *timeout).await
+                    }
                 }
                 Command::Delete {
                     what:

@@ -6,7 +6,7 @@ use crate::client::Client;
 use crate::output::{self, say, sayln};
 use crate::progress::Progress;
 use pgo_api::cluster::{ClusterPhase, MemberRole};
-use pgo_api::rest::{ClusterView, RestoreRequest, RestoreResponse};
+use pgo_api::rest::{ClusterView, RestoreRequest, RestoreResponse, StatusResponse};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -74,6 +74,65 @@ pub async fn run(
             progress.finish();
             return Err(CliError::Api(format!(
                 "cluster {name} was not restored within {timeout}s; see 'pgo show cluster {name}'"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `pgo restore NAME --to-pvc=VOL`: nothing of the cluster changes, so
+/// nothing is asked; waits for the restore's task to end.
+pub async fn to_pvc(
+    client: &Client,
+    name: &str,
+    req: &RestoreRequest,
+    no_wait: bool,
+    timeout: u64,
+) -> Result<ExitCode, CliError> {
+    let started = Instant::now();
+    let r: RestoreResponse = client
+        .post(&format!("/clusters/{}/restore", segment(name)), req)
+        .await?;
+    sayln!("cluster {}: {}", r.name, r.message);
+    let Some(task) = r.task.filter(|_| !no_wait) else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let deadline = started + Duration::from_secs(timeout);
+    let mut progress = Progress::new();
+    loop {
+        let status: StatusResponse = client.get("/status").await?;
+        let t = status.tasks.into_iter().find(|t| t.name == task);
+        match t.as_ref().map(|t| t.phase.as_str()) {
+            Some("Succeeded") => {
+                progress.finish();
+                sayln!(
+                    "done in {:.1}s: {}",
+                    started.elapsed().as_secs_f64(),
+                    t.and_then(|t| t.message).unwrap_or_default()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some("Failed") => {
+                progress.finish();
+                return Err(CliError::Api(
+                    t.and_then(|t| t.message)
+                        .unwrap_or_else(|| "the restore failed".into()),
+                ));
+            }
+            None => {
+                progress.finish();
+                return Err(CliError::Api(format!("the restore's task {task} is gone")));
+            }
+            Some(_) => progress.update(&format!(
+                "restore into {}: {}",
+                req.to_pvc.as_deref().unwrap_or_default(),
+                t.and_then(|t| t.message).unwrap_or_default()
+            )),
+        }
+        if Instant::now() >= deadline {
+            progress.finish();
+            return Err(CliError::Api(format!(
+                "the restore has not finished within {timeout}s; see 'pgo status'"
             )));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

@@ -77,9 +77,26 @@ pub fn member(name: &str, ready: bool) -> MemberStatus {
 }
 
 /// Each action's variant name, in order: what a table of cases compares.
-pub fn kinds(actions: &[super::Action]) -> Vec<String> {
+pub fn kinds<A: std::fmt::Debug>(actions: &[A]) -> Vec<String> {
     actions
         .iter()
-        .map(|a| format!("{a:?}").split(['(', ' ']).next().unwrap().to_string())
+        .map(|a| {
+            format!("{a:?}")
+                .split(['(', ' ', '{'])
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// The backups a backup's plan marks expired.
+pub fn marked(p: &crate::backup::Plan) -> Vec<&str> {
+    p.actions
+        .iter()
+        .filter_map(|a| match a {
+            crate::backup::Action::MarkExpired { backup, .. } => Some(backup.as_str()),
+            _ => None,
+        })
         .collect()
 }

@@ -124,10 +124,10 @@ impl Platform for KubePlatform {
         if want
             .instances
             .iter()
-            .any(|i| i.restore.is_some() || i.backrest.is_some())
+            .any(|i| i.restore.is_some() || i.backrest.is_some() || i.seed.is_some())
         {
             return Err(PlatformError::Invalid(
-                "pgBackRest archiving and restores are not built on Kubernetes yet".into(),
+                "pgBackRest archiving, restores and copies are not built on Kubernetes yet".into(),
             ));
         }
         for v in &want.volumes {

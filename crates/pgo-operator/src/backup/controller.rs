@@ -33,17 +33,20 @@ fn changed(object: &Value, deleted: bool) -> Vec<Signal> {
 pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome, BackupError> {
     let backups = Api::<Pgbackup>::new(ctx.store.clone());
     let Some(backup) = backups.get_opt(name).await? else {
-        // Its job, if one was left, is forgotten with it.
+        // Its jobs, if any were left, are forgotten with it.
         ctx.platform.remove_job(name).await?;
+        ctx.platform.remove_job(&pgo_core::expire::job_name(name)).await?;
         return Ok(Outcome::Gone);
     };
     let cluster_name = backup.spec.cluster_name.clone();
     let cluster = Api::<Pgcluster>::new(ctx.store.clone())
         .get_opt(&cluster_name)
         .await?;
-    let job = ctx.platform.job_state(name).await?;
-    // Only a backup that just succeeded looks at the others (to mark what
-    // retention took): a running one is polled every 200 ms.
+    let job_name = pgo_core::backup::job_name(&backup);
+    let job = ctx.platform.job_state(&job_name).await?;
+    // Only a job that just succeeded makes the backup look at the others
+    // (to mark what retention or an expire took): a running one is polled
+    // every 200 ms.
     let siblings: Vec<Pgbackup> = if matches!(job, Some(JobState::Succeeded { .. })) {
         let (all, _) = backups.list().await?;
         all.into_iter()
@@ -63,6 +66,7 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome, BackupError
     );
     for action in p.actions {
         match action {
+            Action::EnsureVolume(volume) => ctx.platform.ensure_volume(&volume).await?,
             Action::StartJob(job) => ctx.platform.start_job(&job).await?,
             Action::WriteStatus(status) => {
                 write_status(&backups, &backup, status).await?;
@@ -80,7 +84,7 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome, BackupError
                     write_status(&backups, other, status).await?;
                 }
             }
-            Action::RemoveJob => match ctx.platform.remove_job(name).await {
+            Action::RemoveJob => match ctx.platform.remove_job(&job_name).await {
                 Ok(()) => {}
                 Err(PlatformError::InProgress(_)) => return Ok(Outcome::Wait(Duration::from_secs(1))),
                 Err(e) => return Err(e.into()),
@@ -107,7 +111,7 @@ async fn write_status(
             message = status.message.as_deref().unwrap_or(""),
             "backup"
         ),
-        BackupPhase::Pending | BackupPhase::Running => {}
+        BackupPhase::Pending | BackupPhase::Running | BackupPhase::Expiring => {}
     }
     let mut next = backup.clone();
     next.status = Some(status);

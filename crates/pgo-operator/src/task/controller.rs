@@ -1,4 +1,4 @@
-//! Drives the rmdata tasks on the runtime: a key per task, triggered by
+//! Drives the rmdata, schedule and restore-to-pvc tasks on the runtime: a key per task, triggered by
 //! the watch (a task written while the operator was down is in the first
 //! list), due again while it runs, and once more when its outcome has been
 //! readable long enough to be collected.
@@ -8,7 +8,7 @@ use crate::Context;
 use crate::runtime::triggers::own_key;
 use crate::runtime::{Outcome, Signal, driver};
 use pgo_api::Pgtask;
-use pgo_api::task::{RMDATA, SCHEDULE};
+use pgo_api::task::{RESTORE_TO_PVC, RMDATA, SCHEDULE};
 use pgo_store::{Api, StoreError};
 use serde_json::Value;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ pub const CONTROLLER: &str = "task";
 
 fn task_changed(object: &Value, deleted: bool) -> Vec<Signal> {
     match object.pointer("/spec/taskType").and_then(Value::as_str) {
-        Some(RMDATA | SCHEDULE) => own_key(object, deleted),
+        Some(RMDATA | SCHEDULE | RESTORE_TO_PVC) => own_key(object, deleted),
         _ => Vec::new(),
     }
 }
@@ -32,7 +32,18 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome, StoreError>
     if task.spec.task_type == SCHEDULE {
         return super::schedule::reconcile(ctx, &task).await;
     }
-    if task.spec.task_type != RMDATA {
+    // A restore into a volume that succeeded stays as the volume's record
+    // (a cluster starts on it with its source's passwords); one that failed
+    // is collected like a finished removal.
+    let failed_restore = task.spec.task_type == RESTORE_TO_PVC
+        && task
+            .status
+            .as_ref()
+            .is_some_and(|s| s.phase == pgo_core::to_pvc::FAILED);
+    if task.spec.task_type == RESTORE_TO_PVC && !failed_restore {
+        return super::to_pvc::reconcile(ctx, &task).await;
+    }
+    if task.spec.task_type != RMDATA && !failed_restore {
         return Ok(Outcome::Gone);
     }
     if rmdata::finished(&task) {

@@ -4,3 +4,4 @@
 pub mod controller;
 pub mod rmdata;
 pub mod schedule;
+pub mod to_pvc;

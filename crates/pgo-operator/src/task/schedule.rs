@@ -85,24 +85,35 @@ pub async fn reconcile(ctx: &Context, task: &Pgtask) -> Result<Outcome, StoreErr
         // The occurrence waits for the backup under way, and runs after.
         return Ok(Outcome::Requeue(BUSY));
     }
-    let message = if cluster.spec.backrest.is_none() {
+    let tool = schedule::tool_of(task);
+    let message = if let Err(e) = &tool {
+        format!("{at}: not run: {e}")
+    } else if tool == Ok(BackupType::Pgbackrest) && cluster.spec.backrest.is_none() {
         format!("{at}: not run: cluster {cluster_name} does not use pgBackRest")
     } else {
-        let backup_type = task
-            .spec
-            .parameters
-            .get(BACKUP_TYPE)
-            .cloned()
-            .unwrap_or_else(|| "full".into());
+        let tool = tool.unwrap_or_default();
+        let backup_opts = match tool {
+            BackupType::Pgbackrest => {
+                let t = task
+                    .spec
+                    .parameters
+                    .get(BACKUP_TYPE)
+                    .cloned()
+                    .unwrap_or_else(|| "full".into());
+                vec![format!("--type={t}")]
+            }
+            BackupType::Pgbasebackup => Vec::new(),
+        };
         let backup_name = schedule::backup_name(&name, at);
         let mut b = Pgbackup::new(
             &backup_name,
             PgbackupSpec {
                 cluster_name: cluster_name.clone(),
-                backup_type: BackupType::Pgbackrest,
-                backup_opts: vec![format!("--type={backup_type}")],
+                backup_type: tool,
+                backup_opts,
                 standby: false,
                 storage: cluster.spec.primary_storage.clone(),
+                expire_requested: None,
             },
         );
         b.metadata.labels = Some(BTreeMap::from([

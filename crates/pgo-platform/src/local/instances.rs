@@ -238,6 +238,7 @@ pub async fn ensure(
             target: r.target.clone(),
             options: r.options.clone(),
         }),
+        seed: spec.seed.as_ref().map(|s| layout.volume(&s.volume).join(&s.path)),
     };
     let pending = dir.join(RELOAD_PENDING);
     if existing.as_deref() != Some(&config) {

@@ -33,17 +33,17 @@ pub async fn start(layout: &Layout, settings: &LocalSettings, job: &JobSpec) -> 
     files::private_dir(&dir)?;
     let mut cmd = tokio::process::Command::new(&settings.exe);
     cmd.arg("job");
+    let config = |name: &str| -> Result<std::path::PathBuf, PlatformError> {
+        instances::config(layout, name)?
+            .ok_or_else(|| PlatformError::Invalid(format!("instance {name} does not exist")))?;
+        Ok(instances::config_path(layout, name))
+    };
     match &job.work {
         JobWork::Backrest {
             instance,
             standby,
             args,
         } => {
-            let config = |name: &str| -> Result<std::path::PathBuf, PlatformError> {
-                instances::config(layout, name)?
-                    .ok_or_else(|| PlatformError::Invalid(format!("instance {name} does not exist")))?;
-                Ok(instances::config_path(layout, name))
-            };
             cmd.arg("backrest")
                 .arg("--instance-config")
                 .arg(config(instance)?);
@@ -51,6 +51,40 @@ pub async fn start(layout: &Layout, settings: &LocalSettings, job: &JobSpec) -> 
                 cmd.arg("--standby-config").arg(config(s)?);
             }
             cmd.arg("--result").arg(dir.join(RESULT)).arg("--").args(args);
+        }
+        JobWork::Basebackup {
+            instance,
+            volume,
+            path,
+        } => {
+            cmd.arg("basebackup")
+                .arg("--instance-config")
+                .arg(config(instance)?)
+                .arg("--volume")
+                .arg(layout.volume(volume))
+                .arg("--path")
+                .arg(path)
+                .arg("--result")
+                .arg(dir.join(RESULT));
+        }
+        JobWork::Restore {
+            instance,
+            volume,
+            target,
+            options,
+        } => {
+            cmd.arg("restore")
+                .arg("--instance-config")
+                .arg(config(instance)?)
+                .arg("--volume")
+                .arg(layout.volume(volume))
+                .arg("--result")
+                .arg(dir.join(RESULT));
+            if let Some(t) = target {
+                cmd.arg("--pitr-type").arg(t.type_.as_str());
+                cmd.arg("--pitr-target").arg(&t.value);
+            }
+            cmd.arg("--").args(options);
         }
     }
     // Recorded before it starts: a server killed in between finds a job
