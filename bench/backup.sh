@@ -7,7 +7,10 @@
 # - WAL archive lag under a pgbench write load (DURATION=30 s): seconds
 #   from a segment's completion (the primary moved past it) to its arrival
 #   in the repository. Goal: median at most 1 s.
-# Restore is not benchmarked yet: pgo cannot restore yet (issue 12).
+# - a restore of the newest backup into a new volume: `pgo restore
+#   --to-pvc` (Pgtask, job, status) against `pgbackrest restore` into an
+#   empty directory with the same config; median of N each, alternating.
+#   Goal: ratio at most 1.1. MB/s of each.
 source "$(dirname "$0")/lib.sh"
 N="${N:-3}"
 SCALE="${SCALE:-70}"
@@ -25,14 +28,37 @@ vol="$work/home/volumes/bb/pgbackrest"
 bare_backup() {
   as_postgres env PGHOST=127.0.0.1 PGPASSFILE="$vol/.pgpass" pgbackrest --config="$vol/pgbackrest.conf" --stanza=db backup --type=full >/dev/null
 }
+pgo_backup() { "$bin/pgo" backup bb --backup-opts=--type=full >/dev/null; }
+# The first backup after the load reads what the page cache does not hold
+# yet: not timed, so neither side pays it.
+pgo_backup
 pgo_times=(); bare_times=()
-for _ in $(seq 1 "$N"); do
-  t0=$(now); "$bin/pgo" backup bb --backup-opts=--type=full >/dev/null; t1=$(now)
-  pgo_times+=("$(sub "$t1" "$t0")")
-  t0=$(now); bare_backup; t1=$(now)
-  bare_times+=("$(sub "$t1" "$t0")")
+for i in $(seq 1 "$N"); do
+  # Alternating which goes first: each would otherwise always follow the
+  # other's checkpoint and archive.
+  for side in $([ $((i % 2)) = 1 ] && echo "pgo bare" || echo "bare pgo"); do
+    t0=$(now); "${side}_backup"; t1=$(now)
+    if [ "$side" = pgo ]; then pgo_times+=("$(sub "$t1" "$t0")"); else bare_times+=("$(sub "$t1" "$t0")"); fi
+  done
 done
 report "full backup of $((size / 1000000)) MB (goal <= 1.10x)" "${pgo_times[@]}" -- "${bare_times[@]}"
+pm=$(printf '%s\n' "${pgo_times[@]}" | median); bm=$(printf '%s\n' "${bare_times[@]}" | median)
+awk -v s="$size" -v p="$pm" -v b="$bm" 'BEGIN { printf "  MB/s  pgo %.0f   bare %.0f\n", s / 1e6 / p, s / 1e6 / b }'
+
+pgo_times=(); bare_times=()
+for i in $(seq 1 "$N"); do
+  t0=$(now); "$bin/pgo" restore bb --to-pvc="r$i" >/dev/null; t1=$(now)
+  pgo_times+=("$(sub "$t1" "$t0")")
+  target="$work/bare-restore-$i"; pg_dir "$target"
+  t0=$(now)
+  as_postgres env PGHOST=127.0.0.1 PGPASSFILE="$vol/.pgpass" pgbackrest --config="$vol/pgbackrest.conf" --stanza=db \
+    --pg1-path="$target" restore --recovery-option=hot_standby=off >/dev/null
+  t1=$(now)
+  bare_times+=("$(sub "$t1" "$t0")")
+  # Each restore writes a data directory: keep the disk to one at a time.
+  rm -rf "$target" "$work/home/volumes/r$i/pgdata"
+done
+report "restore of $((size / 1000000)) MB into a new volume (goal <= 1.10x)" "${pgo_times[@]}" -- "${bare_times[@]}"
 pm=$(printf '%s\n' "${pgo_times[@]}" | median); bm=$(printf '%s\n' "${bare_times[@]}" | median)
 awk -v s="$size" -v p="$pm" -v b="$bm" 'BEGIN { printf "  MB/s  pgo %.0f   bare %.0f\n", s / 1e6 / p, s / 1e6 / b }'
 

@@ -10,9 +10,10 @@ use pgo_api::cluster::{ClusterPhase, MemberRole};
 use pgo_api::{Pgbackup, Pgcluster};
 use std::time::Duration;
 
-/// How often a running backup's job is looked at: its state is a file
-/// on the local platform, and every poll saved is latency a user waits.
-pub const POLL: Duration = Duration::from_millis(200);
+/// How often a running job is looked at: its state is a file on the local
+/// platform (a stat and a small read), and every poll saved is latency a
+/// user waits (`bench/backup.sh`).
+pub const POLL: Duration = Duration::from_millis(50);
 
 /// The pgBackRest options `pgo backup --backup-opts` may carry. Anything
 /// else (a repository path, a config file) could point pgBackRest where

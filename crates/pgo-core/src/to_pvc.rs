@@ -4,6 +4,7 @@
 //! starts on (`pgo create cluster VOL --secret-from=NAME`), replaying WAL to
 //! the target and promoting. Pure; the task controller acts.
 
+use crate::backup::POLL;
 use crate::desired::VolumeSpec;
 use crate::job::{JobSpec, JobState, JobWork};
 use crate::names;
@@ -17,8 +18,6 @@ use std::time::Duration;
 pub const RUNNING: &str = "Running";
 pub const SUCCEEDED: &str = "Succeeded";
 pub const FAILED: &str = "Failed";
-/// How often a running restore's job is looked at.
-pub const POLL: Duration = Duration::from_millis(250);
 
 /// The task: restore `source`'s repository into `volume`.
 pub fn task(source: &str, volume: &str, order: &Order) -> Pgtask {

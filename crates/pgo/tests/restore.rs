@@ -219,9 +219,13 @@ async fn a_restore_reaches_a_moment_after_a_failover_on_the_new_timeline() {
     server.pgo_ok(&["backup", "tl"]);
     let replica = members(&server.show_json("tl"), "Replica")[0].clone();
     server.pgo_ok(&["failover", "tl", &format!("--target={replica}"), "--no-prompt"]);
+    // The status names the target as the failover starts; the primary
+    // service points at it once it is promoted.
     server.wait_until(60, "the new primary to serve", || {
         let v = server.show_json("tl");
-        v["primary"] == replica.as_str() && v["phase"] == "Ready"
+        v["primary"] == replica.as_str()
+            && v["phase"] == "Ready"
+            && support::targets(&v, "tl") == [replica.clone()]
     });
     // Timeline 2: these rows exist only on the promoted replica's WAL.
     let db = client(&server, "tl", "tl").await;

@@ -112,6 +112,20 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&created))))
 }
 
+/// One backup, as cheaply as a wait for it can ask: no repository walk.
+pub async fn show(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Json<BackupView>, ApiError> {
+    caller.require(Permission::ShowBackup)?;
+    let found = Api::<Pgbackup>::new(state.store.clone())
+        .get_opt(&name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("backup {name:?} not found")))?;
+    Ok(Json(view(&found)))
+}
+
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ListQuery {

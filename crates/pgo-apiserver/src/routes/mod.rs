@@ -37,6 +37,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/backups",
             get(backups::list).post(backups::create).delete(backups::expire),
         )
+        .route("/backups/{name}", get(backups::show))
+        .route("/tasks/{name}", get(system::task))
         .route("/pvcs", get(pvcs::list))
         .route("/schedules", get(schedules::list).post(schedules::create))
         .route("/schedules/{name}", axum::routing::delete(schedules::delete))

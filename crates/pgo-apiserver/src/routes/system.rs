@@ -92,18 +92,7 @@ pub async fn status(
         .iter()
         .filter(|t| t.spec.task_type != pgo_api::task::FAILOVER)
     {
-        let status = t.status.clone().unwrap_or_default();
-        let view = TaskView {
-            name: t.metadata.name.clone().unwrap_or_default(),
-            task_type: t.spec.task_type.clone(),
-            cluster: t.spec.cluster_name.clone(),
-            phase: if status.phase.is_empty() {
-                "Pending".into()
-            } else {
-                status.phase
-            },
-            message: status.message,
-        };
+        let view = task_view(t);
         if view.phase == "Failed" {
             let why = view.message.as_deref().unwrap_or("no reason given");
             out.not_ready.push(format!("task {} failed: {why}", view.name));
@@ -111,4 +100,33 @@ pub async fn status(
         out.tasks.push(view);
     }
     Ok(Json(out))
+}
+
+fn task_view(t: &Pgtask) -> TaskView {
+    let status = t.status.clone().unwrap_or_default();
+    TaskView {
+        name: t.metadata.name.clone().unwrap_or_default(),
+        task_type: t.spec.task_type.clone(),
+        cluster: t.spec.cluster_name.clone(),
+        phase: if status.phase.is_empty() {
+            "Pending".into()
+        } else {
+            status.phase
+        },
+        message: status.message,
+    }
+}
+
+/// One task and how it goes (a restore into a volume, a data removal).
+pub async fn task(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Json<TaskView>, ApiError> {
+    caller.require(Permission::Status)?;
+    let found = Api::<Pgtask>::new(state.store.clone())
+        .get_opt(&name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("task {name:?} not found")))?;
+    Ok(Json(task_view(&found)))
 }

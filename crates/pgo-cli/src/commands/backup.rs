@@ -15,6 +15,13 @@ fn backups_path(cluster: &str) -> String {
     format!("/backups?cluster={}", segment(cluster))
 }
 
+fn backup_path(name: &str) -> String {
+    format!("/backups/{}", segment(name))
+}
+
+/// How often a wait asks again: the answer comes from the server's memory.
+const WAIT_POLL: Duration = Duration::from_millis(100);
+
 pub async fn run(client: &Client, args: &Backup) -> Result<ExitCode, CliError> {
     let req = CreateBackupRequest {
         cluster_name: args.name.clone(),
@@ -31,8 +38,7 @@ pub async fn run(client: &Client, args: &Backup) -> Result<ExitCode, CliError> {
     let deadline = started + Duration::from_secs(args.timeout);
     let mut progress = Progress::new();
     loop {
-        let list: BackupsResponse = client.get(&backups_path(&args.name)).await?;
-        let Some(b) = list.backups.into_iter().find(|b| b.name == created.name) else {
+        let Some(b) = client.get_opt::<BackupView>(&backup_path(&created.name)).await? else {
             progress.finish();
             return Err(CliError::Api(format!("backup {} is gone", created.name)));
         };
@@ -76,7 +82,7 @@ pub async fn run(client: &Client, args: &Backup) -> Result<ExitCode, CliError> {
                 created.name, args.timeout, args.name
             )));
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(WAIT_POLL).await;
     }
 }
 
@@ -113,8 +119,7 @@ pub async fn expire(
     let mut progress = Progress::new();
     let name = asked.backup.name;
     loop {
-        let list: BackupsResponse = client.get(&backups_path(cluster)).await?;
-        let Some(b) = list.backups.into_iter().find(|b| b.name == name) else {
+        let Some(b) = client.get_opt::<BackupView>(&backup_path(&name)).await? else {
             progress.finish();
             return Err(CliError::Api(format!("backup {name} is gone")));
         };
@@ -145,7 +150,7 @@ pub async fn expire(
                 "backup {label} has not been expired within {timeout}s; see 'pgo show backup {cluster}'"
             )));
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(WAIT_POLL).await;
     }
 }
 

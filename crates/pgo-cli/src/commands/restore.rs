@@ -6,7 +6,7 @@ use crate::client::Client;
 use crate::output::{self, say, sayln};
 use crate::progress::Progress;
 use pgo_api::cluster::{ClusterPhase, MemberRole};
-use pgo_api::rest::{ClusterView, RestoreRequest, RestoreResponse, StatusResponse};
+use pgo_api::rest::{ClusterView, RestoreRequest, RestoreResponse, TaskView};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -100,8 +100,7 @@ pub async fn to_pvc(
     let deadline = started + Duration::from_secs(timeout);
     let mut progress = Progress::new();
     loop {
-        let status: StatusResponse = client.get("/status").await?;
-        let t = status.tasks.into_iter().find(|t| t.name == task);
+        let t: Option<TaskView> = client.get_opt(&format!("/tasks/{}", segment(&task))).await?;
         match t.as_ref().map(|t| t.phase.as_str()) {
             Some("Succeeded") => {
                 progress.finish();
@@ -135,6 +134,6 @@ pub async fn to_pvc(
                 "the restore has not finished within {timeout}s; see 'pgo status'"
             )));
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
