@@ -6,6 +6,7 @@ use crate::bootstrap::{read_secret, sync_filesystem, tail};
 use crate::osuser::RunAs;
 use pgo_api::backup::RepoBackup;
 use pgo_api::instance::InstanceConfig;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
 /// Where a copy being taken is written, renamed to its path once whole: a
@@ -23,11 +24,6 @@ pub fn inside(volume: &Path, path: &str) -> Result<PathBuf, String> {
         ));
     }
     Ok(volume.join(rel))
-}
-
-fn read_config(path: &Path) -> Result<InstanceConfig, String> {
-    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_slice(&text).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 /// The WAL segment a copy starts at, from its `backup_label`.
@@ -55,12 +51,22 @@ fn size_of(dir: &Path) -> u64 {
         .sum()
 }
 
-/// The job (`postgres-operator job basebackup`): copies the instance whose
-/// config is at `instance` into `path` of `volume` with pg_basebackup
-/// (WAL streamed along, so the copy starts on its own), and returns the
-/// copy as a [`RepoBackup`] (JSON) labelled with its path.
-pub async fn take(instance: &Path, volume: &Path, path: &str) -> Result<String, String> {
-    let config = read_config(instance)?;
+/// Where a copy is taken from: PostgreSQL's address, and the directory of
+/// the replication user's secret (`username`, `password`).
+pub struct Source<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub secret_dir: &'a Path,
+    /// PostgreSQL's binaries; found on the machine when unset.
+    pub bin_dir: Option<&'a Path>,
+}
+
+/// The job (`postgres-operator job basebackup`: a process on the local
+/// platform, a Job's pod on Kubernetes): copies PostgreSQL at `from` into
+/// `path` of `volume` with pg_basebackup (WAL streamed along, so the copy
+/// starts on its own), and returns the copy as a [`RepoBackup`] (JSON)
+/// labelled with its path.
+pub async fn take(from: &Source<'_>, volume: &Path, path: &str) -> Result<String, String> {
     let target = inside(volume, path)?;
     if target.exists() {
         return Err(format!(
@@ -68,50 +74,59 @@ pub async fn take(instance: &Path, volume: &Path, path: &str) -> Result<String, 
             target.display()
         ));
     }
-    let run_as = RunAs::resolve(config.run_as.as_deref()).map_err(|e| e.to_string())?;
-    let bin = crate::pgbin::find(config.pg_bin_dir.as_deref()).map_err(|e| e.to_string())?;
+    // As root (the local platform), as PostgreSQL's user; in a pod, as
+    // the pod's, which needs no passwd entry (--username is given).
+    let run_as = if nix::unistd::geteuid().is_root() {
+        Some(RunAs::resolve(None).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    let own = |path: &Path, mode: u32| match &run_as {
+        Some(r) => r.own(path, mode),
+        None => std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("cannot set the mode of {}: {e}", path.display())),
+    };
+    let bin = crate::pgbin::find(from.bin_dir).map_err(|e| e.to_string())?;
     let parent = target
         .parent()
         .ok_or_else(|| format!("{} has no parent directory", target.display()))?;
     std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    for dir in [volume, parent] {
-        run_as.own(dir, 0o700)?;
-    }
+    own(parent, 0o700)?;
     let partial = target.with_extension(PARTIAL);
     if partial.exists() {
         std::fs::remove_dir_all(&partial).map_err(|e| format!("cannot clear {}: {e}", partial.display()))?;
     }
-    let user = read_secret(&config.replication_secret, "username")?;
-    let password = read_secret(&config.replication_secret, "password")?;
+    let user = read_secret(from.secret_dir, "username")?;
+    let password = read_secret(from.secret_dir, "password")?;
     let escape = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
     let passfile = parent.join(".pgpass");
-    run_as.write(
+    std::fs::write(
         &passfile,
-        &format!("*:*:*:{}:{}\n", escape(&user), escape(&password)),
-    )?;
-    let host = match config.listen_address.as_str() {
-        "*" | "0.0.0.0" | "" => "127.0.0.1",
-        other => other,
-    };
+        format!("*:*:*:{}:{}\n", escape(&user), escape(&password)),
+    )
+    .map_err(|e| format!("cannot write {}: {e}", passfile.display()))?;
+    own(&passfile, 0o600)?;
+    let (host, port) = (from.host, from.port);
     println!(
-        "pg_basebackup of {} into {}: starting",
-        config.name,
+        "pg_basebackup of {host}:{port} into {}: starting",
         target.display()
     );
     let mut cmd = tokio::process::Command::new(bin.join("pg_basebackup"));
     cmd.arg("--pgdata")
         .arg(&partial)
         .arg(format!("--host={host}"))
-        .arg(format!("--port={}", config.port))
+        .arg(format!("--port={port}"))
         .arg(format!("--username={user}"))
         .arg("--no-password")
         .arg("--wal-method=stream")
         .arg("--checkpoint=fast")
         .env("PGPASSFILE", &passfile)
-        .env("PGAPPNAME", format!("pgo-backup-{}", config.cluster))
+        .env("PGAPPNAME", "pgo-backup")
         .current_dir(parent)
         .kill_on_drop(true);
-    run_as.apply(&mut cmd);
+    if let Some(r) = &run_as {
+        r.apply(&mut cmd);
+    }
     let output = cmd
         .output()
         .await
@@ -121,8 +136,7 @@ pub async fn take(instance: &Path, volume: &Path, path: &str) -> Result<String, 
     if !output.status.success() {
         let _ = std::fs::remove_dir_all(&partial);
         return Err(format!(
-            "pg_basebackup of {} failed ({}): {}",
-            config.name,
+            "pg_basebackup of {host}:{port} failed ({}): {}",
             output.status,
             tail(&output.stderr)
         ));

@@ -10,7 +10,9 @@ pub mod store;
 pub mod templates;
 
 pub use platform::{HttpManagers, KubePlatform, ManagerAddr, Managers};
-pub use render::{RenderError, RenderOptions, Rendered, render_backup, render_cluster, render_rmdata};
+pub use render::{
+    CopyJob, RenderError, RenderOptions, Rendered, render_backup, render_cluster, render_rmdata,
+};
 pub use templates::Templates;
 
 /// A client from the in-cluster config or `KUBECONFIG`.

@@ -707,23 +707,44 @@ pub fn render_rmdata(
     )?)))
 }
 
-/// The Job that backs a cluster up to a backup volume.
+/// A pg_basebackup copy Job: PostgreSQL at `host` (a Service of the
+/// cluster, which its certificate names) copied into `path` of the PVC.
+pub struct CopyJob<'a> {
+    pub name: &'a str,
+    pub cluster: &'a str,
+    pub host: String,
+    pub port: u16,
+    pub pvc: &'a str,
+    pub path: &'a str,
+    /// The instance whose manager secret holds the CA the copy verifies
+    /// PostgreSQL's certificate with (only `ca.crt` is mounted).
+    pub instance: &'a str,
+}
+
+/// The label that names the Job a pod runs, so its termination message
+/// can be found.
+pub const JOB_LABEL: &str = "pgo.dev/job";
+
+/// The Job that copies a cluster into its backup volume (`backup-job.json`).
 pub fn render_backup(
-    cluster: &Pgcluster,
-    pvc: &str,
+    job: &CopyJob<'_>,
     templates: &Templates,
     opts: &RenderOptions,
 ) -> Result<Rendered, RenderError> {
-    let name = cluster.metadata.name.clone().unwrap_or_default();
     let ctx = json!({
-        "cluster": { "name": name, "namespace": opts.namespace, "port": cluster.spec.port },
+        "cluster": { "name": job.cluster, "namespace": opts.namespace },
         "job": {
-            "name": format!("{name}-backup"),
-            "labels": { labels::CLUSTER: name, labels::MANAGED_BY: labels::MANAGER },
-            "pvc": pvc,
-            "host": format!("{}.{}.svc", names::primary_service(&name), opts.namespace),
+            "name": job.name,
+            "labels": { labels::CLUSTER: job.cluster, labels::MANAGED_BY: labels::MANAGER, JOB_LABEL: job.name },
+            "pvc": job.pvc,
+            "path": job.path,
+            "host": job.host,
+            "port": job.port,
         },
-        "secrets": { "replication": names::secret(&name, names::REPLICATION_USER) },
+        "secrets": {
+            "replication": names::secret(job.cluster, names::REPLICATION_USER),
+            "ca": manager_secret(job.instance),
+        },
         "image": opts.image,
         "pod_security": pod_security(opts),
     });

@@ -4,7 +4,7 @@
 
 use pgo_api::{Pgcluster, PgclusterSpec, Pgreplica, PgreplicaSpec, StorageSpec};
 use pgo_kube::{
-    RenderError, RenderOptions, Rendered, Templates, render_backup, render_cluster, render_rmdata,
+    CopyJob, RenderError, RenderOptions, Rendered, Templates, render_backup, render_cluster, render_rmdata,
 };
 
 fn cluster(name: &str) -> Pgcluster {
@@ -354,18 +354,76 @@ fn rmdata_and_backup_jobs() {
     assert_eq!(pod.automount_service_account_token, Some(false));
     let args = pod.containers[0].args.clone().unwrap();
     assert_eq!(args, ["job", "rmdata", "--path", "/pgdata/data"]);
-    let Rendered::Job(b) = render_backup(
-        &cluster("db"),
-        "db-backup",
-        &Templates::embedded(),
-        &RenderOptions::default(),
-    )
-    .unwrap() else {
+    let Rendered::Job(b) =
+        render_backup(&copy_job(), &Templates::embedded(), &RenderOptions::default()).unwrap()
+    else {
         panic!()
     };
-    assert_eq!(b.metadata.name.as_deref(), Some("db-backup"));
+    assert_eq!(b.metadata.name.as_deref(), Some("db-backup-1"));
     let spec = b.spec.unwrap();
     assert!(spec.active_deadline_seconds.is_some() && spec.ttl_seconds_after_finished.is_some());
+    assert_eq!(
+        spec.backoff_limit,
+        Some(0),
+        "a failed copy is reported, not tried again"
+    );
+    let pod = spec.template.spec.unwrap();
+    let c = &pod.containers[0];
+    let args = c.args.clone().unwrap();
+    assert_eq!(args[..2], ["job", "basebackup"]);
+    assert!(
+        args.windows(2)
+            .any(|w| w == ["--path", "db-backups/2026-11-24-10-00-00"]),
+        "{args:?}"
+    );
+    // It writes its result where the kubelet reads the termination message.
+    let result = args
+        .iter()
+        .position(|a| a == "--result")
+        .map(|i| args[i + 1].clone());
+    assert_eq!(result, c.termination_message_path.clone());
+    // It verifies PostgreSQL's certificate with the CA, and only the CA of
+    // the instance's manager secret is mounted (not its key or token).
+    let env: Vec<_> = c
+        .env
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name, e.value.unwrap_or_default()))
+        .collect();
+    assert!(
+        env.contains(&("PGSSLMODE".into(), "verify-full".into())),
+        "{env:?}"
+    );
+    let ca = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.name == "ca")
+        .unwrap()
+        .secret
+        .unwrap();
+    assert_eq!(ca.secret_name.as_deref(), Some("db-manager"));
+    assert_eq!(
+        ca.items
+            .unwrap()
+            .iter()
+            .map(|i| i.key.as_str())
+            .collect::<Vec<_>>(),
+        ["ca.crt"]
+    );
+}
+
+fn copy_job() -> CopyJob<'static> {
+    CopyJob {
+        name: "db-backup-1",
+        cluster: "db",
+        host: "db.pgo.svc".into(),
+        port: 5432,
+        pvc: "db-backup",
+        path: "db-backups/2026-11-24-10-00-00",
+        instance: "db",
+    }
 }
 
 /// Every pod's securityContext, the Jobs' too.
@@ -385,7 +443,7 @@ fn pod_security_contexts(
         .collect();
     for job in [
         render_rmdata("db", "db", "data", &templates, opts).unwrap(),
-        render_backup(&cluster("db"), "db-backup", &templates, opts).unwrap(),
+        render_backup(&copy_job(), &templates, opts).unwrap(),
     ] {
         let Rendered::Job(j) = job else { panic!() };
         let spec = j.spec.unwrap().template.spec.unwrap();

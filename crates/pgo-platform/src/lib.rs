@@ -84,6 +84,11 @@ pub trait Platform: Send + Sync + 'static {
         pgo_core::validate::shipped_strategies()
     }
     /// Whether clusters here can archive WAL and back up with pgBackRest.
+    /// Whether it can take pg_basebackup copies as jobs.
+    fn runs_copies(&self) -> bool {
+        false
+    }
+
     fn supports_backrest(&self) -> bool {
         false
     }

@@ -119,12 +119,18 @@ pub enum JobCommand {
         #[arg(long)]
         path: PathBuf,
     },
-    /// A pg_basebackup copy of an instance into a backup volume; how it
-    /// ended goes to --result.
+    /// A pg_basebackup copy of PostgreSQL into a backup volume; how it
+    /// ended goes to --result (a Job's termination message on Kubernetes).
     Basebackup {
-        /// The instance manager's config of the instance to copy.
+        /// PostgreSQL's address.
         #[arg(long)]
-        instance_config: PathBuf,
+        host: String,
+        #[arg(long)]
+        port: u16,
+        /// The replication user's secret: a directory of `username` and
+        /// `password` files.
+        #[arg(long)]
+        secret_dir: PathBuf,
         /// The backup volume's directory.
         #[arg(long)]
         volume: PathBuf,
@@ -134,6 +140,9 @@ pub enum JobCommand {
         /// Where to write how it ended (JSON).
         #[arg(long)]
         result: PathBuf,
+        /// PostgreSQL's binaries; found on the machine when unset.
+        #[arg(long)]
+        pg_bin_dir: Option<PathBuf>,
     },
     /// A pgBackRest restore of an instance's repository into a new volume
     /// (`pgo restore --to-pvc`); how it ended goes to --result.
@@ -234,12 +243,23 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
         Command::Job {
             job:
                 JobCommand::Basebackup {
-                    instance_config,
+                    host,
+                    port,
+                    secret_dir,
                     volume,
                     path,
                     result,
+                    pg_bin_dir,
                 },
-        } => crate::jobs::basebackup(&instance_config, &volume, &path, &result).await,
+        } => {
+            let from = pgo_instance::copies::Source {
+                host: &host,
+                port,
+                secret_dir: &secret_dir,
+                bin_dir: pg_bin_dir.as_deref(),
+            };
+            crate::jobs::basebackup(&from, &volume, &path, &result).await
+        }
         Command::Job {
             job:
                 JobCommand::Restore {

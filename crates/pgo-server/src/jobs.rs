@@ -51,12 +51,12 @@ pub async fn backrest(
 
 /// Takes a pg_basebackup copy and records how it ended in `result`.
 pub async fn basebackup(
-    instance: &Path,
+    from: &pgo_instance::copies::Source<'_>,
     volume: &Path,
     path: &str,
     result: &Path,
 ) -> Result<(), ServerError> {
-    let outcome = pgo_instance::copies::take(instance, volume, path).await;
+    let outcome = pgo_instance::copies::take(from, volume, path).await;
     record(result, outcome, &format!("pg_basebackup into {path} succeeded"))
 }
 
@@ -89,10 +89,16 @@ fn record(result: &Path, outcome: Result<String, String>, done: &str) -> Result<
         },
     };
     let text = serde_json::to_vec(&record).map_err(|e| ServerError::Start(e.to_string()))?;
-    let scratch = result.with_extension("json.tmp");
-    std::fs::write(&scratch, text)
-        .and_then(|()| std::fs::rename(&scratch, result))
-        .map_err(|e| ServerError::Start(format!("cannot write {}: {e}", result.display())))?;
+    // A file there already is a Job's termination message, made by the
+    // kubelet and read once the container ended: written in place. A new
+    // one is written aside and renamed, so it is read whole or not at all.
+    let written = if result.is_file() {
+        std::fs::write(result, text)
+    } else {
+        let scratch = result.with_extension("json.tmp");
+        std::fs::write(&scratch, text).and_then(|()| std::fs::rename(&scratch, result))
+    };
+    written.map_err(|e| ServerError::Start(format!("cannot write {}: {e}", result.display())))?;
     outcome.map(|_| ()).map_err(ServerError::Start)
 }
 

@@ -4,7 +4,7 @@
 use crate::ServerError;
 use pgo_api::{Pgcluster, Pgreplica, PgreplicaSpec};
 use pgo_core::names;
-use pgo_kube::{RenderOptions, Rendered, Templates, render_backup, render_cluster, render_rmdata};
+use pgo_kube::{CopyJob, RenderOptions, Rendered, Templates, render_backup, render_cluster, render_rmdata};
 use serde::Deserialize;
 use std::path::Path;
 
@@ -103,8 +103,16 @@ pub fn run(args: Args<'_>) -> Result<(), ServerError> {
                     render_rmdata(&name, &pvc, "data", &templates, &opts).map_err(|e| err(e.to_string()))?,
                 );
             }
-            let backup = format!("{name}-backup");
-            objects.push(render_backup(cluster, &backup, &templates, &opts).map_err(|e| err(e.to_string()))?);
+            let copy = CopyJob {
+                name: &format!("{name}-backup-20261124-100000"),
+                cluster: &name,
+                host: format!("{}.{}.svc", names::primary_service(&name), opts.namespace),
+                port: cluster.spec.port,
+                pvc: &names::basebackup_volume(&name),
+                path: &format!("{name}-backups/2026-11-24-10-00-00"),
+                instance: &names::initial_primary(&name),
+            };
+            objects.push(render_backup(&copy, &templates, &opts).map_err(|e| err(e.to_string()))?);
         }
         for object in objects {
             let yaml = object.to_yaml().map_err(|e| err(e.to_string()))?;

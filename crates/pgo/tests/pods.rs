@@ -7,81 +7,7 @@
 mod support;
 
 use pgo_kube_fake::FakeApi;
-use pgo_kube_fake::pods::container::Image;
-use pgo_kube_fake::pods::{Kubelet, PodRuntime};
-use std::path::Path;
-use support::kube::{kubeconfig, operator_conf, start_with};
-
-/// The instance image the operator names by default.
-fn image() -> String {
-    format!("pgo/postgres-instance:{}", env!("CARGO_PKG_VERSION"))
-}
-
-/// Another tag of the same build, for an image change.
-const NEXT_IMAGE: &str = "pgo/postgres-instance:next";
-
-/// The images the templates name, and what stands in for them here.
-fn kubelet(api: &FakeApi, dir: &Path, restricted_uid: Option<u32>) -> Kubelet {
-    api.run_pods(PodRuntime {
-        dir: dir.join("kubelet"),
-        image: Image {
-            binary: support::SERVER.into(),
-            env: vec![(
-                "PGO_PG_BIN_DIR".into(),
-                support::pg_bin_dir().display().to_string(),
-            )],
-            uid: 999,
-        },
-        images: vec![image(), NEXT_IMAGE.to_string()],
-        restricted_uid,
-    })
-    .unwrap()
-}
-
-/// Records what the operator asked of the API server when the test ends.
-struct Requests(FakeApi);
-
-impl Drop for Requests {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            support::kube::record_requests(&self.0);
-        }
-    }
-}
-
-/// The in-memory API server on two nodes, the stand-in kubelet running its
-/// pods, and the server on the Kubernetes platform with `pgo_yaml`. Fields
-/// drop in order: the server, then the pods, then the directory.
-struct Cluster {
-    server: support::Server,
-    _requests: Requests,
-    kubelet: Kubelet,
-    api: FakeApi,
-    _dir: tempfile::TempDir,
-}
-
-fn cluster_env(pgo_yaml: Option<&str>) -> Cluster {
-    cluster_env_as(pgo_yaml, None)
-}
-
-/// As [`cluster_env`], with OpenShift's restricted policy giving every pod
-/// `restricted_uid` when there is one.
-fn cluster_env_as(pgo_yaml: Option<&str>, restricted_uid: Option<u32>) -> Cluster {
-    let dir = support::reachable_tempdir();
-    let conf = dir.path().join("operator-conf");
-    operator_conf(&conf);
-    let api = FakeApi::new(&["node-a", "node-b"]);
-    let port = api.serve_http();
-    let kubelet = kubelet(&api, dir.path(), restricted_uid);
-    let server = start_with(&conf, &kubeconfig(dir.path(), port), pgo_yaml);
-    Cluster {
-        server,
-        _requests: Requests(api.clone()),
-        kubelet,
-        api,
-        _dir: dir,
-    }
-}
+use support::kubelet::{Cluster, NEXT_IMAGE, cluster_env, cluster_env_as};
 
 fn psql(host: &str, password: &str, sql: &str) -> Result<String, String> {
     support::psql_at(&format!("host={host} port=5432"), password, sql)
@@ -152,7 +78,7 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
             base64::engine::general_purpose::STANDARD.decode(b).unwrap()
         })
         .unwrap();
-    let ca_file = c._dir.path().join("ca.crt");
+    let ca_file = c.dir.path().join("ca.crt");
     std::fs::write(&ca_file, ca).unwrap();
     let tls = |mode: &str| {
         support::psql_at(

@@ -61,15 +61,19 @@ pub async fn create(
     if cluster.metadata.deletion_timestamp.is_some() {
         return Err(ApiError::Conflict(format!("cluster {name:?} is being deleted")));
     }
+    let runs = match backup_type {
+        BackupType::Pgbackrest => state.platform.supports_backrest(),
+        BackupType::Pgbasebackup => state.platform.runs_copies(),
+    };
+    if !runs {
+        return Err(ApiError::BadRequest(format!(
+            "--backup-type={backup_type} is not built on the {} platform yet",
+            state.platform.name()
+        )));
+    }
     if backup_type == BackupType::Pgbackrest && cluster.spec.backrest.is_none() {
         return Err(ApiError::BadRequest(format!(
             "cluster {name} does not use pgBackRest (it was created with --pgbackrest=false): it has no repository to back up to; --backup-type=pgbasebackup takes a copy instead"
-        )));
-    }
-    if !state.platform.supports_backrest() {
-        return Err(ApiError::BadRequest(format!(
-            "backups run as jobs on the local platform only for now; the {} platform cannot run them yet",
-            state.platform.name()
         )));
     }
     let api = Api::<Pgbackup>::new(state.store.clone());

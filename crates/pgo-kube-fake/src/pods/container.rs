@@ -132,6 +132,14 @@ pub fn script(root: &Path, etc: &Path, binary: &Path, mounts: &[Mount], read_onl
     s.push_str("mount -t proc proc \"$R/proc\"\nmount --rbind /dev \"$R/dev\"\n");
     for m in mounts {
         let target = format!("$R{}", m.target);
+        if let Source::File(f) = &m.source {
+            let _ = writeln!(
+                s,
+                "mkdir -p \"$(dirname \"{target}\")\"; touch \"{target}\"; mount --bind {} \"{target}\"",
+                quote(&f.display().to_string())
+            );
+            continue;
+        }
         let _ = writeln!(s, "mkdir -p \"{target}\"");
         match &m.source {
             Source::Dir(d) => {
@@ -140,6 +148,7 @@ pub fn script(root: &Path, etc: &Path, binary: &Path, mounts: &[Mount], read_onl
             Source::Memory => {
                 let _ = writeln!(s, "mount -t tmpfs -o mode=1777 memory \"{target}\"");
             }
+            Source::File(_) => {}
         }
         if m.read_only {
             let _ = writeln!(s, "mount -o remount,bind,ro \"{target}\"");

@@ -54,6 +54,9 @@ pub struct Kubelet {
     node: Arc<Mutex<Node>>,
 }
 
+/// Where in a pod's directory its container's termination message is.
+const TERMINATION_LOG: &str = "termination-log";
+
 struct Pod {
     /// The uid of the Deployment or Job it belongs to.
     deployment_uid: String,
@@ -631,13 +634,21 @@ impl Node {
             json!({ "status": { "failed": j["status"]["failed"].as_u64().unwrap_or(0) + 1 } })
         };
         self.api.patch(JOBS, job, patch);
-        if self.api.get(PODS, pod).is_some() {
+        if let Some(current) = self.api.get(PODS, pod) {
             let phase = if success { "Succeeded" } else { "Failed" };
+            let message = self
+                .pods
+                .get(pod)
+                .and_then(|p| std::fs::read_to_string(p.dir.join(TERMINATION_LOG)).ok())
+                .unwrap_or_default();
+            let container = &current["spec"]["containers"][0]["name"];
             self.api.patch(
                 PODS,
                 pod,
                 json!({ "status": { "phase": phase,
-                "conditions": [{ "type": "Ready", "status": "False" }] } }),
+                "conditions": [{ "type": "Ready", "status": "False" }],
+                "containerStatuses": [{ "name": container, "ready": false, "restartCount": 0,
+                    "state": { "terminated": { "exitCode": if success { 0 } else { 1 }, "message": message } } }] } }),
             );
         }
         if let Some(p) = self.pods.remove(pod) {
@@ -743,6 +754,25 @@ impl Node {
                 source: volumes::Source::Dir(sa),
                 target: "/var/run/secrets/kubernetes.io/serviceaccount".into(),
                 read_only: true,
+            });
+        }
+        // The termination message: a file of the pod's the container may
+        // write whoever it runs as, read when it ends. Under /dev it would
+        // land in this machine's /dev, which containers share here.
+        if let Some(path) = container["terminationMessagePath"].as_str() {
+            if path.starts_with("/dev/") {
+                return Err(format!(
+                    "terminationMessagePath {path}: this stand-in cannot place a file under /dev; name another path"
+                ));
+            }
+            let log = p.dir.join(TERMINATION_LOG);
+            std::fs::write(&log, b"").map_err(|e| e.to_string())?;
+            std::fs::set_permissions(&log, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+                .map_err(|e| e.to_string())?;
+            mounts.push(volumes::Mount {
+                source: volumes::Source::File(log),
+                target: path.to_string(),
+                read_only: false,
             });
         }
         let read_only_root = container["securityContext"]["readOnlyRootFilesystem"].as_bool() == Some(true);

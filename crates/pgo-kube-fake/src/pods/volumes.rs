@@ -16,6 +16,8 @@ pub enum Source {
     Dir(PathBuf),
     /// An emptyDir with `medium: Memory`: a tmpfs of the pod's own.
     Memory,
+    /// One file (the container's termination message).
+    File(PathBuf),
 }
 
 /// A volume of the pod, by name.

@@ -241,6 +241,7 @@ pub struct Caches {
     pub services: Arc<Reflector<k8s_openapi::api::core::v1::Service>>,
     pub budgets: Arc<Reflector<k8s_openapi::api::policy::v1::PodDisruptionBudget>>,
     pub policies: Arc<Reflector<k8s_openapi::api::networking::v1::NetworkPolicy>>,
+    pub jobs: Arc<Reflector<k8s_openapi::api::batch::v1::Job>>,
     _alive: watch::Sender<()>,
 }
 
@@ -255,7 +256,8 @@ impl Caches {
             config_maps: Reflector::new(Api::namespaced(client.clone(), namespace), alive.clone()),
             services: Reflector::new(Api::namespaced(client.clone(), namespace), alive.clone()),
             budgets: Reflector::new(Api::namespaced(client.clone(), namespace), alive.clone()),
-            policies: Reflector::new(Api::namespaced(client.clone(), namespace), alive),
+            policies: Reflector::new(Api::namespaced(client.clone(), namespace), alive.clone()),
+            jobs: Reflector::new(Api::namespaced(client.clone(), namespace), alive),
             _alive: alive_tx,
         }
     }
@@ -284,3 +286,4 @@ cache_of!(k8s_openapi::api::core::v1::ConfigMap, config_maps);
 cache_of!(k8s_openapi::api::core::v1::Service, services);
 cache_of!(k8s_openapi::api::policy::v1::PodDisruptionBudget, budgets);
 cache_of!(k8s_openapi::api::networking::v1::NetworkPolicy, policies);
+cache_of!(k8s_openapi::api::batch::v1::Job, jobs);

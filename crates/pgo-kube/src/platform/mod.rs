@@ -9,6 +9,7 @@ pub mod ca;
 mod cache;
 mod events;
 mod instances;
+mod jobs;
 pub mod managers;
 mod pods;
 mod reads;
@@ -308,6 +309,22 @@ impl Platform for KubePlatform {
 
     async fn record_event(&self, event: &pgo_core::event::Event) -> Result<(), PlatformError> {
         events::record(self, event).await
+    }
+
+    fn runs_copies(&self) -> bool {
+        true
+    }
+
+    async fn start_job(&self, job: &pgo_core::job::JobSpec) -> Result<(), PlatformError> {
+        jobs::start(self, job).await
+    }
+
+    async fn job_state(&self, name: &str) -> Result<Option<pgo_core::job::JobState>, PlatformError> {
+        jobs::state(self, name).await
+    }
+
+    async fn remove_job(&self, name: &str) -> Result<(), PlatformError> {
+        jobs::remove(self, name).await
     }
 
     async fn remove_service(&self, name: &str) -> Result<(), PlatformError> {

@@ -57,10 +57,19 @@ pub async fn start(layout: &Layout, settings: &LocalSettings, job: &JobSpec) -> 
             volume,
             path,
         } => {
+            let c = instances::config(layout, instance)?
+                .ok_or_else(|| PlatformError::Invalid(format!("instance {instance} does not exist")))?;
             cmd.arg("basebackup")
-                .arg("--instance-config")
-                .arg(config(instance)?)
-                .arg("--volume")
+                .arg("--host")
+                .arg(&c.listen_address)
+                .arg("--port")
+                .arg(c.port.to_string())
+                .arg("--secret-dir")
+                .arg(&c.replication_secret);
+            if let Some(bin) = &c.pg_bin_dir {
+                cmd.arg("--pg-bin-dir").arg(bin);
+            }
+            cmd.arg("--volume")
                 .arg(layout.volume(volume))
                 .arg("--path")
                 .arg(path)

@@ -106,6 +106,10 @@ impl Platform for LocalPlatform {
         true
     }
 
+    fn runs_copies(&self) -> bool {
+        true
+    }
+
     async fn ensure_volume(&self, spec: &VolumeSpec) -> Result<(), PlatformError> {
         volumes::ensure(&self.layout, spec)
     }

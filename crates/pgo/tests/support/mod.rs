@@ -5,6 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod kube;
+pub mod kubelet;
 pub mod loopfs;
 pub mod pod;
 pub mod writer;

@@ -1,0 +1,127 @@
+//! Jobs on Kubernetes: a backup's work as a Job from the strategy's
+//! template, its outcome read from the Job's status and its pod's
+//! termination message (where the job writes what it made). Only
+//! pg_basebackup copies for now; pgBackRest's repository host is not built
+//! on Kubernetes yet.
+
+use super::apply::{api_error, not_ours, ours};
+use super::{KubePlatform, instances, post_params};
+use crate::render::{CopyJob, JOB_LABEL, Rendered, render_backup};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use pgo_api::cluster::MemberRole;
+use pgo_core::job::{JobSpec, JobState, JobWork};
+use pgo_core::names;
+use pgo_platform::PlatformError;
+
+pub async fn start(p: &KubePlatform, job: &JobSpec) -> Result<(), PlatformError> {
+    let JobWork::Basebackup {
+        instance,
+        volume,
+        path,
+    } = &job.work
+    else {
+        return Err(PlatformError::Invalid(
+            "pgBackRest jobs are not built on Kubernetes yet; --backup-type=pgbasebackup takes a copy".into(),
+        ));
+    };
+    if let Some(existing) = p.get_opt::<Job>(&job.name).await? {
+        return if ours(&existing.metadata) {
+            Ok(())
+        } else {
+            Err(not_ours("Job", &job.name))
+        };
+    }
+    let seen = instances::observe(p, instance)
+        .await?
+        .ok_or_else(|| PlatformError::Invalid(format!("instance {instance} does not exist")))?;
+    // A Service of the cluster, which the instance's certificate names;
+    // a replica's copy comes through the replica Service.
+    let service = match seen.role {
+        Some(MemberRole::Primary) => names::primary_service(&job.cluster),
+        _ => names::replica_service(&job.cluster),
+    };
+    let copy = CopyJob {
+        name: &job.name,
+        cluster: &job.cluster,
+        host: format!("{service}.{}.svc", p.opts.namespace),
+        port: seen.port,
+        pvc: volume,
+        path,
+        instance,
+    };
+    let Rendered::Job(rendered) =
+        render_backup(&copy, &p.templates, &p.opts).map_err(|e| PlatformError::Invalid(e.to_string()))?
+    else {
+        return Err(PlatformError::Invalid(
+            "the backup template did not render a Job".into(),
+        ));
+    };
+    match p.api::<Job>().create(&post_params(), &rendered).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => return Err(api_error(&format!("creating Job {}", job.name), e)),
+    }
+    tracing::info!(job = %job.name, "backup job created");
+    Ok(())
+}
+
+/// What the Job's pod said as it ended (its termination message).
+async fn said(p: &KubePlatform, name: &str) -> Result<String, PlatformError> {
+    let pods = p.list_ours::<Pod>(Some((JOB_LABEL, name))).await?;
+    Ok(pods
+        .iter()
+        .filter_map(|pod| pod.status.as_ref()?.container_statuses.as_ref())
+        .flatten()
+        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.message.clone())
+        .find(|m| !m.trim().is_empty())
+        .unwrap_or_default())
+}
+
+pub async fn state(p: &KubePlatform, name: &str) -> Result<Option<JobState>, PlatformError> {
+    let Some(job) = p.get_opt::<Job>(name).await? else {
+        return Ok(None);
+    };
+    if !ours(&job.metadata) {
+        return Err(not_ours("Job", name));
+    }
+    let status = job.status.clone().unwrap_or_default();
+    let condition = |kind: &str| {
+        status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == kind && c.status == "True")
+            .cloned()
+    };
+    let limit = job.spec.as_ref().and_then(|s| s.backoff_limit).unwrap_or(6);
+    if status.succeeded.unwrap_or(0) > 0 || condition("Complete").is_some() {
+        let message = said(p, name).await?;
+        // The job writes its result (JSON) as its termination message.
+        return Ok(Some(
+            match serde_json::from_str::<pgo_core::job::JobResult>(&message) {
+                Ok(r) => r.state(),
+                Err(e) => JobState::Failed {
+                    message: format!("Job {name} succeeded but said no result ({e}): {message:?}"),
+                },
+            },
+        ));
+    }
+    let failed = condition("Failed");
+    if failed.is_some() || status.failed.unwrap_or(0) > limit {
+        let said = said(p, name).await?;
+        let why = serde_json::from_str::<pgo_core::job::JobResult>(&said)
+            .map(|r| r.message)
+            .ok()
+            .or_else(|| failed.and_then(|c| c.message.or(c.reason)))
+            .unwrap_or_else(|| "no reason given".into());
+        return Ok(Some(JobState::Failed {
+            message: format!("Job {name} failed: {why}"),
+        }));
+    }
+    Ok(Some(JobState::Running))
+}
+
+pub async fn remove(p: &KubePlatform, name: &str) -> Result<(), PlatformError> {
+    p.delete_ours::<Job>(name).await
+}
