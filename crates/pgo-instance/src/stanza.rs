@@ -9,6 +9,10 @@ use std::time::{Duration, Instant};
 
 /// How long after a failure the stanza is tried again.
 const RETRY: Duration = Duration::from_secs(15);
+/// How long after finding pgBackRest's lock taken: a promoted replica's
+/// archiving holds it while it pushes the new timeline's first files,
+/// which takes moments, and is no failure to report.
+const BUSY_RETRY: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug, Default)]
 enum State {
@@ -18,6 +22,10 @@ enum State {
     Made,
     Failed {
         error: String,
+        at: Instant,
+    },
+    /// Another pgBackRest process held the stanza's lock.
+    Busy {
         at: Instant,
     },
 }
@@ -45,7 +53,8 @@ impl Stanza {
         match self.state() {
             State::Made | State::Making => return,
             State::Failed { at, .. } if at.elapsed() < RETRY => return,
-            State::NotTried | State::Failed { .. } => {}
+            State::Busy { at } if at.elapsed() < BUSY_RETRY => return,
+            State::NotTried | State::Failed { .. } | State::Busy { .. } => {}
         }
         self.set(State::Making);
         let (me, config, run_as) = (self.clone(), config.clone(), run_as.clone());
@@ -54,6 +63,10 @@ impl Stanza {
                 Ok(()) => {
                     tracing::info!(stanza = %b.stanza, repository = %b.repo_path.display(), "pgBackRest stanza ready");
                     me.set(State::Made);
+                }
+                Err(error) if error.contains("unable to acquire lock") => {
+                    tracing::debug!(stanza = %b.stanza, "pgBackRest's lock is taken; the stanza is tried again in a moment");
+                    me.set(State::Busy { at: Instant::now() });
                 }
                 Err(error) => {
                     tracing::warn!(stanza = %b.stanza, "the pgBackRest stanza cannot be made: {error}");
@@ -74,7 +87,7 @@ impl Stanza {
     pub fn error(&self) -> Option<String> {
         match self.state() {
             State::Failed { error, .. } => Some(format!("the pgBackRest stanza cannot be made: {error}")),
-            State::NotTried | State::Making | State::Made => None,
+            State::NotTried | State::Making | State::Made | State::Busy { .. } => None,
         }
     }
 }

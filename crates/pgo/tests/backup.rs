@@ -126,10 +126,23 @@ async fn the_new_primary_archives_to_the_same_repository_after_a_failover() {
     let view = server.show_json("fo");
     let replica = support::members(&view, "Replica")[0].clone();
     server.pgo_ok(&["failover", "fo", &format!("--target={replica}"), "--no-prompt"]);
-    server.wait_until(60, "the new primary to archive", || {
-        let a = primary_archive(&server, "fo");
-        server.show_json("fo")["primary"] == replica.as_str() && a["archivedCount"].as_i64().unwrap_or(0) > 0
-    });
+    let mut last = Value::Null;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !(server.show_json("fo")["primary"] == replica.as_str()
+        && last["archivedCount"].as_i64().unwrap_or(0) > 0)
+    {
+        // What the archiver and PostgreSQL said, should it never come.
+        let log =
+            std::fs::read_to_string(server.instance_dir(&replica).join("postgres.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(30).collect();
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new primary did not archive within 60 s: {last}\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        last = primary_archive(&server, "fo");
+    }
     // The timeline's history is in the repository, archiving works from
     // the new primary, and a backup there finds every segment it needs.
     let history = server

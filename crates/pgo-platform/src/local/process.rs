@@ -108,32 +108,61 @@ pub async fn stop(pid: u32, first: Signal, grace: Duration) {
     }
 }
 
-/// SIGKILLs every instance manager and postmaster under `home` whose pid
+/// Stops every instance manager and postmaster under `home` whose pid
 /// files are found, and every other process whose command line names
 /// `home` or `data_dir` (jobs, pgBackRest's archiving daemons): what a
-/// test harness does so nothing outlives it.
+/// test harness does so nothing outlives it. Managers go first (SIGKILL),
+/// so none starts PostgreSQL again; postmasters get an immediate shutdown
+/// (SIGQUIT), for SIGKILL would leave their System V shared memory segment
+/// behind for good, and a machine that runs the tests often runs out of
+/// them (initdb then fails); whatever is left after 5 s is SIGKILLed.
 pub fn kill_instance_processes(home: &Path, data_dir: &Path) {
     let me = std::process::id();
     let marks = [
         home.to_string_lossy().into_owned(),
         data_dir.to_string_lossy().into_owned(),
     ];
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid != me && cmdline(pid).is_some_and(|c| marks.iter().any(|m| c.contains(m.as_str()))) {
-            signal(pid, Signal::SIGKILL);
-        }
+    let named = || -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()))
+            .filter(|pid| {
+                *pid != me && cmdline(*pid).is_some_and(|c| marks.iter().any(|m| c.contains(m.as_str())))
+            })
+            .collect()
+    };
+    // A postmaster's command line is `postgres -D <pgdata>`; its children
+    // rename themselves (`postgres: …`) and name no path.
+    let is_postmaster =
+        |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "postgres");
+    let (mut postmasters, others): (Vec<u32>, Vec<u32>) =
+        named().into_iter().partition(|p| is_postmaster(*p));
+    for pid in others {
+        signal(pid, Signal::SIGKILL);
     }
-    kill_recorded(home, data_dir);
+    postmasters.extend(kill_recorded(home, data_dir));
+    for pid in &postmasters {
+        signal(*pid, Signal::SIGQUIT);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while postmasters.iter().any(|p| is_alive(*p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for pid in postmasters.into_iter().chain(named()) {
+        signal(pid, Signal::SIGKILL);
+    }
 }
 
-fn kill_recorded(home: &Path, data_dir: &Path) {
+/// SIGKILLs the managers the instance directories record, and returns the
+/// postmasters they record, for the caller to stop.
+fn kill_recorded(home: &Path, data_dir: &Path) -> Vec<u32> {
     let layout = Layout::new(home, data_dir);
     let Ok(entries) = std::fs::read_dir(layout.instances()) else {
-        return;
+        return Vec::new();
     };
+    let mut postmasters = Vec::new();
     for entry in entries.flatten() {
         if let Some(pid) = read_pid(&entry.path().join("manager.pid"))
             && cmdline(pid).is_some_and(|c| c.contains(" instance "))
@@ -143,9 +172,10 @@ fn kill_recorded(home: &Path, data_dir: &Path) {
         if let Ok(Some(config)) = super::instances::read_config(&entry.path())
             && let Some(pid) = super::instances::running_postmaster(&config.pgdata())
         {
-            signal(pid, Signal::SIGKILL);
+            postmasters.push(pid);
         }
     }
+    postmasters
 }
 
 /// Starts `cmd` detached: its own process group (a signal to the server's
