@@ -74,3 +74,37 @@ pub fn cluster_env_as(pgo_yaml: Option<&str>, restricted_uid: Option<u32>) -> Cl
         dir,
     }
 }
+
+impl Cluster {
+    /// Every pod's container log, the ended ones' (Jobs) too.
+    pub fn pod_logs(&self) -> String {
+        let mut dirs: Vec<_> = std::fs::read_dir(self.dir.path().join("kubelet/pods"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect();
+        dirs.sort_by_key(|d| d.file_name());
+        dirs.iter()
+            .map(|d| {
+                let log = std::fs::read_to_string(d.path().join("container.log")).unwrap_or_default();
+                format!("--- {} ---\n{log}", d.file_name().to_string_lossy())
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Runs `pgo args`, which must succeed; else what it, the pods and the
+    /// server said.
+    pub fn pgo_ok(&self, args: &[&str]) -> String {
+        let out = self.server.pgo(args);
+        assert!(
+            out.status.success(),
+            "pgo {}: {}\n{}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr),
+            self.pod_logs(),
+            self.server.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
