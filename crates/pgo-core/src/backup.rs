@@ -346,8 +346,8 @@ fn running(o: &Observed<'_>, status: PgbackupStatus, now: jiff::Timestamp) -> Pl
                 )),
                 finished: Some(now.to_string()),
                 backup: Some(RepoBackup {
-                    start: status.started.clone().unwrap_or_default(),
-                    stop: now.to_string(),
+                    start: status.started.as_deref().map(to_second).unwrap_or_default(),
+                    stop: to_second(&now.to_string()),
                     ..copy
                 }),
                 ..status
@@ -380,6 +380,13 @@ fn running(o: &Observed<'_>, status: PgbackupStatus, now: jiff::Timestamp) -> Pl
             finish(done, expired)
         }
     }
+}
+
+/// A moment to the second, as pgBackRest's own backups show theirs.
+fn to_second(t: &str) -> String {
+    t.parse::<jiff::Timestamp>()
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|_| t.to_string())
 }
 
 /// The newest backup that started after the job did (a few seconds of
