@@ -730,3 +730,32 @@ async fn a_backup_of_a_cluster_without_a_repository_fails_saying_so() {
     log.remove(by_hand);
     support::rbac::assert_granted(&log);
 }
+
+#[tokio::test]
+async fn a_copy_whose_job_template_does_not_render_fails_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("backup-job.json"), "{ \"kind\": \"Job\", oops }").unwrap();
+    let w = World::with_templates(pgo_kube::Templates::with_overrides(dir.path()).unwrap());
+    w.create(request("db")).await;
+    w.until("db", ready_with(0)).await;
+    let backups = Api::<pgo_api::Pgbackup>::new(w.ctx.store.clone());
+    backups
+        .create(&pgo_api::Pgbackup::new(
+            "db-backup-1",
+            pgo_api::PgbackupSpec {
+                cluster_name: "db".into(),
+                backup_type: pgo_api::backup::BackupType::Pgbasebackup,
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    pgo_operator::backup::controller::reconcile(&w.ctx, "db-backup-1")
+        .await
+        .unwrap();
+    let status = backups.get("db-backup-1").await.unwrap().status.unwrap();
+    assert_eq!(status.phase, pgo_api::backup::BackupPhase::Failed, "{status:?}");
+    let message = status.message.unwrap();
+    assert!(message.contains("backup-job.json"), "{message}");
+    assert!(w.api.list("/apis/batch/v1/namespaces/pgo/jobs").is_empty());
+}

@@ -66,8 +66,16 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome, BackupError
     );
     for action in p.actions {
         match action {
-            Action::EnsureVolume(volume) => ctx.platform.ensure_volume(&volume).await?,
-            Action::StartJob(job) => ctx.platform.start_job(&job).await?,
+            Action::EnsureVolume(volume) => {
+                if let Err(e) = ctx.platform.ensure_volume(&volume).await {
+                    return refused(&backups, &backup, e).await;
+                }
+            }
+            Action::StartJob(job) => {
+                if let Err(e) = ctx.platform.start_job(&job).await {
+                    return refused(&backups, &backup, e).await;
+                }
+            }
             Action::WriteStatus(status) => {
                 write_status(&backups, &backup, status).await?;
             }
@@ -95,6 +103,25 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome, BackupError
         Some(after) => Outcome::Requeue(after),
         None => Outcome::Gone,
     })
+}
+
+/// The platform refused the backup's volume or job: one it will refuse
+/// again (a template that does not render, an object pgo did not make)
+/// fails the backup with its words; anything else is tried again.
+async fn refused(api: &Api<Pgbackup>, backup: &Pgbackup, e: PlatformError) -> Result<Outcome, BackupError> {
+    match e {
+        PlatformError::Invalid(why) | PlatformError::Failed(why) => {
+            let status = PgbackupStatus {
+                phase: BackupPhase::Failed,
+                message: Some(format!("cannot start the backup's job: {why}")),
+                finished: Some(jiff::Timestamp::now().to_string()),
+                ..backup.status.clone().unwrap_or_default()
+            };
+            write_status(api, backup, status).await?;
+            Ok(Outcome::Gone)
+        }
+        other => Err(other.into()),
+    }
 }
 
 async fn write_status(
