@@ -51,3 +51,29 @@ fn a_pg_basebackup_copy_runs_as_a_job_from_the_template_and_says_what_it_made() 
             .all(|j| j["metadata"]["name"] != copy["name"])
     });
 }
+
+#[test]
+fn a_copy_from_a_replica_goes_through_the_replica_service_with_tls_verified() {
+    let c = cluster_env(None);
+    c.pgo_ok(&["create", "cluster", "db", "--replica-count=1", "--timeout=120"]);
+    let view = c.server.show_json("db");
+    let replica = support::members(&view, "Replica")[0].clone();
+    c.pgo_ok(&[
+        "backup",
+        "db",
+        "--backup-type=pgbasebackup",
+        "--backup-standby",
+        "--timeout=120",
+    ]);
+    let list: serde_json::Value =
+        serde_json::from_str(&c.server.pgo_ok(&["show", "backup", "db", "-o", "json"])).unwrap();
+    let copy = &list["backups"][0];
+    assert_eq!(copy["phase"], "Succeeded", "{list:#}");
+    assert_eq!(copy["instance"], replica.as_str(), "{copy}");
+    let path = copy["backup"]["label"].as_str().unwrap();
+    let pgdata = c.kubelet.claim_dir("db-backup").join(path);
+    // A copy of a standby is a standby's data: pg_basebackup says where
+    // it started in its backup_label, from the replica.
+    let label = std::fs::read_to_string(pgdata.join("backup_label")).unwrap();
+    assert!(label.contains("BACKUP FROM: standby"), "{label}");
+}
