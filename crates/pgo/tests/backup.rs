@@ -485,3 +485,64 @@ async fn a_pg_basebackup_copy_starts_a_new_cluster_as_3_4_did() {
     });
     assert!(kept.is_dir(), "bb's copies are bb's, not bbcopy's");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_taken_from_a_replica_starts_a_new_cluster_too() {
+    let server = backrest_server("");
+    server.pgo_ok(&[
+        "create",
+        "cluster",
+        "sb",
+        "--pgbackrest=false",
+        "--replica-count=1",
+    ]);
+    let view = server.show_json("sb");
+    let pw = password(&view, "testuser");
+    let db = connect(service_port(&view, "sb"), "testuser", &pw, "userdb")
+        .await
+        .unwrap();
+    db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 500)")
+        .await
+        .unwrap();
+    let replica = support::members(&view, "Replica")[0].clone();
+    // The replica has the rows before the copy is taken from it.
+    let replica_port = member(&view, &replica)["port"].as_u64().unwrap() as u16;
+    let follower = connect(replica_port, "testuser", &pw, "userdb").await.unwrap();
+    let mut seen = 0;
+    for _ in 0..300 {
+        seen = follower
+            .query_one("SELECT count(*) FROM t", &[])
+            .await
+            .map_or(0, |r| r.get::<_, i64>(0));
+        if seen == 500 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, 500, "the rows on the replica");
+    server.pgo_ok(&["backup", "sb", "--backup-type=pgbasebackup", "--backup-standby"]);
+    let list = backups(&server, "sb");
+    let copy = &list["backups"][0];
+    assert_eq!(copy["instance"], replica.as_str(), "{copy}");
+    let path = copy["backup"]["label"].as_str().unwrap().to_string();
+    server.pgo_ok(&[
+        "create",
+        "cluster",
+        "sbcopy",
+        "--backup-pvc=sb-backup",
+        &format!("--backup-path={path}"),
+        "--secret-from=sb",
+    ]);
+    let copy_view = server.show_json("sbcopy");
+    let copied = connect(service_port(&copy_view, "sbcopy"), "testuser", &pw, "userdb")
+        .await
+        .unwrap();
+    let n: i64 = copied
+        .query_one("SELECT count(*) FROM t", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 500);
+    // A primary, not a standby: it takes writes.
+    copied.batch_execute("INSERT INTO t VALUES (0)").await.unwrap();
+}
