@@ -42,6 +42,13 @@ pub const RMDATA: &str = "rmdata";
 /// The parameter of an rmdata or restore-to-pvc task naming the volume.
 pub const VOLUME: &str = "volume";
 
+/// The phases of a task (`status.phase`): one that runs to an end
+/// (rmdata, restore-to-pvc) ends `Succeeded` or `Failed`; a schedule stays
+/// `Running`.
+pub const RUNNING: &str = "Running";
+pub const SUCCEEDED: &str = "Succeeded";
+pub const FAILED: &str = "Failed";
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PgtaskStatus {
@@ -60,4 +67,11 @@ pub struct PgtaskStatus {
     /// A schedule: the occurrence it last ran (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_run: Option<String>,
+}
+
+impl PgtaskStatus {
+    /// Whether the task ran to its end, well or not.
+    pub fn finished(&self) -> bool {
+        self.phase == SUCCEEDED || self.phase == FAILED
+    }
 }

@@ -47,6 +47,13 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// What the platform could not do is the server's trouble, not the caller's.
+impl From<pgo_platform::PlatformError> for ApiError {
+    fn from(e: pgo_platform::PlatformError) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = match &self {

@@ -8,6 +8,7 @@ mod commands;
 mod lowercase;
 mod output;
 mod progress;
+mod wait;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -68,6 +68,15 @@ pub fn in_repository(b: &Pgbackup) -> bool {
             .is_some_and(|s| s.phase == BackupPhase::Succeeded)
 }
 
+/// The instance a job that needs only a cluster's repository runs for
+/// (an expire, a restore into a volume): any instance's configuration
+/// names the repository, and the primary's is the one certain to be there.
+pub fn repository_instance(cluster: Option<&Pgcluster>) -> Option<String> {
+    cluster
+        .filter(|c| c.metadata.deletion_timestamp.is_none())
+        .and_then(|c| c.status.as_ref()?.primary.clone())
+}
+
 /// The paths of the whole pg_basebackup copies `volume` holds, sorted.
 pub fn copies_in(backups: &[Pgbackup], volume: &str) -> Vec<String> {
     let mut copies: Vec<String> = backups
@@ -148,9 +157,7 @@ pub fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Plan {
     let status = o.backup.status.clone().unwrap_or_default();
     let name = o.backup.metadata.name.clone().unwrap_or_default();
     let done = |actions: Vec<Action>| Plan { actions, next: None };
-    let expiring =
-        status.phase == BackupPhase::Expiring || (in_repository(o.backup) && crate::expire::wanted(o.backup));
-    if expiring {
+    if crate::expire::under_way(o.backup) {
         return crate::expire::plan(o, now);
     }
     if status.phase.finished() {

@@ -22,11 +22,27 @@ pub fn wanted(b: &Pgbackup) -> bool {
     b.spec.expire_requested.is_some() && b.spec.expire_requested.as_ref() != handled
 }
 
+/// Whether an expire is to start or runs: the backup's plan is this
+/// module's.
+pub fn under_way(b: &Pgbackup) -> bool {
+    let phase = b.status.as_ref().map(|s| s.phase);
+    phase == Some(BackupPhase::Expiring) || (crate::backup::in_repository(b) && wanted(b))
+}
+
 /// Whether the backup's current job is its expire job.
 pub fn current(b: &Pgbackup) -> bool {
-    let phase = b.status.as_ref().map(|s| s.phase);
-    matches!(phase, Some(BackupPhase::Expiring | BackupPhase::Expired))
-        || (phase == Some(BackupPhase::Succeeded) && wanted(b))
+    under_way(b) || b.status.as_ref().is_some_and(|s| s.phase == BackupPhase::Expired)
+}
+
+/// The request answered with the backup left as it was (`Succeeded`):
+/// it is not tried again.
+fn answered(status: &PgbackupStatus, requested: Option<String>, message: String) -> PgbackupStatus {
+    PgbackupStatus {
+        phase: BackupPhase::Succeeded,
+        message: Some(message),
+        expire_handled: requested,
+        ..status.clone()
+    }
 }
 
 /// The backups a full or differential backup takes with it: those whose
@@ -65,14 +81,7 @@ pub fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Plan {
     let status = o.backup.status.clone().unwrap_or_default();
     let requested = o.backup.spec.expire_requested.clone();
     let name = o.backup.metadata.name.clone().unwrap_or_default();
-    // A request that cannot be acted on is answered once, and the backup
-    // stays as it was.
-    let unchanged = |message: String| PgbackupStatus {
-        phase: BackupPhase::Succeeded,
-        message: Some(message),
-        expire_handled: requested.clone(),
-        ..status.clone()
-    };
+    let unchanged = |message: String| answered(&status, requested.clone(), message);
     let Some(label) = label(o.backup) else {
         return Plan {
             actions: vec![Action::WriteStatus(unchanged(
@@ -95,13 +104,7 @@ pub fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Plan {
         };
     }
     let cluster_name = &o.backup.spec.cluster_name;
-    // Any instance's configuration names the repository; the primary's is
-    // the one certain to be there.
-    let instance = o
-        .cluster
-        .filter(|c| c.metadata.deletion_timestamp.is_none())
-        .and_then(|c| c.status.as_ref()?.primary.clone());
-    let Some(instance) = instance else {
+    let Some(instance) = crate::backup::repository_instance(o.cluster) else {
         return Plan {
             actions: vec![Action::WriteStatus(unchanged(format!(
                 "cannot expire backup {label}: cluster {cluster_name} has no primary to reach its repository through"
@@ -131,12 +134,7 @@ pub fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Plan {
 
 fn expiring(o: &Observed<'_>, status: PgbackupStatus, label: &str, now: jiff::Timestamp) -> Plan {
     let handled = o.backup.spec.expire_requested.clone();
-    let back = |message: String| PgbackupStatus {
-        phase: BackupPhase::Succeeded,
-        message: Some(message),
-        expire_handled: handled.clone(),
-        ..status.clone()
-    };
+    let back = |message: String| answered(&status, handled.clone(), message);
     match &o.job {
         None => Plan {
             actions: vec![Action::WriteStatus(back(

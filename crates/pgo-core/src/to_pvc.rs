@@ -10,14 +10,10 @@ use crate::job::{JobSpec, JobState, JobWork};
 use crate::names;
 use crate::restore::Order;
 use pgo_api::cluster::StorageSpec;
-use pgo_api::task::{RESTORE_TO_PVC, VOLUME};
+use pgo_api::task::{FAILED, RESTORE_TO_PVC, RUNNING, SUCCEEDED, VOLUME};
 use pgo_api::{Pgcluster, Pgtask, PgtaskSpec, PgtaskStatus, labels};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-pub const RUNNING: &str = "Running";
-pub const SUCCEEDED: &str = "Succeeded";
-pub const FAILED: &str = "Failed";
 
 /// The task: restore `source`'s repository into `volume`.
 pub fn task(source: &str, volume: &str, order: &Order) -> Pgtask {
@@ -38,17 +34,8 @@ pub fn task(source: &str, volume: &str, order: &Order) -> Pgtask {
     t
 }
 
-/// The volume a restore-to-pvc task restores into.
-pub fn volume_of(t: &Pgtask) -> Option<&str> {
-    (t.spec.task_type == RESTORE_TO_PVC)
-        .then(|| t.spec.parameters.get(VOLUME).map(String::as_str))
-        .flatten()
-}
-
 pub fn finished(t: &Pgtask) -> bool {
-    t.status
-        .as_ref()
-        .is_some_and(|s| s.phase == SUCCEEDED || s.phase == FAILED)
+    t.status.as_ref().is_some_and(PgtaskStatus::finished)
 }
 
 /// What a pass sees.
@@ -138,13 +125,7 @@ pub fn plan(o: &Observed<'_>, now: jiff::Timestamp) -> Plan {
     if volume.is_empty() {
         return failed(format!("task {name} names no volume"), vec![]);
     }
-    // Any instance's configuration names the repository; the primary's is
-    // the one certain to be there.
-    let Some(primary) = o
-        .source
-        .filter(|c| c.metadata.deletion_timestamp.is_none())
-        .and_then(|c| c.status.as_ref()?.primary.clone())
-    else {
+    let Some(primary) = crate::backup::repository_instance(o.source) else {
         return failed(
             format!("cluster {source} has no primary to reach its repository through"),
             vec![],
@@ -349,6 +330,5 @@ mod tests {
             Some("2026-01-01T00:00:00Z")
         );
         assert_eq!(options, &["--set=L"]);
-        assert_eq!(volume_of(&with_phase("")), Some("restored"));
     }
 }

@@ -40,40 +40,19 @@ pub async fn restore(
     r: &pgo_api::instance::InstanceRestore,
     run_as: &RunAs,
 ) -> Result<(), String> {
-    let volume = &config.volume_dir;
-    std::fs::create_dir_all(volume).map_err(|e| format!("cannot create {}: {e}", volume.display()))?;
-    run_as.own(volume, 0o700)?;
-    let scratch = volume.join("pgdata.restore");
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).map_err(|e| format!("cannot clear {}: {e}", scratch.display()))?;
-    }
+    let scratch = scratch(config, run_as, "pgdata.restore")?;
     std::fs::create_dir(&scratch).map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
     run_as.own(&scratch, 0o700)?;
     crate::backrest::restore(config, r, run_as, &scratch, false).await?;
-    for marker in [SETUP_PENDING, RESTORE_PENDING] {
-        std::fs::write(volume.join(marker), b"")
-            .map_err(|e| format!("cannot mark {}: {e}", volume.display()))?;
-    }
-    sync_filesystem(volume).await?;
-    std::fs::rename(&scratch, config.pgdata())
-        .map_err(|e| format!("cannot move the restored data directory into place: {e}"))?;
-    sync_filesystem(volume).await
+    into_place(config, &scratch, &[SETUP_PENDING, RESTORE_PENDING], "restored").await
 }
 
 /// A new data directory copied from a pg_basebackup copy, then set up
 /// (passwords from this cluster's secrets) as after initdb.
 pub async fn from_copy(config: &InstanceConfig, source: &Path, run_as: &RunAs) -> Result<(), String> {
-    let volume = &config.volume_dir;
-    std::fs::create_dir_all(volume).map_err(|e| format!("cannot create {}: {e}", volume.display()))?;
-    run_as.own(volume, 0o700)?;
-    let scratch = volume.join("pgdata.copy");
+    let scratch = scratch(config, run_as, "pgdata.copy")?;
     crate::copies::seed(config, source, run_as, &scratch).await?;
-    std::fs::write(volume.join(SETUP_PENDING), b"")
-        .map_err(|e| format!("cannot mark {}: {e}", volume.display()))?;
-    sync_filesystem(volume).await?;
-    std::fs::rename(&scratch, config.pgdata())
-        .map_err(|e| format!("cannot move the copied data directory into place: {e}"))?;
-    sync_filesystem(volume).await
+    into_place(config, &scratch, &[SETUP_PENDING], "copied").await
 }
 
 /// The marker of a restore in place done, named after its id.
@@ -132,12 +111,7 @@ pub async fn finish_restore(config: &InstanceConfig, client: &tokio_postgres::Cl
 /// interrupted initdb never leaves a half-made data directory behind.
 pub async fn initdb(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> Result<(), String> {
     let volume = &config.volume_dir;
-    std::fs::create_dir_all(volume).map_err(|e| format!("cannot create {}: {e}", volume.display()))?;
-    run_as.own(volume, 0o700)?;
-    let scratch = volume.join("pgdata.initdb");
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).map_err(|e| format!("cannot clear {}: {e}", scratch.display()))?;
-    }
+    let scratch = scratch(config, run_as, "pgdata.initdb")?;
     let superuser = read_secret(&config.superuser_secret, "username")?;
     let password = read_secret(&config.superuser_secret, "password")?;
     let pwfile = volume.join(".pwfile");
@@ -175,12 +149,41 @@ pub async fn initdb(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> Resu
         "\n# Settings pgo manages; they win over the above.\ninclude_if_exists = '{PGO_CONF}'\n"
     ));
     run_as.write(&conf, &text)?;
-    std::fs::write(volume.join(SETUP_PENDING), b"")
-        .map_err(|e| format!("cannot mark {}: {e}", volume.display()))?;
+    into_place(config, &scratch, &[SETUP_PENDING], "new").await
+}
+
+/// The volume made and given to PostgreSQL's user, and `name` in it
+/// cleared: where a new data directory is made before it takes the real
+/// name.
+fn scratch(config: &InstanceConfig, run_as: &RunAs, name: &str) -> Result<PathBuf, String> {
+    let volume = &config.volume_dir;
+    std::fs::create_dir_all(volume).map_err(|e| format!("cannot create {}: {e}", volume.display()))?;
+    run_as.own(volume, 0o700)?;
+    let scratch = volume.join(name);
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).map_err(|e| format!("cannot clear {}: {e}", scratch.display()))?;
+    }
+    Ok(scratch)
+}
+
+/// Marks on the volume what the first start must do (`markers`), then
+/// makes the data directory in `scratch` durable and renames it into
+/// place: only a complete, durable data directory ever takes the real
+/// name. `what` names it in an error.
+async fn into_place(
+    config: &InstanceConfig,
+    scratch: &Path,
+    markers: &[&str],
+    what: &str,
+) -> Result<(), String> {
+    let volume = &config.volume_dir;
+    for marker in markers {
+        std::fs::write(volume.join(marker), b"")
+            .map_err(|e| format!("cannot mark {}: {e}", volume.display()))?;
+    }
     sync_filesystem(volume).await?;
-    // Only a complete, durable data directory ever takes the real name.
-    std::fs::rename(&scratch, config.pgdata())
-        .map_err(|e| format!("cannot move the new data directory into place: {e}"))?;
+    std::fs::rename(scratch, config.pgdata())
+        .map_err(|e| format!("cannot move the {what} data directory into place: {e}"))?;
     sync_filesystem(volume).await
 }
 
@@ -215,12 +218,7 @@ pub async fn basebackup(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> 
         .as_ref()
         .ok_or("a replica needs a primary to copy from")?;
     let volume = &config.volume_dir;
-    std::fs::create_dir_all(volume).map_err(|e| format!("cannot create {}: {e}", volume.display()))?;
-    run_as.own(volume, 0o700)?;
-    let scratch = volume.join("pgdata.basebackup");
-    if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).map_err(|e| format!("cannot clear {}: {e}", scratch.display()))?;
-    }
+    let scratch = scratch(config, run_as, "pgdata.basebackup")?;
     let passfile = write_passfile(config, run_as)?;
     let user = read_secret(&config.replication_secret, "username")?;
     let run = |create_slot: bool| {
@@ -272,10 +270,7 @@ pub async fn basebackup(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> 
             tail(&output.stderr)
         ));
     }
-    sync_filesystem(volume).await?;
-    std::fs::rename(&scratch, config.pgdata())
-        .map_err(|e| format!("cannot move the copied data directory into place: {e}"))?;
-    sync_filesystem(volume).await
+    into_place(config, &scratch, &[], "copied").await
 }
 
 /// The last lines of a command's error output, on one line.

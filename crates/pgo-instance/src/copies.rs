@@ -156,8 +156,8 @@ pub async fn take(from: &Source<'_>, volume: &Path, path: &str) -> Result<String
 }
 
 /// A new data directory copied from `source` (a whole pg_basebackup copy),
-/// into `scratch` first and renamed into place once whole, as after
-/// initdb. PostgreSQL then replays the WAL the copy carries and starts.
+/// into `scratch` (absent), which the bootstrap renames into place once
+/// whole. PostgreSQL then replays the WAL the copy carries and starts.
 pub async fn seed(
     config: &InstanceConfig,
     source: &Path,
@@ -169,9 +169,6 @@ pub async fn seed(
             "{} is not a copy of a data directory (no PG_VERSION)",
             source.display()
         ));
-    }
-    if scratch.exists() {
-        std::fs::remove_dir_all(scratch).map_err(|e| format!("cannot clear {}: {e}", scratch.display()))?;
     }
     // cp as PostgreSQL's user: the copy's files are its, and stay so.
     let mut cmd = tokio::process::Command::new("cp");

@@ -701,19 +701,19 @@ async fn a_volume_grows_when_the_cluster_asks_for_more_and_never_shrinks() {
     );
 }
 
-#[tokio::test]
-async fn a_backup_of_a_cluster_without_a_repository_fails_saying_so() {
-    let w = World::new();
-    w.create(request("db")).await;
-    w.until("db", ready_with(0)).await;
+/// A backup of cluster `db` of `backup_type`, made by hand (kubectl) and
+/// given one turn of the backup controller: its status then.
+async fn one_backup_turn(
+    w: &World,
+    backup_type: pgo_api::backup::BackupType,
+) -> pgo_api::backup::PgbackupStatus {
     let backups = Api::<pgo_api::Pgbackup>::new(w.ctx.store.clone());
-    // Made by hand (kubectl): the apiserver makes none for such a cluster.
-    let by_hand = w.api.log().len();
     backups
         .create(&pgo_api::Pgbackup::new(
             "db-backup-1",
             pgo_api::PgbackupSpec {
                 cluster_name: "db".into(),
+                backup_type,
                 ..Default::default()
             },
         ))
@@ -722,7 +722,17 @@ async fn a_backup_of_a_cluster_without_a_repository_fails_saying_so() {
     pgo_operator::backup::controller::reconcile(&w.ctx, "db-backup-1")
         .await
         .unwrap();
-    let status = backups.get("db-backup-1").await.unwrap().status.unwrap();
+    backups.get("db-backup-1").await.unwrap().status.unwrap()
+}
+
+#[tokio::test]
+async fn a_backup_of_a_cluster_without_a_repository_fails_saying_so() {
+    let w = World::new();
+    w.create(request("db")).await;
+    w.until("db", ready_with(0)).await;
+    // Made by hand (kubectl): the apiserver makes none for such a cluster.
+    let by_hand = w.api.log().len();
+    let status = one_backup_turn(&w, pgo_api::backup::BackupType::Pgbackrest).await;
     assert_eq!(status.phase, pgo_api::backup::BackupPhase::Failed);
     let message = status.message.unwrap();
     assert!(message.contains("does not use pgBackRest"), "{message}");
@@ -738,22 +748,7 @@ async fn a_copy_whose_job_template_does_not_render_fails_naming_the_file() {
     let w = World::with_templates(pgo_kube::Templates::with_overrides(dir.path()).unwrap());
     w.create(request("db")).await;
     w.until("db", ready_with(0)).await;
-    let backups = Api::<pgo_api::Pgbackup>::new(w.ctx.store.clone());
-    backups
-        .create(&pgo_api::Pgbackup::new(
-            "db-backup-1",
-            pgo_api::PgbackupSpec {
-                cluster_name: "db".into(),
-                backup_type: pgo_api::backup::BackupType::Pgbasebackup,
-                ..Default::default()
-            },
-        ))
-        .await
-        .unwrap();
-    pgo_operator::backup::controller::reconcile(&w.ctx, "db-backup-1")
-        .await
-        .unwrap();
-    let status = backups.get("db-backup-1").await.unwrap().status.unwrap();
+    let status = one_backup_turn(&w, pgo_api::backup::BackupType::Pgbasebackup).await;
     assert_eq!(status.phase, pgo_api::backup::BackupPhase::Failed, "{status:?}");
     let message = status.message.unwrap();
     assert!(message.contains("backup-job.json"), "{message}");

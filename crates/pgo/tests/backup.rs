@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::Value;
-use support::{Server, backrest_server, connect, member, password, service_port};
+use support::{Server, app_client, backrest_server, connect, count_rows, member, password, until_count};
 
 fn backups(server: &Server, cluster: &str) -> Value {
     serde_json::from_str(&server.pgo_ok(&["show", "backup", cluster, "-o", "json"])).unwrap()
@@ -62,10 +62,7 @@ async fn wal_is_archived_and_backups_are_taken_kept_and_expired() {
     assert!(shown.contains("archive: pgBackRest, "), "{shown}");
     assert!(!shown.contains("FAILING"), "{shown}");
 
-    let pw = password(&view, "testuser");
-    let db = connect(service_port(&view, "bk"), "testuser", &pw, "userdb")
-        .await
-        .unwrap();
+    let db = app_client(&server, "bk", "bk").await;
     db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 50000)")
         .await
         .unwrap();
@@ -353,9 +350,7 @@ async fn a_pg_basebackup_copy_starts_a_new_cluster_as_3_4_did() {
     server.pgo_ok(&["create", "cluster", "bb", "--pgbackrest=false"]);
     let view = server.show_json("bb");
     let pw = password(&view, "testuser");
-    let db = connect(service_port(&view, "bb"), "testuser", &pw, "userdb")
-        .await
-        .unwrap();
+    let db = app_client(&server, "bb", "bb").await;
     db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 1000)")
         .await
         .unwrap();
@@ -449,15 +444,12 @@ async fn a_pg_basebackup_copy_starts_a_new_cluster_as_3_4_did() {
         pw,
         "the copy's users keep their passwords"
     );
-    let copied = connect(service_port(&copy_view, "bbcopy"), "testuser", &pw, "userdb")
-        .await
-        .unwrap();
-    let n: i64 = copied
-        .query_one("SELECT count(*) FROM t", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(n, 1000, "exactly the rows of the moment the copy was taken");
+    let copied = app_client(&server, "bbcopy", "bbcopy").await;
+    assert_eq!(
+        count_rows(&copied).await,
+        1000,
+        "exactly the rows of the moment the copy was taken"
+    );
     copied.batch_execute("INSERT INTO t VALUES (0)").await.unwrap();
 
     // The copy stays with its cluster's backups: deleting the cluster's
@@ -498,9 +490,7 @@ async fn a_copy_taken_from_a_replica_starts_a_new_cluster_too() {
     ]);
     let view = server.show_json("sb");
     let pw = password(&view, "testuser");
-    let db = connect(service_port(&view, "sb"), "testuser", &pw, "userdb")
-        .await
-        .unwrap();
+    let db = app_client(&server, "sb", "sb").await;
     db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 500)")
         .await
         .unwrap();
@@ -508,18 +498,7 @@ async fn a_copy_taken_from_a_replica_starts_a_new_cluster_too() {
     // The replica has the rows before the copy is taken from it.
     let replica_port = member(&view, &replica)["port"].as_u64().unwrap() as u16;
     let follower = connect(replica_port, "testuser", &pw, "userdb").await.unwrap();
-    let mut seen = 0;
-    for _ in 0..300 {
-        seen = follower
-            .query_one("SELECT count(*) FROM t", &[])
-            .await
-            .map_or(0, |r| r.get::<_, i64>(0));
-        if seen == 500 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(seen, 500, "the rows on the replica");
+    assert_eq!(until_count(&follower, 500).await, 500, "the rows on the replica");
     server.pgo_ok(&["backup", "sb", "--backup-type=pgbasebackup", "--backup-standby"]);
     let list = backups(&server, "sb");
     let copy = &list["backups"][0];
@@ -533,16 +512,8 @@ async fn a_copy_taken_from_a_replica_starts_a_new_cluster_too() {
         &format!("--backup-path={path}"),
         "--secret-from=sb",
     ]);
-    let copy_view = server.show_json("sbcopy");
-    let copied = connect(service_port(&copy_view, "sbcopy"), "testuser", &pw, "userdb")
-        .await
-        .unwrap();
-    let n: i64 = copied
-        .query_one("SELECT count(*) FROM t", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(n, 500);
+    let copied = app_client(&server, "sbcopy", "sbcopy").await;
+    assert_eq!(count_rows(&copied).await, 500);
     // A primary, not a standby: it takes writes.
     copied.batch_execute("INSERT INTO t VALUES (0)").await.unwrap();
 }

@@ -5,29 +5,13 @@
 
 mod support;
 
-use support::{Server, backrest_server, connect, members, password, service_port};
-
-async fn client(server: &Server, cluster: &str, service: &str) -> tokio_postgres::Client {
-    let view = server.show_json(cluster);
-    connect(
-        service_port(&view, service),
-        "testuser",
-        &password(&view, "testuser"),
-        "userdb",
-    )
-    .await
-    .unwrap()
-}
-
-async fn count(c: &tokio_postgres::Client) -> i64 {
-    c.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0)
-}
+use support::{Server, app_client, backrest_server, connect, count_rows, members, password, until_count};
 
 /// Rows 1-100, a backup, rows 101-200, a moment (returned, as psql writes
 /// it), rows 201-300, and the last segment archived: a restore to the
 /// moment has exactly rows 1-200.
 async fn rows_around_a_moment(server: &Server, cluster: &str) -> String {
-    let db = client(server, cluster, cluster).await;
+    let db = app_client(server, cluster, cluster).await;
     db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
         .await
         .unwrap();
@@ -80,19 +64,6 @@ async fn archive_the_last_segment(server: &Server, cluster: &str) -> String {
     segment
 }
 
-/// Waits until `c` sees `rows` rows in t.
-async fn until_count(c: &tokio_postgres::Client, rows: i64) -> i64 {
-    let mut seen = 0;
-    for _ in 0..100 {
-        seen = count(c).await;
-        if seen == rows {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    seen
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_restored_to_a_moment_has_exactly_the_rows_committed_before_it() {
     let server = backrest_server("");
@@ -109,8 +80,12 @@ async fn a_cluster_restored_to_a_moment_has_exactly_the_rows_committed_before_it
         "--replica-count=1",
     ]);
     assert!(out.contains("created cluster dst"), "{out}");
-    let restored = client(&server, "dst", "dst").await;
-    assert_eq!(count(&restored).await, 200, "the rows committed before {target}");
+    let restored = app_client(&server, "dst", "dst").await;
+    assert_eq!(
+        count_rows(&restored).await,
+        200,
+        "the rows committed before {target}"
+    );
     let max: i32 = restored
         .query_one("SELECT max(id) FROM t", &[])
         .await
@@ -138,7 +113,10 @@ async fn a_cluster_restored_to_a_moment_has_exactly_the_rows_committed_before_it
 
     // No target: every archived segment, rows 1-300.
     server.pgo_ok(&["create", "cluster", "whole", "--restore-from=src"]);
-    assert_eq!(count(&client(&server, "whole", "whole").await).await, 300);
+    assert_eq!(
+        count_rows(&app_client(&server, "whole", "whole").await).await,
+        300
+    );
 }
 
 #[test]
@@ -148,58 +126,44 @@ fn a_restore_the_repository_cannot_serve_is_refused_and_nothing_is_made() {
     let err = server.pgo_err(&["create", "cluster", "early", "--restore-from=src"]);
     assert!(err.contains("no backup of cluster src"), "{err}");
     server.pgo_ok(&["backup", "src"]);
-    let err = server.pgo_err(&[
-        "create",
-        "cluster",
-        "early",
-        "--restore-from=src",
-        "--pitr-target=2000-01-01 00:00:00+00",
-    ]);
-    assert!(
-        err.contains("before the end of the first backup") && err.contains("a restore can reach"),
-        "{err}"
-    );
-    let err = server.pgo_err(&[
-        "create",
-        "cluster",
-        "late",
-        "--restore-from=src",
-        "--pitr-target=2999-01-01 00:00:00+00",
-    ]);
-    assert!(err.contains("past the last WAL src archived"), "{err}");
-    let err = server.pgo_err(&[
-        "create",
-        "cluster",
-        "odd",
-        "--restore-from=src",
-        "--pitr-target=yesterday",
-    ]);
-    assert!(err.contains("a moment with its time zone"), "{err}");
-    let err = server.pgo_err(&[
-        "create",
-        "cluster",
-        "lsn",
-        "--restore-from=src",
-        "--pitr-type=lsn",
-        "--pitr-target=x",
-    ]);
-    assert!(err.contains("a WAL position"), "{err}");
-    let err = server.pgo_err(&[
-        "create",
-        "cluster",
-        "opt",
-        "--restore-from=src",
-        "--backup-opts=--repo1-path=/",
-    ]);
-    assert!(
-        err.contains("is not an option pgo passes to pgbackrest restore"),
-        "{err}"
-    );
-    let err = server.pgo_err(&["create", "cluster", "none", "--restore-from=nosuch"]);
-    assert!(
-        err.contains("cluster nosuch has no pgBackRest repository"),
-        "{err}"
-    );
+    // (the cluster asked for, its flags, what the refusal says)
+    let cases: [(&str, &[&str], &[&str]); 6] = [
+        (
+            "early",
+            &["--restore-from=src", "--pitr-target=2000-01-01 00:00:00+00"],
+            &["before the end of the first backup", "a restore can reach"],
+        ),
+        (
+            "late",
+            &["--restore-from=src", "--pitr-target=2999-01-01 00:00:00+00"],
+            &["past the last WAL src archived"],
+        ),
+        (
+            "odd",
+            &["--restore-from=src", "--pitr-target=yesterday"],
+            &["a moment with its time zone"],
+        ),
+        (
+            "lsn",
+            &["--restore-from=src", "--pitr-type=lsn", "--pitr-target=x"],
+            &["a WAL position"],
+        ),
+        (
+            "opt",
+            &["--restore-from=src", "--backup-opts=--repo1-path=/"],
+            &["is not an option pgo passes to pgbackrest restore"],
+        ),
+        (
+            "none",
+            &["--restore-from=nosuch"],
+            &["cluster nosuch has no pgBackRest repository"],
+        ),
+    ];
+    for (name, flags, said) in cases {
+        let args: Vec<&str> = ["create", "cluster", name].iter().chain(flags).copied().collect();
+        let err = server.pgo_err(&args);
+        assert!(said.iter().all(|s| err.contains(s)), "{name}: {err}");
+    }
     for name in ["early", "late", "odd", "lsn", "opt", "none"] {
         assert!(
             server.pgo(&["show", "cluster", name]).status.code() != Some(0),
@@ -212,7 +176,7 @@ fn a_restore_the_repository_cannot_serve_is_refused_and_nothing_is_made() {
 async fn a_restore_reaches_a_moment_after_a_failover_on_the_new_timeline() {
     let server = backrest_server("");
     server.pgo_ok(&["create", "cluster", "tl", "--replica-count=1"]);
-    let db = client(&server, "tl", "tl").await;
+    let db = app_client(&server, "tl", "tl").await;
     db.batch_execute("CREATE TABLE t (id int); INSERT INTO t SELECT generate_series(1, 100)")
         .await
         .unwrap();
@@ -228,7 +192,7 @@ async fn a_restore_reaches_a_moment_after_a_failover_on_the_new_timeline() {
             && support::targets(&v, "tl") == [replica.clone()]
     });
     // Timeline 2: these rows exist only on the promoted replica's WAL.
-    let db = client(&server, "tl", "tl").await;
+    let db = app_client(&server, "tl", "tl").await;
     db.batch_execute("INSERT INTO t SELECT generate_series(101, 150)")
         .await
         .unwrap();
@@ -245,9 +209,9 @@ async fn a_restore_reaches_a_moment_after_a_failover_on_the_new_timeline() {
         "--restore-from=tl",
         &format!("--pitr-target={target}"),
     ]);
-    let restored = client(&server, "back", "back").await;
+    let restored = app_client(&server, "back", "back").await;
     assert_eq!(
-        count(&restored).await,
+        count_rows(&restored).await,
         150,
         "rows from both timelines, up to {target}"
     );
@@ -264,7 +228,7 @@ async fn a_cluster_restored_in_place_goes_back_to_the_moment_and_makes_its_repli
     let server = backrest_server("");
     server.pgo_ok(&["create", "cluster", "ip", "--replica-count=1"]);
     let target = rows_around_a_moment(&server, "ip").await;
-    let db = client(&server, "ip", "ip").await;
+    let db = app_client(&server, "ip", "ip").await;
 
     // A target the repository cannot reach stops nothing.
     let err = server.pgo_err(&[
@@ -275,15 +239,19 @@ async fn a_cluster_restored_in_place_goes_back_to_the_moment_and_makes_its_repli
     ]);
     assert!(err.contains("a restore can reach"), "{err}");
     assert_eq!(server.show_json("ip")["phase"], "Ready");
-    assert_eq!(count(&db).await, 300, "the refused restore changed nothing");
+    assert_eq!(count_rows(&db).await, 300, "the refused restore changed nothing");
 
     let old_replica = members(&server.show_json("ip"), "Replica")[0].clone();
     let out = server.pgo_ok(&["restore", "ip", &format!("--pitr-target={target}"), "--no-prompt"]);
     assert!(out.contains("restored cluster ip"), "{out}");
     let view = server.show_json("ip");
     assert_eq!(view["restores"].as_array().unwrap().len(), 1, "{view}");
-    let restored = client(&server, "ip", "ip").await;
-    assert_eq!(count(&restored).await, 200, "the rows committed before {target}");
+    let restored = app_client(&server, "ip", "ip").await;
+    assert_eq!(
+        count_rows(&restored).await,
+        200,
+        "the rows committed before {target}"
+    );
     // A new replica, copied from the restored primary, follows it.
     let replica = members(&view, "Replica")[0].clone();
     assert_ne!(replica, old_replica, "the replica is made again");
@@ -360,7 +328,7 @@ async fn a_restore_in_place_finishes_after_the_server_is_killed_during_it() {
         let v = server.show_json("kr");
         v["phase"] == "Ready" && v["restores"].as_array().is_some_and(|r| r.len() == 1)
     });
-    assert_eq!(count(&client(&server, "kr", "kr").await).await, 200);
+    assert_eq!(count_rows(&app_client(&server, "kr", "kr").await).await, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,7 +363,7 @@ async fn a_restore_to_a_new_volume_leaves_the_cluster_as_it_is_and_a_cluster_sta
     );
     // The cluster went on: same postmaster, every row.
     assert_eq!(server.postmaster_pid("live"), primary_pid);
-    assert_eq!(count(&client(&server, "live", "live").await).await, 300);
+    assert_eq!(count_rows(&app_client(&server, "live", "live").await).await, 300);
     let e = server.pgo_err(&["restore", "live", "--to-pvc=restored"]);
     assert!(e.contains("volume restored exists"), "{e}");
 
@@ -403,8 +371,12 @@ async fn a_restore_to_a_new_volume_leaves_the_cluster_as_it_is_and_a_cluster_sta
     let e = server.pgo_err(&["create", "cluster", "restored"]);
     assert!(e.contains("--secret-from=live"), "{e}");
     server.pgo_ok(&["create", "cluster", "restored", "--secret-from=live"]);
-    let restored = client(&server, "restored", "restored").await;
-    assert_eq!(count(&restored).await, 200, "the rows committed before {target}");
+    let restored = app_client(&server, "restored", "restored").await;
+    assert_eq!(
+        count_rows(&restored).await,
+        200,
+        "the rows committed before {target}"
+    );
     restored
         .batch_execute("INSERT INTO t VALUES (1000)")
         .await

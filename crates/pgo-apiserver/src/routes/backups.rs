@@ -312,11 +312,7 @@ pub async fn check_target(
     what: &str,
 ) -> Result<(), ApiError> {
     let repo = names::backrest_repo_volume(source);
-    let volumes = state
-        .platform
-        .volumes()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let volumes = state.platform.volumes().await?;
     if !volumes.iter().any(|v| v.name == repo && v.cluster == source) {
         return Err(ApiError::NotFound(format!(
             "{what}: cluster {source} has no pgBackRest repository (no volume {repo})"

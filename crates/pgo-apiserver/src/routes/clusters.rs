@@ -36,11 +36,7 @@ pub async fn create(
     )
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if let Some(node) = &spec.node_name {
-        let nodes = state
-            .platform
-            .nodes()
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let nodes = state.platform.nodes().await?;
         if !nodes.contains(node) {
             return Err(ApiError::NotFound(format!(
                 "node {node:?} not found (nodes: {})",
@@ -91,11 +87,7 @@ async fn restorable(state: &AppState, from: &pgo_api::cluster::RestoreFrom) -> R
 /// copied database keeps them.
 async fn passwords_kept(state: &AppState, source: &str, what: &str) -> Result<(), ApiError> {
     let superuser = names::secret(source, names::SUPERUSER);
-    let found = state
-        .platform
-        .read_secret(&superuser)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let found = state.platform.read_secret(&superuser).await?;
     if found.is_none() {
         return Err(ApiError::BadRequest(format!(
             "{what}: the passwords of cluster {source}'s users are not there (never made, or deleted with its data), and the database made from it keeps them"
@@ -123,18 +115,14 @@ async fn restored_volume_fits(
     else {
         return Ok(());
     };
-    let volumes = state
-        .platform
-        .volumes()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let volumes = state.platform.volumes().await?;
     if !volumes.iter().any(|v| v.name == volume) {
         // Restored once, and removed since: a record of the past.
         return Ok(());
     }
     let source = &task.spec.cluster_name;
     let phase = task.status.as_ref().map_or("Pending", |s| s.phase.as_str());
-    if phase != pgo_core::to_pvc::SUCCEEDED {
+    if phase != pgo_api::task::SUCCEEDED {
         return Err(ApiError::Conflict(format!(
             "volume {volume}: the restore of cluster {source} into it is {phase}; see 'pgo status'"
         )));
@@ -177,11 +165,7 @@ async fn copy_exists(state: &AppState, copy: &pgo_api::cluster::CopyFrom) -> Res
 /// A volume named by `pvcName` must not be another cluster's: adopting it
 /// would take over that cluster's running PostgreSQL.
 async fn volume_is_free(state: &AppState, cluster: &str, pvc: &str) -> Result<(), ApiError> {
-    let volumes = state
-        .platform
-        .volumes()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let volumes = state.platform.volumes().await?;
     if let Some(v) = volumes.iter().find(|v| v.name == pvc && v.cluster != cluster) {
         return Err(ApiError::Conflict(format!(
             "volume {pvc} belongs to cluster {}; a cluster can only use a volume of its own",
@@ -240,12 +224,7 @@ pub async fn show(
             cluster.spec.user.as_str(),
         ] {
             let secret = names::secret(&name, user);
-            if let Some(c) = state
-                .platform
-                .read_secret(&secret)
-                .await
-                .map_err(|e| ApiError::Internal(e.to_string()))?
-            {
+            if let Some(c) = state.platform.read_secret(&secret).await? {
                 secrets.push(SecretView {
                     username: c.username,
                     password: c.password,

@@ -48,8 +48,7 @@ pub async fn test(
     let creds = state
         .platform
         .read_secret(&names::secret(&name, &c.spec.user))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .await?
         .ok_or_else(|| ApiError::Conflict(format!("cluster {name} has no credentials yet")))?;
     let status = c.status.unwrap_or_default();
     let mut targets: Vec<(String, &'static str, String, u16)> = status
@@ -104,12 +103,7 @@ pub async fn df(
     let mut volumes = Vec::new();
     for m in &status.members {
         let volume = names::volume_of(&name, c.spec.pvc_name.as_deref(), &m.name);
-        if let Some(mut usage) = state
-            .platform
-            .volume_usage(&volume)
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?
-        {
+        if let Some(mut usage) = state.platform.volume_usage(&volume).await? {
             usage.instance = m.name.clone();
             volumes.push(usage);
         }

@@ -41,11 +41,7 @@ pub async fn list(
             "name a cluster, a volume, or all: /pvcs?name=NAME".into(),
         ));
     }
-    let volumes = state
-        .platform
-        .volumes()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let volumes = state.platform.volumes().await?;
     let mut chosen: Vec<_> = volumes
         .into_iter()
         .filter(|v| q.name == "all" || v.cluster == q.name || v.name == q.name)

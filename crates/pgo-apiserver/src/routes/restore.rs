@@ -98,11 +98,7 @@ async fn to_pvc(
 ) -> Result<(StatusCode, Json<RestoreResponse>), ApiError> {
     // The volume is the data of the cluster that will start on it.
     validate::cluster_name(volume).map_err(|e| ApiError::BadRequest(format!("--to-pvc: {e}")))?;
-    let volumes = state
-        .platform
-        .volumes()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let volumes = state.platform.volumes().await?;
     if let Some(v) = volumes.iter().find(|v| v.name == volume) {
         return Err(ApiError::Conflict(format!(
             "--to-pvc: volume {volume} exists (cluster {}); name a new one",

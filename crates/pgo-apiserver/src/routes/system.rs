@@ -43,10 +43,9 @@ pub async fn status(
 ) -> Result<Json<StatusResponse>, ApiError> {
     caller.require(Permission::Status)?;
     let (clusters, _) = Api::<Pgcluster>::new(state.store.clone()).list().await?;
-    let platform_err = |e: pgo_platform::PlatformError| ApiError::Internal(e.to_string());
     let mut out = StatusResponse {
         platform: state.platform.name().to_string(),
-        nodes: state.platform.nodes().await.map_err(platform_err)?,
+        nodes: state.platform.nodes().await?,
         clusters: clusters.len(),
         ..Default::default()
     };
@@ -77,8 +76,7 @@ pub async fn status(
     out.volumes = state
         .platform
         .volumes()
-        .await
-        .map_err(platform_err)?
+        .await?
         .into_iter()
         .map(|v| VolumeView {
             name: v.name,
@@ -93,7 +91,7 @@ pub async fn status(
         .filter(|t| t.spec.task_type != pgo_api::task::FAILOVER)
     {
         let view = task_view(t);
-        if view.phase == "Failed" {
+        if view.phase == pgo_api::task::FAILED {
             let why = view.message.as_deref().unwrap_or("no reason given");
             out.not_ready.push(format!("task {} failed: {why}", view.name));
         }

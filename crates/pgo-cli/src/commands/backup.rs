@@ -5,7 +5,7 @@ use crate::CliError;
 use crate::args::{Backup, Format};
 use crate::client::Client;
 use crate::output::{self, say, sayln, table};
-use crate::progress::Progress;
+use crate::wait::{self, Look};
 use pgo_api::backup::BackupPhase;
 use pgo_api::rest::{BackupView, BackupsResponse, CreateBackupRequest, ExpireResponse};
 use std::process::ExitCode;
@@ -36,54 +36,50 @@ pub async fn run(client: &Client, args: &Backup) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::SUCCESS);
     }
     let deadline = started + Duration::from_secs(args.timeout);
-    let mut progress = Progress::new();
-    loop {
-        let Some(b) = client.get_opt::<BackupView>(&backup_path(&created.name)).await? else {
-            progress.finish();
-            return Err(CliError::Api(format!("backup {} is gone", created.name)));
-        };
-        match b.status.phase {
-            BackupPhase::Succeeded | BackupPhase::Expiring => {
-                progress.finish();
-                let label = b.status.backup.as_ref().map_or("-", |r| r.label.as_str());
-                let what = if b.backup_type == "pgbasebackup" {
-                    format!("copy at {label} in volume {}-backup", b.cluster)
-                } else {
-                    format!("pgBackRest label {label}")
-                };
-                sayln!(
-                    "backup {} of cluster {} done in {:.1}s: {what}",
-                    b.name,
-                    b.cluster,
-                    started.elapsed().as_secs_f64()
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            BackupPhase::Failed | BackupPhase::Expired => {
-                progress.finish();
-                return Err(CliError::Api(format!(
+    let b = wait::until(
+        deadline,
+        WAIT_POLL,
+        async || {
+            let Some(b) = client.get_opt::<BackupView>(&backup_path(&created.name)).await? else {
+                return Ok(Look::Failed(format!("backup {} is gone", created.name)));
+            };
+            Ok(match b.status.phase {
+                BackupPhase::Succeeded | BackupPhase::Expiring => Look::Done(b),
+                BackupPhase::Failed | BackupPhase::Expired => Look::Failed(format!(
                     "backup {} of cluster {} failed: {}",
                     b.name,
                     b.cluster,
                     b.status.message.unwrap_or_else(|| "no reason given".into())
-                )));
-            }
-            BackupPhase::Pending | BackupPhase::Running => progress.update(&format!(
-                "backup {}: {} {}",
-                b.name,
-                b.status.phase,
-                b.status.message.unwrap_or_default()
-            )),
-        }
-        if Instant::now() >= deadline {
-            progress.finish();
-            return Err(CliError::Api(format!(
+                )),
+                BackupPhase::Pending | BackupPhase::Running => Look::Waiting(format!(
+                    "backup {}: {} {}",
+                    b.name,
+                    b.status.phase,
+                    b.status.message.unwrap_or_default()
+                )),
+            })
+        },
+        || {
+            format!(
                 "backup {} has not finished within {}s; it goes on: see 'pgo show backup {}'",
                 created.name, args.timeout, args.name
-            )));
-        }
-        tokio::time::sleep(WAIT_POLL).await;
-    }
+            )
+        },
+    )
+    .await?;
+    let label = b.status.backup.as_ref().map_or("-", |r| r.label.as_str());
+    let what = if b.backup_type == "pgbasebackup" {
+        format!("copy at {label} in volume {}-backup", b.cluster)
+    } else {
+        format!("pgBackRest label {label}")
+    };
+    sayln!(
+        "backup {} of cluster {} done in {:.1}s: {what}",
+        b.name,
+        b.cluster,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `pgo delete backup NAME --target=LABEL`: asks, then waits until the
@@ -116,42 +112,36 @@ pub async fn expire(
         return Ok(ExitCode::SUCCESS);
     }
     let deadline = started + Duration::from_secs(timeout);
-    let mut progress = Progress::new();
     let name = asked.backup.name;
-    loop {
-        let Some(b) = client.get_opt::<BackupView>(&backup_path(&name)).await? else {
-            progress.finish();
-            return Err(CliError::Api(format!("backup {name} is gone")));
-        };
-        match b.status.phase {
-            BackupPhase::Expired => {
-                progress.finish();
-                sayln!(
-                    "backup {label} of cluster {cluster} expired{with} in {:.1}s",
-                    started.elapsed().as_secs_f64()
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            BackupPhase::Expiring => progress.update(&format!("backup {label}: expiring")),
-            BackupPhase::Succeeded
-                if b.status.expire_handled.is_some() && b.status.expire_handled == b.expire_requested =>
-            {
-                progress.finish();
-                return Err(CliError::Api(format!(
-                    "backup {label} of cluster {cluster} was not expired: {}",
-                    b.status.message.unwrap_or_else(|| "no reason given".into())
-                )));
-            }
-            _ => progress.update(&format!("backup {label}: waiting for the operator")),
-        }
-        if Instant::now() >= deadline {
-            progress.finish();
-            return Err(CliError::Api(format!(
-                "backup {label} has not been expired within {timeout}s; see 'pgo show backup {cluster}'"
-            )));
-        }
-        tokio::time::sleep(WAIT_POLL).await;
-    }
+    wait::until(
+        deadline,
+        WAIT_POLL,
+        async || {
+            let Some(b) = client.get_opt::<BackupView>(&backup_path(&name)).await? else {
+                return Ok(Look::Failed(format!("backup {name} is gone")));
+            };
+            Ok(match b.status.phase {
+                BackupPhase::Expired => Look::Done(()),
+                BackupPhase::Expiring => Look::Waiting(format!("backup {label}: expiring")),
+                BackupPhase::Succeeded
+                    if b.status.expire_handled.is_some() && b.status.expire_handled == b.expire_requested =>
+                {
+                    Look::Failed(format!(
+                        "backup {label} of cluster {cluster} was not expired: {}",
+                        b.status.message.unwrap_or_else(|| "no reason given".into())
+                    ))
+                }
+                _ => Look::Waiting(format!("backup {label}: waiting for the operator")),
+            })
+        },
+        || format!("backup {label} has not been expired within {timeout}s; see 'pgo show backup {cluster}'"),
+    )
+    .await?;
+    sayln!(
+        "backup {label} of cluster {cluster} expired{with} in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn show(client: &Client, names: &[String], format: Format) -> Result<ExitCode, CliError> {

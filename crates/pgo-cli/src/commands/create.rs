@@ -1,10 +1,10 @@
-use super::{cluster_table, segment};
+use super::{cluster_table, replicas_ready, segment};
 use crate::CliError;
 use crate::args::CreateCluster;
 use crate::client::Client;
 use crate::output::{say, sayln};
-use crate::progress::Progress;
-use pgo_api::cluster::{ClusterPhase, MemberRole};
+use crate::wait::{self, Look};
+use pgo_api::cluster::ClusterPhase;
 use pgo_api::rest::{ClusterView, CreateClusterRequest};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -37,57 +37,49 @@ pub async fn cluster(client: &Client, args: &CreateCluster) -> Result<ExitCode, 
         return Ok(ExitCode::SUCCESS);
     }
     let deadline = started + Duration::from_secs(args.timeout);
-    let mut progress = Progress::new();
     let path = format!("/clusters/{}", segment(&args.name));
-    loop {
-        let view: ClusterView = client.get(&path).await?;
-        let replicas_ready = view
-            .members
-            .iter()
-            .filter(|m| m.role == MemberRole::Replica && m.ready)
-            .count();
-        match view.phase {
-            ClusterPhase::Ready if replicas_ready >= view.replicas as usize => {
-                progress.finish();
-                let what = match view.replicas {
-                    0 => "primary".to_string(),
-                    n => format!("primary and {n} replica{}", if n == 1 { "" } else { "s" }),
-                };
-                sayln!(
-                    "created cluster {}: {what} ready in {:.1}s",
-                    view.name,
-                    started.elapsed().as_secs_f64()
-                );
-                say!("{}", cluster_table::render(&view));
-                sayln!("  passwords: pgo show cluster {} --show-secrets", view.name);
-                return Ok(ExitCode::SUCCESS);
-            }
-            ClusterPhase::Failed => {
-                progress.finish();
-                return Err(CliError::Api(format!(
+    let view = wait::until(
+        deadline,
+        Duration::from_millis(50),
+        async || {
+            let view: ClusterView = client.get(&path).await?;
+            let ready = replicas_ready(&view);
+            Ok(match view.phase {
+                ClusterPhase::Ready if ready >= view.replicas as usize => Look::Done(view),
+                ClusterPhase::Failed => Look::Failed(format!(
                     "cluster {} failed: {}",
                     view.name,
                     view.message.unwrap_or_else(|| "no reason given".into())
-                )));
-            }
-            ClusterPhase::Ready => {
-                progress.update(&format!(
-                    "cluster {}: primary ready, {replicas_ready} of {} replicas ready",
+                )),
+                ClusterPhase::Ready => Look::Waiting(format!(
+                    "cluster {}: primary ready, {ready} of {} replicas ready",
                     view.name, view.replicas
-                ));
-            }
-            phase => {
-                let why = view.message.unwrap_or_default();
-                progress.update(&format!("cluster {} is {phase} {why}", view.name));
-            }
-        }
-        if Instant::now() >= deadline {
-            progress.finish();
-            return Err(CliError::Api(format!(
+                )),
+                phase => Look::Waiting(format!(
+                    "cluster {} is {phase} {}",
+                    view.name,
+                    view.message.unwrap_or_default()
+                )),
+            })
+        },
+        || {
+            format!(
                 "cluster {} was created but was not ready within {}s; see 'pgo show cluster {}'",
                 args.name, args.timeout, args.name
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            )
+        },
+    )
+    .await?;
+    let what = match view.replicas {
+        0 => "primary".to_string(),
+        n => format!("primary and {n} replica{}", if n == 1 { "" } else { "s" }),
+    };
+    sayln!(
+        "created cluster {}: {what} ready in {:.1}s",
+        view.name,
+        started.elapsed().as_secs_f64()
+    );
+    say!("{}", cluster_table::render(&view));
+    sayln!("  passwords: pgo show cluster {} --show-secrets", view.name);
+    Ok(ExitCode::SUCCESS)
 }

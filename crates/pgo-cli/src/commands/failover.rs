@@ -5,7 +5,7 @@ use crate::CliError;
 use crate::args::Format;
 use crate::client::Client;
 use crate::output::{self, say, sayln, table};
-use crate::progress::Progress;
+use crate::wait::{self, Look};
 use pgo_api::cluster::MemberRole;
 use pgo_api::rest::{ClusterView, FailoverRequest, FailoverView};
 use std::process::ExitCode;
@@ -79,31 +79,28 @@ pub async fn run(
         started.cluster,
         started.target
     );
-    let t0 = Instant::now();
-    let mut progress = Progress::new();
-    loop {
-        let v: ClusterView = client.get(&path).await?;
-        if v.failovers.len() > before.failovers.len() || v.failovers.last() != before.failovers.last() {
-            progress.finish();
-            if let Some(f) = v.failovers.last() {
-                if f.outcome == "succeeded" {
-                    sayln!(
-                        "{} is the primary of cluster {name} (failover took {:.1}s)",
-                        f.to,
-                        f.duration_ms as f64 / 1000.0
-                    );
-                    return Ok(ExitCode::SUCCESS);
-                }
-                return Err(CliError::Api(format!("failover to {} {}", f.to, f.outcome)));
-            }
-        }
-        if t0.elapsed() > Duration::from_secs(300) {
-            progress.finish();
-            return Err(CliError::Api(format!(
-                "the failover of {name} did not finish within 300s; see 'pgo show cluster {name}'"
-            )));
-        }
-        progress.update(&format!("failing {name} over to {target}"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let f = wait::until(
+        Instant::now() + Duration::from_secs(300),
+        Duration::from_millis(100),
+        async || {
+            let v: ClusterView = client.get(&path).await?;
+            let recorded =
+                v.failovers.len() > before.failovers.len() || v.failovers.last() != before.failovers.last();
+            Ok(match v.failovers.last() {
+                Some(f) if recorded => Look::Done(f.clone()),
+                _ => Look::Waiting(format!("failing {name} over to {target}")),
+            })
+        },
+        || format!("the failover of {name} did not finish within 300s; see 'pgo show cluster {name}'"),
+    )
+    .await?;
+    if f.outcome != "succeeded" {
+        return Err(CliError::Api(format!("failover to {} {}", f.to, f.outcome)));
     }
+    sayln!(
+        "{} is the primary of cluster {name} (failover took {:.1}s)",
+        f.to,
+        f.duration_ms as f64 / 1000.0
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -165,6 +165,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
 
 /// Path segment for a cluster name; the server refuses bad names, this only
 /// keeps the URL well formed whatever was typed.
+/// The replicas of a cluster that are ready.
+fn replicas_ready(view: &pgo_api::rest::ClusterView) -> usize {
+    view.members
+        .iter()
+        .filter(|m| m.role == pgo_api::cluster::MemberRole::Replica && m.ready)
+        .count()
+}
+
 fn segment(name: &str) -> String {
     name.bytes()
         .map(|b| match b {

@@ -1,11 +1,11 @@
 //! `pgo restore NAME`: a restore in place, asked for on a terminal.
 
-use super::{cluster_table, segment};
+use super::{cluster_table, replicas_ready, segment};
 use crate::CliError;
 use crate::client::Client;
 use crate::output::{self, say, sayln};
-use crate::progress::Progress;
-use pgo_api::cluster::{ClusterPhase, MemberRole};
+use crate::wait::{self, Look};
+use pgo_api::cluster::ClusterPhase;
 use pgo_api::rest::{ClusterView, RestoreRequest, RestoreResponse, TaskView};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -35,49 +35,39 @@ pub async fn run(
         return Ok(ExitCode::SUCCESS);
     }
     let deadline = started + Duration::from_secs(timeout);
-    let mut progress = Progress::new();
-    loop {
-        let view: ClusterView = client.get(&path).await?;
-        let restored =
-            view.restores.len() > before.restores.len() || view.restores.last() != before.restores.last();
-        let replicas_ready = view
-            .members
-            .iter()
-            .filter(|m| m.role == MemberRole::Replica && m.ready)
-            .count();
-        match view.phase {
-            ClusterPhase::Ready if restored && replicas_ready >= view.replicas as usize => {
-                progress.finish();
-                sayln!(
-                    "restored cluster {} in {:.1}s",
-                    view.name,
-                    started.elapsed().as_secs_f64()
-                );
-                say!("{}", cluster_table::render(&view));
-                return Ok(ExitCode::SUCCESS);
-            }
-            ClusterPhase::Failed => {
-                progress.finish();
-                return Err(CliError::Api(format!(
+    let view = wait::until(
+        deadline,
+        Duration::from_millis(250),
+        async || {
+            let view: ClusterView = client.get(&path).await?;
+            let restored =
+                view.restores.len() > before.restores.len() || view.restores.last() != before.restores.last();
+            Ok(match view.phase {
+                ClusterPhase::Ready if restored && replicas_ready(&view) >= view.replicas as usize => {
+                    Look::Done(view)
+                }
+                ClusterPhase::Failed => Look::Failed(format!(
                     "cluster {} failed: {}",
                     view.name,
                     view.message.unwrap_or_else(|| "no reason given".into())
-                )));
-            }
-            phase => progress.update(&format!(
-                "cluster {} is {phase} {}",
-                view.name,
-                view.message.unwrap_or_default()
-            )),
-        }
-        if Instant::now() >= deadline {
-            progress.finish();
-            return Err(CliError::Api(format!(
-                "cluster {name} was not restored within {timeout}s; see 'pgo show cluster {name}'"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+                )),
+                phase => Look::Waiting(format!(
+                    "cluster {} is {phase} {}",
+                    view.name,
+                    view.message.unwrap_or_default()
+                )),
+            })
+        },
+        || format!("cluster {name} was not restored within {timeout}s; see 'pgo show cluster {name}'"),
+    )
+    .await?;
+    sayln!(
+        "restored cluster {} in {:.1}s",
+        view.name,
+        started.elapsed().as_secs_f64()
+    );
+    say!("{}", cluster_table::render(&view));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `pgo restore NAME --to-pvc=VOL`: nothing of the cluster changes, so
@@ -98,42 +88,27 @@ pub async fn to_pvc(
         return Ok(ExitCode::SUCCESS);
     };
     let deadline = started + Duration::from_secs(timeout);
-    let mut progress = Progress::new();
-    loop {
-        let t: Option<TaskView> = client.get_opt(&format!("/tasks/{}", segment(&task))).await?;
-        match t.as_ref().map(|t| t.phase.as_str()) {
-            Some("Succeeded") => {
-                progress.finish();
-                sayln!(
-                    "done in {:.1}s: {}",
-                    started.elapsed().as_secs_f64(),
-                    t.and_then(|t| t.message).unwrap_or_default()
-                );
-                return Ok(ExitCode::SUCCESS);
-            }
-            Some("Failed") => {
-                progress.finish();
-                return Err(CliError::Api(
-                    t.and_then(|t| t.message)
-                        .unwrap_or_else(|| "the restore failed".into()),
-                ));
-            }
-            None => {
-                progress.finish();
-                return Err(CliError::Api(format!("the restore's task {task} is gone")));
-            }
-            Some(_) => progress.update(&format!(
-                "restore into {}: {}",
-                req.to_pvc.as_deref().unwrap_or_default(),
-                t.and_then(|t| t.message).unwrap_or_default()
-            )),
-        }
-        if Instant::now() >= deadline {
-            progress.finish();
-            return Err(CliError::Api(format!(
-                "the restore has not finished within {timeout}s; see 'pgo status'"
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let volume = req.to_pvc.as_deref().unwrap_or_default();
+    let message = wait::until(
+        deadline,
+        Duration::from_millis(100),
+        async || {
+            let t: Option<TaskView> = client.get_opt(&format!("/tasks/{}", segment(&task))).await?;
+            let Some(t) = t else {
+                return Ok(Look::Failed(format!("the restore's task {task} is gone")));
+            };
+            Ok(match t.phase.as_str() {
+                "Succeeded" => Look::Done(t.message.unwrap_or_default()),
+                "Failed" => Look::Failed(t.message.unwrap_or_else(|| "the restore failed".into())),
+                _ => Look::Waiting(format!(
+                    "restore into {volume}: {}",
+                    t.message.unwrap_or_default()
+                )),
+            })
+        },
+        || format!("the restore has not finished within {timeout}s; see 'pgo status'"),
+    )
+    .await?;
+    sayln!("done in {:.1}s: {message}", started.elapsed().as_secs_f64());
+    Ok(ExitCode::SUCCESS)
 }

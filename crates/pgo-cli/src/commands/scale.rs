@@ -1,13 +1,13 @@
 //! `pgo scale`, `pgo scaledown`.
 
-use super::segment;
+use super::{replicas_ready, segment};
 use crate::CliError;
 use crate::args::Format;
 use crate::client::Client;
 use crate::output::{self, sayln};
-use crate::progress::Progress;
-use pgo_api::cluster::MemberRole;
+use crate::wait::{self, Look};
 use pgo_api::rest::{ClusterView, DeleteClusterResponse, ScaleRequest, ScaledownRequest};
+use std::cell::Cell;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -27,32 +27,32 @@ pub async fn scale(
         return Ok(ExitCode::SUCCESS);
     }
     let started = Instant::now();
-    let mut progress = Progress::new();
-    loop {
-        let v: ClusterView = client.get(&path).await?;
-        let ready = v
-            .members
-            .iter()
-            .filter(|m| m.role == MemberRole::Replica && m.ready)
-            .count();
-        if ready >= v.replicas as usize {
-            progress.finish();
-            sayln!(
-                "{ready} replica(s) ready in {:.1}s",
-                started.elapsed().as_secs_f64()
-            );
-            return Ok(ExitCode::SUCCESS);
-        }
-        if started.elapsed() >= Duration::from_secs(timeout) {
-            progress.finish();
-            return Err(CliError::Api(format!(
-                "only {ready} of {} replicas were ready within {timeout}s; see 'pgo show cluster {name}'",
-                v.replicas
-            )));
-        }
-        progress.update(&format!("{ready} of {} replicas ready", v.replicas));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // The last count seen, for the message if the wait runs out.
+    let seen = Cell::new((0, 0));
+    let ready = wait::until(
+        started + Duration::from_secs(timeout),
+        Duration::from_millis(100),
+        async || {
+            let v: ClusterView = client.get(&path).await?;
+            let ready = replicas_ready(&v);
+            seen.set((ready, v.replicas));
+            Ok(if ready >= v.replicas as usize {
+                Look::Done(ready)
+            } else {
+                Look::Waiting(format!("{ready} of {} replicas ready", v.replicas))
+            })
+        },
+        || {
+            let (ready, wanted) = seen.get();
+            format!("only {ready} of {wanted} replicas were ready within {timeout}s; see 'pgo show cluster {name}'")
+        },
+    )
+    .await?;
+    sayln!(
+        "{ready} replica(s) ready in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The replicas a scaledown may take.
@@ -86,22 +86,20 @@ pub async fn scaledown(
         )
         .await?;
     sayln!("replica {}: {}", r.name, r.message);
-    let started = Instant::now();
-    let mut progress = Progress::new();
-    loop {
-        let v: ClusterView = client.get(&path).await?;
-        if !v.members.iter().any(|m| m.name == target) {
-            progress.finish();
-            sayln!("replica {target} removed");
-            return Ok(ExitCode::SUCCESS);
-        }
-        if started.elapsed() >= Duration::from_secs(120) {
-            progress.finish();
-            return Err(CliError::Api(format!(
-                "replica {target} is still being removed after 120s"
-            )));
-        }
-        progress.update(&format!("removing replica {target}"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait::until(
+        Instant::now() + Duration::from_secs(120),
+        Duration::from_millis(100),
+        async || {
+            let v: ClusterView = client.get(&path).await?;
+            Ok(if v.members.iter().any(|m| m.name == target) {
+                Look::Waiting(format!("removing replica {target}"))
+            } else {
+                Look::Done(())
+            })
+        },
+        || format!("replica {target} is still being removed after 120s"),
+    )
+    .await?;
+    sayln!("replica {target} removed");
+    Ok(ExitCode::SUCCESS)
 }

@@ -85,17 +85,7 @@ pub async fn state(p: &KubePlatform, name: &str) -> Result<Option<JobState>, Pla
     if !ours(&job.metadata) {
         return Err(not_ours("Job", name));
     }
-    let status = job.status.clone().unwrap_or_default();
-    let condition = |kind: &str| {
-        status
-            .conditions
-            .iter()
-            .flatten()
-            .find(|c| c.type_ == kind && c.status == "True")
-            .cloned()
-    };
-    let limit = job.spec.as_ref().and_then(|s| s.backoff_limit).unwrap_or(6);
-    if status.succeeded.unwrap_or(0) > 0 || condition("Complete").is_some() {
+    if succeeded(&job) {
         let message = said(p, name).await?;
         // The job writes its result (JSON) as its termination message.
         return Ok(Some(
@@ -107,19 +97,43 @@ pub async fn state(p: &KubePlatform, name: &str) -> Result<Option<JobState>, Pla
             },
         ));
     }
-    let failed = condition("Failed");
-    if failed.is_some() || status.failed.unwrap_or(0) > limit {
+    if let Some(condition) = failed(&job) {
         let said = said(p, name).await?;
         let why = serde_json::from_str::<pgo_core::job::JobResult>(&said)
             .map(|r| r.message)
-            .ok()
-            .or_else(|| failed.and_then(|c| c.message.or(c.reason)))
-            .unwrap_or_else(|| "no reason given".into());
+            .unwrap_or(condition);
         return Ok(Some(JobState::Failed {
             message: format!("Job {name} failed: {why}"),
         }));
     }
     Ok(Some(JobState::Running))
+}
+
+/// Whether the Job ran to success.
+pub(super) fn succeeded(job: &Job) -> bool {
+    job.status.as_ref().and_then(|s| s.succeeded).unwrap_or(0) > 0
+}
+
+/// Why the Job failed, once it has: its `Failed` condition's words, or,
+/// where no controller writes conditions, more failed pods than its
+/// `backoffLimit` allows.
+pub(super) fn failed(job: &Job) -> Option<String> {
+    let status = job.status.as_ref()?;
+    let condition = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "Failed" && c.status == "True");
+    let limit = job.spec.as_ref().and_then(|s| s.backoff_limit).unwrap_or(6);
+    match condition {
+        Some(c) => Some(
+            c.message
+                .clone()
+                .or(c.reason.clone())
+                .unwrap_or_else(|| "no reason given".into()),
+        ),
+        None => (status.failed.unwrap_or(0) > limit).then(|| "no reason given".into()),
+    }
 }
 
 pub async fn remove(p: &KubePlatform, name: &str) -> Result<(), PlatformError> {

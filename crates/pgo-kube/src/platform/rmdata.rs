@@ -3,6 +3,7 @@
 //! succeeded. A Job that fails leaves the PVC, and says so.
 
 use super::apply::{api_error, not_ours, ours};
+use super::jobs::{failed, succeeded};
 use super::reads::delete_ours;
 use super::{KubePlatform, post_params};
 use crate::render::{Rendered, render_rmdata, rmdata_job_name};
@@ -11,25 +12,6 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::api::Api;
 use pgo_api::labels;
 use pgo_platform::PlatformError;
-
-fn failed(job: &Job) -> Option<String> {
-    job.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == "Failed" && c.status == "True")
-        .map(|c| {
-            c.message
-                .clone()
-                .or(c.reason.clone())
-                .unwrap_or_else(|| "no reason given".into())
-        })
-}
-
-fn succeeded(job: &Job) -> bool {
-    job.status.as_ref().and_then(|s| s.succeeded).unwrap_or(0) > 0
-}
 
 pub async fn remove(p: &KubePlatform, pvc: &str) -> Result<(), PlatformError> {
     let jobs: Api<Job> = p.api();

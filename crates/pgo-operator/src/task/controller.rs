@@ -39,7 +39,7 @@ pub async fn reconcile(ctx: &Context, name: &str) -> Result<Outcome, StoreError>
         && task
             .status
             .as_ref()
-            .is_some_and(|s| s.phase == pgo_core::to_pvc::FAILED);
+            .is_some_and(|s| s.phase == pgo_api::task::FAILED);
     if task.spec.task_type == RESTORE_TO_PVC && !failed_restore {
         return super::to_pvc::reconcile(ctx, &task).await;
     }

@@ -5,17 +5,13 @@
 //! the volume kept.
 
 use crate::Context;
-use pgo_api::task::{RMDATA, VOLUME};
+use pgo_api::task::{FAILED, RMDATA, RUNNING, SUCCEEDED, VOLUME};
 use pgo_api::{Pgtask, PgtaskSpec, PgtaskStatus, labels};
 use pgo_core::names;
 use pgo_platform::PlatformError;
 use pgo_store::{Api, StoreError};
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-pub const SUCCEEDED: &str = "Succeeded";
-pub const FAILED: &str = "Failed";
-const RUNNING: &str = "Running";
 
 /// How long a finished removal stays readable before it is collected.
 pub const RETENTION: Duration = Duration::from_secs(3600);
@@ -47,9 +43,7 @@ pub async fn request(ctx: &Context, cluster: &str, volume: &str, owner_uid: &str
 }
 
 pub fn finished(task: &Pgtask) -> bool {
-    task.status
-        .as_ref()
-        .is_some_and(|s| s.phase == SUCCEEDED || s.phase == FAILED)
+    task.status.as_ref().is_some_and(PgtaskStatus::finished)
 }
 
 fn finished_at(task: &Pgtask) -> Option<jiff::Timestamp> {
@@ -132,7 +126,7 @@ pub async fn reconcile(ctx: &Context, task: &Pgtask) -> Result<Option<Duration>,
             ..status
         },
     };
-    let done = next.phase == SUCCEEDED || next.phase == FAILED;
+    let done = next.finished();
     if task.status.as_ref() != Some(&next) {
         let mut written = task.clone();
         written.status = Some(next);

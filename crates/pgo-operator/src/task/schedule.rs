@@ -5,6 +5,7 @@
 use crate::Context;
 use crate::runtime::Outcome;
 use pgo_api::backup::BackupType;
+use pgo_api::task::{FAILED, RUNNING};
 use pgo_api::{Pgbackup, PgbackupSpec, Pgcluster, Pgtask, PgtaskStatus, labels};
 use pgo_core::schedule::{self, BACKUP_TYPE, PATTERN};
 use pgo_store::{Api, StoreError};
@@ -44,7 +45,7 @@ pub async fn reconcile(ctx: &Context, task: &Pgtask) -> Result<Outcome, StoreErr
         Ok(c) => c,
         Err(e) => {
             let failed = PgtaskStatus {
-                phase: "Failed".into(),
+                phase: FAILED.into(),
                 message: Some(e),
                 ..status
             };
@@ -60,7 +61,7 @@ pub async fn reconcile(ctx: &Context, task: &Pgtask) -> Result<Outcome, StoreErr
         .and_then(|t| t.parse::<jiff::Timestamp>().ok())
     else {
         let anchored = PgtaskStatus {
-            phase: "Running".into(),
+            phase: RUNNING.into(),
             last_run: Some(now.to_string()),
             message: Some(format!("waiting for the next occurrence of {pattern} (UTC)")),
             ..status
@@ -128,7 +129,7 @@ pub async fn reconcile(ctx: &Context, task: &Pgtask) -> Result<Outcome, StoreErr
         format!("{at}: backup {backup_name}")
     };
     let ran = PgtaskStatus {
-        phase: "Running".into(),
+        phase: RUNNING.into(),
         last_run: Some(at.to_string()),
         message: Some(message),
         ..status

@@ -3,8 +3,9 @@
 
 use crate::Context;
 use crate::runtime::Outcome;
+use pgo_api::task::FAILED;
 use pgo_api::{Pgcluster, Pgtask, PgtaskStatus};
-use pgo_core::to_pvc::{Action, FAILED, Observed, plan};
+use pgo_core::to_pvc::{Action, Observed, plan};
 use pgo_platform::PlatformError;
 use pgo_store::{Api, StoreError};
 use std::time::Duration;

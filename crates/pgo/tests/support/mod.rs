@@ -345,6 +345,41 @@ pub async fn connect(
 }
 
 /// True while `pid` runs (zombies do not count).
+/// The application user's connection to `service` of `cluster`.
+pub async fn app_client(server: &Server, cluster: &str, service: &str) -> tokio_postgres::Client {
+    let view = server.show_json(cluster);
+    connect(
+        service_port(&view, service),
+        "testuser",
+        &password(&view, "testuser"),
+        "userdb",
+    )
+    .await
+    .unwrap()
+}
+
+/// The rows of table `t`, which the backup and restore tests write.
+pub async fn count_rows(c: &tokio_postgres::Client) -> i64 {
+    c.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0)
+}
+
+/// Waits up to 30 s until `c` sees `rows` rows in `t` (a replica that
+/// has not replayed the table yet sees none); returns what it saw last.
+pub async fn until_count(c: &tokio_postgres::Client, rows: i64) -> i64 {
+    let mut seen = 0;
+    for _ in 0..300 {
+        seen = c
+            .query_one("SELECT count(*) FROM t", &[])
+            .await
+            .map_or(0, |r| r.get::<_, i64>(0));
+        if seen == rows {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    seen
+}
+
 pub fn is_running(pid: u32) -> bool {
     pgo_platform::local::is_alive(pid)
 }
