@@ -38,12 +38,15 @@ cluster shared "  replicas: 1
 cluster custom "  customConfig: olap" >"$out/custom.in"
 cluster metrics "  metrics: true
   replicas: 1" >"$out/metrics.in"
+cluster archived "  replicas: 1
+  backrest: { archiveTimeoutSeconds: 60, retentionFull: 2 }" >"$out/archived.in"
 cluster everything "  replicas: 3
   nodeName: kubeadm-node2
   customConfig: olap
   metrics: true
   syncReplication: true
-  autofail: true" >"$out/everything.in"
+  autofail: true
+  backrest: { archiveTimeoutSeconds: 60, retentionFull: 2, retentionDiff: 3 }" >"$out/everything.in"
 for f in "$out"/*.in; do
   extra=()
   if [ "$(basename "$f")" = everything.in ]; then extra=(--priority-class postgres-critical --disable-fs-group); fi

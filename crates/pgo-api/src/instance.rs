@@ -120,6 +120,31 @@ pub struct InstanceBackrest {
     pub retention_full: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_diff: Option<u32>,
+    /// Set where the repository is on a repository host across a network
+    /// (Kubernetes): `repo_path` is then that host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<BackrestRemote>,
+}
+
+/// pgBackRest across the pod network: this instance archives to the
+/// repository host over pgBackRest's TLS protocol, and serves its data
+/// directory to that host (which runs the backups) the same way. Both ends
+/// present the cluster's client certificate, whose CN each authorizes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct BackrestRemote {
+    pub repo_host: String,
+    pub repo_port: u16,
+    /// The repository host's pgBackRest config, which the remote end reads.
+    pub repo_config: PathBuf,
+    pub ca_file: PathBuf,
+    pub client_cert_file: PathBuf,
+    pub client_key_file: PathBuf,
+    pub client_cn: String,
+    /// This instance's pgBackRest TLS server.
+    pub server_port: u16,
+    pub server_cert_file: PathBuf,
+    pub server_key_file: PathBuf,
 }
 
 /// PostgreSQL's server certificate, key and the CA that signs every

@@ -12,6 +12,7 @@ pub mod instance;
 pub mod labels;
 pub mod policy;
 pub mod replica;
+pub mod repo_host;
 pub mod rest;
 pub mod task;
 pub mod upgrade;

@@ -2,9 +2,9 @@
 //! pgo's types, and the moments a restore from it can reach.
 
 use pgo_api::backup::{RepoBackup, RepoInfo};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Stanza {
     #[serde(default)]
     archive: Vec<Archive>,
@@ -12,13 +12,13 @@ struct Stanza {
     backup: Vec<Backup>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Archive {
     min: Option<String>,
     max: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Backup {
     label: String,
     #[serde(rename = "type")]
@@ -29,24 +29,24 @@ struct Backup {
     prior: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Span {
     start: i64,
     stop: i64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct Sizes {
     size: u64,
     repository: RepoSize,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct RepoSize {
     delta: u64,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 struct WalSpan {
     start: Option<String>,
     stop: Option<String>,
@@ -56,16 +56,30 @@ fn rfc3339(seconds: i64) -> String {
     jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
 }
 
+#[derive(Deserialize, Serialize)]
+struct Named {
+    name: String,
+    #[serde(flatten)]
+    stanza: Stanza,
+}
+
+fn read_info(json: &str) -> Result<Vec<Named>, String> {
+    serde_json::from_str(json).map_err(|e| format!("pgbackrest info is not what pgo reads: {e}"))
+}
+
+/// `pgbackrest info --output=json` cut to one stanza and what
+/// [`parse_info`] reads: small enough for a Job's termination message.
+pub fn compact_info(json: &str, stanza: &str) -> Result<String, String> {
+    let kept: Vec<Named> = read_info(json)?
+        .into_iter()
+        .filter(|s| s.name == stanza)
+        .collect();
+    serde_json::to_string(&kept).map_err(|e| e.to_string())
+}
+
 /// Reads `pgbackrest info --output=json` for one stanza.
 pub fn parse_info(json: &str, stanza: &str) -> Result<RepoInfo, String> {
-    #[derive(Deserialize)]
-    struct Named {
-        name: String,
-        #[serde(flatten)]
-        stanza: Stanza,
-    }
-    let all: Vec<Named> =
-        serde_json::from_str(json).map_err(|e| format!("pgbackrest info is not what pgo reads: {e}"))?;
+    let all = read_info(json)?;
     let Some(found) = all.into_iter().find(|s| s.name == stanza) else {
         return Ok(RepoInfo::default());
     };
@@ -117,6 +131,17 @@ mod tests {
         assert_eq!((b.size_bytes, b.repo_size_bytes), (22992367, 3043603));
         assert_eq!(b.wal_start, "000000010000000000000002");
         assert_eq!(b.prior, None);
+    }
+
+    #[test]
+    fn the_compact_form_reads_the_same_and_is_smaller() {
+        let compact = compact_info(INFO, "db").unwrap();
+        assert!(compact.len() * 2 < INFO.len(), "{compact}");
+        assert_eq!(
+            parse_info(&compact, "db").unwrap(),
+            parse_info(INFO, "db").unwrap()
+        );
+        assert_eq!(compact_info(INFO, "other").unwrap(), "[]");
     }
 
     #[test]

@@ -160,6 +160,11 @@ pub struct ServiceSpec {
     /// The cluster's instances serve metrics (a port to let through).
     #[serde(default)]
     pub metrics: bool,
+    /// The cluster archives with pgBackRest: where the repository is on a
+    /// repository host, that host reaches the instances' pgBackRest
+    /// through the service.
+    #[serde(default)]
+    pub backrest: bool,
 }
 
 /// Everything one cluster should have but its services.
@@ -326,6 +331,7 @@ pub fn services(
             strategy: spec.strategy.clone(),
             owner_uid: None,
             metrics: spec.metrics,
+            backrest: spec.backrest.is_some(),
         },
         ServiceSpec {
             name: names::replica_service(name),
@@ -336,6 +342,7 @@ pub fn services(
             strategy: spec.strategy.clone(),
             owner_uid: None,
             metrics: spec.metrics,
+            backrest: spec.backrest.is_some(),
         },
     ]
 }

@@ -254,16 +254,42 @@ pub fn storage_size(size: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// What of backups and restores a platform has built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackupSupport {
+    /// WAL archiving and pgBackRest backups.
+    pub backrest: bool,
+    /// Clusters made from backups (`--restore-from`, `--backup-pvc`), and
+    /// restores (in place, `--to-pvc`).
+    pub restores: bool,
+    /// pgBackRest backups read from a replica.
+    pub standby_backups: bool,
+}
+
+impl BackupSupport {
+    pub const ALL: BackupSupport = BackupSupport {
+        backrest: true,
+        restores: true,
+        standby_backups: true,
+    };
+    pub const NONE: BackupSupport = BackupSupport {
+        backrest: false,
+        restores: false,
+        standby_backups: false,
+    };
+}
+
 /// Turns a create request into the spec of a new Pgcluster, filling what the
-/// request leaves out from `pgo.yaml`. `backrest_available`: whether the
-/// platform can archive and back up; where it cannot, pgo.yaml's default
-/// does not apply and asking for it is refused.
+/// request leaves out from `pgo.yaml`. Where the platform cannot archive
+/// and back up (`support`), pgo.yaml's default does not apply and asking
+/// for it is refused.
 pub fn create_request(
     req: &CreateClusterRequest,
     config: &PgoConfig,
     strategies: &[String],
-    backrest_available: bool,
+    support: BackupSupport,
 ) -> Result<PgclusterSpec, ValidationError> {
+    let backrest_available = support.backrest;
     cluster_name(&req.name)?;
     let replicas = req.replica_count.unwrap_or(config.cluster.replica_count);
     if replicas > MAX_REPLICAS {
@@ -304,13 +330,13 @@ pub fn create_request(
         b => b,
     };
     let restore_from = restore_of(req)?;
-    if restore_from.is_some() && !backrest_available {
+    if restore_from.is_some() && !support.restores {
         return Err(ValidationError::Unsupported(
             "--restore-from: this platform cannot restore from pgBackRest yet".into(),
         ));
     }
     let copy_from = copy_of(req)?;
-    if copy_from.is_some() && !backrest_available {
+    if copy_from.is_some() && !support.restores {
         return Err(ValidationError::Unsupported(
             "--backup-pvc: this platform cannot start a cluster from a pg_basebackup copy yet".into(),
         ));
@@ -605,7 +631,7 @@ mod tests {
                 resources_config: name.map(str::to_string),
                 ..Default::default()
             };
-            create_request(&req, &config, &strategies, true)
+            create_request(&req, &config, &strategies, BackupSupport::ALL)
         };
         assert_eq!(create(None).unwrap().resources, None, "the Guaranteed default");
         let small = create(Some("small")).unwrap().resources.unwrap();
@@ -628,7 +654,7 @@ mod tests {
             name: "db".into(),
             ..Default::default()
         };
-        let spec = create_request(&req, &with_default, &strategies, true).unwrap();
+        let spec = create_request(&req, &with_default, &strategies, BackupSupport::ALL).unwrap();
         assert_eq!(spec.resources, Some(small));
     }
 
@@ -714,7 +740,13 @@ mod tests {
             name: "db".into(),
             ..Default::default()
         };
-        let spec = create_request(&req, &PgoConfig::default(), &shipped_strategies(), true).unwrap();
+        let spec = create_request(
+            &req,
+            &PgoConfig::default(),
+            &shipped_strategies(),
+            BackupSupport::ALL,
+        )
+        .unwrap();
         assert_eq!(spec.replicas, 0);
         assert_eq!(spec.strategy, "1");
         assert_eq!(spec.database, "userdb");
@@ -780,18 +812,22 @@ mod tests {
             &req(Some("old"), None, Some("--set=20260101-000000F")),
             &c,
             &s,
-            true,
+            BackupSupport::ALL,
         )
         .unwrap();
         let from = spec.restore_from.unwrap();
         assert_eq!((from.cluster.as_str(), from.target), ("old", None));
         assert_eq!(from.options, ["--set=20260101-000000F"]);
-        let err = |r| create_request(&r, &c, &s, true).unwrap_err().to_string();
+        let err = |r| {
+            create_request(&r, &c, &s, BackupSupport::ALL)
+                .unwrap_err()
+                .to_string()
+        };
         assert!(err(req(None, Some("2026-01-01 00:00:00+00"), None)).contains("need --restore-from"));
         assert!(err(req(Some("db"), None, None)).contains("names the cluster being made"));
         assert!(err(req(Some("old"), None, Some("--config=/x"))).contains("--config=/x"));
         assert!(err(req(Some("Old"), None, None)).contains("invalid name"));
-        let refused = create_request(&req(Some("old"), None, None), &c, &s, false).unwrap_err();
+        let refused = create_request(&req(Some("old"), None, None), &c, &s, BackupSupport::NONE).unwrap_err();
         assert!(refused.to_string().contains("--restore-from"), "{refused}");
     }
 
@@ -813,13 +849,17 @@ mod tests {
             &req(Some("old-backup"), Some(path), Some("old"), None),
             &c,
             &s,
-            true,
+            BackupSupport::ALL,
         )
         .unwrap();
         let copy = spec.copy_from.unwrap();
         assert_eq!((copy.volume.as_str(), copy.path.as_str()), ("old-backup", path));
         assert_eq!(spec.secret_from.as_deref(), Some("old"));
-        let err = |r| create_request(&r, &c, &s, true).unwrap_err().to_string();
+        let err = |r| {
+            create_request(&r, &c, &s, BackupSupport::ALL)
+                .unwrap_err()
+                .to_string()
+        };
         let cases = [
             (req(Some("old-backup"), None, Some("old"), None), "go together"),
             (req(None, Some(path), Some("old"), None), "go together"),
@@ -846,7 +886,7 @@ mod tests {
             &req(Some("old-backup"), Some(path), Some("old"), None),
             &c,
             &s,
-            false,
+            BackupSupport::NONE,
         );
         assert!(refused.is_err(), "a platform without jobs cannot copy");
     }
@@ -860,29 +900,36 @@ mod tests {
         };
         let config = PgoConfig::default();
         let s = shipped_strategies();
-        let on = create_request(&req(None), &config, &s, true)
+        let on = create_request(&req(None), &config, &s, BackupSupport::ALL)
             .unwrap()
             .backrest
             .unwrap();
         assert_eq!((on.archive_timeout_seconds, on.retention_full), (60, 2));
         assert_eq!(
-            create_request(&req(Some(false)), &config, &s, true)
+            create_request(&req(Some(false)), &config, &s, BackupSupport::ALL)
                 .unwrap()
                 .backrest,
             None
         );
         assert_eq!(
-            create_request(&req(None), &config, &s, false).unwrap().backrest,
+            create_request(&req(None), &config, &s, BackupSupport::NONE)
+                .unwrap()
+                .backrest,
             None
         );
-        let err = create_request(&req(Some(true)), &config, &s, false).unwrap_err();
+        let err = create_request(&req(Some(true)), &config, &s, BackupSupport::NONE).unwrap_err();
         assert!(err.to_string().contains("--pgbackrest"), "{err}");
         let mut off = PgoConfig::default();
         off.cluster.backrest = false;
-        assert_eq!(create_request(&req(None), &off, &s, true).unwrap().backrest, None);
+        assert_eq!(
+            create_request(&req(None), &off, &s, BackupSupport::ALL)
+                .unwrap()
+                .backrest,
+            None
+        );
         let mut zero = PgoConfig::default();
         zero.cluster.backrest_retention_full = 0;
-        let err = create_request(&req(None), &zero, &s, true).unwrap_err();
+        let err = create_request(&req(None), &zero, &s, BackupSupport::ALL).unwrap_err();
         assert!(err.to_string().contains("BackrestRetentionFull"), "{err}");
     }
 
@@ -894,7 +941,7 @@ mod tests {
             name: "db".into(),
             ..Default::default()
         };
-        let err = create_request(&req, &config, &shipped_strategies(), true).unwrap_err();
+        let err = create_request(&req, &config, &shipped_strategies(), BackupSupport::ALL).unwrap_err();
         assert_eq!(err, ValidationError::UnknownStrategy("7".into(), "1".into()));
 
         let req = CreateClusterRequest {
@@ -902,7 +949,13 @@ mod tests {
             replica_count: Some(16),
             ..Default::default()
         };
-        let err = create_request(&req, &PgoConfig::default(), &shipped_strategies(), true).unwrap_err();
+        let err = create_request(
+            &req,
+            &PgoConfig::default(),
+            &shipped_strategies(),
+            BackupSupport::ALL,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("limit of 15"), "{err}");
     }
 
@@ -913,16 +966,27 @@ mod tests {
             sync_replication: true,
             ..Default::default()
         };
-        let err = create_request(&req, &PgoConfig::default(), &shipped_strategies(), true).unwrap_err();
+        let err = create_request(
+            &req,
+            &PgoConfig::default(),
+            &shipped_strategies(),
+            BackupSupport::ALL,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("--replica-count of at least 1"), "{err}");
         let req = CreateClusterRequest {
             replica_count: Some(1),
             ..req
         };
         assert!(
-            create_request(&req, &PgoConfig::default(), &shipped_strategies(), true)
-                .unwrap()
-                .sync_replication
+            create_request(
+                &req,
+                &PgoConfig::default(),
+                &shipped_strategies(),
+                BackupSupport::ALL
+            )
+            .unwrap()
+            .sync_replication
         );
     }
 

@@ -9,7 +9,7 @@
 
 use crate::bootstrap::read_secret;
 use crate::osuser::RunAs;
-use pgo_api::instance::{InstanceBackrest, InstanceConfig, InstanceRestore};
+use pgo_api::instance::{BackrestRemote, InstanceBackrest, InstanceConfig, InstanceRestore};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -69,9 +69,14 @@ pub fn archive_settings(config: &InstanceConfig, b: &InstanceBackrest) -> Vec<(&
 /// The `[global]` settings of every config this manager writes for
 /// pgBackRest: the repository, and this instance's spool, locks and logs.
 fn global(p: &Paths, repo: &Path) -> String {
+    global_with(p, vec![("repo1-path", repo.to_string_lossy().into_owned())])
+}
+
+/// As [`global`], with the repository given as settings: a path, or a
+/// repository host.
+fn global_with(p: &Paths, repo: Vec<(&'static str, String)>) -> String {
     let mut out = String::from("[global]\n");
-    for (k, v) in [
-        ("repo1-path", repo.to_string_lossy().into_owned()),
+    for (k, v) in repo.into_iter().chain([
         ("spool-path", p.dir.join("spool").to_string_lossy().into_owned()),
         ("lock-path", p.dir.join("lock").to_string_lossy().into_owned()),
         ("log-path", p.dir.join("log").to_string_lossy().into_owned()),
@@ -79,10 +84,31 @@ fn global(p: &Paths, repo: &Path) -> String {
         ("log-level-console", "warn".into()),
         ("log-level-stderr", "off".into()),
         ("process-max", "2".into()),
-    ] {
+    ]) {
         out.push_str(&format!("{k}={v}\n"));
     }
     out
+}
+
+/// The repository host, reached over TLS, and this instance's TLS server,
+/// which that host reaches; both ends authorize the cluster's client CN.
+fn remote_settings(r: &BackrestRemote, stanza: &str) -> Vec<(&'static str, String)> {
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    vec![
+        ("repo1-host", r.repo_host.clone()),
+        ("repo1-host-type", "tls".into()),
+        ("repo1-host-port", r.repo_port.to_string()),
+        ("repo1-host-config", path(&r.repo_config)),
+        ("repo1-host-ca-file", path(&r.ca_file)),
+        ("repo1-host-cert-file", path(&r.client_cert_file)),
+        ("repo1-host-key-file", path(&r.client_key_file)),
+        ("tls-server-address", "*".into()),
+        ("tls-server-port", r.server_port.to_string()),
+        ("tls-server-ca-file", path(&r.ca_file)),
+        ("tls-server-cert-file", path(&r.server_cert_file)),
+        ("tls-server-key-file", path(&r.server_key_file)),
+        ("tls-server-auth", format!("{}={stanza}", r.client_cn)),
+    ]
 }
 
 /// `pgbackrest.conf`: the repository, asynchronous archiving, retention,
@@ -90,7 +116,10 @@ fn global(p: &Paths, repo: &Path) -> String {
 pub fn conf(config: &InstanceConfig, b: &InstanceBackrest, superuser: &str) -> String {
     let p = paths(config);
     let mut out = String::from("# Written by the pgo instance manager; edits are lost.\n");
-    out.push_str(&global(&p, &b.repo_path));
+    out.push_str(&match &b.remote {
+        None => global(&p, &b.repo_path),
+        Some(r) => global_with(&p, remote_settings(r, &b.stanza)),
+    });
     let mut set = |k: &str, v: &str| out.push_str(&format!("{k}={v}\n"));
     set("repo1-retention-full", &b.retention_full.to_string());
     if let Some(diff) = b.retention_diff {
@@ -126,9 +155,11 @@ fn make_dirs(p: &Paths, run_as: &RunAs) -> Result<(), String> {
 pub fn write(config: &InstanceConfig, b: &InstanceBackrest, run_as: &RunAs) -> Result<(), String> {
     let p = paths(config);
     make_dirs(&p, run_as)?;
-    std::fs::create_dir_all(&b.repo_path)
-        .map_err(|e| format!("cannot create the repository {}: {e}", b.repo_path.display()))?;
-    run_as.own(&b.repo_path, 0o750)?;
+    if b.remote.is_none() {
+        std::fs::create_dir_all(&b.repo_path)
+            .map_err(|e| format!("cannot create the repository {}: {e}", b.repo_path.display()))?;
+        run_as.own(&b.repo_path, 0o750)?;
+    }
     let superuser = read_secret(&config.superuser_secret, "username")?;
     let password = read_secret(&config.superuser_secret, "password")?;
     let escape = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
@@ -149,6 +180,30 @@ fn pg_host(config: &InstanceConfig) -> &str {
     }
 }
 
+/// `pgbackrest --config=<conf>` as PostgreSQL's user, reaching this
+/// instance's PostgreSQL (`PGHOST`, the passfile); killed when dropped.
+pub(crate) fn command(
+    config: &InstanceConfig,
+    run_as: &RunAs,
+    bin: &Path,
+    conf: &Path,
+) -> tokio::process::Command {
+    let p = paths(config);
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.arg(format!("--config={}", conf.display()))
+        .env("PGHOST", pg_host(config))
+        .env("PGPASSFILE", &p.passfile)
+        .env("PGCONNECT_TIMEOUT", "5")
+        .current_dir(&p.dir)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if config.postgres_tls.is_some() {
+        cmd.env("PGSSLMODE", "prefer");
+    }
+    run_as.apply(&mut cmd);
+    cmd
+}
+
 /// What a pgBackRest command printed, on success.
 pub struct Output {
     pub stdout: String,
@@ -166,21 +221,20 @@ async fn run_with(
     timeout: Option<Duration>,
 ) -> Result<Output, String> {
     let bin = binary()?;
-    let p = paths(config);
-    let mut cmd = tokio::process::Command::new(&bin);
-    cmd.arg(format!("--config={}", conf.display()))
-        .arg(format!("--stanza={stanza}"))
-        .args(args)
-        .env("PGHOST", pg_host(config))
-        .env("PGPASSFILE", &p.passfile)
-        .env("PGCONNECT_TIMEOUT", "5")
-        .current_dir(&p.dir)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    if config.postgres_tls.is_some() {
-        cmd.env("PGSSLMODE", "prefer");
-    }
-    run_as.apply(&mut cmd);
+    let mut cmd = command(config, run_as, &bin, conf);
+    cmd.arg(format!("--stanza={stanza}")).args(args);
+    let stdout = finish(cmd, &bin, args, timeout).await?;
+    Ok(Output { stdout })
+}
+
+/// Runs a pgBackRest command to its end (or `timeout`) and returns what it
+/// printed; an error carries the last lines it printed.
+pub(crate) async fn finish(
+    mut cmd: tokio::process::Command,
+    bin: &Path,
+    args: &[String],
+    timeout: Option<Duration>,
+) -> Result<String, String> {
     let what = args.first().map(String::as_str).unwrap_or("pgbackrest");
     let output = match timeout {
         Some(t) => tokio::time::timeout(t, cmd.output())
@@ -196,9 +250,7 @@ async fn run_with(
             last_lines(&output.stderr, &output.stdout)
         ));
     }
-    Ok(Output {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-    })
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// pgBackRest writes its errors to the console (stdout) at `warn` and
@@ -396,6 +448,7 @@ mod tests {
             archive_timeout_seconds: 60,
             retention_full: 2,
             retention_diff: Some(3),
+            remote: None,
         };
         (c, b)
     }

@@ -10,6 +10,7 @@
 //! from `postmaster.pid` instead of starting another.
 
 pub mod backrest;
+mod backrest_server;
 mod bootstrap;
 pub mod copies;
 mod http;
@@ -20,6 +21,7 @@ mod pgbin;
 pub mod ports;
 mod postmaster;
 pub mod probe;
+pub mod repo_host;
 mod stanza;
 mod supervisor;
 pub mod volume;
@@ -96,6 +98,16 @@ pub async fn shutdown_signal() {
         // Without signal handlers the process is stopped by the default action.
         _ => std::future::pending().await,
     }
+}
+
+/// Listens on `addr` for the endpoints of a manager or a repository host.
+async fn listen(addr: &str) -> Result<tokio::net::TcpListener, InstanceError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| InstanceError::Listen {
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 /// Runs the instance described by the config file at `path` until SIGTERM or

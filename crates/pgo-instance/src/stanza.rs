@@ -7,8 +7,11 @@ use pgo_api::instance::InstanceConfig;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// How long after a failure the stanza is tried again.
+/// How long after a failure the stanza is tried again: a repository on
+/// this machine that fails is not fixed in moments; a repository host
+/// across the network may just be starting.
 const RETRY: Duration = Duration::from_secs(15);
+const REMOTE_RETRY: Duration = Duration::from_secs(2);
 /// How long after finding pgBackRest's lock taken: a promoted replica's
 /// archiving holds it while it pushes the new timeline's first files,
 /// which takes moments, and is no failure to report.
@@ -50,9 +53,10 @@ impl Stanza {
         let Some(b) = config.backrest.clone() else {
             return;
         };
+        let retry = if b.remote.is_some() { REMOTE_RETRY } else { RETRY };
         match self.state() {
             State::Made | State::Making => return,
-            State::Failed { at, .. } if at.elapsed() < RETRY => return,
+            State::Failed { at, .. } if at.elapsed() < retry => return,
             State::Busy { at } if at.elapsed() < BUSY_RETRY => return,
             State::NotTried | State::Failed { .. } | State::Busy { .. } => {}
         }

@@ -44,12 +44,7 @@ pub async fn run(
         failing_since: RwLock::new(None),
     });
     let addr = format!("{}:{}", config.http_address, config.http_port);
-    let listener = tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|source| InstanceError::Listen {
-            addr: addr.clone(),
-            source,
-        })?;
+    let listener = crate::listen(&addr).await?;
     let app = http::router(shared.clone());
     let (stop_tx, stop) = watch::channel(false);
     match &config.tls {
@@ -76,6 +71,13 @@ pub async fn run(
         let _ = stop_tx.send(true);
     });
     tracing::info!(instance = %config.name, %addr, bin = %bin.display(), user = %run_as.name, "instance manager started");
+    if config.backrest.as_ref().is_some_and(|b| b.remote.is_some()) {
+        tokio::spawn(crate::backrest_server::run(
+            config.clone(),
+            run_as.clone(),
+            stop.clone(),
+        ));
+    }
     let isolation = config.isolation.clone().map(|check| {
         let seen = Arc::new(RwLock::new(isolation::Confirmation {
             at: std::time::Instant::now(),

@@ -6,6 +6,7 @@
 pub mod leader;
 pub mod platform;
 pub mod render;
+pub mod repo_host;
 pub mod store;
 pub mod templates;
 

@@ -12,7 +12,9 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use pgo_api::cluster::{MemberRole, Resources};
-use pgo_api::instance::{InstanceConfig, IsolationCheck, ManagerTls, PostgresTls, Upstream};
+use pgo_api::instance::{
+    InstanceBackrest, InstanceConfig, IsolationCheck, ManagerTls, PostgresTls, Upstream,
+};
 use pgo_api::{Pgcluster, Pgreplica, labels};
 use pgo_core::desired::{self, InstanceSpec, ReplicaInput, ServiceSpec, VolumeSpec};
 use pgo_core::names;
@@ -118,7 +120,7 @@ pub const IMAGE_GROUP: u32 = 999;
 
 /// Every pod's securityContext. No runAsUser: the image's user runs, or
 /// the one a policy assigns (OpenShift), which the manager copes with.
-fn pod_security(opts: &RenderOptions) -> serde_json::Value {
+pub(crate) fn pod_security(opts: &RenderOptions) -> serde_json::Value {
     // Not a recursive chgrp of PGDATA on every mount (PostgreSQL refuses
     // a group-writable data directory), whoever sets the fsGroup.
     let mut sc = json!({
@@ -155,7 +157,7 @@ const SECRETS: &str = "/etc/pgo/secrets";
 const MANAGER_SECRET: &str = "/etc/pgo/manager";
 const MANAGER_PORT: u16 = 8008;
 
-fn render<T: DeserializeOwned>(
+pub(crate) fn render<T: DeserializeOwned>(
     templates: &Templates,
     file: &str,
     context: &Value,
@@ -188,7 +190,7 @@ fn render<T: DeserializeOwned>(
 /// The instance manager's config inside a pod: PostgreSQL on every address,
 /// secrets where the Deployment mounts them, a replica following the
 /// primary *service*, so a failover that relabels pods repoints it.
-fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> InstanceConfig {
+pub(crate) fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> InstanceConfig {
     InstanceConfig {
         name: i.name.clone(),
         cluster: i.cluster.clone(),
@@ -234,9 +236,22 @@ fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> Instan
             key_file: PathBuf::from(MANAGER_SECRET).join("tls.key"),
             ca_file: PathBuf::from(MANAGER_SECRET).join("ca.crt"),
         }),
-        // The repository host that pods archive to is not built on
-        // Kubernetes yet; the apiserver makes no cluster that asks for it.
-        backrest: None,
+        // The repository is on the cluster's repository host, reached over
+        // pgBackRest's TLS protocol; this instance's own TLS server uses
+        // the manager's certificate, which names the cluster's Services.
+        backrest: i.backrest.as_ref().map(|b| InstanceBackrest {
+            repo_path: PathBuf::from(crate::repo_host::REPO_PATH),
+            stanza: b.stanza.clone(),
+            archive_timeout_seconds: b.settings.archive_timeout_seconds,
+            retention_full: b.settings.retention_full,
+            retention_diff: b.settings.retention_diff,
+            remote: Some(crate::repo_host::instance_remote(
+                &i.cluster,
+                &opts.namespace,
+                &PathBuf::from(MANAGER_SECRET).join("tls.crt"),
+                &PathBuf::from(MANAGER_SECRET).join("tls.key"),
+            )),
+        }),
         restore: None,
         seed: None,
     }
@@ -279,7 +294,7 @@ pub fn cluster_owner(cluster: &str, uid: &str) -> OwnerReference {
 }
 
 /// The same, for a template.
-fn owner(cluster: &str, uid: Option<&str>) -> Value {
+pub(crate) fn owner(cluster: &str, uid: Option<&str>) -> Value {
     serde_json::to_value(cluster_owner(cluster, uid.unwrap_or_default())).unwrap_or(Value::Null)
 }
 
@@ -356,6 +371,9 @@ pub fn render_instance(
             "config_map": config_map_name(&i.name),
             "manager_secret": manager_secret(&i.name),
             "config": config,
+            "backrest": i.backrest.is_some(),
+            "backrest_secret": crate::repo_host::name(&i.cluster),
+            "backrest_port": crate::repo_host::BACKREST_PORT,
         },
         "secrets": {
             "superuser": i.superuser_secret,
@@ -471,6 +489,8 @@ pub fn render_service(
             "namespace": opts.namespace,
             "port": s.port,
             "owner": owner(&s.cluster, s.owner_uid.as_deref()),
+            "backrest": s.backrest,
+            "backrest_port": crate::repo_host::BACKREST_PORT,
         },
         "service": { "name": s.name, "labels": base_labels(&s.cluster), "selector": selector },
     });
@@ -560,7 +580,14 @@ pub fn render_cluster(
         cluster.metadata.uid.as_deref(),
         spec.port,
         spec.metrics,
+        spec.backrest.is_some(),
     ))));
+    if let Some(primary) = want.instances.iter().find(|i| i.backrest.is_some()) {
+        let (config_map, deployment, service) = crate::repo_host::render(templates, opts, primary)?;
+        out.push(Rendered::ConfigMap(Box::new(config_map)));
+        out.push(Rendered::Deployment(Box::new(deployment)));
+        out.push(Rendered::Service(Box::new(service)));
+    }
     Ok(out)
 }
 
@@ -626,6 +653,7 @@ pub fn render_network_policy(
     owner_uid: Option<&str>,
     port: u16,
     metrics: bool,
+    backrest: bool,
 ) -> NetworkPolicy {
     use k8s_openapi::api::networking::v1::{
         NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
@@ -659,6 +687,21 @@ pub fn render_network_policy(
         ingress.push(NetworkPolicyIngressRule {
             ports: tcp(METRICS_PORT),
             from: None,
+        });
+    }
+    if backrest {
+        // pgBackRest between the instances and the repository host, and
+        // the backup Jobs' calls to it: all pods of the cluster.
+        let ports = [crate::repo_host::BACKREST_PORT, crate::repo_host::CONTROL_PORT]
+            .into_iter()
+            .flat_map(|p| tcp(i32::from(p)).unwrap_or_default())
+            .collect();
+        ingress.push(NetworkPolicyIngressRule {
+            ports: Some(ports),
+            from: Some(vec![NetworkPolicyPeer {
+                pod_selector: Some(match_labels(&[(labels::CLUSTER, cluster)])),
+                ..Default::default()
+            }]),
         });
     }
     NetworkPolicy {

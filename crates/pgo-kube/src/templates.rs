@@ -34,6 +34,22 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "rmdata-job.json",
         include_str!("../../../templates/rmdata-job.json"),
     ),
+    (
+        "backrest-job.json",
+        include_str!("../../../templates/backrest-job.json"),
+    ),
+    (
+        "backrest-repo-config.json",
+        include_str!("../../../templates/backrest-repo-config.json"),
+    ),
+    (
+        "backrest-repo-deployment.json",
+        include_str!("../../../templates/backrest-repo-deployment.json"),
+    ),
+    (
+        "backrest-repo-service.json",
+        include_str!("../../../templates/backrest-repo-service.json"),
+    ),
 ];
 
 /// Templates by file name.

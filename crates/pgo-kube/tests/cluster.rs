@@ -55,7 +55,7 @@ impl Cluster {
             &request,
             &Default::default(),
             &pgo_core::validate::shipped_strategies(),
-            false,
+            pgo_core::validate::BackupSupport::NONE,
         )
         .unwrap();
         self.clusters().create(&Pgcluster::new(name, spec)).await.unwrap();

@@ -462,7 +462,7 @@ async fn an_unknown_strategy_fails_the_cluster_and_creates_nothing() {
         &request("db"),
         &w.ctx.config,
         &w.ctx.platform.strategies(),
-        w.ctx.platform.supports_backrest(),
+        w.ctx.platform.backup_support(),
     )
     .unwrap();
     spec.strategy = "9".into();
@@ -564,7 +564,7 @@ async fn a_strategy_added_in_operator_conf_is_accepted_and_used() {
         &request("other"),
         &w.ctx.config,
         &w.ctx.platform.strategies(),
-        w.ctx.platform.supports_backrest(),
+        w.ctx.platform.backup_support(),
     )
     .unwrap_err()
     .to_string();
@@ -753,4 +753,113 @@ async fn a_copy_whose_job_template_does_not_render_fails_naming_the_file() {
     let message = status.message.unwrap();
     assert!(message.contains("backup-job.json"), "{message}");
     assert!(w.api.list("/apis/batch/v1/namespaces/pgo/jobs").is_empty());
+}
+
+#[tokio::test]
+async fn a_cluster_that_archives_gets_a_repository_host_that_its_backup_jobs_ask() {
+    let mut w = World::new();
+    w.config_mut().cluster.backrest = true;
+    w.create(request("db")).await;
+    w.until("db", ready_with(0)).await;
+
+    // One Secret holds the host's certificate, the cluster's client
+    // certificate that both ends authorize, and the Jobs' token.
+    let secret = w.api.get(SECRETS, "db-backrest-repo").unwrap();
+    for key in [
+        "token",
+        "tls.crt",
+        "tls.key",
+        "ca.crt",
+        "client.crt",
+        "client.key",
+    ] {
+        assert!(secret["data"][key].is_string(), "{key} missing: {secret}");
+    }
+    let names = secret["metadata"]["annotations"]["pgo.dev/cert-names"]
+        .as_str()
+        .unwrap();
+    assert!(
+        names.contains("db-backrest-repo.pgo.svc") && names.ends_with(";client=pgbackrest@db"),
+        "{names}"
+    );
+
+    // The host owns the repository's claim and reaches the primary's
+    // pgBackRest through the primary Service.
+    let host = w.api.get(DEPLOYMENTS, "db-backrest-repo").unwrap();
+    let pod = &host["spec"]["template"]["spec"];
+    assert_eq!(pod["containers"][0]["args"][0], "repo-host");
+    assert_eq!(
+        pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "db-backrestrepo"
+    );
+    let cm = w.api.get(CONFIGMAPS, "db-backrest-repo").unwrap();
+    let config: Value = serde_json::from_str(cm["data"]["repo-host.json"].as_str().unwrap()).unwrap();
+    assert_eq!(config["primaryHost"], "db.pgo.svc");
+    assert_eq!(config["clientCn"], "pgbackrest@db");
+    assert_eq!(config["pgPath"], "/pgdata/data/pgdata");
+    let ports = |svc: &str| -> Vec<u64> {
+        w.api.get(SERVICES, svc).unwrap()["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["port"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(ports("db-backrest-repo"), [8432, 8009]);
+    assert!(ports("db").contains(&8432));
+
+    // An instance archives to it, with the CA and the client certificate
+    // only: neither the token nor the host's key.
+    let instance = w.api.get(DEPLOYMENTS, "db").unwrap();
+    let volumes = instance["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap();
+    let backrest = volumes.iter().find(|v| v["name"] == "backrest").unwrap();
+    assert_eq!(backrest["secret"]["secretName"], "db-backrest-repo");
+    let items: Vec<&str> = backrest["secret"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(items, ["ca.crt", "client.crt", "client.key"]);
+    let cm = w.api.get(CONFIGMAPS, "db-instance").unwrap();
+    let instance: Value = serde_json::from_str(cm["data"]["instance.json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        instance["backrest"]["remote"]["repoHost"],
+        "db-backrest-repo.pgo.svc"
+    );
+
+    // A backup is a Job that asks the host, which runs it, once the
+    // primary's manager reports the stanza made.
+    let ip = w.api.kubelet()["db"].clone();
+    w.managers.reports.lock().unwrap().insert(
+        ip,
+        pgo_api::instance::InstanceReport {
+            ready: true,
+            archive: Some(pgo_api::cluster::ArchiveStatus {
+                stanza_ready: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    w.pass("db").await.unwrap();
+    let status = one_backup_turn(&w, pgo_api::backup::BackupType::Pgbackrest).await;
+    assert_eq!(status.phase, pgo_api::backup::BackupPhase::Running, "{status:?}");
+    let job = w.api.get(JOBS, "db-backup-1").unwrap();
+    let args: Vec<&str> = job["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(args[..2], ["job", "backrest-remote"]);
+    assert!(
+        args.contains(&"https://db-backrest-repo.pgo.svc:8009"),
+        "{args:?}"
+    );
+    let tail = &args[args.iter().position(|a| *a == "--").unwrap() + 1..];
+    assert_eq!(tail[0], "backup", "{args:?}");
+    support::rbac::assert_granted(&w.api.log());
 }

@@ -60,7 +60,7 @@ async fn wait_for(
 }
 
 fn config(probe_period_ms: u64) -> PgoConfig {
-    let mut c = PgoConfig::default();
+    let mut c = support::spine_config();
     c.pgo.autofail_sleep_seconds = 1;
     c.pgo.probe_period_ms = probe_period_ms;
     c

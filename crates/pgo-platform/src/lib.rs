@@ -83,14 +83,13 @@ pub trait Platform: Send + Sync + 'static {
     fn strategies(&self) -> Vec<String> {
         pgo_core::validate::shipped_strategies()
     }
-    /// Whether clusters here can archive WAL and back up with pgBackRest.
     /// Whether it can take pg_basebackup copies as jobs.
     fn runs_copies(&self) -> bool {
         false
     }
-
-    fn supports_backrest(&self) -> bool {
-        false
+    /// What of pgBackRest and restores clusters here can do.
+    fn backup_support(&self) -> pgo_core::validate::BackupSupport {
+        pgo_core::validate::BackupSupport::NONE
     }
     /// Whether everything `want` holds can be built here, checked before
     /// anything is made (a template that does not render, say).

@@ -105,12 +105,28 @@ impl Ca {
         common_name: &str,
         days: i64,
     ) -> Result<(Pem, jiff::civil::Date), PkiError> {
+        self.issue_for(hosts, common_name, days, ExtendedKeyUsagePurpose::ServerAuth)
+    }
+
+    /// A client certificate: `common_name` is who it is (a server that
+    /// authorizes clients by CN reads it), valid for `days`.
+    pub fn issue_client(&self, common_name: &str, days: i64) -> Result<(Pem, jiff::civil::Date), PkiError> {
+        self.issue_for(&[], common_name, days, ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    fn issue_for(
+        &self,
+        hosts: &[String],
+        common_name: &str,
+        days: i64,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> Result<(Pem, jiff::civil::Date), PkiError> {
         let ca_key = KeyPair::from_pem(&self.pem.key)?;
         let issuer = Issuer::new(ca_params(self.name)?, &ca_key);
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(hosts.to_vec())?;
         params.distinguished_name.push(DnType::CommonName, common_name);
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.extended_key_usages = vec![usage];
         params.key_usages = vec![
             KeyUsagePurpose::DigitalSignature,
             KeyUsagePurpose::KeyEncipherment,

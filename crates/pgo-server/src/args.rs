@@ -24,6 +24,12 @@ pub enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Run a cluster's pgBackRest repository host (Kubernetes).
+    RepoHost {
+        /// The repository host's config file, written by the platform.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Print the CustomResourceDefinitions of all six kinds.
     Crd,
     /// Print every Kubernetes object the operator would create for the
@@ -182,6 +188,29 @@ pub enum JobCommand {
         #[arg(last = true, required = true)]
         args: Vec<String>,
     },
+    /// A pgBackRest command run by a cluster's repository host (the backup
+    /// Job on Kubernetes), then the repository's info; how it ended goes
+    /// to --result.
+    BackrestRemote {
+        /// The repository host's control endpoint (https://host:port).
+        #[arg(long)]
+        url: String,
+        /// The bearer token it requires.
+        #[arg(long)]
+        token_file: PathBuf,
+        /// The CA that signs its certificate.
+        #[arg(long)]
+        ca_file: PathBuf,
+        /// A backup from a replica.
+        #[arg(long)]
+        standby: bool,
+        /// Where to write how it ended (JSON).
+        #[arg(long)]
+        result: PathBuf,
+        /// The pgBackRest command and its options.
+        #[arg(last = true, required = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -203,6 +232,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
     match cli.command {
         Command::Run(args) => crate::run::run(args).await,
         Command::Instance { config } => Ok(pgo_instance::run(&config).await?),
+        Command::RepoHost { config } => Ok(pgo_instance::repo_host::run(&config).await?),
         Command::Crd => {
             let yaml = pgo_api::crd::yaml()
                 .map_err(|e| ServerError::Start(format!("cannot render the CRDs: {e}")))?;
@@ -240,6 +270,24 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
                     args,
                 },
         } => crate::jobs::backrest(&instance_config, standby_config.as_deref(), &result, &args).await,
+        Command::Job {
+            job:
+                JobCommand::BackrestRemote {
+                    url,
+                    token_file,
+                    ca_file,
+                    standby,
+                    result,
+                    args,
+                },
+        } => {
+            let host = crate::jobs::RepoHost {
+                url: &url,
+                token_file: &token_file,
+                ca_file: &ca_file,
+            };
+            crate::jobs::backrest_remote(&host, standby, &result, args).await
+        }
         Command::Job {
             job:
                 JobCommand::Basebackup {

@@ -49,6 +49,80 @@ pub async fn backrest(
     )
 }
 
+/// A cluster's repository host, as a backup Job reaches it.
+pub struct RepoHost<'a> {
+    pub url: &'a str,
+    pub token_file: &'a Path,
+    pub ca_file: &'a Path,
+}
+
+/// Asks the repository host to run a pgBackRest command (it runs backups,
+/// which pgBackRest runs only where the repository is), waits for it, and
+/// records how it ended in `result`. The repository's info is kept to
+/// what pgo reads, so it fits a Job's termination message (4 KiB).
+pub async fn backrest_remote(
+    host: &RepoHost<'_>,
+    standby: bool,
+    result: &Path,
+    args: Vec<String>,
+) -> Result<(), ServerError> {
+    let done = format!("pgbackrest {} succeeded", args.join(" "));
+    let command = pgo_api::repo_host::RepoCommand { args, standby };
+    let outcome = ask_repo_host(host, &command)
+        .await
+        .and_then(|info| pgo_core::backrest::compact_info(&info, pgo_core::names::BACKREST_STANZA));
+    record(result, outcome, &done)
+}
+
+async fn ask_repo_host(
+    host: &RepoHost<'_>,
+    command: &pgo_api::repo_host::RepoCommand,
+) -> Result<String, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let ca = reqwest::Certificate::from_pem(&read(host.ca_file)?)
+        .map_err(|e| format!("{}: {e}", host.ca_file.display()))?;
+    let token = String::from_utf8_lossy(&read(host.token_file)?)
+        .trim()
+        .to_string();
+    let client = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let url = format!("{}/backrest", host.url.trim_end_matches('/'));
+    println!(
+        "asking the repository host {url}: pgbackrest {}",
+        command.args.join(" ")
+    );
+    let resp = client
+        .post(&url)
+        .bearer_auth(token)
+        .json(command)
+        .send()
+        .await
+        .map_err(|e| format!("the repository host {url}: {e}"))?;
+    let status = resp.status();
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| format!("the repository host {url}: {e}"))?;
+    if !status.is_success() {
+        return Err(format!(
+            "the repository host {url} answered {status}: {}",
+            text.trim()
+        ));
+    }
+    let answer: pgo_core::job::JobResult = serde_json::from_str(&text)
+        .map_err(|e| format!("the repository host {url} answered what pgo does not read ({e}): {text}"))?;
+    if answer.succeeded {
+        Ok(answer.output)
+    } else {
+        Err(answer.message)
+    }
+}
+
 /// Takes a pg_basebackup copy and records how it ended in `result`.
 pub async fn basebackup(
     from: &pgo_instance::copies::Source<'_>,

@@ -64,9 +64,16 @@ fn check_templates(templates: &Templates, opts: &RenderOptions) -> Result<(), Se
             metrics: true,
             ..Default::default()
         };
-        let spec =
-            pgo_core::validate::create_request(&request, &Default::default(), &templates.strategies(), false)
-                .map_err(|e| start_err(e.to_string()))?;
+        let spec = pgo_core::validate::create_request(
+            &request,
+            &Default::default(),
+            &templates.strategies(),
+            pgo_core::validate::BackupSupport {
+                backrest: true,
+                ..pgo_core::validate::BackupSupport::NONE
+            },
+        )
+        .map_err(|e| start_err(e.to_string()))?;
         let mut cluster = Pgcluster::new(
             "check",
             PgclusterSpec {

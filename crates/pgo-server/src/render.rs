@@ -113,6 +113,20 @@ pub fn run(args: Args<'_>) -> Result<(), ServerError> {
                 instance: &names::initial_primary(&name),
             };
             objects.push(render_backup(&copy, &templates, &opts).map_err(|e| err(e.to_string()))?);
+            if cluster.spec.backrest.is_some() {
+                let job = pgo_kube::repo_host::render_job(
+                    &pgo_kube::repo_host::BackrestJob {
+                        name: &format!("{name}-backup-20261124-100001"),
+                        cluster: &name,
+                        standby: false,
+                        args: &["backup".to_string(), "--type=full".to_string()],
+                    },
+                    &templates,
+                    &opts,
+                )
+                .map_err(|e| err(e.to_string()))?;
+                objects.push(Rendered::Job(Box::new(job)));
+            }
         }
         for object in objects {
             let yaml = object.to_yaml().map_err(|e| err(e.to_string()))?;

@@ -153,6 +153,9 @@ fn pgo_drives_the_operator_on_kubernetes_end_to_end() {
         "db",
         "--node-name=node-b",
         "--replica-count=1",
+        // The spine: the repository host's pods and PVC are tried with
+        // real pods (pod_backups.rs).
+        "--pgbackrest=false",
         "--timeout=15",
     ]);
     // It reconciled, so it leads: the Lease names it.

@@ -1,8 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! Backups on the Kubernetes platform with the rendered Jobs run for real
-//! by the stand-in kubelet: a pg_basebackup copy as a Job from the
-//! strategy's template, into the cluster's backup claim, its outcome read
-//! from the Job's termination message. Needs root, as CI has.
+//! Backups on the Kubernetes platform with the rendered pods and Jobs run
+//! for real by the stand-in kubelet: WAL archived to the cluster's
+//! pgBackRest repository host and backups run there, asked by a Job; a
+//! pg_basebackup copy as a Job from the strategy's template, into the
+//! cluster's backup claim. Outcomes are read from the Jobs' termination
+//! messages. Needs root, as CI has.
 
 mod support;
 
@@ -21,13 +23,6 @@ fn a_pg_basebackup_copy_runs_as_a_job_from_the_template_and_says_what_it_made() 
         "create table kept (v int); insert into kept select generate_series(1, 1000)",
     )
     .unwrap();
-
-    // pgBackRest is not built here yet: refused, naming what is.
-    let e = c.server.pgo_err(&["backup", "db"]);
-    assert!(
-        e.contains("--backup-type=pgbackrest is not built on the kubernetes platform"),
-        "{e}"
-    );
 
     c.pgo_ok(&["backup", "db", "--backup-type=pgbasebackup", "--timeout=120"]);
     let list: serde_json::Value =
@@ -76,4 +71,128 @@ fn a_copy_from_a_replica_goes_through_the_replica_service_with_tls_verified() {
     // it started in its backup_label, from the replica.
     let label = std::fs::read_to_string(pgdata.join("backup_label")).unwrap();
     assert!(label.contains("BACKUP FROM: standby"), "{label}");
+}
+
+fn primary_archive(c: &support::kubelet::Cluster) -> serde_json::Value {
+    let view = c.server.show_json("db");
+    let primary = view["primary"].as_str().unwrap().to_string();
+    support::member(&view, &primary)["archive"].clone()
+}
+
+#[test]
+fn pgbackrest_archives_to_the_repository_host_which_runs_the_backups() {
+    let c = cluster_env(None);
+    c.pgo_ok(&["create", "cluster", "db", "--replica-count=1", "--timeout=120"]);
+    let view = c.server.show_json("db");
+    let host = c.kubelet.service_ip("db").expect("the Service has no address");
+    let password = support::password(&view, "postgres");
+    let at = format!("host={host} port=5432");
+    support::psql_at(
+        &at,
+        &password,
+        "create table kept (v int); insert into kept select generate_series(1, 1000)",
+    )
+    .unwrap();
+
+    // WAL reaches the repository host's claim through pgBackRest's TLS
+    // protocol: the primary's pod mounts no repository.
+    support::psql_at(&at, &password, "select pg_switch_wal()").unwrap();
+    c.server
+        .wait_until(60, "the primary to report an archived segment", || {
+            primary_archive(&c)["archivedCount"].as_i64().unwrap_or(0) > 0
+        });
+    let archive = primary_archive(&c);
+    assert_eq!(archive["failedCount"], 0, "{archive}\n{}", c.pod_logs());
+    let repo = c.kubelet.claim_dir("db-backrestrepo").join("data");
+    assert!(
+        repo.join("archive/db/archive.info").is_file(),
+        "{}",
+        repo.display()
+    );
+
+    // A backup: a Job asks the repository host, which reads the primary's
+    // data directory through the primary Service.
+    c.pgo_ok(&["backup", "db", "--timeout=180"]);
+    let list: serde_json::Value =
+        serde_json::from_str(&c.server.pgo_ok(&["show", "backup", "db", "-o", "json"])).unwrap();
+    let full = &list["backups"][0];
+    assert_eq!(full["phase"], "Succeeded", "{list:#}");
+    let label = full["backup"]["label"].as_str().unwrap();
+    assert!(label.ends_with('F'), "{full}");
+    assert!(
+        full["backup"]["sizeBytes"].as_u64().unwrap() > 1_000_000,
+        "{full}"
+    );
+    assert!(repo.join("backup/db").join(label).is_dir(), "{label}");
+
+    // A failover: the promoted replica archives to the same repository,
+    // on its new timeline, and the host backs it up through the primary
+    // Service, which follows it.
+    let replica = support::members(&c.server.show_json("db"), "Replica")[0].clone();
+    c.pgo_ok(&["failover", "db", "--target", &replica, "--no-prompt"]);
+    c.server.wait_until(90, "the failover to finish", || {
+        let v = c.server.show_json("db");
+        v["primary"] == serde_json::json!(replica)
+            && v["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["ready"] == true)
+    });
+    support::psql_at(
+        &at,
+        &password,
+        "insert into kept values (1001); select pg_switch_wal()",
+    )
+    .unwrap();
+    c.server.wait_until(60, "the new primary to archive", || {
+        let a = primary_archive(&c);
+        a["archivedCount"].as_i64().unwrap_or(0) > 0 && a["failedCount"] == 0
+    });
+    assert!(
+        std::fs::read_dir(repo.join("archive/db/15-1"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("00000002")),
+        "no WAL of timeline 2 in the repository"
+    );
+
+    // An incremental one on top of the full one, on the new timeline.
+    c.pgo_ok(&["backup", "db", "--backup-opts=--type=incr", "--timeout=180"]);
+    let list: serde_json::Value =
+        serde_json::from_str(&c.server.pgo_ok(&["show", "backup", "db", "-o", "json"])).unwrap();
+    let incr = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["backup"]["type"] == "incr")
+        .unwrap_or_else(|| panic!("no incremental backup: {list:#}"));
+    assert_eq!(incr["backup"]["prior"], label, "{incr}");
+
+    // What is not built here yet is refused, naming it.
+    let e = c.server.pgo_err(&["restore", "db", "--no-prompt"]);
+    assert!(e.contains("not built on the kubernetes platform"), "{e}");
+    let e = c.server.pgo_err(&["backup", "db", "--backup-standby"]);
+    assert!(
+        e.contains("--backup-standby with --backup-type=pgbackrest"),
+        "{e}"
+    );
+
+    // Deleted with its backups: the host is stopped before its repository
+    // is emptied, and nothing of the cluster is left.
+    c.pgo_ok(&[
+        "delete",
+        "cluster",
+        "db",
+        "--delete-data",
+        "--delete-backups",
+        "--no-prompt",
+    ]);
+    c.server.wait_until(60, "the cluster's PVCs to be removed", || {
+        c.api.names(pgo_kube_fake::PVCS).is_empty()
+    });
+    c.server.wait_until(30, "the repository host to go", || {
+        c.api.names(pgo_kube_fake::DEPLOYMENTS).is_empty()
+    });
+    assert!(!repo.join("backup").exists(), "{}", repo.display());
 }

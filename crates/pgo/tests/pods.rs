@@ -104,9 +104,10 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
     );
     assert_eq!(std::fs::metadata(&pgdata).unwrap().uid(), 999);
     assert_eq!(std::fs::metadata(&claim).unwrap().gid(), 999);
+    // A pod's name is its Deployment's and a number.
     let primary_pod = pods
         .keys()
-        .find(|p| !p.starts_with(&replicas[0]))
+        .find(|p| p.rsplit_once('-').map(|(d, _)| d) == view["primary"].as_str())
         .unwrap()
         .clone();
     let pod = &primary_pod;
@@ -126,7 +127,8 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
     c.server.kill();
     c.api.delete(pgo_kube_fake::PODS, &primary_pod);
     c.server.wait_until(120, "a new pod to serve the same data", || {
-        c.kubelet.pod_ips().len() == 2
+        // The primary's, the replica's and the repository host's.
+        c.kubelet.pod_ips().len() == 3
             && !c.kubelet.pod_ips().contains_key(&primary_pod)
             && psql(&host, &password, "select v from kept").as_deref() == Ok("42")
     });
@@ -138,12 +140,23 @@ fn a_cluster_runs_postgres_in_real_pods_and_answers_through_its_service() {
 
     // Deleted with its data: an rmdata Job runs in a pod on each claim
     // (claims here are retained, so what is left is what the Job left).
+    // The repository outlives the cluster (no --delete-backups); its host
+    // goes with the cluster.
     c.server
         .pgo_ok(&["delete", "cluster", "db", "--delete-data", "--no-prompt"]);
     c.server
         .wait_until(120, "the rmdata Jobs to remove the PVCs", || {
-            c.api.names(pgo_kube_fake::PVCS).is_empty()
+            c.api.names(pgo_kube_fake::PVCS) == ["db-backrestrepo"]
         });
+    c.server.wait_until(60, "the repository host to go", || {
+        c.api.names(pgo_kube_fake::DEPLOYMENTS).is_empty()
+    });
+    let repo = c.kubelet.claim_dir("db-backrestrepo").join("data");
+    assert!(
+        repo.join("archive/db/archive.info").is_file(),
+        "{}",
+        repo.display()
+    );
     let jobs = c.kubelet.jobs_run();
     assert_eq!(jobs.len(), 2, "{jobs:?}");
     assert!(jobs.iter().all(|(_, ok)| *ok), "{jobs:?}");
@@ -166,6 +179,9 @@ fn autofail_cluster(c: &Cluster) -> (String, String, String) {
         "db",
         "--replica-count=1",
         "--autofail",
+        // The spine alone: the repository host's pod is tried in
+        // a_cluster_runs_postgres_in_real_pods… and pod_backups.rs.
+        "--pgbackrest=false",
         "--timeout=120",
     ]);
     let view = c.server.show_json("db");
@@ -263,8 +279,14 @@ fn under_openshifts_restricted_policy_a_killed_primary_pod_restarts_on_its_data_
     // The policy assigns the uid and fsGroup and refuses pods that name
     // their own, so pgo names neither (`DisableFSGroup` for the fsGroup).
     let c = cluster_env_as(Some("Cluster:\n  DisableFSGroup: true\n"), Some(OPENSHIFT_UID));
-    c.server
-        .pgo_ok(&["create", "cluster", "db", "--replica-count=1", "--timeout=120"]);
+    c.server.pgo_ok(&[
+        "create",
+        "cluster",
+        "db",
+        "--replica-count=1",
+        "--pgbackrest=false",
+        "--timeout=120",
+    ]);
     let view = c.server.show_json("db");
     let replica = support::members(&view, "Replica")[0].clone();
     let password = support::password(&view, "postgres");

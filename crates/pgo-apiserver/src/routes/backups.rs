@@ -62,12 +62,21 @@ pub async fn create(
         return Err(ApiError::Conflict(format!("cluster {name:?} is being deleted")));
     }
     let runs = match backup_type {
-        BackupType::Pgbackrest => state.platform.supports_backrest(),
+        BackupType::Pgbackrest => state.platform.backup_support().backrest,
         BackupType::Pgbasebackup => state.platform.runs_copies(),
     };
     if !runs {
         return Err(ApiError::BadRequest(format!(
             "--backup-type={backup_type} is not built on the {} platform yet",
+            state.platform.name()
+        )));
+    }
+    if backup_type == BackupType::Pgbackrest
+        && req.standby
+        && !state.platform.backup_support().standby_backups
+    {
+        return Err(ApiError::BadRequest(format!(
+            "--backup-standby with --backup-type=pgbackrest is not built on the {} platform yet; --backup-type=pgbasebackup --backup-standby copies a replica",
             state.platform.name()
         )));
     }

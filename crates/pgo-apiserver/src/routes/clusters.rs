@@ -32,7 +32,7 @@ pub async fn create(
         &req,
         &state.config,
         &state.platform.strategies(),
-        state.platform.supports_backrest(),
+        state.platform.backup_support(),
     )
     .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if let Some(node) = &spec.node_name {

@@ -49,6 +49,12 @@ pub async fn restore(
             "cluster {name} does not use pgBackRest (it was created with --pgbackrest=false): it has no backups to restore"
         )));
     }
+    if !state.platform.backup_support().restores {
+        return Err(ApiError::BadRequest(format!(
+            "pgo restore is not built on the {} platform yet: the backups are in cluster {name}'s repository host, and `pgo show backup {name}` lists them",
+            state.platform.name()
+        )));
+    }
     let order = restore::Order { target, options };
     if let Some(volume) = &req.to_pvc {
         return to_pvc(&caller, &state, &name, volume, order).await;

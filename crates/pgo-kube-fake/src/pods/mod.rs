@@ -682,8 +682,28 @@ impl Node {
             .into_iter()
             .filter(|n| !self.lost.contains(n))
             .collect();
-        let node = nodes
-            .get(self.made as usize % nodes.len().max(1))
+        // A scheduler's spreading, as far as pgo's templates ask for it:
+        // the node with the fewest pods its preferred anti-affinity
+        // selects, in turn among equals.
+        let selectors: Vec<Value> = spec
+            .pointer("/affinity/podAntiAffinity/preferredDuringSchedulingIgnoredDuringExecution")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|t| t["podAffinityTerm"]["labelSelector"].clone())
+            .collect();
+        let placed = self.api.list(PODS);
+        let crowd = |node: &str| {
+            placed
+                .iter()
+                .filter(|p| p["spec"]["nodeName"] == node && p["metadata"]["deletionTimestamp"].is_null())
+                .filter(|p| selectors.iter().any(|s| selects(s, &p["metadata"]["labels"])))
+                .count()
+        };
+        let turn = self.made as usize % nodes.len().max(1);
+        let node = (0..nodes.len())
+            .map(|i| &nodes[(turn + i) % nodes.len()])
+            .min_by_key(|n| crowd(n))
             .cloned()
             .ok_or("no node is ready to run a pod")?;
         spec["nodeName"] = json!(node);
@@ -960,4 +980,31 @@ impl Node {
 
 fn tracing_message(m: &str) {
     eprintln!("stand-in kubelet: {m}");
+}
+
+/// Whether a label selector (matchLabels, and matchExpressions with In,
+/// NotIn, Exists and DoesNotExist) selects `labels`.
+fn selects(selector: &Value, labels: &Value) -> bool {
+    let by_label = selector["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let by_expression = selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|e| {
+            let key = e["key"].as_str().unwrap_or_default();
+            let value = labels.get(key);
+            let among = |v: &Value| e["values"].as_array().is_some_and(|vs| vs.contains(v));
+            match e["operator"].as_str().unwrap_or_default() {
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                "In" => value.is_some_and(among),
+                "NotIn" => !value.is_some_and(among),
+                _ => false,
+            }
+        });
+    by_label && by_expression
 }

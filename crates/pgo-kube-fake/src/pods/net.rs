@@ -51,6 +51,21 @@ impl Bridge {
                 continue;
             }
             let bridge = Bridge { name, prefix };
+            // A bridge without an address of its own takes its lowest
+            // port's, which changes as pods' veths come and go: the pods'
+            // cached neighbours (a Service's address, the gateway) would
+            // then name a MAC nothing answers, and connections stall in
+            // SYN retries until the cache expires. A fixed one, as a
+            // node's bridge has.
+            run(&[
+                "ip",
+                "link",
+                "set",
+                "dev",
+                &bridge.name,
+                "address",
+                &format!("02:00:0a:{a:02x}:{b:02x}:01"),
+            ])?;
             run(&[
                 "ip",
                 "addr",

@@ -37,6 +37,8 @@ pub enum Rollout {
 
 pub async fn ensure(p: &KubePlatform, spec: &InstanceSpec, rollout: Rollout) -> Result<(), PlatformError> {
     secrets::ensure_manager(p, spec).await?;
+    // Before the pod: it mounts the repository host's client certificate.
+    super::repo_host::ensure(p, spec).await?;
     let existing = p.get_opt::<Deployment>(&spec.name).await?;
     if let Some(d) = &existing
         && !ours(&d.metadata)

@@ -1,12 +1,13 @@
 //! Jobs on Kubernetes: a backup's work as a Job from the strategy's
 //! template, its outcome read from the Job's status and its pod's
-//! termination message (where the job writes what it made). Only
-//! pg_basebackup copies for now; pgBackRest's repository host is not built
-//! on Kubernetes yet.
+//! termination message (where the job writes what it made): a
+//! pg_basebackup copy, or a pgBackRest command that the cluster's
+//! repository host runs for the Job (a backup, an expire).
 
 use super::apply::{api_error, not_ours, ours};
 use super::{KubePlatform, instances, post_params};
 use crate::render::{CopyJob, JOB_LABEL, Rendered, render_backup};
+use crate::repo_host;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use pgo_api::cluster::MemberRole;
@@ -15,16 +16,6 @@ use pgo_core::names;
 use pgo_platform::PlatformError;
 
 pub async fn start(p: &KubePlatform, job: &JobSpec) -> Result<(), PlatformError> {
-    let JobWork::Basebackup {
-        instance,
-        volume,
-        path,
-    } = &job.work
-    else {
-        return Err(PlatformError::Invalid(
-            "pgBackRest jobs are not built on Kubernetes yet; --backup-type=pgbasebackup takes a copy".into(),
-        ));
-    };
     if let Some(existing) = p.get_opt::<Job>(&job.name).await? {
         return if ours(&existing.metadata) {
             Ok(())
@@ -32,6 +23,49 @@ pub async fn start(p: &KubePlatform, job: &JobSpec) -> Result<(), PlatformError>
             Err(not_ours("Job", &job.name))
         };
     }
+    match &job.work {
+        JobWork::Basebackup {
+            instance,
+            volume,
+            path,
+        } => start_copy(p, job, instance, volume, path).await,
+        JobWork::Backrest { standby, args, .. } => {
+            let rendered = repo_host::render_job(
+                &repo_host::BackrestJob {
+                    name: &job.name,
+                    cluster: &job.cluster,
+                    standby: standby.is_some(),
+                    args,
+                },
+                &p.templates,
+                &p.opts,
+            )
+            .map_err(|e| PlatformError::Invalid(e.to_string()))?;
+            create(p, &job.name, &rendered).await
+        }
+        JobWork::Restore { .. } => Err(PlatformError::Invalid(
+            "restores from pgBackRest are not built on Kubernetes yet".into(),
+        )),
+    }
+}
+
+async fn create(p: &KubePlatform, name: &str, rendered: &Job) -> Result<(), PlatformError> {
+    match p.api::<Job>().create(&post_params(), rendered).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => return Err(api_error(&format!("creating Job {name}"), e)),
+    }
+    tracing::info!(job = %name, "backup job created");
+    Ok(())
+}
+
+async fn start_copy(
+    p: &KubePlatform,
+    job: &JobSpec,
+    instance: &str,
+    volume: &str,
+    path: &str,
+) -> Result<(), PlatformError> {
     let seen = instances::observe(p, instance)
         .await?
         .ok_or_else(|| PlatformError::Invalid(format!("instance {instance} does not exist")))?;
@@ -57,13 +91,7 @@ pub async fn start(p: &KubePlatform, job: &JobSpec) -> Result<(), PlatformError>
             "the backup template did not render a Job".into(),
         ));
     };
-    match p.api::<Job>().create(&post_params(), &rendered).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 409 => {}
-        Err(e) => return Err(api_error(&format!("creating Job {}", job.name), e)),
-    }
-    tracing::info!(job = %job.name, "backup job created");
-    Ok(())
+    create(p, &job.name, &rendered).await
 }
 
 /// What the Job's pod said as it ended (its termination message).

@@ -13,6 +13,7 @@ mod jobs;
 pub mod managers;
 mod pods;
 mod reads;
+mod repo_host;
 mod rmdata;
 mod secrets;
 pub mod stopping;
@@ -125,11 +126,14 @@ impl Platform for KubePlatform {
         if want
             .instances
             .iter()
-            .any(|i| i.restore.is_some() || i.backrest.is_some() || i.seed.is_some())
+            .any(|i| i.restore.is_some() || i.seed.is_some())
         {
             return Err(PlatformError::Invalid(
-                "pgBackRest archiving, restores and copies are not built on Kubernetes yet".into(),
+                "clusters made from backups or copies are not built on Kubernetes yet".into(),
             ));
+        }
+        if let Some(i) = want.instances.iter().find(|i| i.backrest.is_some()) {
+            crate::repo_host::render(&self.templates, &self.opts, i).map_err(invalid)?;
         }
         for v in &want.volumes {
             render::render_volume(&self.templates, &self.opts, v).map_err(invalid)?;
@@ -279,6 +283,7 @@ impl Platform for KubePlatform {
                 spec.owner_uid.as_deref(),
                 spec.port,
                 spec.metrics,
+                spec.backrest,
             );
             self.apply(&policy).await?;
         }
@@ -313,6 +318,16 @@ impl Platform for KubePlatform {
 
     fn runs_copies(&self) -> bool {
         true
+    }
+
+    /// Archiving and backups through the cluster's repository host;
+    /// restores and backups from a replica are not built here yet.
+    fn backup_support(&self) -> pgo_core::validate::BackupSupport {
+        pgo_core::validate::BackupSupport {
+            backrest: true,
+            restores: false,
+            standby_backups: false,
+        }
     }
 
     async fn start_job(&self, job: &pgo_core::job::JobSpec) -> Result<(), PlatformError> {

@@ -34,6 +34,9 @@ pub async fn remove(p: &KubePlatform, pvc: &str) -> Result<(), PlatformError> {
             .as_ref()
             .and_then(|l| l.get(labels::CLUSTER).cloned())
             .unwrap_or_default();
+        if pvc == pgo_core::names::backrest_repo_volume(&cluster) {
+            super::repo_host::remove(p, &cluster).await?;
+        }
         let Rendered::Job(job) = render_rmdata(&cluster, pvc, "data", &p.templates, &p.opts)
             .map_err(|e| PlatformError::Invalid(e.to_string()))?
         else {

@@ -115,45 +115,83 @@ fn manager_secret_current(secret: &Secret, ca: &pki::Ca, names: &str) -> bool {
 /// certificate for its name, owned by the cluster. A certificate that is
 /// due, or from another CA, is made anew; the token stays.
 pub async fn ensure_manager(platform: &KubePlatform, spec: &InstanceSpec) -> Result<(), PlatformError> {
-    let name = manager_secret(&spec.name);
+    ensure_certified(
+        platform,
+        Certified {
+            name: manager_secret(&spec.name),
+            cluster: &spec.cluster,
+            owner_uid: spec.owner_uid.as_deref(),
+            hosts: render::certificate_names(&spec.name, &spec.cluster, &platform.opts.namespace),
+            common_name: spec.name.clone(),
+            client: None,
+        },
+    )
+    .await
+}
+
+/// A Secret of a token, a server certificate and, with `client`, a client
+/// certificate of that CN, all from the operator's CA.
+pub struct Certified<'a> {
+    pub name: String,
+    pub cluster: &'a str,
+    pub owner_uid: Option<&'a str>,
+    pub hosts: Vec<String>,
+    pub common_name: String,
+    pub client: Option<String>,
+}
+
+/// Makes the Secret `want` describes, or makes it anew when its
+/// certificates are due, from another CA, or for other names; the token
+/// stays.
+pub async fn ensure_certified(platform: &KubePlatform, want: Certified<'_>) -> Result<(), PlatformError> {
+    let name = want.name.clone();
     let what = format!("Secret {name}");
     let api: Api<Secret> = platform.api();
     let ca = platform.ca.get().await?;
-    let hosts = render::certificate_names(&spec.name, &spec.cluster, &platform.opts.namespace);
-    let names = hosts.join(",");
+    let mut names = want.hosts.join(",");
+    if let Some(client) = &want.client {
+        names.push_str(&format!(";client={client}"));
+    }
     let existing = platform.get_opt::<Secret>(&name).await?;
     if let Some(s) = &existing {
         if !ours(&s.metadata) {
             return Err(not_ours("Secret", &name));
         }
-        if manager_secret_current(s, ca, &names) {
+        if manager_secret_current(s, ca, &names)
+            && (want.client.is_none() || field(s, "client.key").is_some())
+        {
             return Ok(());
         }
     }
     let invalid = |e: pki::PkiError| PlatformError::Invalid(format!("{what}: {e}"));
-    let (pem, expires) = ca.issue(&hosts, &spec.name, MANAGER_CERT_DAYS).map_err(invalid)?;
+    let (pem, expires) = ca
+        .issue(&want.hosts, &want.common_name, MANAGER_CERT_DAYS)
+        .map_err(invalid)?;
     let token = match existing.as_ref().and_then(|s| field(s, "token")) {
         Some(t) if !t.trim().is_empty() => t,
         _ => random(40)?,
     };
-    let mut metadata = meta(&name, &spec.cluster);
-    metadata.owner_references = spec
-        .owner_uid
-        .as_deref()
-        .map(|uid| vec![cluster_owner(&spec.cluster, uid)]);
+    let mut metadata = meta(&name, want.cluster);
+    metadata.owner_references = want.owner_uid.map(|uid| vec![cluster_owner(want.cluster, uid)]);
     metadata.annotations = Some(BTreeMap::from([
         (CERT_EXPIRES.to_string(), expires.to_string()),
         (CERT_NAMES.to_string(), names),
     ]));
     let bytes = |s: &str| ByteString(s.as_bytes().to_vec());
+    let mut data = BTreeMap::from([
+        ("token".to_string(), bytes(&token)),
+        ("tls.crt".to_string(), bytes(&pem.cert)),
+        ("tls.key".to_string(), bytes(&pem.key)),
+        ("ca.crt".to_string(), bytes(&ca.pem.cert)),
+    ]);
+    if let Some(client) = &want.client {
+        let (pem, _) = ca.issue_client(client, MANAGER_CERT_DAYS).map_err(invalid)?;
+        data.insert("client.crt".to_string(), bytes(&pem.cert));
+        data.insert("client.key".to_string(), bytes(&pem.key));
+    }
     let mut secret = Secret {
         metadata,
-        data: Some(BTreeMap::from([
-            ("token".to_string(), bytes(&token)),
-            ("tls.crt".to_string(), bytes(&pem.cert)),
-            ("tls.key".to_string(), bytes(&pem.key)),
-            ("ca.crt".to_string(), bytes(&ca.pem.cert)),
-        ])),
+        data: Some(data),
         ..Default::default()
     };
     match existing {
@@ -169,7 +207,7 @@ pub async fn ensure_manager(platform: &KubePlatform, spec: &InstanceSpec) -> Res
             match api.replace(&name, &post_params(), &secret).await {
                 Ok(renewed) => {
                     platform.wrote(renewed);
-                    tracing::info!(secret = %name, %expires, "renewed the instance manager's certificate")
+                    tracing::info!(secret = %name, %expires, "renewed the certificates")
                 }
                 Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
                 Err(e) => return Err(api_error(&format!("replacing {what}"), e)),

@@ -39,6 +39,15 @@ enum Wiring {
     Watched,
 }
 
+/// pgo.yaml's defaults without pgBackRest: these worlds try the spine,
+/// whose objects and calls the tests count. `config_mut().cluster.backrest`
+/// brings the repository host back (pgo.yaml's default).
+pub fn spine_config() -> PgoConfig {
+    let mut config = PgoConfig::default();
+    config.cluster.backrest = false;
+    config
+}
+
 impl World {
     pub fn new() -> Self {
         Self::with_templates(Templates::embedded())
@@ -106,7 +115,7 @@ impl World {
             api,
             managers: fakes,
             ca,
-            ctx: operator(PgoConfig::default(), Hooks::default()),
+            ctx: operator(spine_config(), Hooks::default()),
             operator: Box::new(operator),
         }
     }
@@ -167,7 +176,7 @@ impl World {
             &request,
             &self.ctx.config,
             &self.ctx.platform.strategies(),
-            self.ctx.platform.supports_backrest(),
+            self.ctx.platform.backup_support(),
         )
         .unwrap();
         self.clusters()

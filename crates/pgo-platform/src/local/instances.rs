@@ -230,6 +230,7 @@ pub async fn ensure(
             archive_timeout_seconds: b.settings.archive_timeout_seconds,
             retention_full: b.settings.retention_full,
             retention_diff: b.settings.retention_diff,
+            remote: None,
         }),
         restore: spec.restore.as_ref().map(|r| InstanceRestore {
             id: r.id.clone(),

@@ -102,8 +102,8 @@ impl Platform for LocalPlatform {
         Ok(vec![self.node.clone()])
     }
 
-    fn supports_backrest(&self) -> bool {
-        true
+    fn backup_support(&self) -> pgo_core::validate::BackupSupport {
+        pgo_core::validate::BackupSupport::ALL
     }
 
     fn runs_copies(&self) -> bool {
