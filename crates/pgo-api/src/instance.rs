@@ -105,6 +105,10 @@ pub struct InstanceRestore {
     pub stanza: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<crate::cluster::PitrTarget>,
+    /// Set where the repository is on a repository host (Kubernetes):
+    /// `repo_path` is then that host's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<BackrestRemote>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
 }

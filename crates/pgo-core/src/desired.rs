@@ -100,7 +100,9 @@ pub struct SeedSpec {
 pub struct InstanceRestoreSpec {
     /// Set for a restore in place, which is done once per id.
     pub id: Option<String>,
-    /// The repository's volume (another cluster's).
+    /// The cluster whose repository it is (this one, or another).
+    pub cluster: String,
+    /// The repository's volume.
     pub repo_volume: String,
     pub stanza: String,
     pub target: Option<pgo_api::cluster::PitrTarget>,
@@ -264,6 +266,7 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
     if primary == names::initial_primary(name) {
         first.restore = spec.restore_from.as_ref().map(|r| InstanceRestoreSpec {
             id: None,
+            cluster: r.cluster.clone(),
             repo_volume: names::backrest_repo_volume(&r.cluster),
             stanza: names::BACKREST_STANZA.to_string(),
             target: r.target.clone(),

@@ -259,23 +259,36 @@ pub fn storage_size(size: &str) -> Result<(), ValidationError> {
 pub struct BackupSupport {
     /// WAL archiving and pgBackRest backups.
     pub backrest: bool,
-    /// Clusters made from backups (`--restore-from`, `--backup-pvc`), and
-    /// restores (in place, `--to-pvc`).
+    /// Restores in place, and clusters made from a repository
+    /// (`--restore-from`).
     pub restores: bool,
+    /// Restores into a new volume (`pgo restore --to-pvc`).
+    pub restores_to_volumes: bool,
+    /// Clusters made from pg_basebackup copies (`--backup-pvc`).
+    pub seeds: bool,
     /// pgBackRest backups read from a replica.
     pub standby_backups: bool,
+    /// A deleted cluster's repository can still be restored from (on
+    /// Kubernetes its repository host goes with the cluster).
+    pub repository_outlives_cluster: bool,
 }
 
 impl BackupSupport {
     pub const ALL: BackupSupport = BackupSupport {
         backrest: true,
         restores: true,
+        restores_to_volumes: true,
+        seeds: true,
         standby_backups: true,
+        repository_outlives_cluster: true,
     };
     pub const NONE: BackupSupport = BackupSupport {
         backrest: false,
         restores: false,
+        restores_to_volumes: false,
+        seeds: false,
         standby_backups: false,
+        repository_outlives_cluster: false,
     };
 }
 
@@ -336,7 +349,7 @@ pub fn create_request(
         ));
     }
     let copy_from = copy_of(req)?;
-    if copy_from.is_some() && !support.restores {
+    if copy_from.is_some() && !support.seeds {
         return Err(ValidationError::Unsupported(
             "--backup-pvc: this platform cannot start a cluster from a pg_basebackup copy yet".into(),
         ));

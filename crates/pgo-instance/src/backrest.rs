@@ -347,7 +347,9 @@ pub async fn restore(
 ) -> Result<(), String> {
     let p = paths(config);
     make_dirs(&p, run_as)?;
-    if !has_stanza(&r.repo_path, &r.stanza) {
+    // A repository host answers for itself (pgBackRest names a missing
+    // stanza); a local one is checked first, to say which directory.
+    if r.remote.is_none() && !has_stanza(&r.repo_path, &r.stanza) {
         return Err(format!(
             "the repository {} holds no stanza {:?} to restore from",
             r.repo_path.display(),
@@ -355,10 +357,11 @@ pub async fn restore(
         ));
     }
     let conf = p.dir.join("restore.conf");
-    let text = format!(
-        "# Written by the pgo instance manager for a restore.\n{}",
-        global(&p, &r.repo_path)
-    );
+    let repo = match &r.remote {
+        None => global(&p, &r.repo_path),
+        Some(remote) => global_with(&p, remote_settings(remote, &r.stanza)),
+    };
+    let text = format!("# Written by the pgo instance manager for a restore.\n{repo}");
     // pgBackRest copies its command line into `restore_command`: the
     // config names the scratch directory for the restore, and the final
     // one once the files are there.

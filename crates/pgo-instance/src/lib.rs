@@ -60,6 +60,7 @@ pub async fn restore_into(
         stanza: b.stanza,
         target,
         options,
+        remote: b.remote,
     };
     let run_as = RunAs::resolve(config.run_as.as_deref()).map_err(|e| e.to_string())?;
     println!("pgbackrest restore into {}: starting", volume.display());

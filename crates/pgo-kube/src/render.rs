@@ -13,7 +13,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use pgo_api::cluster::{MemberRole, Resources};
 use pgo_api::instance::{
-    InstanceBackrest, InstanceConfig, IsolationCheck, ManagerTls, PostgresTls, Upstream,
+    InstanceBackrest, InstanceConfig, InstanceRestore, IsolationCheck, ManagerTls, PostgresTls, Upstream,
 };
 use pgo_api::{Pgcluster, Pgreplica, labels};
 use pgo_core::desired::{self, InstanceSpec, ReplicaInput, ServiceSpec, VolumeSpec};
@@ -248,11 +248,26 @@ pub(crate) fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec
             remote: Some(crate::repo_host::instance_remote(
                 &i.cluster,
                 &opts.namespace,
+                crate::repo_host::TLS_DIR,
                 &PathBuf::from(MANAGER_SECRET).join("tls.crt"),
                 &PathBuf::from(MANAGER_SECRET).join("tls.key"),
             )),
         }),
-        restore: None,
+        // Through the repository host of the cluster it is restored from.
+        restore: i.restore.as_ref().map(|r| InstanceRestore {
+            id: r.id.clone(),
+            repo_path: PathBuf::from(crate::repo_host::REPO_PATH),
+            stanza: r.stanza.clone(),
+            target: r.target.clone(),
+            options: r.options.clone(),
+            remote: Some(crate::repo_host::instance_remote(
+                &r.cluster,
+                &opts.namespace,
+                crate::repo_host::client_tls_dir(&i.cluster, &r.cluster),
+                &PathBuf::from(MANAGER_SECRET).join("tls.crt"),
+                &PathBuf::from(MANAGER_SECRET).join("tls.key"),
+            )),
+        }),
         seed: None,
     }
 }
@@ -374,6 +389,13 @@ pub fn render_instance(
             "backrest": i.backrest.is_some(),
             "backrest_secret": crate::repo_host::name(&i.cluster),
             "backrest_port": crate::repo_host::BACKREST_PORT,
+            // Another cluster's repository host, restored from: its CA and
+            // client certificate, mounted apart.
+            "restore_secret": i
+                .restore
+                .as_ref()
+                .filter(|r| r.cluster != i.cluster)
+                .map(|r| crate::repo_host::name(&r.cluster)),
         },
         "secrets": {
             "superuser": i.superuser_secret,

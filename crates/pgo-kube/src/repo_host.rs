@@ -29,6 +29,9 @@ pub const REPO_PATH: &str = "/backrestrepo/data";
 /// Where the cluster's pgBackRest Secret is mounted (the repository
 /// host's whole; an instance's CA and client certificate only).
 pub const TLS_DIR: &str = "/etc/pgo/backrest";
+/// Where an instance restored from another cluster's repository mounts
+/// that cluster's CA and client certificate.
+pub const SOURCE_TLS_DIR: &str = "/etc/pgo/backrest-source";
 const CONFIG_DIR: &str = "/etc/pgo/repo-host";
 const CONFIG_FILE: &str = "repo-host.json";
 /// The label that marks the repository host's pod.
@@ -65,21 +68,35 @@ fn tls(file: &str) -> PathBuf {
     Path::new(TLS_DIR).join(file)
 }
 
-/// What an instance of `cluster` needs to archive to its repository host
-/// and to serve its data directory to it.
+/// The certificates an instance of `instance_cluster` presents to the
+/// repository host of `cluster`: its own cluster's, or the source's
+/// (mounted apart) when it is restored from another cluster.
+pub fn client_tls_dir(instance_cluster: &str, cluster: &str) -> &'static str {
+    if instance_cluster == cluster {
+        TLS_DIR
+    } else {
+        SOURCE_TLS_DIR
+    }
+}
+
+/// What an instance needs to reach the repository host of `cluster` with
+/// the client certificate in `tls_dir`, and to serve its own data
+/// directory to its own cluster's host.
 pub fn instance_remote(
     cluster: &str,
     namespace: &str,
+    tls_dir: &str,
     server_cert: &Path,
     server_key: &Path,
 ) -> BackrestRemote {
+    let client = |file: &str| Path::new(tls_dir).join(file);
     BackrestRemote {
         repo_host: host(cluster, namespace),
         repo_port: BACKREST_PORT,
         repo_config: repo_work_dir().join("pgbackrest.conf"),
-        ca_file: tls("ca.crt"),
-        client_cert_file: tls("client.crt"),
-        client_key_file: tls("client.key"),
+        ca_file: client("ca.crt"),
+        client_cert_file: client("client.crt"),
+        client_key_file: client("client.key"),
         client_cn: client_cn(cluster),
         server_port: BACKREST_PORT,
         server_cert_file: server_cert.to_path_buf(),

@@ -170,8 +170,13 @@ fn pgbackrest_archives_to_the_repository_host_which_runs_the_backups() {
     assert_eq!(incr["backup"]["prior"], label, "{incr}");
 
     // What is not built here yet is refused, naming it.
-    let e = c.server.pgo_err(&["restore", "db", "--no-prompt"]);
-    assert!(e.contains("not built on the kubernetes platform"), "{e}");
+    let e = c
+        .server
+        .pgo_err(&["restore", "db", "--to-pvc=elsewhere", "--no-prompt"]);
+    assert!(
+        e.contains("--to-pvc is not built on the kubernetes platform"),
+        "{e}"
+    );
     let e = c.server.pgo_err(&["backup", "db", "--backup-standby"]);
     assert!(
         e.contains("--backup-standby with --backup-type=pgbackrest"),
@@ -195,4 +200,92 @@ fn pgbackrest_archives_to_the_repository_host_which_runs_the_backups() {
         c.api.names(pgo_kube_fake::DEPLOYMENTS).is_empty()
     });
     assert!(!repo.join("backup").exists(), "{}", repo.display());
+}
+
+/// The database's clock, a second clear of the writes on either side, as
+/// pgBackRest reads a target.
+fn moment(at: &str, password: &str) -> String {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let t = support::psql_at(
+        at,
+        password,
+        "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'",
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    t
+}
+
+#[test]
+fn point_in_time_recovery_through_the_repository_host_into_a_new_cluster_and_in_place() {
+    let c = cluster_env(None);
+    c.pgo_ok(&["create", "cluster", "src", "--timeout=120"]);
+    let view = c.server.show_json("src");
+    let password = support::password(&view, "postgres");
+    let at = |cluster: &str| {
+        let host = c.kubelet.service_ip(cluster).expect("the Service has no address");
+        format!("host={host} port=5432")
+    };
+    let sql = |cluster: &str, sql: &str| support::psql_at(&at(cluster), &password, sql);
+    sql(
+        "src",
+        "create table t (id int); insert into t select generate_series(1, 100)",
+    )
+    .unwrap();
+    c.pgo_ok(&["backup", "src", "--timeout=180"]);
+    // After the backup: only replayed WAL brings these back.
+    sql("src", "insert into t select generate_series(101, 200)").unwrap();
+    let target = moment(&at("src"), &password);
+    sql("src", "insert into t select generate_series(201, 300)").unwrap();
+    let segment = sql("src", "select pg_walfile_name(pg_current_wal_lsn())").unwrap();
+    sql("src", "select pg_switch_wal()").unwrap();
+    c.server.wait_until(60, "the last segment to be archived", || {
+        let view = c.server.show_json("src");
+        let primary = view["primary"].as_str().unwrap().to_string();
+        support::member(&view, &primary)["archive"]["lastArchivedWal"]
+            .as_str()
+            .is_some_and(|w| w >= segment.as_str())
+    });
+
+    // Into a new cluster, through src's repository host, with src's client
+    // certificate: rows 1-200, and it archives to a repository of its own.
+    c.pgo_ok(&[
+        "create",
+        "cluster",
+        "dst",
+        "--restore-from=src",
+        &format!("--pitr-target={target}"),
+        "--timeout=180",
+    ]);
+    c.server.wait_until(60, "dst's Service to route", || {
+        sql("dst", "select count(*) from t").is_ok()
+    });
+    assert_eq!(sql("dst", "select count(*) from t").as_deref(), Ok("200"));
+    sql("dst", "insert into t values (1000)").unwrap();
+    c.pgo_ok(&["backup", "dst", "--timeout=180"]);
+
+    // In place: src goes back to the same moment.
+    let out = c.pgo_ok(&[
+        "restore",
+        "src",
+        &format!("--pitr-target={target}"),
+        "--no-prompt",
+        "--timeout=180",
+    ]);
+    assert!(out.contains("restored cluster src"), "{out}");
+    c.server.wait_until(60, "src's Service to route", || {
+        sql("src", "select count(*) from t").is_ok()
+    });
+    assert_eq!(sql("src", "select count(*) from t").as_deref(), Ok("200"));
+
+    // A deleted cluster's repository host goes with it: a restore from it
+    // is refused, naming why.
+    c.pgo_ok(&["delete", "cluster", "dst", "--no-prompt"]);
+    c.server.wait_until(60, "dst to go", || {
+        c.api.get(pgo_kube_fake::PGCLUSTERS, "dst").is_none()
+    });
+    let e = c
+        .server
+        .pgo_err(&["create", "cluster", "again", "--restore-from=dst"]);
+    assert!(e.contains("repository host, which went with it"), "{e}");
 }

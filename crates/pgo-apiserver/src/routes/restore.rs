@@ -49,9 +49,18 @@ pub async fn restore(
             "cluster {name} does not use pgBackRest (it was created with --pgbackrest=false): it has no backups to restore"
         )));
     }
-    if !state.platform.backup_support().restores {
+    let support = state.platform.backup_support();
+    let built = match req.to_pvc {
+        Some(_) => support.restores_to_volumes,
+        None => support.restores,
+    };
+    if !built {
+        let what = match req.to_pvc {
+            Some(_) => "pgo restore --to-pvc",
+            None => "pgo restore",
+        };
         return Err(ApiError::BadRequest(format!(
-            "pgo restore is not built on the {} platform yet: the backups are in cluster {name}'s repository host, and `pgo show backup {name}` lists them",
+            "{what} is not built on the {} platform yet; `pgo restore {name}` restores in place, and `pgo create cluster NEW --restore-from={name}` into a new cluster",
             state.platform.name()
         )));
     }

@@ -99,6 +99,7 @@ pub fn plan(
             };
             instance.restore = Some(InstanceRestoreSpec {
                 id: Some(task.id.clone()),
+                cluster: instance.cluster.clone(),
                 repo_volume: b.repo_volume.clone(),
                 stanza: b.stanza.clone(),
                 target: task.order.target.clone(),

@@ -123,13 +123,9 @@ impl Platform for KubePlatform {
 
     async fn check(&self, want: &DesiredCluster) -> Result<(), PlatformError> {
         let invalid = |e: render::RenderError| PlatformError::Invalid(e.to_string());
-        if want
-            .instances
-            .iter()
-            .any(|i| i.restore.is_some() || i.seed.is_some())
-        {
+        if want.instances.iter().any(|i| i.seed.is_some()) {
             return Err(PlatformError::Invalid(
-                "clusters made from backups or copies are not built on Kubernetes yet".into(),
+                "clusters made from pg_basebackup copies are not built on Kubernetes yet".into(),
             ));
         }
         if let Some(i) = want.instances.iter().find(|i| i.backrest.is_some()) {
@@ -320,13 +316,15 @@ impl Platform for KubePlatform {
         true
     }
 
-    /// Archiving and backups through the cluster's repository host;
-    /// restores and backups from a replica are not built here yet.
+    /// Archiving, backups and restores through the cluster's repository
+    /// host, which goes with the cluster; restores into a new volume,
+    /// clusters from copies and pgBackRest backups from a replica are not
+    /// built here yet.
     fn backup_support(&self) -> pgo_core::validate::BackupSupport {
         pgo_core::validate::BackupSupport {
             backrest: true,
-            restores: false,
-            standby_backups: false,
+            restores: true,
+            ..pgo_core::validate::BackupSupport::NONE
         }
     }
 

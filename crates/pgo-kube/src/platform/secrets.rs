@@ -49,6 +49,25 @@ fn meta(name: &str, cluster: &str) -> ObjectMeta {
 }
 
 pub async fn ensure_user(platform: &KubePlatform, spec: &SecretSpec) -> Result<(), PlatformError> {
+    if platform.get_opt::<Secret>(&spec.name).await?.is_some() {
+        return Ok(());
+    }
+    // A database restored or copied from another cluster keeps that
+    // cluster's passwords.
+    let password = match &spec.copy_from {
+        Some(source) => {
+            read_user(platform, source)
+                .await?
+                .ok_or_else(|| {
+                    PlatformError::Failed(format!(
+                        "Secret {source} is gone, so the password of {} in the restored data is unknown",
+                        spec.username
+                    ))
+                })?
+                .password
+        }
+        None => random(24)?,
+    };
     let secret = Secret {
         metadata: meta(&spec.name, &spec.cluster),
         data: Some(BTreeMap::from([
@@ -56,7 +75,7 @@ pub async fn ensure_user(platform: &KubePlatform, spec: &SecretSpec) -> Result<(
                 "username".to_string(),
                 ByteString(spec.username.clone().into_bytes()),
             ),
-            ("password".to_string(), ByteString(random(24)?.into_bytes())),
+            ("password".to_string(), ByteString(password.into_bytes())),
         ])),
         ..Default::default()
     };

@@ -238,6 +238,7 @@ pub async fn ensure(
             stanza: r.stanza.clone(),
             target: r.target.clone(),
             options: r.options.clone(),
+            remote: None,
         }),
         seed: spec.seed.as_ref().map(|s| layout.volume(&s.volume).join(&s.path)),
     };
