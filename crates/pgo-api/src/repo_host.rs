@@ -29,9 +29,8 @@ pub struct RepoHostConfig {
     pub client_cn: String,
     /// The bearer token the control endpoint requires.
     pub token_file: PathBuf,
-    /// The primary's pgBackRest server (its Service), and a replica's.
+    /// The primary's pgBackRest server (its Service).
     pub primary_host: String,
-    pub replica_host: String,
     /// The instances' pgBackRest port, config and data directory.
     pub pg_host_port: u16,
     pub pg_config: PathBuf,
@@ -45,12 +44,12 @@ pub struct RepoHostConfig {
 
 /// `POST /backrest` on the repository host: a pgBackRest command for the
 /// stanza (a backup, an expire), after which it answers with the
-/// repository's `info` (a [`crate::instance`]-independent JSON text). With
-/// `standby`, a backup reads the files from a replica.
+/// repository's `info`, as pgBackRest prints it. With `standby`, a backup
+/// reads the files from that replica (its pgBackRest server's address).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RepoCommand {
     pub args: Vec<String>,
-    #[serde(default)]
-    pub standby: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<String>,
 }

@@ -63,8 +63,7 @@ pub async fn run(path: &Path) -> Result<(), InstanceError> {
         std::fs::write(file, text)
             .map_err(|e| InstanceError::Environment(format!("cannot write {}: {e}", file.display())))
     };
-    write(&conf, conf_text(&config, false))?;
-    write(&standby_conf, conf_text(&config, true))?;
+    write(&conf, conf_text(&config, None))?;
 
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
@@ -101,8 +100,10 @@ pub async fn run(path: &Path) -> Result<(), InstanceError> {
 
 /// pgBackRest's config here: the repository and its retention, the TLS
 /// server the pods reach, and the primary's TLS server, through its
-/// Service; with `standby`, a replica's too, which the files are read from.
-fn conf_text(c: &RepoHostConfig, standby: bool) -> String {
+/// Service; with `standby`, that replica's too, which the files are read
+/// from (one replica, by its own name: pgBackRest opens several
+/// connections, and all must reach the same one).
+fn conf_text(c: &RepoHostConfig, standby: Option<&str>) -> String {
     let path = |p: &Path| p.to_string_lossy().into_owned();
     let mut out = String::from("# Written by the pgo repository host; edits are lost.\n[global]\n");
     let mut set = |k: &str, v: String| out.push_str(&format!("{k}={v}\n"));
@@ -125,15 +126,13 @@ fn conf_text(c: &RepoHostConfig, standby: bool) -> String {
     set("tls-server-cert-file", path(&c.cert_file));
     set("tls-server-key-file", path(&c.key_file));
     set("tls-server-auth", format!("{}={}", c.client_cn, c.stanza));
-    if standby {
+    if standby.is_some() {
         set("backup-standby", "y".into());
     }
     out.push_str(&format!("\n[{}]\n", c.stanza));
-    let hosts = if standby {
-        vec![c.primary_host.clone(), c.replica_host.clone()]
-    } else {
-        vec![c.primary_host.clone()]
-    };
+    let hosts: Vec<String> = std::iter::once(c.primary_host.clone())
+        .chain(standby.map(str::to_string))
+        .collect();
     for (i, host) in hosts.iter().enumerate() {
         let n = i + 1;
         let mut set = |k: &str, v: String| out.push_str(&format!("pg{n}-{k}={v}\n"));
@@ -189,9 +188,18 @@ async fn backrest(
 }
 
 async fn run_command(s: &Shared, command: &RepoCommand) -> Result<String, String> {
-    let conf = if command.standby { &s.standby_conf } else { &s.conf };
+    // One command at a time takes the stanza's lock, so one standby config
+    // file serves them all.
+    let conf = match &command.standby {
+        None => &s.conf,
+        Some(host) => {
+            std::fs::write(&s.standby_conf, conf_text(&s.config, Some(host)))
+                .map_err(|e| format!("cannot write {}: {e}", s.standby_conf.display()))?;
+            &s.standby_conf
+        }
+    };
     let what = command.args.join(" ");
-    tracing::info!(command = %what, standby = command.standby, "pgbackrest: starting");
+    tracing::info!(command = %what, standby = ?command.standby, "pgbackrest: starting");
     pgbackrest(s, conf, &command.args, None).await?;
     tracing::info!(command = %what, "pgbackrest: done");
     pgbackrest(
@@ -229,7 +237,7 @@ mod tests {
             "serverPort": 8432, "httpPort": 8009, "certFile": "/t/tls.crt", "keyFile": "/t/tls.key",
             "caFile": "/t/ca.crt", "clientCertFile": "/t/client.crt", "clientKeyFile": "/t/client.key",
             "clientCn": "pgbackrest@db", "tokenFile": "/t/token", "primaryHost": "db.ns.svc",
-            "replicaHost": "db-replica.ns.svc", "pgHostPort": 8432,
+            "pgHostPort": 8432,
             "pgConfig": "/pgdata/pgbackrest/pgbackrest.conf", "pgPath": "/pgdata/pgdata",
             "pgPort": 5432, "pgUser": "postgres", "retentionFull": 2,
         }))
@@ -238,7 +246,7 @@ mod tests {
 
     #[test]
     fn backups_reach_the_primary_through_its_service_and_a_standby_backup_a_replica() {
-        let text = conf_text(&config(), false);
+        let text = conf_text(&config(), None);
         for line in [
             "repo1-path=/backrestrepo/db",
             "repo1-retention-full=2",
@@ -256,10 +264,10 @@ mod tests {
             !text.contains("pg2-") && !text.contains("backup-standby"),
             "{text}"
         );
-        let standby = conf_text(&config(), true);
+        let standby = conf_text(&config(), Some("db-x1y2.db-pods.ns.svc"));
         assert!(standby.lines().any(|l| l == "backup-standby=y"), "{standby}");
         assert!(
-            standby.lines().any(|l| l == "pg2-host=db-replica.ns.svc"),
+            standby.lines().any(|l| l == "pg2-host=db-x1y2.db-pods.ns.svc"),
             "{standby}"
         );
     }

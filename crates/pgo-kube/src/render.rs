@@ -389,6 +389,7 @@ pub fn render_instance(
             "backrest": i.backrest.is_some(),
             "backrest_secret": crate::repo_host::name(&i.cluster),
             "backrest_port": crate::repo_host::BACKREST_PORT,
+            "pods_service": crate::repo_host::pods_service(&i.cluster),
             // Another cluster's repository host, restored from: its CA and
             // client certificate, mounted apart.
             "restore_secret": i
@@ -474,6 +475,10 @@ fn stamp_pod_template(d: &mut Deployment) -> Result<(), RenderError> {
 /// instance name its certificate holds, so no other instance may hold it.
 pub fn certificate_names(instance: &str, cluster: &str, namespace: &str) -> Vec<String> {
     let mut names = vec![instance.to_string()];
+    // Its pod's own name, by which a backup from this replica reaches it.
+    let own = crate::repo_host::pod_host(instance, cluster, namespace);
+    names.push(format!("{own}.cluster.local"));
+    names.push(own);
     for service in [names::primary_service(cluster), names::replica_service(cluster)] {
         names.push(format!("{service}.{namespace}.svc.cluster.local"));
         names.push(format!("{service}.{namespace}.svc"));
@@ -605,10 +610,11 @@ pub fn render_cluster(
         spec.backrest.is_some(),
     ))));
     if let Some(primary) = want.instances.iter().find(|i| i.backrest.is_some()) {
-        let (config_map, deployment, service) = crate::repo_host::render(templates, opts, primary)?;
-        out.push(Rendered::ConfigMap(Box::new(config_map)));
-        out.push(Rendered::Deployment(Box::new(deployment)));
-        out.push(Rendered::Service(Box::new(service)));
+        let o = crate::repo_host::render(templates, opts, primary)?;
+        out.push(Rendered::ConfigMap(Box::new(o.config_map)));
+        out.push(Rendered::Deployment(Box::new(o.deployment)));
+        out.push(Rendered::Service(Box::new(o.service)));
+        out.push(Rendered::Service(Box::new(o.pods_service)));
     }
     Ok(out)
 }

@@ -48,6 +48,18 @@ pub fn client_cn(cluster: &str) -> String {
     format!("pgbackrest@{cluster}")
 }
 
+/// The headless Service that gives each instance's pod a name of its own,
+/// through which a backup from a replica reaches that one replica.
+pub fn pods_service(cluster: &str) -> String {
+    format!("{cluster}-pods")
+}
+
+/// Instance `instance`'s own address (its pod's `hostname` under
+/// [`pods_service`]), which its certificate names.
+pub fn pod_host(instance: &str, cluster: &str, namespace: &str) -> String {
+    format!("{instance}.{}.{namespace}.svc", pods_service(cluster))
+}
+
 /// The repository host's address inside the cluster.
 pub fn host(cluster: &str, namespace: &str) -> String {
     format!("{}.{namespace}.svc", name(cluster))
@@ -136,7 +148,6 @@ pub fn config(opts: &RenderOptions, primary: &InstanceSpec) -> Result<RepoHostCo
         client_cn: client_cn(cluster),
         token_file: tls("token"),
         primary_host: service(names::primary_service(cluster)),
-        replica_host: service(names::replica_service(cluster)),
         pg_host_port: BACKREST_PORT,
         pg_config: pgo_instance_conf(&instance),
         pg_path: instance.pgdata(),
@@ -153,13 +164,22 @@ fn pgo_instance_conf(instance: &pgo_api::instance::InstanceConfig) -> PathBuf {
     instance.volume_dir.join("pgbackrest").join("pgbackrest.conf")
 }
 
-/// The repository host's ConfigMap, Deployment and Service, from the
-/// `backrest-repo-*.json` templates.
+/// What a cluster's repository host is made of.
+pub struct RepoHostObjects {
+    pub config_map: ConfigMap,
+    pub deployment: Deployment,
+    pub service: Service,
+    /// The headless Service that names each instance's pod.
+    pub pods_service: Service,
+}
+
+/// The repository host's ConfigMap, Deployment and Services, from the
+/// `backrest-*.json` templates.
 pub fn render(
     templates: &Templates,
     opts: &RenderOptions,
     primary: &InstanceSpec,
-) -> Result<(ConfigMap, Deployment, Service), RenderError> {
+) -> Result<RepoHostObjects, RenderError> {
     let config = serde_json::to_string_pretty(&config(opts, primary)?)
         .map_err(|e| RenderError::Invalid(e.to_string()))?;
     let cluster = &primary.cluster;
@@ -187,14 +207,18 @@ pub fn render(
             "config_path": config_path(),
             "backrest_port": BACKREST_PORT,
             "control_port": CONTROL_PORT,
+            "pods_service": pods_service(cluster),
+            "pods_labels": { labels::CLUSTER: cluster, labels::MANAGED_BY: labels::MANAGER },
         },
         "image": opts.image,
         "pod_security": render::pod_security(opts),
     });
-    let config_map = render::render(templates, "backrest-repo-config.json", &ctx, "ConfigMap")?;
-    let deployment = render::render(templates, "backrest-repo-deployment.json", &ctx, "Deployment")?;
-    let service = render::render(templates, "backrest-repo-service.json", &ctx, "Service")?;
-    Ok((config_map, deployment, service))
+    Ok(RepoHostObjects {
+        config_map: render::render(templates, "backrest-repo-config.json", &ctx, "ConfigMap")?,
+        deployment: render::render(templates, "backrest-repo-deployment.json", &ctx, "Deployment")?,
+        service: render::render(templates, "backrest-repo-service.json", &ctx, "Service")?,
+        pods_service: render::render(templates, "backrest-pods-service.json", &ctx, "Service")?,
+    })
 }
 
 /// The config file's path inside the repository host's pod.
@@ -206,7 +230,8 @@ pub fn config_path() -> PathBuf {
 pub struct BackrestJob<'a> {
     pub name: &'a str,
     pub cluster: &'a str,
-    pub standby: bool,
+    /// A backup from this replica (its instance name).
+    pub standby: Option<&'a str>,
     pub args: &'a [String],
 }
 
@@ -228,7 +253,7 @@ pub fn render_job(
             },
             "url": format!("https://{}:{CONTROL_PORT}", host(job.cluster, &opts.namespace)),
             "secret": name(job.cluster),
-            "standby": job.standby,
+            "standby": job.standby.map(|i| pod_host(i, job.cluster, &opts.namespace)),
             "args": job.args,
         },
         "image": opts.image,

@@ -50,6 +50,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "backrest-repo-service.json",
         include_str!("../../../templates/backrest-repo-service.json"),
     ),
+    (
+        "backrest-pods-service.json",
+        include_str!("../../../templates/backrest-pods-service.json"),
+    ),
 ];
 
 /// Templates by file name.

@@ -201,9 +201,9 @@ pub enum JobCommand {
         /// The CA that signs its certificate.
         #[arg(long)]
         ca_file: PathBuf,
-        /// A backup from a replica.
+        /// A backup from this replica (its pgBackRest server's address).
         #[arg(long)]
-        standby: bool,
+        standby: Option<String>,
         /// Where to write how it ended (JSON).
         #[arg(long)]
         result: PathBuf,

@@ -62,7 +62,7 @@ pub struct RepoHost<'a> {
 /// what pgo reads, so it fits a Job's termination message (4 KiB).
 pub async fn backrest_remote(
     host: &RepoHost<'_>,
-    standby: bool,
+    standby: Option<String>,
     result: &Path,
     args: Vec<String>,
 ) -> Result<(), ServerError> {

@@ -118,7 +118,7 @@ pub fn run(args: Args<'_>) -> Result<(), ServerError> {
                     &pgo_kube::repo_host::BackrestJob {
                         name: &format!("{name}-backup-20261124-100001"),
                         cluster: &name,
-                        standby: false,
+                        standby: None,
                         args: &["backup".to_string(), "--type=full".to_string()],
                     },
                     &templates,

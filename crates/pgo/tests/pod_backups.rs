@@ -177,11 +177,27 @@ fn pgbackrest_archives_to_the_repository_host_which_runs_the_backups() {
         e.contains("--to-pvc is not built on the kubernetes platform"),
         "{e}"
     );
-    let e = c.server.pgo_err(&["backup", "db", "--backup-standby"]);
-    assert!(
-        e.contains("--backup-standby with --backup-type=pgbackrest"),
-        "{e}"
-    );
+
+    // From a replica: the host reads the files from that one replica, by
+    // its pod's own name; the primary only starts and stops the backup.
+    let replica = support::members(&c.server.show_json("db"), "Replica")[0].clone();
+    c.pgo_ok(&[
+        "backup",
+        "db",
+        "--backup-standby",
+        "--backup-opts=--type=diff",
+        "--timeout=180",
+    ]);
+    let list: serde_json::Value =
+        serde_json::from_str(&c.server.pgo_ok(&["show", "backup", "db", "-o", "json"])).unwrap();
+    let diff = list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["backup"]["type"] == "diff")
+        .unwrap_or_else(|| panic!("no differential backup: {list:#}"));
+    assert_eq!(diff["phase"], "Succeeded", "{diff}");
+    assert_eq!(diff["instance"], replica.as_str(), "{diff}");
 
     // Deleted with its backups: the host is stopped before its repository
     // is emptied, and nothing of the cluster is left.

@@ -401,11 +401,19 @@ impl Node {
         self.endpoints();
     }
 
-    /// Each Service gets an address on the pod network and a proxy per port.
+    /// Each Service gets an address on the pod network and a proxy per port;
+    /// a headless one (`clusterIP: None`) none, but names for the pods that
+    /// name it as their subdomain: `<hostname>.<subdomain>.<ns>.svc`.
     fn services(&mut self) {
-        for svc in self.api.list(SERVICES) {
+        let all = self.api.list(SERVICES);
+        let headless: Vec<String> = all
+            .iter()
+            .filter(|s| s["spec"]["clusterIP"] == "None")
+            .filter_map(|s| s["metadata"]["name"].as_str().map(str::to_string))
+            .collect();
+        for svc in all {
             let name = svc["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            if self.services.contains_key(&name) {
+            if self.services.contains_key(&name) || headless.contains(&name) {
                 continue;
             }
             let n = 200 + self.services.len() as u8;
@@ -432,11 +440,22 @@ impl Node {
             "127.0.0.1 localhost\n{} kubernetes.default.svc kubernetes.default.svc.cluster.local kubernetes.default kubernetes\n",
             self.bridge.host()
         );
+        let ns = crate::NS;
         for (name, ip) in &self.services {
-            let ns = crate::NS;
             hosts.push_str(&format!(
                 "{ip} {name}.{ns}.svc {name}.{ns}.svc.cluster.local {name}.{ns} {name}\n"
             ));
+        }
+        for pod in self.pods.values().filter(|p| p.deleted.is_none()) {
+            let spec = &pod.template["spec"];
+            if let (Some(host), Some(sub)) = (spec["hostname"].as_str(), spec["subdomain"].as_str())
+                && headless.iter().any(|h| h == sub)
+            {
+                hosts.push_str(&format!(
+                    "{} {host}.{sub}.{ns}.svc {host}.{sub}.{ns}.svc.cluster.local\n",
+                    pod.ip
+                ));
+            }
         }
         if hosts != self.hosts {
             // In place: each pod's /etc/hosts is a bind mount of the file.

@@ -34,7 +34,7 @@ pub async fn start(p: &KubePlatform, job: &JobSpec) -> Result<(), PlatformError>
                 &repo_host::BackrestJob {
                     name: &job.name,
                     cluster: &job.cluster,
-                    standby: standby.is_some(),
+                    standby: standby.as_deref(),
                     args,
                 },
                 &p.templates,

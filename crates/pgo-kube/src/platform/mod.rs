@@ -316,14 +316,14 @@ impl Platform for KubePlatform {
         true
     }
 
-    /// Archiving, backups and restores through the cluster's repository
-    /// host, which goes with the cluster; restores into a new volume,
-    /// clusters from copies and pgBackRest backups from a replica are not
-    /// built here yet.
+    /// Archiving, backups (from a replica too) and restores through the
+    /// cluster's repository host, which goes with the cluster; restores
+    /// into a new volume and clusters from copies are not built here yet.
     fn backup_support(&self) -> pgo_core::validate::BackupSupport {
         pgo_core::validate::BackupSupport {
             backrest: true,
             restores: true,
+            standby_backups: true,
             ..pgo_core::validate::BackupSupport::NONE
         }
     }

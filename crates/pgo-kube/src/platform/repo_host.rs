@@ -30,11 +30,12 @@ pub async fn ensure(p: &KubePlatform, instance: &InstanceSpec) -> Result<(), Pla
         },
     )
     .await?;
-    let (config_map, deployment, service) = repo_host::render(&p.templates, &p.opts, instance)
+    let objects = repo_host::render(&p.templates, &p.opts, instance)
         .map_err(|e| PlatformError::Invalid(e.to_string()))?;
-    p.apply(&config_map).await?;
-    p.apply(&deployment).await?;
-    p.apply(&service).await?;
+    p.apply(&objects.config_map).await?;
+    p.apply(&objects.deployment).await?;
+    p.apply(&objects.service).await?;
+    p.apply(&objects.pods_service).await?;
     Ok(())
 }
 
