@@ -73,6 +73,19 @@ fn a_copy_from_a_replica_goes_through_the_replica_service_with_tls_verified() {
     assert!(label.contains("BACKUP FROM: standby"), "{label}");
 }
 
+/// Cluster db's backup of pgBackRest type `kind` (full, diff, incr).
+fn backup_of_type(c: &support::kubelet::Cluster, kind: &str) -> serde_json::Value {
+    let list: serde_json::Value =
+        serde_json::from_str(&c.server.pgo_ok(&["show", "backup", "db", "-o", "json"])).unwrap();
+    list["backups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["backup"]["type"] == kind)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {kind} backup: {list:#}"))
+}
+
 fn primary_archive(c: &support::kubelet::Cluster) -> serde_json::Value {
     let view = c.server.show_json("db");
     let primary = view["primary"].as_str().unwrap().to_string();
@@ -159,14 +172,7 @@ fn pgbackrest_archives_to_the_repository_host_which_runs_the_backups() {
 
     // An incremental one on top of the full one, on the new timeline.
     c.pgo_ok(&["backup", "db", "--backup-opts=--type=incr", "--timeout=180"]);
-    let list: serde_json::Value =
-        serde_json::from_str(&c.server.pgo_ok(&["show", "backup", "db", "-o", "json"])).unwrap();
-    let incr = list["backups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["backup"]["type"] == "incr")
-        .unwrap_or_else(|| panic!("no incremental backup: {list:#}"));
+    let incr = backup_of_type(&c, "incr");
     assert_eq!(incr["backup"]["prior"], label, "{incr}");
 
     // What is not built here yet is refused, naming it.
@@ -188,14 +194,7 @@ fn pgbackrest_archives_to_the_repository_host_which_runs_the_backups() {
         "--backup-opts=--type=diff",
         "--timeout=180",
     ]);
-    let list: serde_json::Value =
-        serde_json::from_str(&c.server.pgo_ok(&["show", "backup", "db", "-o", "json"])).unwrap();
-    let diff = list["backups"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["backup"]["type"] == "diff")
-        .unwrap_or_else(|| panic!("no differential backup: {list:#}"));
+    let diff = backup_of_type(&c, "diff");
     assert_eq!(diff["phase"], "Succeeded", "{diff}");
     assert_eq!(diff["instance"], replica.as_str(), "{diff}");
 
