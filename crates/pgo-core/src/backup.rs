@@ -376,7 +376,13 @@ fn running(o: &Observed<'_>, status: PgbackupStatus, now: jiff::Timestamp) -> Pl
                     vec![],
                 );
             };
-            let expired = gone_from(o.siblings, &info, "expired by the repository's retention");
+            // A list cut to fit a termination message says nothing of
+            // the backups it left out.
+            let expired = if backrest::lists_every_backup(output) {
+                gone_from(o.siblings, &info, "expired by the repository's retention")
+            } else {
+                Vec::new()
+            };
             let done = PgbackupStatus {
                 phase: BackupPhase::Succeeded,
                 message: Some(format!("backup {} in the repository", made.label)),

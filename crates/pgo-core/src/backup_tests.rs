@@ -82,6 +82,12 @@ fn a_backup_goes_from_pending_to_its_end() {
     let mut lonely = ready_cluster(true);
     lonely.status.as_mut().unwrap().members.truncate(1);
     let ok = Some(JobState::Succeeded { output: INFO.into() });
+    // Cut to fit a termination message: the labels left out are not gone.
+    let mut truncated: serde_json::Value = serde_json::from_str(INFO).unwrap();
+    truncated[0]["pgoTruncated"] = true.into();
+    let cut = Some(JobState::Succeeded {
+        output: truncated.to_string(),
+    });
     let old = [
         succeeded("db-backup-0", "20250101-000000F"),
         succeeded("db-backup-k", "20260101-000000F"),
@@ -192,6 +198,15 @@ fn a_backup_goes_from_pending_to_its_end() {
             Some(&ready),
             ok.clone(),
             &["WriteStatus", "MarkExpired", "RemoveJob"],
+            Some(BackupPhase::Succeeded),
+            "20260101-000100F",
+        ),
+        (
+            "succeeds, its list cut short: nothing is taken for expired",
+            backup(Some(BackupPhase::Running), false, &[]),
+            Some(&ready),
+            cut,
+            &["WriteStatus", "RemoveJob"],
             Some(BackupPhase::Succeeded),
             "20260101-000100F",
         ),

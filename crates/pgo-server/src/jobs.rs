@@ -49,6 +49,11 @@ pub async fn backrest(
     )
 }
 
+/// The most of the repository's info a Job's result carries: escaped in
+/// the result's JSON, beside its message, it stays under the 4 KiB of a
+/// termination message.
+const INFO_BUDGET: usize = 2800;
+
 /// A cluster's repository host, as a backup Job reaches it.
 pub struct RepoHost<'a> {
     pub url: &'a str,
@@ -68,9 +73,9 @@ pub async fn backrest_remote(
 ) -> Result<(), ServerError> {
     let done = format!("pgbackrest {} succeeded", args.join(" "));
     let command = pgo_api::repo_host::RepoCommand { args, standby };
-    let outcome = ask_repo_host(host, &command)
-        .await
-        .and_then(|info| pgo_core::backrest::compact_info(&info, pgo_core::names::BACKREST_STANZA));
+    let outcome = ask_repo_host(host, &command).await.and_then(|info| {
+        pgo_core::backrest::compact_info(&info, pgo_core::names::BACKREST_STANZA, INFO_BUDGET)
+    });
     record(result, outcome, &done)
 }
 
