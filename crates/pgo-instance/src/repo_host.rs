@@ -154,9 +154,26 @@ fn router(shared: Arc<Shared>) -> axum::Router {
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/backrest", post(backrest))
         .with_state(shared)
+}
+
+/// Ready while pgBackRest's TLS server takes connections: the pods'
+/// archiving reaches the host through its Service only then.
+async fn readyz(axum::extract::State(s): axum::extract::State<Arc<Shared>>) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let port = s.config.server_port;
+    let connect = tokio::net::TcpStream::connect(("127.0.0.1", port));
+    match tokio::time::timeout(Duration::from_secs(1), connect).await {
+        Ok(Ok(_)) => "ok".into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("pgBackRest's TLS server does not take connections on port {port}"),
+        )
+            .into_response(),
+    }
 }
 
 /// Runs one pgBackRest command for the stanza, then `info`, and answers
