@@ -258,6 +258,18 @@ impl InstanceConfig {
         self.volume_dir.join("pgdata")
     }
 
+    /// pgBackRest's files for this instance (its config, spool, locks and
+    /// logs), beside PGDATA on the volume.
+    pub fn backrest_dir(&self) -> PathBuf {
+        self.volume_dir.join("pgbackrest")
+    }
+
+    /// pgBackRest's config for this instance; a repository host names it
+    /// as the remote end's config.
+    pub fn backrest_conf(&self) -> PathBuf {
+        self.backrest_dir().join("pgbackrest.conf")
+    }
+
     pub fn changes(&self) -> ConfigChanges {
         ConfigChanges {
             role: self.role,

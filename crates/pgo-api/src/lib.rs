@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod config;
 pub mod crd;
 pub mod instance;
+pub mod job;
 pub mod labels;
 pub mod policy;
 pub mod replica;

@@ -59,23 +59,14 @@ pub enum JobState {
     },
 }
 
-/// What a job writes when it ends, for whoever started it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase", default)]
-pub struct JobResult {
-    pub succeeded: bool,
-    pub message: String,
-    pub output: String,
-}
+pub use pgo_api::job::JobResult;
 
-impl JobResult {
-    pub fn state(self) -> JobState {
-        if self.succeeded {
-            JobState::Succeeded { output: self.output }
+impl From<JobResult> for JobState {
+    fn from(r: JobResult) -> JobState {
+        if r.succeeded {
+            JobState::Succeeded { output: r.output }
         } else {
-            JobState::Failed {
-                message: self.message,
-            }
+            JobState::Failed { message: r.message }
         }
     }
 }

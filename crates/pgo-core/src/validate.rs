@@ -302,7 +302,6 @@ pub fn create_request(
     strategies: &[String],
     support: BackupSupport,
 ) -> Result<PgclusterSpec, ValidationError> {
-    let backrest_available = support.backrest;
     cluster_name(&req.name)?;
     let replicas = req.replica_count.unwrap_or(config.cluster.replica_count);
     if replicas > MAX_REPLICAS {
@@ -334,12 +333,12 @@ pub fn create_request(
     }
     let resources = resources_of(req, config)?;
     let backrest = match backrest_of(req, config)? {
-        Some(_) if !backrest_available && req.pgbackrest == Some(true) => {
+        Some(_) if !support.backrest && req.pgbackrest == Some(true) => {
             return Err(ValidationError::Unsupported(
                 "--pgbackrest: this platform cannot archive WAL or take backups yet".into(),
             ));
         }
-        Some(_) if !backrest_available => None,
+        Some(_) if !support.backrest => None,
         b => b,
     };
     let restore_from = restore_of(req)?;
@@ -598,6 +597,17 @@ pub fn stored_spec(name: &str, spec: &PgclusterSpec, strategies: &[String]) -> R
 mod tests {
     use super::*;
 
+    /// A create request with pgo.yaml's defaults, the shipped strategies
+    /// and a platform that builds every backup.
+    fn stock(req: &CreateClusterRequest) -> Result<PgclusterSpec, ValidationError> {
+        create_request(
+            req,
+            &PgoConfig::default(),
+            &shipped_strategies(),
+            BackupSupport::ALL,
+        )
+    }
+
     #[test]
     fn a_priority_class_is_an_object_name() {
         let with = |class: &str| {
@@ -753,13 +763,7 @@ mod tests {
             name: "db".into(),
             ..Default::default()
         };
-        let spec = create_request(
-            &req,
-            &PgoConfig::default(),
-            &shipped_strategies(),
-            BackupSupport::ALL,
-        )
-        .unwrap();
+        let spec = stock(&req).unwrap();
         assert_eq!(spec.replicas, 0);
         assert_eq!(spec.strategy, "1");
         assert_eq!(spec.database, "userdb");
@@ -962,13 +966,7 @@ mod tests {
             replica_count: Some(16),
             ..Default::default()
         };
-        let err = create_request(
-            &req,
-            &PgoConfig::default(),
-            &shipped_strategies(),
-            BackupSupport::ALL,
-        )
-        .unwrap_err();
+        let err = stock(&req).unwrap_err();
         assert!(err.to_string().contains("limit of 15"), "{err}");
     }
 
@@ -979,28 +977,13 @@ mod tests {
             sync_replication: true,
             ..Default::default()
         };
-        let err = create_request(
-            &req,
-            &PgoConfig::default(),
-            &shipped_strategies(),
-            BackupSupport::ALL,
-        )
-        .unwrap_err();
+        let err = stock(&req).unwrap_err();
         assert!(err.to_string().contains("--replica-count of at least 1"), "{err}");
         let req = CreateClusterRequest {
             replica_count: Some(1),
             ..req
         };
-        assert!(
-            create_request(
-                &req,
-                &PgoConfig::default(),
-                &shipped_strategies(),
-                BackupSupport::ALL
-            )
-            .unwrap()
-            .sync_replication
-        );
+        assert!(stock(&req).unwrap().sync_replication);
     }
 
     #[test]

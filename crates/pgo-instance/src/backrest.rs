@@ -24,9 +24,9 @@ pub struct Paths {
 }
 
 pub fn paths(config: &InstanceConfig) -> Paths {
-    let dir = config.volume_dir.join("pgbackrest");
+    let dir = config.backrest_dir();
     Paths {
-        conf: dir.join("pgbackrest.conf"),
+        conf: config.backrest_conf(),
         passfile: dir.join(".pgpass"),
         dir,
     }

@@ -6,6 +6,7 @@
 
 use crate::InstanceError;
 use crate::backrest_server::keep_running;
+use pgo_api::job::JobResult;
 use pgo_api::repo_host::{RepoCommand, RepoHostConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -177,8 +178,8 @@ async fn readyz(axum::extract::State(s): axum::extract::State<Arc<Shared>>) -> a
 }
 
 /// Runs one pgBackRest command for the stanza, then `info`, and answers
-/// with how it went (a [`pgo_api::repo_host`] caller reads the body
-/// whatever the status). The command is killed if the caller goes away.
+/// with how it went, as a job reports it. The command is killed if the
+/// caller goes away.
 async fn backrest(
     axum::extract::State(s): axum::extract::State<Arc<Shared>>,
     request: axum::extract::Request,
@@ -196,10 +197,16 @@ async fn backrest(
         Ok(c) => c,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("not a command: {e}")).into_response(),
     };
-    let outcome = run_command(&s, &command).await;
-    axum::Json(match outcome {
-        Ok(info) => serde_json::json!({ "succeeded": true, "output": info }),
-        Err(message) => serde_json::json!({ "succeeded": false, "message": message }),
+    axum::Json(match run_command(&s, &command).await {
+        Ok(output) => JobResult {
+            succeeded: true,
+            output,
+            ..Default::default()
+        },
+        Err(message) => JobResult {
+            message,
+            ..Default::default()
+        },
     })
     .into_response()
 }

@@ -191,6 +191,13 @@ pub(crate) fn render<T: DeserializeOwned>(
 /// secrets where the Deployment mounts them, a replica following the
 /// primary *service*, so a failover that relabels pods repoints it.
 pub(crate) fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec) -> InstanceConfig {
+    // The manager's certificate serves its endpoints, PostgreSQL and
+    // pgBackRest: it names the instance and the cluster's Services, which a
+    // client verifies.
+    let manager = ManagerTls {
+        cert_file: PathBuf::from(MANAGER_SECRET).join("tls.crt"),
+        key_file: PathBuf::from(MANAGER_SECRET).join("tls.key"),
+    };
     InstanceConfig {
         name: i.name.clone(),
         cluster: i.cluster.clone(),
@@ -224,21 +231,14 @@ pub(crate) fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec
             ca_file: Some(PathBuf::from(SERVICE_ACCOUNT).join("ca.crt")),
             bound_seconds: ISOLATION_BOUND_SECONDS,
         }),
-        tls: Some(ManagerTls {
-            cert_file: PathBuf::from(MANAGER_SECRET).join("tls.crt"),
-            key_file: PathBuf::from(MANAGER_SECRET).join("tls.key"),
-        }),
         postgres_log: None,
-        // The manager's certificate serves PostgreSQL too: it names the
-        // instance and the cluster's Services, which a client verifies.
         postgres_tls: Some(PostgresTls {
-            cert_file: PathBuf::from(MANAGER_SECRET).join("tls.crt"),
-            key_file: PathBuf::from(MANAGER_SECRET).join("tls.key"),
+            cert_file: manager.cert_file.clone(),
+            key_file: manager.key_file.clone(),
             ca_file: PathBuf::from(MANAGER_SECRET).join("ca.crt"),
         }),
         // The repository is on the cluster's repository host, reached over
-        // pgBackRest's TLS protocol; this instance's own TLS server uses
-        // the manager's certificate, which names the cluster's Services.
+        // pgBackRest's TLS protocol.
         backrest: i.backrest.as_ref().map(|b| InstanceBackrest {
             repo_path: PathBuf::from(crate::repo_host::REPO_PATH),
             stanza: b.stanza.clone(),
@@ -249,8 +249,7 @@ pub(crate) fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec
                 &i.cluster,
                 &opts.namespace,
                 crate::repo_host::TLS_DIR,
-                &PathBuf::from(MANAGER_SECRET).join("tls.crt"),
-                &PathBuf::from(MANAGER_SECRET).join("tls.key"),
+                &manager,
             )),
         }),
         // Through the repository host of the cluster it is restored from.
@@ -264,11 +263,11 @@ pub(crate) fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec
                 &r.cluster,
                 &opts.namespace,
                 crate::repo_host::client_tls_dir(&i.cluster, &r.cluster),
-                &PathBuf::from(MANAGER_SECRET).join("tls.crt"),
-                &PathBuf::from(MANAGER_SECRET).join("tls.key"),
+                &manager,
             )),
         }),
         seed: None,
+        tls: Some(manager),
     }
 }
 

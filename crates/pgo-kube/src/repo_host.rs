@@ -10,7 +10,7 @@ use crate::render::{self, RenderOptions};
 use crate::templates::Templates;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use pgo_api::instance::BackrestRemote;
+use pgo_api::instance::{BackrestRemote, ManagerTls};
 use pgo_api::labels;
 use pgo_api::repo_host::RepoHostConfig;
 use pgo_core::desired::InstanceSpec;
@@ -33,6 +33,8 @@ pub const TLS_DIR: &str = "/etc/pgo/backrest";
 /// that cluster's CA and client certificate.
 pub const SOURCE_TLS_DIR: &str = "/etc/pgo/backrest-source";
 const CONFIG_DIR: &str = "/etc/pgo/repo-host";
+/// The repository host's pgBackRest config, locks and logs (its `/tmp`).
+const WORK_DIR: &str = "/tmp/pgbackrest";
 const CONFIG_FILE: &str = "repo-host.json";
 /// The label that marks the repository host's pod.
 pub const REPO_HOST_LABEL: &str = "pgo-backrest-repo";
@@ -93,31 +95,26 @@ pub fn client_tls_dir(instance_cluster: &str, cluster: &str) -> &'static str {
 
 /// What an instance needs to reach the repository host of `cluster` with
 /// the client certificate in `tls_dir`, and to serve its own data
-/// directory to its own cluster's host.
+/// directory to its own cluster's host with its manager's certificate.
 pub fn instance_remote(
     cluster: &str,
     namespace: &str,
     tls_dir: &str,
-    server_cert: &Path,
-    server_key: &Path,
+    manager: &ManagerTls,
 ) -> BackrestRemote {
     let client = |file: &str| Path::new(tls_dir).join(file);
     BackrestRemote {
         repo_host: host(cluster, namespace),
         repo_port: BACKREST_PORT,
-        repo_config: repo_work_dir().join("pgbackrest.conf"),
+        repo_config: Path::new(WORK_DIR).join("pgbackrest.conf"),
         ca_file: client("ca.crt"),
         client_cert_file: client("client.crt"),
         client_key_file: client("client.key"),
         client_cn: client_cn(cluster),
         server_port: BACKREST_PORT,
-        server_cert_file: server_cert.to_path_buf(),
-        server_key_file: server_key.to_path_buf(),
+        server_cert_file: manager.cert_file.clone(),
+        server_key_file: manager.key_file.clone(),
     }
-}
-
-fn repo_work_dir() -> PathBuf {
-    PathBuf::from("/tmp/pgbackrest")
 }
 
 /// The repository host's own config: `primary`, an instance of the cluster
@@ -137,7 +134,7 @@ pub fn config(opts: &RenderOptions, primary: &InstanceSpec) -> Result<RepoHostCo
         cluster: cluster.clone(),
         stanza: b.stanza.clone(),
         repo_path: PathBuf::from(REPO_PATH),
-        work_dir: repo_work_dir(),
+        work_dir: PathBuf::from(WORK_DIR),
         server_port: BACKREST_PORT,
         http_port: CONTROL_PORT,
         cert_file: tls("tls.crt"),
@@ -149,19 +146,13 @@ pub fn config(opts: &RenderOptions, primary: &InstanceSpec) -> Result<RepoHostCo
         token_file: tls("token"),
         primary_host: service(names::primary_service(cluster)),
         pg_host_port: BACKREST_PORT,
-        pg_config: pgo_instance_conf(&instance),
+        pg_config: instance.backrest_conf(),
         pg_path: instance.pgdata(),
         pg_port: instance.port,
         pg_user: names::SUPERUSER.to_string(),
         retention_full: b.settings.retention_full,
         retention_diff: b.settings.retention_diff,
     })
-}
-
-/// Where an instance's manager writes pgBackRest's config (the
-/// `pgbackrest` directory of its volume, as `pgo_instance::backrest` has it).
-fn pgo_instance_conf(instance: &pgo_api::instance::InstanceConfig) -> PathBuf {
-    instance.volume_dir.join("pgbackrest").join("pgbackrest.conf")
 }
 
 /// What a cluster's repository host is made of.

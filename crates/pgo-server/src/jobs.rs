@@ -119,7 +119,7 @@ async fn ask_repo_host(
             text.trim()
         ));
     }
-    let answer: pgo_core::job::JobResult = serde_json::from_str(&text)
+    let answer: pgo_api::job::JobResult = serde_json::from_str(&text)
         .map_err(|e| format!("the repository host {url} answered what pgo does not read ({e}): {text}"))?;
     if answer.succeeded {
         Ok(answer.output)

@@ -25,8 +25,7 @@ fn a_pg_basebackup_copy_runs_as_a_job_from_the_template_and_says_what_it_made() 
     .unwrap();
 
     c.pgo_ok(&["backup", "db", "--backup-type=pgbasebackup", "--timeout=120"]);
-    let list: serde_json::Value =
-        serde_json::from_str(&c.server.pgo_ok(&["show", "backup", "db", "-o", "json"])).unwrap();
+    let list = backups(&c);
     let copy = &list["backups"][0];
     assert_eq!(copy["phase"], "Succeeded", "{list:#}");
     let path = copy["backup"]["label"].as_str().unwrap();
@@ -60,8 +59,7 @@ fn a_copy_from_a_replica_goes_through_the_replica_service_with_tls_verified() {
         "--backup-standby",
         "--timeout=120",
     ]);
-    let list: serde_json::Value =
-        serde_json::from_str(&c.server.pgo_ok(&["show", "backup", "db", "-o", "json"])).unwrap();
+    let list = backups(&c);
     let copy = &list["backups"][0];
     assert_eq!(copy["phase"], "Succeeded", "{list:#}");
     assert_eq!(copy["instance"], replica.as_str(), "{copy}");
@@ -73,10 +71,14 @@ fn a_copy_from_a_replica_goes_through_the_replica_service_with_tls_verified() {
     assert!(label.contains("BACKUP FROM: standby"), "{label}");
 }
 
+/// What `pgo show backup db` lists, as JSON.
+fn backups(c: &support::kubelet::Cluster) -> serde_json::Value {
+    serde_json::from_str(&c.server.pgo_ok(&["show", "backup", "db", "-o", "json"])).unwrap()
+}
+
 /// Cluster db's backup of pgBackRest type `kind` (full, diff, incr).
 fn backup_of_type(c: &support::kubelet::Cluster, kind: &str) -> serde_json::Value {
-    let list: serde_json::Value =
-        serde_json::from_str(&c.server.pgo_ok(&["show", "backup", "db", "-o", "json"])).unwrap();
+    let list = backups(c);
     list["backups"]
         .as_array()
         .unwrap()
@@ -126,8 +128,7 @@ fn pgbackrest_archives_to_the_repository_host_which_runs_the_backups() {
     // A backup: a Job asks the repository host, which reads the primary's
     // data directory through the primary Service.
     c.pgo_ok(&["backup", "db", "--timeout=180"]);
-    let list: serde_json::Value =
-        serde_json::from_str(&c.server.pgo_ok(&["show", "backup", "db", "-o", "json"])).unwrap();
+    let list = backups(&c);
     let full = &list["backups"][0];
     assert_eq!(full["phase"], "Succeeded", "{list:#}");
     let label = full["backup"]["label"].as_str().unwrap();

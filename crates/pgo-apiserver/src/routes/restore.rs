@@ -50,15 +50,11 @@ pub async fn restore(
         )));
     }
     let support = state.platform.backup_support();
-    let built = match req.to_pvc {
-        Some(_) => support.restores_to_volumes,
-        None => support.restores,
+    let (built, what) = match req.to_pvc {
+        Some(_) => (support.restores_to_volumes, "pgo restore --to-pvc"),
+        None => (support.restores, "pgo restore"),
     };
     if !built {
-        let what = match req.to_pvc {
-            Some(_) => "pgo restore --to-pvc",
-            None => "pgo restore",
-        };
         return Err(ApiError::BadRequest(format!(
             "{what} is not built on the {} platform yet; `pgo restore {name}` restores in place, and `pgo create cluster NEW --restore-from={name}` into a new cluster",
             state.platform.name()

@@ -118,7 +118,7 @@ pub async fn state(p: &KubePlatform, name: &str) -> Result<Option<JobState>, Pla
         // The job writes its result (JSON) as its termination message.
         return Ok(Some(
             match serde_json::from_str::<pgo_core::job::JobResult>(&message) {
-                Ok(r) => r.state(),
+                Ok(r) => r.into(),
                 Err(e) => JobState::Failed {
                     message: format!("Job {name} succeeded but said no result ({e}): {message:?}"),
                 },

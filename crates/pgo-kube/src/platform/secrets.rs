@@ -112,8 +112,9 @@ const CERT_EXPIRES: &str = "pgo.dev/cert-expires";
 const CERT_NAMES: &str = "pgo.dev/cert-names";
 
 /// True when `secret` holds a token and a certificate from the current CA,
-/// for `names`, that is not yet due.
-fn manager_secret_current(secret: &Secret, ca: &pki::Ca, names: &str) -> bool {
+/// for `names`, that is not yet due, and a client certificate when `want`
+/// asks for one.
+fn certified_current(secret: &Secret, ca: &pki::Ca, names: &str, want: &Certified<'_>) -> bool {
     let annotation = |key: &str| {
         secret
             .metadata
@@ -128,6 +129,7 @@ fn manager_secret_current(secret: &Secret, ca: &pki::Ca, names: &str) -> bool {
         && field(secret, "ca.crt").as_deref() == Some(ca.pem.cert.as_str())
         && annotation(CERT_NAMES).as_deref() == Some(names)
         && !pki::due(expires, MANAGER_CERT_RENEW_DAYS)
+        && (want.client.is_none() || field(secret, "client.key").is_some())
 }
 
 /// The Secret of an instance's manager: a token of its own and a server
@@ -176,9 +178,7 @@ pub async fn ensure_certified(platform: &KubePlatform, want: Certified<'_>) -> R
         if !ours(&s.metadata) {
             return Err(not_ours("Secret", &name));
         }
-        if manager_secret_current(s, ca, &names)
-            && (want.client.is_none() || field(s, "client.key").is_some())
-        {
+        if certified_current(s, ca, &names, &want) {
             return Ok(());
         }
     }

@@ -111,7 +111,7 @@ pub fn state(layout: &Layout, name: &str) -> Result<Option<JobState>, PlatformEr
         return Ok(None);
     }
     if let Some(result) = files::read_json::<JobResult>(&dir.join(RESULT))? {
-        return Ok(Some(result.state()));
+        return Ok(Some(result.into()));
     }
     // The pid file is written just after the start: give a job that has
     // none yet the benefit of the doubt for a moment.
