@@ -6,6 +6,23 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// `path` inside `volume`, when it is a plain relative path (no `..`, not
+/// absolute, not empty): a copy's path (`--backup-path`) must not reach
+/// outside its backup volume.
+pub fn inside(volume: &std::path::Path, path: &str) -> Result<std::path::PathBuf, String> {
+    let rel = std::path::Path::new(path);
+    let plain = !path.is_empty()
+        && rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if !plain {
+        return Err(format!(
+            "{path:?} is not a path inside the backup volume (relative, no ..)"
+        ));
+    }
+    Ok(volume.join(rel))
+}
+
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[kube(
     group = "pgo.dev",
@@ -152,4 +169,21 @@ pub struct RepoInfo {
     pub wal_min: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wal_max: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_copy_stays_inside_its_volume() {
+        let v = std::path::Path::new("/v");
+        assert_eq!(
+            inside(v, "db-backups/2026-01-01-00-00-00").ok(),
+            Some(std::path::PathBuf::from("/v/db-backups/2026-01-01-00-00-00"))
+        );
+        for bad in ["", "/etc", "../x", "a/../../x", "./a"] {
+            assert!(inside(v, bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -72,7 +72,10 @@ fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
 pub struct ClusterDefaults {
+    #[serde(deserialize_with = "text_or_number")]
     pub strategy: String,
+    /// 3.4 spelled it `Replicas`.
+    #[serde(alias = "Replicas")]
     pub replica_count: u32,
     pub port: u16,
     pub user: String,
@@ -152,13 +155,80 @@ impl Default for OperatorSettings {
     }
 }
 
+/// Keys of 3.4's `pgo.yaml` that pgo does not act on, here or yet: a
+/// stock 3.4 file is accepted, and these are listed once at start.
+pub const IGNORED_3_4_KEYS: &[&str] = &[
+    "BasicAuth",
+    "PrimaryStorage",
+    "BackupStorage",
+    "ReplicaStorage",
+    "Storage",
+    "DefaultLoadResources",
+    "DefaultLspvcResources",
+    "DefaultRmdataResources",
+    "DefaultBackupResources",
+    "DefaultPgbouncerResources",
+    "DefaultPgpoolResources",
+    "Cluster.PrimaryNodeLabel",
+    "Cluster.ReplicaNodeLabel",
+    "Cluster.CCPImagePrefix",
+    "Cluster.CCPImageTag",
+    "Cluster.Policies",
+    "Cluster.Metrics",
+    "Cluster.Badger",
+    "Cluster.ArchiveMode",
+    "Cluster.PasswordAgeDays",
+    "Cluster.PasswordLength",
+    "Cluster.ServiceType",
+    "Cluster.LogStatement",
+    "Cluster.LogMinDurationStatement",
+    "Pgo.Audit",
+    "Pgo.LSPVCTemplate",
+    "Pgo.LoadTemplate",
+    "Pgo.COImagePrefix",
+    "Pgo.COImageTag",
+];
+
 impl PgoConfig {
-    /// Parses `pgo.yaml`; unknown keys are an error so a typo is not silently ignored.
+    /// Parses `pgo.yaml`. Keys of 3.4's that pgo does not act on are
+    /// ignored ([`PgoConfig::from_yaml_listing_ignored`] names them); any
+    /// other unknown key is an error, so a typo is not silently ignored.
     pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {
+        Self::from_yaml_listing_ignored(text).map(|(config, _)| config)
+    }
+
+    /// The same, with the 3.4 keys that were present and ignored, as
+    /// `Section.Key`.
+    pub fn from_yaml_listing_ignored(text: &str) -> Result<(Self, Vec<String>), serde_yaml::Error> {
         if text.trim().is_empty() {
-            return Ok(PgoConfig::default());
+            return Ok((PgoConfig::default(), Vec::new()));
         }
-        serde_yaml::from_str(text)
+        let mut value: serde_yaml::Value = serde_yaml::from_str(text)?;
+        let mut ignored = Vec::new();
+        for key in IGNORED_3_4_KEYS {
+            let removed = match key.split_once('.') {
+                None => value.as_mapping_mut().and_then(|m| m.remove(*key)),
+                Some((section, field)) => value
+                    .get_mut(section)
+                    .and_then(serde_yaml::Value::as_mapping_mut)
+                    .and_then(|m| m.remove(field)),
+            };
+            if removed.is_some() {
+                ignored.push((*key).to_string());
+            }
+        }
+        Ok((serde_yaml::from_value(value)?, ignored))
+    }
+}
+
+/// A string that YAML may have read as a number (3.4 wrote `Strategy: 1`).
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_yaml::Value::deserialize(d)? {
+        serde_yaml::Value::String(s) => Ok(s),
+        serde_yaml::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string, found {other:?}"
+        ))),
     }
 }
 
@@ -185,6 +255,31 @@ mod tests {
         assert_eq!(small.requests_cpu, "0.1");
         assert_eq!(small.limits_cpu, "2");
         assert_eq!(small.requests_memory, "512Mi");
+    }
+
+    #[test]
+    fn a_stock_3_4_pgo_yaml_is_read_and_what_pgo_does_not_act_on_is_listed() {
+        let (c, ignored) =
+            PgoConfig::from_yaml_listing_ignored(include_str!("testdata/pgo-3.4.yaml")).unwrap();
+        assert_eq!(c.cluster.strategy, "1");
+        assert_eq!(c.cluster.replica_count, 0);
+        assert_eq!(c.cluster.port, 5432);
+        assert!(!c.cluster.backrest, "3.4's file turns pgBackRest off");
+        assert_eq!(c.pgo.autofail_sleep_seconds, 9);
+        assert_eq!(c.container_resources["large"].limits_cpu, "4");
+        for key in [
+            "Cluster.CCPImageTag",
+            "Storage",
+            "Pgo.COImageTag",
+            "DefaultPgpoolResources",
+        ] {
+            assert!(
+                ignored.contains(&key.to_string()),
+                "{key} not listed: {ignored:?}"
+            );
+        }
+        let (c, _) = PgoConfig::from_yaml_listing_ignored("Cluster:\n  Replicas: 2\n").unwrap();
+        assert_eq!(c.cluster.replica_count, 2, "3.4's name for ReplicaCount");
     }
 
     #[test]

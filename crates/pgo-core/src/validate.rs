@@ -268,9 +268,6 @@ pub struct BackupSupport {
     pub seeds: bool,
     /// pgBackRest backups read from a replica.
     pub standby_backups: bool,
-    /// A deleted cluster's repository can still be restored from (on
-    /// Kubernetes its repository host goes with the cluster).
-    pub repository_outlives_cluster: bool,
 }
 
 impl BackupSupport {
@@ -280,7 +277,6 @@ impl BackupSupport {
         restores_to_volumes: true,
         seeds: true,
         standby_backups: true,
-        repository_outlives_cluster: true,
     };
     pub const NONE: BackupSupport = BackupSupport {
         backrest: false,
@@ -288,7 +284,6 @@ impl BackupSupport {
         restores_to_volumes: false,
         seeds: false,
         standby_backups: false,
-        repository_outlives_cluster: false,
     };
 }
 
@@ -408,10 +403,7 @@ fn copy_of(req: &CreateClusterRequest) -> Result<Option<CopyFrom>, ValidationErr
             "--backup-pvc needs --secret-from=CLUSTER, the cluster the copy was taken from: its users keep that cluster's passwords",
         );
     }
-    let plain = std::path::Path::new(path)
-        .components()
-        .all(|c| matches!(c, std::path::Component::Normal(_)));
-    if path.is_empty() || !plain {
+    if pgo_api::backup::inside(std::path::Path::new(""), path).is_err() {
         return unsupported(
             "--backup-path: a path inside the backup volume (relative, no ..), as 'pgo show backup' lists it",
         );

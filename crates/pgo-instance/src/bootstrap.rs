@@ -107,6 +107,20 @@ pub async fn finish_restore(config: &InstanceConfig, client: &tokio_postgres::Cl
     std::fs::remove_file(&marker).map_err(|e| format!("cannot clear {}: {e}", marker.display()))
 }
 
+/// The same with PostgreSQL stopped (a restore replayed inside its job):
+/// the settings go from `postgresql.auto.conf` by hand.
+pub async fn restore_done_offline(config: &InstanceConfig, run_as: &RunAs) -> Result<(), String> {
+    let auto = config.pgdata().join("postgresql.auto.conf");
+    let text = std::fs::read_to_string(&auto).map_err(|e| format!("cannot read {}: {e}", auto.display()))?;
+    run_as.write(
+        &auto,
+        &crate::replay::without_settings(&text, crate::backrest::RESTORE_SETTINGS),
+    )?;
+    let marker = config.volume_dir.join(RESTORE_PENDING);
+    std::fs::remove_file(&marker).map_err(|e| format!("cannot clear {}: {e}", marker.display()))?;
+    sync_filesystem(&config.volume_dir).await
+}
+
 /// Runs initdb into a scratch directory and renames it into place, so an
 /// interrupted initdb never leaves a half-made data directory behind.
 pub async fn initdb(config: &InstanceConfig, run_as: &RunAs, bin: &Path) -> Result<(), String> {

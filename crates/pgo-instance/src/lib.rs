@@ -21,6 +21,7 @@ mod pgbin;
 pub mod ports;
 mod postmaster;
 pub mod probe;
+mod replay;
 pub mod repo_host;
 mod stanza;
 mod supervisor;
@@ -32,27 +33,41 @@ pub use pgbin::find as find_pg_bin_dir;
 use pgo_api::instance::InstanceConfig;
 use std::path::Path;
 
-/// The job of `pgo restore --to-pvc`: restores the repository of the
-/// instance whose config is at `instance` into `volume`, laid out as an
-/// instance's volume, so a cluster that starts on it replays WAL to the
-/// target, promotes, and sets its users' passwords as after a restore
-/// into a new cluster.
+/// The job of `pgo restore --to-pvc` (and, on Kubernetes, of a cluster
+/// restored from a deleted one's repository): restores the repository of
+/// the instance whose `config` is given into `volume`, laid out as an
+/// instance's volume, replays WAL to the target and promotes there. A
+/// cluster that starts on it sets its users' passwords as after initdb.
+/// Run again on its own volume (a Job tried again), it goes on: a replay
+/// cut short is resumed, a finished one is done. Says what it did.
 pub async fn restore_into(
-    instance: &Path,
+    mut config: InstanceConfig,
     volume: &Path,
     target: Option<pgo_api::cluster::PitrTarget>,
     options: Vec<String>,
 ) -> Result<String, String> {
-    let text = std::fs::read(instance).map_err(|e| format!("cannot read {}: {e}", instance.display()))?;
-    let mut config: InstanceConfig =
-        serde_json::from_slice(&text).map_err(|e| format!("cannot read {}: {e}", instance.display()))?;
     let b = config
         .backrest
         .clone()
         .ok_or_else(|| format!("instance {} has no pgBackRest repository", config.name))?;
     config.volume_dir = volume.to_path_buf();
+    let run_as = RunAs::resolve(config.run_as.as_deref()).map_err(|e| e.to_string())?;
+    let bin = pgbin::find(config.pg_bin_dir.as_deref()).map_err(|e| e.to_string())?;
     if bootstrap::is_initialized(&config) {
-        return Err(format!("{} holds a data directory already", volume.display()));
+        // Restored by an earlier try, and no cluster has started on it
+        // since (its first start clears the setup marker).
+        if !bootstrap::setup_pending(&config) {
+            return Err(format!("{} holds a data directory already", volume.display()));
+        }
+        if !bootstrap::restore_pending(&config) {
+            return Ok(format!(
+                "{} holds the restored data directory already",
+                volume.display()
+            ));
+        }
+        println!("the replay into {} was cut short; going on", volume.display());
+        replay::to_promotion(&config, &run_as, &bin).await?;
+        return Ok(format!("replayed the restore in {} to its end", volume.display()));
     }
     let r = pgo_api::instance::InstanceRestore {
         id: None,
@@ -62,11 +77,38 @@ pub async fn restore_into(
         options,
         remote: b.remote,
     };
-    let run_as = RunAs::resolve(config.run_as.as_deref()).map_err(|e| e.to_string())?;
     println!("pgbackrest restore into {}: starting", volume.display());
     bootstrap::restore(&config, &r, &run_as).await?;
     println!("pgbackrest restore into {}: done", volume.display());
-    Ok(String::new())
+    replay::to_promotion(&config, &run_as, &bin).await?;
+    Ok(format!("restored into {}", volume.display()))
+}
+
+/// The job that seeds a new cluster's first volume on Kubernetes
+/// (`pgo create cluster --backup-pvc`): the pg_basebackup copy at `copy`
+/// becomes the data directory of the instance whose `config` is given,
+/// before its pod first starts. Done already (the data is there) is done.
+pub async fn seed_into(config: InstanceConfig, copy: &Path) -> Result<String, String> {
+    if bootstrap::is_initialized(&config) {
+        return Ok(format!(
+            "{} holds a data directory already",
+            config.volume_dir.display()
+        ));
+    }
+    let run_as = RunAs::resolve(config.run_as.as_deref()).map_err(|e| e.to_string())?;
+    println!("copying {} into {}", copy.display(), config.volume_dir.display());
+    bootstrap::from_copy(&config, copy, &run_as).await?;
+    Ok(format!(
+        "copied {} into {}",
+        copy.display(),
+        config.volume_dir.display()
+    ))
+}
+
+/// An instance manager's config, from the file at `path`.
+pub fn read_config(path: &Path) -> Result<InstanceConfig, String> {
+    let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_slice(&text).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 #[derive(Debug, thiserror::Error)]

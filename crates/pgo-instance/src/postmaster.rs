@@ -43,6 +43,18 @@ pub fn private_data_dir(pgdata: &Path) -> Result<(), String> {
 impl Postmaster {
     /// Starts PostgreSQL, logging to `log`, or where this manager logs.
     pub fn start(bin: &Path, pgdata: &Path, run_as: &RunAs, log: Option<&Path>) -> Result<Self, String> {
+        Self::start_with(bin, pgdata, run_as, log, &[])
+    }
+
+    /// The same, with `settings` given on the command line, where they win
+    /// over every configuration file.
+    pub fn start_with(
+        bin: &Path,
+        pgdata: &Path,
+        run_as: &RunAs,
+        log: Option<&Path>,
+        settings: &[(&str, String)],
+    ) -> Result<Self, String> {
         let open = |log: &Path| {
             std::fs::OpenOptions::new()
                 .create(true)
@@ -56,9 +68,11 @@ impl Postmaster {
             None => (Stdio::inherit(), Stdio::inherit()),
         };
         let mut cmd = tokio::process::Command::new(bin.join("postgres"));
-        cmd.arg("-D")
-            .arg(pgdata)
-            .current_dir(pgdata)
+        cmd.arg("-D").arg(pgdata);
+        for (name, value) in settings {
+            cmd.arg("-c").arg(format!("{name}={value}"));
+        }
+        cmd.current_dir(pgdata)
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr)

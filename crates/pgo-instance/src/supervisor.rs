@@ -534,7 +534,7 @@ enum Exit {
 }
 
 /// The last `FATAL:` line PostgreSQL wrote to its log, if it logs to a file.
-fn last_fatal(log: &std::path::Path) -> Option<String> {
+pub(crate) fn last_fatal(log: &std::path::Path) -> Option<String> {
     let text = std::fs::read_to_string(log).ok()?;
     text.lines()
         .rev()

@@ -647,8 +647,10 @@ impl FakeApi {
 
     fn kubelet_pass(&self, new_pods: &mut Vec<(String, String)>) -> BTreeMap<String, String> {
         let mut s = self.0.lock().unwrap();
-        // Every namespace's Deployments, with the namespace's pods.
-        let deployments: Vec<(String, Value)> = s
+        // Every namespace's Deployments: what a pass compares (the whole
+        // object only where a pod is made), so a pass over thousands of
+        // them does not hold the API server's lock for long.
+        let deployments: Vec<(String, String, Value, serde_json::Map<String, Value>)> = s
             .objects
             .iter()
             .filter(|(coll, _)| {
@@ -656,40 +658,65 @@ impl FakeApi {
             })
             .flat_map(|(coll, m)| {
                 let ns = namespace_of(coll).unwrap_or(NS).to_string();
-                m.values().map(move |d| (ns.clone(), d.clone()))
+                m.values().map(move |d| {
+                    (
+                        ns.clone(),
+                        d["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+                        d["metadata"]["uid"].clone(),
+                        d["spec"]["template"]["metadata"]["annotations"]
+                            .as_object()
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                })
             })
             .collect();
+        // Each namespace's pods by their owner's uid, found once per pass:
+        // (name, annotations, IP).
+        let mut owned: BTreeMap<String, BTreeMap<String, (String, Value, String)>> = BTreeMap::new();
         let mut out = BTreeMap::new();
-        for (ns, d) in deployments {
+        for (ns, dname, uid, template_annotations) in deployments {
             let pods_coll = collection(&ns, "pods");
-            let dname = d["metadata"]["name"].as_str().unwrap().to_string();
-            let uid = d["metadata"]["uid"].clone();
-            let existing = s.objects.get(&pods_coll).and_then(|m| {
-                m.values()
-                    .find(|p| p.pointer("/metadata/ownerReferences/0/uid") == Some(&uid))
-                    .cloned()
+            let by_owner = owned.entry(ns.clone()).or_insert_with(|| {
+                s.objects
+                    .get(&pods_coll)
+                    .into_iter()
+                    .flat_map(|m| m.values())
+                    .filter_map(|p| {
+                        let owner = p.pointer("/metadata/ownerReferences/0/uid")?.as_str()?;
+                        let seen = (
+                            p["metadata"]["name"].as_str()?.to_string(),
+                            p["metadata"]["annotations"].clone(),
+                            p["status"]["podIP"].as_str().unwrap_or_default().to_string(),
+                        );
+                        Some((owner.to_string(), seen))
+                    })
+                    .collect()
             });
+            let existing = uid.as_str().and_then(|u| by_owner.get(u)).cloned();
             // A changed template (its annotations say so) replaces the pod,
             // as a `Recreate` rollout does. Annotations put on the pod since
             // are its own.
-            let template_annotations = d["spec"]["template"]["metadata"]["annotations"]
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
             let existing = match existing {
-                Some(p)
-                    if template_annotations
-                        .iter()
-                        .any(|(k, v)| p["metadata"]["annotations"][k] != *v) =>
+                Some((name, annotations, _))
+                    if template_annotations.iter().any(|(k, v)| annotations[k] != *v) =>
                 {
-                    let name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
                     s.remove(&pods_coll, &name);
                     None
                 }
                 other => other,
             };
-            let pod = match existing {
-                Some(p) => p,
+            let d = match existing {
+                Some(_) => Value::Null,
+                None => s
+                    .objects
+                    .get(&collection(&ns, "deployments"))
+                    .and_then(|m| m.get(&dname))
+                    .cloned()
+                    .unwrap_or(Value::Null),
+            };
+            let ip = match existing {
+                Some((_, _, ip)) => ip,
                 None => {
                     s.pods_made += 1;
                     let n = s.pods_made;
@@ -727,12 +754,12 @@ impl FakeApi {
                             .unwrap_or_default();
                         new_pods.push((ip, format!("{ns}/{secret}")));
                     }
-                    pod
+                    pod["status"]["podIP"].as_str().unwrap_or_default().to_string()
                 }
             };
             // Keyed by name in the default namespace, `namespace/name` in others.
             let key = if ns == NS { dname } else { format!("{ns}/{dname}") };
-            out.insert(key, pod["status"]["podIP"].as_str().unwrap().to_string());
+            out.insert(key, ip);
         }
         out
     }

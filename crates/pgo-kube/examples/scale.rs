@@ -23,7 +23,10 @@ fn env(name: &str, default: u64) -> u64 {
 async fn main() {
     let clusters = env("CLUSTERS", 1000);
     let window = Duration::from_secs(env("WINDOW", 70));
-    let config = PgoConfig::default();
+    let mut config = PgoConfig::default();
+    // BACKREST=0: clusters without pgBackRest's repository hosts (pgo.yaml's
+    // default makes one per cluster).
+    config.cluster.backrest = env("BACKREST", u64::from(config.cluster.backrest)) != 0;
     let period = config.pgo.probe_period_ms;
     let w = support::World::watched(config);
     let (stop, rx) = watch::channel(false);

@@ -9,6 +9,7 @@ pub mod render;
 pub mod repo_host;
 pub mod store;
 pub mod templates;
+pub mod volume_jobs;
 
 pub use platform::{HttpManagers, KubePlatform, ManagerAddr, Managers};
 pub use render::{

@@ -360,11 +360,21 @@ pub fn render_instance(
     // Only pgo's own labels that an instance keeps whatever its role and
     // whatever the user changes: a changed pod template restarts the pod.
     // The user's labels are put on the live pods instead.
-    let pod_labels: BTreeMap<String, String> = labels
+    let mut pod_labels: BTreeMap<String, String> = labels
         .iter()
         .filter(|(k, _)| POD_TEMPLATE_LABELS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    // Restored from another cluster: that cluster's NetworkPolicy lets
+    // this pod reach its repository host.
+    let source = i
+        .restore
+        .as_ref()
+        .map(|r| &r.cluster)
+        .filter(|c| **c != i.cluster);
+    if let Some(source) = source {
+        pod_labels.insert(crate::repo_host::RESTORES_FROM_LABEL.into(), source.clone());
+    }
     let config = serde_json::to_string_pretty(&instance_config(name, opts, i))
         .map_err(|e| RenderError::Invalid(e.to_string()))?;
     let ctx = json!({
@@ -391,11 +401,7 @@ pub fn render_instance(
             "pods_service": crate::repo_host::pods_service(&i.cluster),
             // Another cluster's repository host, restored from: its CA and
             // client certificate, mounted apart.
-            "restore_secret": i
-                .restore
-                .as_ref()
-                .filter(|r| r.cluster != i.cluster)
-                .map(|r| crate::repo_host::name(&r.cluster)),
+            "restore_secret": source.map(|c| crate::repo_host::name(c)),
         },
         "secrets": {
             "superuser": i.superuser_secret,
@@ -539,6 +545,20 @@ pub fn primary_selector(cluster: &str, primary: &str) -> BTreeMap<String, String
 
 /// The label that names an instance on its pods and Deployment.
 pub const INSTANCE_LABEL: &str = "pgo-instance";
+
+/// The key of an instance's ConfigMap that holds its manager's config.
+pub const INSTANCE_CONFIG_KEY: &str = "instance.json";
+
+/// The manager config an instance's ConfigMap holds.
+pub fn config_in(map: &ConfigMap) -> Result<InstanceConfig, String> {
+    let name = map.metadata.name.as_deref().unwrap_or_default();
+    let text = map
+        .data
+        .as_ref()
+        .and_then(|d| d.get(INSTANCE_CONFIG_KEY))
+        .ok_or_else(|| format!("ConfigMap {name} holds no {INSTANCE_CONFIG_KEY}"))?;
+    serde_json::from_str(text).map_err(|e| format!("ConfigMap {name}: {e}"))
+}
 
 /// The ConfigMap that holds instance `name`'s config.
 pub fn config_map_name(instance: &str) -> String {
@@ -718,17 +738,23 @@ pub fn render_network_policy(
     }
     if backrest {
         // pgBackRest between the instances and the repository host, and
-        // the backup Jobs' calls to it: all pods of the cluster.
+        // the Jobs' calls to it: all pods of the cluster (its Jobs'
+        // included: a restore into a new volume is one).
         let ports = [crate::repo_host::BACKREST_PORT, crate::repo_host::CONTROL_PORT]
             .into_iter()
             .flat_map(|p| tcp(i32::from(p)).unwrap_or_default())
             .collect();
+        // Also the pods of clusters restored from this one's repository.
+        let peer = |key: &str| NetworkPolicyPeer {
+            pod_selector: Some(match_labels(&[(key, cluster)])),
+            ..Default::default()
+        };
         ingress.push(NetworkPolicyIngressRule {
             ports: Some(ports),
-            from: Some(vec![NetworkPolicyPeer {
-                pod_selector: Some(match_labels(&[(labels::CLUSTER, cluster)])),
-                ..Default::default()
-            }]),
+            from: Some(vec![
+                peer(labels::CLUSTER),
+                peer(crate::repo_host::RESTORES_FROM_LABEL),
+            ]),
         });
     }
     NetworkPolicy {
@@ -795,28 +821,36 @@ pub struct CopyJob<'a> {
 /// can be found.
 pub const JOB_LABEL: &str = "pgo.dev/job";
 
+/// What a Job template of a backup or restore is rendered with: the
+/// cluster, the Job's name and labels (its pods are found by
+/// [`JOB_LABEL`]), the image and the pods' security context; `job` holds
+/// what the template's own work needs.
+pub(crate) fn job_context(opts: &RenderOptions, cluster: &str, name: &str, mut job: Value) -> Value {
+    job["name"] = json!(name);
+    job["labels"] = json!({ labels::CLUSTER: cluster, labels::MANAGED_BY: labels::MANAGER, JOB_LABEL: name });
+    json!({
+        "cluster": { "name": cluster, "namespace": opts.namespace },
+        "job": job,
+        "image": opts.image,
+        "pod_security": pod_security(opts),
+    })
+}
+
 /// The Job that copies a cluster into its backup volume (`backup-job.json`).
 pub fn render_backup(
     job: &CopyJob<'_>,
     templates: &Templates,
     opts: &RenderOptions,
 ) -> Result<Rendered, RenderError> {
-    let ctx = json!({
-        "cluster": { "name": job.cluster, "namespace": opts.namespace },
-        "job": {
-            "name": job.name,
-            "labels": { labels::CLUSTER: job.cluster, labels::MANAGED_BY: labels::MANAGER, JOB_LABEL: job.name },
-            "pvc": job.pvc,
-            "path": job.path,
-            "host": job.host,
-            "port": job.port,
-        },
-        "secrets": {
-            "replication": names::secret(job.cluster, names::REPLICATION_USER),
-            "ca": manager_secret(job.instance),
-        },
-        "image": opts.image,
-        "pod_security": pod_security(opts),
+    let mut ctx = job_context(
+        opts,
+        job.cluster,
+        job.name,
+        json!({ "pvc": job.pvc, "path": job.path, "host": job.host, "port": job.port }),
+    );
+    ctx["secrets"] = json!({
+        "replication": names::secret(job.cluster, names::REPLICATION_USER),
+        "ca": manager_secret(job.instance),
     });
     Ok(Rendered::Job(Box::new(render(
         templates,

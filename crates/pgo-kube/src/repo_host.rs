@@ -36,6 +36,10 @@ const CONFIG_DIR: &str = "/etc/pgo/repo-host";
 /// The repository host's pgBackRest config, locks and logs (its `/tmp`).
 const WORK_DIR: &str = "/tmp/pgbackrest";
 const CONFIG_FILE: &str = "repo-host.json";
+/// The label of the pods of a cluster restored from another one's
+/// repository: its value names that cluster, whose NetworkPolicy admits
+/// them to its repository host.
+pub const RESTORES_FROM_LABEL: &str = "pgo-restores-from";
 /// The label that marks the repository host's pod.
 pub const REPO_HOST_LABEL: &str = "pgo-backrest-repo";
 
@@ -233,22 +237,16 @@ pub fn render_job(
     templates: &Templates,
     opts: &RenderOptions,
 ) -> Result<k8s_openapi::api::batch::v1::Job, RenderError> {
-    let ctx = json!({
-        "cluster": { "name": job.cluster, "namespace": opts.namespace },
-        "job": {
-            "name": job.name,
-            "labels": {
-                labels::CLUSTER: job.cluster,
-                labels::MANAGED_BY: labels::MANAGER,
-                render::JOB_LABEL: job.name,
-            },
+    let ctx = render::job_context(
+        opts,
+        job.cluster,
+        job.name,
+        json!({
             "url": format!("https://{}:{CONTROL_PORT}", host(job.cluster, &opts.namespace)),
             "secret": name(job.cluster),
             "standby": job.standby.map(|i| pod_host(i, job.cluster, &opts.namespace)),
             "args": job.args,
-        },
-        "image": opts.image,
-        "pod_security": render::pod_security(opts),
-    });
+        }),
+    );
     render::render(templates, "backrest-job.json", &ctx, "Job")
 }

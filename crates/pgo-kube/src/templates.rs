@@ -39,6 +39,11 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../../templates/backrest-job.json"),
     ),
     (
+        "backrest-restore-job.json",
+        include_str!("../../../templates/backrest-restore-job.json"),
+    ),
+    ("seed-job.json", include_str!("../../../templates/seed-job.json")),
+    (
         "backrest-repo-config.json",
         include_str!("../../../templates/backrest-repo-config.json"),
     ),

@@ -2,29 +2,13 @@
 //! What strategy 1 renders for a cluster, and the errors a bad strategy or
 //! template gets.
 
-use pgo_api::{Pgcluster, PgclusterSpec, Pgreplica, PgreplicaSpec, StorageSpec};
+mod common;
+
+use common::cluster;
+use pgo_api::{Pgcluster, Pgreplica, PgreplicaSpec, StorageSpec};
 use pgo_kube::{
     CopyJob, RenderError, RenderOptions, Rendered, Templates, render_backup, render_cluster, render_rmdata,
 };
-
-fn cluster(name: &str) -> Pgcluster {
-    let storage = StorageSpec {
-        size: "1G".into(),
-        ..Default::default()
-    };
-    Pgcluster::new(
-        name,
-        PgclusterSpec {
-            port: 5432,
-            strategy: "1".into(),
-            database: "userdb".into(),
-            user: "testuser".into(),
-            primary_storage: storage.clone(),
-            replica_storage: storage,
-            ..Default::default()
-        },
-    )
-}
 
 fn replica(cluster: &str, name: &str) -> Pgreplica {
     Pgreplica::new(

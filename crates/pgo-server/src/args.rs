@@ -111,6 +111,30 @@ pub struct RunArgs {
     pub test_pause_after_fence_ms: Option<u64>,
 }
 
+/// The instance manager's config a job works for: a file (the local
+/// platform's instance directory), or the JSON itself (a Job's argument on
+/// Kubernetes, which needs no ConfigMap of its own).
+#[derive(clap::Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct InstanceConfigArg {
+    #[arg(long)]
+    pub instance_config: Option<PathBuf>,
+    #[arg(long)]
+    pub instance_config_json: Option<String>,
+}
+
+impl InstanceConfigArg {
+    pub fn read(&self) -> Result<pgo_api::instance::InstanceConfig, String> {
+        match (&self.instance_config, &self.instance_config_json) {
+            (Some(path), _) => pgo_instance::read_config(path),
+            (None, Some(text)) => {
+                serde_json::from_str(text).map_err(|e| format!("--instance-config-json: {e}"))
+            }
+            (None, None) => Err("--instance-config or --instance-config-json is needed".into()),
+        }
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq)]
 pub enum PlatformKind {
     Local,
@@ -153,10 +177,8 @@ pub enum JobCommand {
     /// A pgBackRest restore of an instance's repository into a new volume
     /// (`pgo restore --to-pvc`); how it ended goes to --result.
     Restore {
-        /// The instance manager's config of an instance of the cluster
-        /// whose repository is restored.
-        #[arg(long)]
-        instance_config: PathBuf,
+        #[command(flatten)]
+        instance: InstanceConfigArg,
         /// The new volume's directory.
         #[arg(long)]
         volume: PathBuf,
@@ -171,6 +193,19 @@ pub enum JobCommand {
         /// pgBackRest restore options.
         #[arg(last = true)]
         options: Vec<String>,
+    },
+    /// A new cluster's first volume filled from a pg_basebackup copy
+    /// before its pod first starts (`--backup-pvc` on Kubernetes); how it
+    /// ended goes to --result.
+    Seed {
+        #[command(flatten)]
+        instance: InstanceConfigArg,
+        /// The copy: a data directory, in the mounted backup volume.
+        #[arg(long)]
+        copy: PathBuf,
+        /// Where to write how it ended (JSON).
+        #[arg(long)]
+        result: PathBuf,
     },
     /// A pgBackRest command for an instance's stanza (a backup, an
     /// expire), then the repository's info; how it ended goes to --result.
@@ -225,6 +260,11 @@ pub enum UserCommand {
         /// Read the password from standard input instead of making one.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Hash in place the plaintext passwords of a pgouser file from 3.4.
+    Hash {
+        #[arg(long, env = "PGO_HOME")]
+        home: PathBuf,
     },
 }
 
@@ -311,7 +351,7 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
         Command::Job {
             job:
                 JobCommand::Restore {
-                    instance_config,
+                    instance,
                     volume,
                     result,
                     pitr_type,
@@ -321,8 +361,16 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
         } => {
             let target = pgo_core::validate::pitr_target(pitr_type.as_deref(), pitr_target.as_deref())
                 .map_err(ServerError::Start)?;
-            crate::jobs::restore(&instance_config, &volume, target, options, &result).await
+            crate::jobs::restore(&instance, &volume, target, options, &result).await
         }
+        Command::Job {
+            job:
+                JobCommand::Seed {
+                    instance,
+                    copy,
+                    result,
+                },
+        } => crate::jobs::seed(&instance, &copy, &result).await,
         Command::OperatorConf { namespace } => crate::render::operator_conf(&namespace),
         Command::User {
             command:
@@ -333,5 +381,8 @@ pub async fn dispatch(cli: Cli) -> Result<(), ServerError> {
                     password_stdin,
                 },
         } => crate::users::add(&home, &name, &role, password_stdin),
+        Command::User {
+            command: UserCommand::Hash { home },
+        } => crate::users::hash(&home),
     }
 }

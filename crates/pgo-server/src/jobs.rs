@@ -142,14 +142,38 @@ pub async fn basebackup(
 /// Restores an instance's repository into a new volume and records how it
 /// ended in `result`.
 pub async fn restore(
-    instance: &Path,
+    instance: &crate::args::InstanceConfigArg,
     volume: &Path,
     target: Option<pgo_api::cluster::PitrTarget>,
     options: Vec<String>,
     result: &Path,
 ) -> Result<(), ServerError> {
-    let outcome = pgo_instance::restore_into(instance, volume, target, options).await;
-    record(result, outcome, &format!("restored into {}", volume.display()))
+    let outcome = match instance.read() {
+        Ok(config) => pgo_instance::restore_into(config, volume, target, options).await,
+        Err(e) => Err(e),
+    };
+    record_said(result, outcome)
+}
+
+/// Seeds a new instance's volume from a pg_basebackup copy and records how
+/// it ended in `result`.
+pub async fn seed(
+    instance: &crate::args::InstanceConfigArg,
+    copy: &Path,
+    result: &Path,
+) -> Result<(), ServerError> {
+    let outcome = match instance.read() {
+        Ok(config) => pgo_instance::seed_into(config, copy).await,
+        Err(e) => Err(e),
+    };
+    record_said(result, outcome)
+}
+
+/// Records how a job that fills a volume ended: what it did is the
+/// result's message; it reports nothing more.
+fn record_said(result: &Path, outcome: Result<String, String>) -> Result<(), ServerError> {
+    let said = outcome.clone().unwrap_or_default();
+    record(result, outcome.map(|_| String::new()), &said)
 }
 
 /// Records how a job ended in `result`, written whole or not at all, so

@@ -113,7 +113,37 @@ pub fn run(args: Args<'_>) -> Result<(), ServerError> {
                 instance: &names::initial_primary(&name),
             };
             objects.push(render_backup(&copy, &templates, &opts).map_err(|e| err(e.to_string()))?);
+            let config = primary_config(&objects, &name)?;
+            let seed = pgo_kube::volume_jobs::render_seed(
+                &pgo_kube::volume_jobs::SeedJob {
+                    name: &pgo_kube::volume_jobs::seed_job_name(&name),
+                    cluster: &name,
+                    pvc: &name,
+                    copy_pvc: copy.pvc,
+                    path: copy.path,
+                    config: &config,
+                },
+                &templates,
+                &opts,
+            )
+            .map_err(|e| err(e.to_string()))?;
+            objects.push(Rendered::Job(Box::new(seed)));
             if cluster.spec.backrest.is_some() {
+                let restore = pgo_kube::volume_jobs::render_restore(
+                    &pgo_kube::volume_jobs::RestoreJob {
+                        name: &names::restore_to_pvc_task(&format!("{name}-restored")),
+                        cluster: &name,
+                        repository: pgo_kube::volume_jobs::Reach::Host { cluster: &name },
+                        pvc: &format!("{name}-restored"),
+                        config: &config,
+                        target: None,
+                        options: &[],
+                    },
+                    &templates,
+                    &opts,
+                )
+                .map_err(|e| err(e.to_string()))?;
+                objects.push(Rendered::Job(Box::new(restore)));
                 let job = pgo_kube::repo_host::render_job(
                     &pgo_kube::repo_host::BackrestJob {
                         name: &format!("{name}-backup-20261124-100001"),
@@ -136,6 +166,21 @@ pub fn run(args: Args<'_>) -> Result<(), ServerError> {
     }
     print!("{out}");
     Ok(())
+}
+
+/// The manager config of cluster `name`'s first primary, from its rendered
+/// ConfigMap: what the Jobs that fill a volume work with.
+fn primary_config(
+    objects: &[Rendered],
+    name: &str,
+) -> Result<pgo_api::instance::InstanceConfig, ServerError> {
+    let map = pgo_kube::render::config_map_name(&names::initial_primary(name));
+    let found = objects.iter().find_map(|o| match o {
+        Rendered::ConfigMap(m) if m.metadata.name.as_deref() == Some(map.as_str()) => Some(m),
+        _ => None,
+    });
+    let found = found.ok_or_else(|| ServerError::Start(format!("cluster {name}: no ConfigMap {map}")))?;
+    pgo_kube::render::config_in(found).map_err(|e| ServerError::Start(format!("cluster {name}: {e}")))
 }
 
 /// The operator-conf ConfigMap: every template file under its own name, as

@@ -49,9 +49,18 @@ pub struct Backend {
 pub fn read_config(path: &std::path::Path) -> Result<Option<PgoConfig>, ServerError> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            let config =
-                PgoConfig::from_yaml(&text).map_err(|e| start_err(format!("{}: {e}", path.display())))?;
+            let (config, ignored) = PgoConfig::from_yaml_listing_ignored(&text)
+                .map_err(|e| start_err(format!("{}: {e}", path.display())))?;
             pgo_core::validate::config(&config).map_err(|e| start_err(format!("{}: {e}", path.display())))?;
+            if !ignored.is_empty() {
+                // Once, at start: a stock 3.4 pgo.yaml works, and says what
+                // in it has no effect here.
+                tracing::warn!(
+                    file = %path.display(),
+                    keys = %ignored.join(", "),
+                    "pgo.yaml: keys of pgo 3.4 that this pgo does not act on are ignored"
+                );
+            }
             Ok(Some(config))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -1,8 +1,9 @@
-//! `postgres-operator user add`: a new apiserver user, its password hashed.
+//! `postgres-operator user add`: a new apiserver user, its password hashed;
+//! `user hash`: a 3.4 pgouser file's plaintext passwords hashed in place.
 
 use crate::ServerError;
 use crate::home::Home;
-use pgo_apiserver::auth::{Roles, hash_password, user_line};
+use pgo_apiserver::auth::{Roles, hash_password, hash_plaintext, user_line};
 use std::io::{BufRead, Write};
 use std::path::Path;
 
@@ -54,5 +55,37 @@ pub fn add(home: &Path, name: &str, role: &str, password_stdin: bool) -> Result<
     if !password_stdin {
         println!("{name}:{password}");
     }
+    Ok(())
+}
+
+/// Hashes the plaintext passwords of `<home>/pgouser` in place: written
+/// aside and renamed, so the server never reads half a file.
+pub fn hash(home: &Path) -> Result<(), ServerError> {
+    let err = |s: String| ServerError::Start(s);
+    let path = Home::open(home)?.users();
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
+    let (hashed, converted) = hash_plaintext(&text, |p| {
+        hash_password(p).map_err(|_| "the system random source failed".to_string())
+    })
+    .map_err(err)?;
+    if converted.is_empty() {
+        println!("{}: no plaintext password", path.display());
+        return Ok(());
+    }
+    let scratch = path.with_extension("new");
+    let mode = std::fs::metadata(&path).map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
+    std::fs::write(&scratch, hashed).map_err(|e| err(format!("cannot write {}: {e}", scratch.display())))?;
+    if let Ok(mode) = mode {
+        let perms = std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777);
+        std::fs::set_permissions(&scratch, perms)
+            .map_err(|e| err(format!("cannot keep the mode of {}: {e}", path.display())))?;
+    }
+    std::fs::rename(&scratch, &path).map_err(|e| err(format!("cannot replace {}: {e}", path.display())))?;
+    println!(
+        "{}: hashed the passwords of {}",
+        path.display(),
+        converted.join(", ")
+    );
     Ok(())
 }

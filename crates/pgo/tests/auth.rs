@@ -125,3 +125,47 @@ fn the_client_files_are_private() {
     let text = std::fs::read_to_string(&server.pgouser).unwrap();
     assert!(text.starts_with("admin:"));
 }
+
+#[tokio::test]
+async fn a_3_4_pgouser_with_plaintext_passwords_works_is_warned_of_and_hashes_in_place() {
+    let server = Server::start();
+    let http = client(&server);
+    let url = format!("{}/clusters", server.url);
+    // 3.4's form, appended as an upgrader would bring it: the server
+    // reloads the file.
+    let users = server.home.join("pgouser");
+    let mut text = std::fs::read_to_string(&users).unwrap();
+    text.push_str("readonlyuser:testpass:pgoreader\n");
+    std::fs::write(&users, &text).unwrap();
+    let status = |pass: &'static str| {
+        let req = http.get(&url).basic_auth("readonlyuser", Some(pass));
+        async move { req.send().await.unwrap().status() }
+    };
+    // The server sees the file's new mtime at the next request.
+    assert_eq!(status("testpass").await, 200);
+    assert_eq!(status("wrong").await, 401);
+    let log = server.log();
+    assert!(
+        log.contains("plaintext passwords")
+            && log.contains("readonlyuser")
+            && log.contains(&users.display().to_string())
+            && log.contains("postgres-operator user hash"),
+        "{log}"
+    );
+
+    let out = std::process::Command::new(support::SERVER)
+        .args(["user", "hash", "--home"])
+        .arg(&server.home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("readonlyuser"));
+    let hashed = std::fs::read_to_string(&users).unwrap();
+    assert!(
+        !hashed.contains("testpass") && hashed.contains("readonlyuser:"),
+        "{hashed}"
+    );
+    // The same password works against the hash.
+    assert_eq!(status("testpass").await, 200);
+    assert_eq!(status("wrong").await, 401);
+}

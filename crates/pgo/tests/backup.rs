@@ -393,13 +393,15 @@ async fn a_pg_basebackup_copy_starts_a_new_cluster_as_3_4_did() {
     // 'pgo show pvc' lists the cluster's volumes and the copy's path, as
     // 3.4's did, to paste into --backup-path.
     let pvcs: Value = serde_json::from_str(&server.pgo_ok(&["show", "pvc", "bb", "-o", "json"])).unwrap();
-    let holds: Vec<(&str, &str)> = pvcs
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| (v["name"].as_str().unwrap(), v["holds"].as_str().unwrap()))
-        .collect();
-    assert_eq!(holds, [("bb", "data"), ("bb-backup", "pgbasebackup")], "{pvcs}");
+    let holds = support::volumes_held(&pvcs);
+    assert_eq!(
+        holds,
+        [
+            ("bb".into(), "data".into()),
+            ("bb-backup".into(), "pgbasebackup".into())
+        ],
+        "{pvcs}"
+    );
     assert_eq!(pvcs[1]["copies"][0], path.as_str(), "{pvcs}");
     let table = server.pgo_ok(&["show", "pvc", "bb-backup"]);
     assert!(

@@ -51,6 +51,29 @@ fn the_server_follows_pgo_yaml() {
 }
 
 #[test]
+fn a_stock_3_4_pgo_yaml_is_taken_and_what_it_sets_in_vain_is_said_once() {
+    // 3.4's file as it shipped, with one replica asked by 3.4's key name.
+    let stock =
+        include_str!("../../pgo-api/src/testdata/pgo-3.4.yaml").replace("Replicas:  0", "Replicas:  1");
+    let server = Server::start_prepared(&[], |home| std::fs::write(home.join("pgo.yaml"), &stock).unwrap());
+    let log = server.log();
+    let said: Vec<&str> = log.lines().filter(|l| l.contains("does not act on")).collect();
+    assert_eq!(said.len(), 1, "{log}");
+    assert!(
+        said[0].contains("Cluster.CCPImageTag") && said[0].contains("Storage"),
+        "{}",
+        said[0]
+    );
+    server.pgo_ok(&["create", "cluster", "old"]);
+    let view = server.show_json("old");
+    assert_eq!(support::members(&view, "Replica").len(), 1, "{view:#}");
+    assert!(
+        view["backrest"] == false,
+        "3.4's file turns pgBackRest off: {view:#}"
+    );
+}
+
+#[test]
 fn a_typo_in_pgo_yaml_stops_the_server_naming_it() {
     let err = support::refused_start("Pgo:\n  AutofailSleepSecs: 9\n");
     assert!(

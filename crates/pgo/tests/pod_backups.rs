@@ -44,6 +44,57 @@ fn a_pg_basebackup_copy_runs_as_a_job_from_the_template_and_says_what_it_made() 
             .iter()
             .all(|j| j["metadata"]["name"] != copy["name"])
     });
+
+    // 'pgo show pvc' lists the cluster's claims, and the copy's path to
+    // paste into --backup-path.
+    let pvcs: serde_json::Value =
+        serde_json::from_str(&c.server.pgo_ok(&["show", "pvc", "db", "-o", "json"])).unwrap();
+    let holds = support::volumes_held(&pvcs);
+    let want = [
+        ("db", "data"),
+        ("db-backrestrepo", "pgbackrest"),
+        ("db-backup", "pgbasebackup"),
+    ];
+    assert_eq!(holds, want.map(|(n, h)| (n.to_string(), h.to_string())), "{pvcs}");
+    assert_eq!(pvcs[2]["copies"][0], path, "{pvcs}");
+
+    // A cluster made from the copy: a Job copies it into the new volume
+    // before the first pod starts, so no pod of it mounts db's backup
+    // claim, which may go before it does.
+    c.pgo_ok(&[
+        "create",
+        "cluster",
+        "copy",
+        "--backup-pvc=db-backup",
+        &format!("--backup-path={path}"),
+        "--secret-from=db",
+        "--timeout=180",
+    ]);
+    // Its Service has an address once the stand-in kubelet's next pass saw it.
+    c.server.wait_until(30, "copy's Service to have an address", || {
+        c.kubelet.service_ip("copy").is_some()
+    });
+    let host = c.kubelet.service_ip("copy").expect("the Service has no address");
+    assert_eq!(
+        support::psql_at(
+            &format!("host={host} port=5432"),
+            &password,
+            "select count(*) from kept"
+        )
+        .as_deref(),
+        Ok("1000")
+    );
+    for d in c.api.list(pgo_kube_fake::DEPLOYMENTS) {
+        let text = d["spec"]["template"]["spec"]["volumes"].to_string();
+        assert!(
+            !text.contains("db-backup"),
+            "{} mounts the backup claim: {text}",
+            d["metadata"]["name"]
+        );
+    }
+    c.server.wait_until(30, "the seed Job to be removed", || {
+        c.api.list(pgo_kube_fake::JOBS).is_empty()
+    });
 }
 
 #[test]
@@ -153,6 +204,12 @@ fn pgbackrest_archives_to_the_repository_host_which_runs_the_backups() {
                 .iter()
                 .all(|m| m["ready"] == true)
     });
+    // The Service follows the new primary once its endpoints do, as
+    // kube-proxy's do: a client tries again meanwhile.
+    c.server
+        .wait_until(30, "the primary Service to reach the new primary", || {
+            support::psql_at(&at, &password, "select pg_is_in_recovery()").as_deref() == Ok("f")
+        });
     support::psql_at(
         &at,
         &password,
@@ -175,15 +232,6 @@ fn pgbackrest_archives_to_the_repository_host_which_runs_the_backups() {
     c.pgo_ok(&["backup", "db", "--backup-opts=--type=incr", "--timeout=180"]);
     let incr = backup_of_type(&c, "incr");
     assert_eq!(incr["backup"]["prior"], label, "{incr}");
-
-    // What is not built here yet is refused, naming it.
-    let e = c
-        .server
-        .pgo_err(&["restore", "db", "--to-pvc=elsewhere", "--no-prompt"]);
-    assert!(
-        e.contains("--to-pvc is not built on the kubernetes platform"),
-        "{e}"
-    );
 
     // From a replica: the host reads the files from that one replica, by
     // its pod's own name; the primary only starts and stops the backup.
@@ -238,11 +286,15 @@ fn point_in_time_recovery_through_the_repository_host_into_a_new_cluster_and_in_
     c.pgo_ok(&["create", "cluster", "src", "--timeout=120"]);
     let view = c.server.show_json("src");
     let password = support::password(&view, "postgres");
+    // A cluster's Service has an address once the stand-in kubelet's next
+    // pass has seen it: until then a query fails, and a wait tries again.
     let at = |cluster: &str| {
-        let host = c.kubelet.service_ip(cluster).expect("the Service has no address");
-        format!("host={host} port=5432")
+        c.kubelet
+            .service_ip(cluster)
+            .map(|host| format!("host={host} port=5432"))
+            .ok_or_else(|| format!("the Service {cluster} has no address yet"))
     };
-    let sql = |cluster: &str, sql: &str| support::psql_at(&at(cluster), &password, sql);
+    let sql = |cluster: &str, sql: &str| support::psql_at(&at(cluster)?, &password, sql);
     sql(
         "src",
         "create table t (id int); insert into t select generate_series(1, 100)",
@@ -251,7 +303,7 @@ fn point_in_time_recovery_through_the_repository_host_into_a_new_cluster_and_in_
     c.pgo_ok(&["backup", "src", "--timeout=180"]);
     // After the backup: only replayed WAL brings these back.
     sql("src", "insert into t select generate_series(101, 200)").unwrap();
-    let target = moment(&at("src"), &password);
+    let target = moment(&at("src").unwrap(), &password);
     sql("src", "insert into t select generate_series(201, 300)").unwrap();
     let segment = sql("src", "select pg_walfile_name(pg_current_wal_lsn())").unwrap();
     sql("src", "select pg_switch_wal()").unwrap();
@@ -280,6 +332,29 @@ fn point_in_time_recovery_through_the_repository_host_into_a_new_cluster_and_in_
     sql("dst", "insert into t values (1000)").unwrap();
     c.pgo_ok(&["backup", "dst", "--timeout=180"]);
 
+    // Into a new volume (3.4's --to-pvc), by a Job that replays WAL to the
+    // target and promotes there: the volume needs nothing of src after,
+    // and a cluster starts on it with src's passwords.
+    let out = c.pgo_ok(&[
+        "restore",
+        "src",
+        "--to-pvc=vol",
+        &format!("--pitr-target={target}"),
+        "--no-prompt",
+        "--timeout=180",
+    ]);
+    assert!(out.contains("restored into volume vol"), "{out}");
+    let data = c.kubelet.claim_dir("vol").join("data");
+    let auto = std::fs::read_to_string(data.join("pgdata/postgresql.auto.conf")).unwrap();
+    assert!(!auto.contains("restore_command"), "{auto}");
+    assert!(!data.join("pgdata/recovery.signal").exists());
+    assert!(!data.join(".pgo-restore-pending").exists());
+    c.pgo_ok(&["create", "cluster", "vol", "--secret-from=src", "--timeout=180"]);
+    c.server.wait_until(60, "vol's Service to route", || {
+        sql("vol", "select count(*) from t").is_ok()
+    });
+    assert_eq!(sql("vol", "select count(*) from t").as_deref(), Ok("200"));
+
     // In place: src goes back to the same moment.
     let out = c.pgo_ok(&[
         "restore",
@@ -294,14 +369,34 @@ fn point_in_time_recovery_through_the_repository_host_into_a_new_cluster_and_in_
     });
     assert_eq!(sql("src", "select count(*) from t").as_deref(), Ok("200"));
 
-    // A deleted cluster's repository host goes with it: a restore from it
-    // is refused, naming why.
+    // A deleted cluster's repository host goes with it, its repository's
+    // claim stays: a cluster restored from it is filled by a Job that
+    // mounts the claim and replays all of dst's archive (its 200 rows and
+    // the one written before its backup).
     c.pgo_ok(&["delete", "cluster", "dst", "--no-prompt"]);
-    c.server.wait_until(60, "dst to go", || {
+    c.server.wait_until(60, "dst and its repository host to go", || {
         c.api.get(pgo_kube_fake::PGCLUSTERS, "dst").is_none()
+            && c.api
+                .get(pgo_kube_fake::DEPLOYMENTS, "dst-backrest-repo")
+                .is_none()
     });
-    let e = c
-        .server
-        .pgo_err(&["create", "cluster", "again", "--restore-from=dst"]);
-    assert!(e.contains("repository host, which went with it"), "{e}");
+    c.pgo_ok(&[
+        "create",
+        "cluster",
+        "again",
+        "--restore-from=dst",
+        "--timeout=180",
+    ]);
+    c.server.wait_until(60, "again's Service to route", || {
+        sql("again", "select count(*) from t").is_ok()
+    });
+    assert_eq!(sql("again", "select count(*) from t").as_deref(), Ok("201"));
+    for d in c.api.list(pgo_kube_fake::DEPLOYMENTS) {
+        let text = d["spec"]["template"]["spec"]["volumes"].to_string();
+        assert!(
+            !text.contains("dst-backrestrepo"),
+            "{} mounts dst's repository: {text}",
+            d["metadata"]["name"]
+        );
+    }
 }

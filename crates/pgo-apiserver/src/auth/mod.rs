@@ -10,7 +10,7 @@ mod users;
 pub use hash::{hash_password, verify_password};
 pub use roles::{Permission, Roles, default_roles_file};
 pub use throttle::Throttle;
-pub use users::{Users, user_line};
+pub use users::{Users, hash_plaintext, user_line};
 
 use crate::{ApiError, AppState};
 use axum::extract::FromRequestParts;
@@ -54,6 +54,7 @@ impl Auth {
     pub fn load(users_path: &Path, roles_path: &Path) -> Result<Self, AuthFileError> {
         let roles = Roles::read(roles_path)?;
         let users = Users::read(users_path, &roles)?;
+        warn_of_plaintext(users_path, &users);
         Ok(Auth {
             users_path: users_path.to_path_buf(),
             roles_path: roles_path.to_path_buf(),
@@ -75,6 +76,7 @@ impl Auth {
             Roles::read(&self.roles_path).and_then(|r| Users::read(&self.users_path, &r).map(|u| (u, r)));
         match fresh {
             Ok((users, roles)) => {
+                warn_of_plaintext(&self.users_path, &users);
                 loaded.users = users;
                 loaded.roles = roles;
                 loaded.verified.clear();
@@ -105,6 +107,8 @@ impl Auth {
         };
         if loaded.verified.get(user) == Some(key) {
             Lookup::Verified(caller)
+        } else if entry.plaintext {
+            Lookup::Compare(caller, entry.hash)
         } else {
             Lookup::Verify(caller, entry.hash)
         }
@@ -126,6 +130,15 @@ impl Auth {
                 self.remember(user, key);
                 caller
             }),
+            // A 3.4 file's plaintext password: compared by digest, so the
+            // time taken says nothing of it, after the same hashing cost.
+            Lookup::Compare(caller, stored) => {
+                let _ = verify_password(password, dummy_hash());
+                (digest(user, password) == digest(user, &stored)).then(|| {
+                    self.remember(user, key);
+                    caller
+                })
+            }
             Lookup::Unknown => {
                 let _ = verify_password(password, dummy_hash());
                 None
@@ -145,7 +158,21 @@ impl Auth {
 enum Lookup {
     Verified(Caller),
     Verify(Caller, String),
+    Compare(Caller, String),
     Unknown,
+}
+
+/// Said at every load: a pgouser file from 3.4 holds passwords in
+/// plaintext, which works, and how to hash them in place.
+fn warn_of_plaintext(path: &Path, users: &Users) {
+    let plain = users.in_plaintext();
+    if !plain.is_empty() {
+        tracing::warn!(
+            file = %path.display(),
+            users = %plain.join(", "),
+            "the pgouser file holds plaintext passwords (3.4's form); hash them in place with 'postgres-operator user hash --home <home>'"
+        );
+    }
 }
 
 fn digest(user: &str, password: &str) -> [u8; 32] {

@@ -38,10 +38,42 @@ permissions!(
     ShowSchedule,
     DeleteSchedule,
     ShowPVC,
+    // 3.4's names for what later issues build (custom configs, users,
+    // policies, labels, upgrades, workflows) and for what pgo does not
+    // have (pgbouncer, pgpool, ingest, load): a 3.4 pgorole is read as
+    // it is, and each gates its verb once there is one.
+    Reload,
+    ShowConfig,
+    Label,
+    Load,
+    CreatePolicy,
+    DeletePolicy,
+    ShowPolicy,
+    ApplyPolicy,
+    ShowWorkflow,
+    CreateUpgrade,
+    ShowUpgrade,
+    DeleteUpgrade,
+    CreateUser,
+    DeleteUser,
+    User,
+    CreatePgbouncer,
+    DeletePgbouncer,
+    CreatePgpool,
+    DeletePgpool,
+    CreateIngest,
+    ShowIngest,
+    DeleteIngest,
 );
+
+/// 3.4's name for [`Permission::Failover`].
+const FAILOVER_3_4: &str = "CreateFailover";
 
 impl Permission {
     pub fn parse(s: &str) -> Option<Permission> {
+        if s == FAILOVER_3_4 {
+            return Some(Permission::Failover);
+        }
         Permission::ALL.iter().copied().find(|p| p.name() == s)
     }
 }
@@ -124,6 +156,25 @@ mod tests {
         assert!(reader.contains(&Permission::ShowCluster));
         assert!(!reader.contains(&Permission::CreateCluster));
         assert!(!reader.contains(&Permission::ShowSecrets));
+    }
+
+    #[test]
+    fn a_stock_3_4_pgorole_is_read_with_every_permission_name_of_that_release() {
+        let stock = "pgoadmin: CreateSchedule, DeleteSchedule, ShowSchedule, DeletePgbouncer, CreatePgbouncer, DeletePgpool, CreatePgpool, Restore, ShowSecrets, Reload, ShowConfig, Status, DfCluster, DeleteCluster, ShowCluster, CreateCluster, TestCluster, ShowBackup, DeleteBackup, CreateBackup, Label, Load, CreatePolicy, DeletePolicy, ShowPolicy, ApplyPolicy, ShowWorkflow, ShowPVC, CreateUpgrade, ShowUpgrade, DeleteUpgrade, CreateUser, DeleteUser, User, Version, CreateIngest, ShowIngest, DeleteIngest, CreateFailover\n\npgoreader: Status, ShowConfig, DfCluster, ShowCluster, TestCluster, ShowBackup, ShowPolicy, ShowWorkflow, ShowPVC, ShowUpgrade, Version, ShowSchedule\n";
+        let roles = Roles::parse(stock).unwrap();
+        let admin = roles.permissions("pgoadmin").unwrap();
+        assert!(
+            admin.contains(&Permission::Failover),
+            "CreateFailover is 3.4's name for it"
+        );
+        assert!(admin.contains(&Permission::Restore));
+        assert!(
+            !admin.contains(&Permission::ScaleCluster),
+            "3.4 had no such permission"
+        );
+        let reader = roles.permissions("pgoreader").unwrap();
+        assert!(reader.contains(&Permission::ShowConfig));
+        assert!(!reader.contains(&Permission::CreateCluster));
     }
 
     #[test]

@@ -1,4 +1,6 @@
-//! Users (the pgouser file): `user:password-hash:role` per line.
+//! Users (the pgouser file): `user:password-hash:role` per line. A 3.4
+//! file holds plaintext passwords instead: accepted, said at load, and
+//! converted in place by `postgres-operator user hash`.
 
 use super::hash::is_hash;
 use super::{AuthFileError, Roles};
@@ -7,8 +9,10 @@ use std::path::Path;
 
 #[derive(Clone, Debug)]
 pub struct UserEntry {
+    /// A salted hash, or, from a 3.4 file, the password itself.
     pub hash: String,
     pub role: String,
+    pub plaintext: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -46,10 +50,8 @@ impl Users {
             if user.is_empty() {
                 return Err(format!("line {n}: the user name is empty"));
             }
-            if !is_hash(hash) {
-                return Err(format!(
-                    "line {n}: the password of {user} is not a salted hash (add users with 'postgres-operator user add')"
-                ));
+            if hash.is_empty() {
+                return Err(format!("line {n}: the password of {user} is empty"));
             }
             if !roles.has(role) {
                 return Err(format!(
@@ -62,6 +64,7 @@ impl Users {
                     UserEntry {
                         hash: hash.to_string(),
                         role: role.to_string(),
+                        plaintext: !is_hash(hash),
                     },
                 )
                 .is_some()
@@ -78,6 +81,42 @@ impl Users {
     pub fn get(&self, user: &str) -> Option<&UserEntry> {
         self.users.get(user)
     }
+
+    /// The users whose password the file holds in plaintext (3.4's form).
+    pub fn in_plaintext(&self) -> Vec<&str> {
+        self.users
+            .iter()
+            .filter(|(_, e)| e.plaintext)
+            .map(|(u, _)| u.as_str())
+            .collect()
+    }
+}
+
+/// `text` of a pgouser file with every plaintext password replaced by its
+/// salted hash (`hash` makes one); comments and order are kept. Returns the
+/// users converted.
+pub fn hash_plaintext(
+    text: &str,
+    hash: impl Fn(&str) -> Result<String, String>,
+) -> Result<(String, Vec<String>), String> {
+    let mut out = String::new();
+    let mut converted = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.trim().split(':').collect();
+        match fields[..] {
+            [user, secret, role]
+                if !line.trim().starts_with('#') && !secret.is_empty() && !is_hash(secret) =>
+            {
+                out.push_str(&user_line(user, &hash(secret)?, role));
+                converted.push(user.to_string());
+            }
+            _ => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    Ok((out, converted))
 }
 
 #[cfg(test)]
@@ -93,9 +132,25 @@ mod tests {
         let users = Users::parse(&ok, &roles).unwrap();
         assert_eq!(users.get("reader").unwrap().role, "pgoreader");
 
-        let plain = "admin:password:pgoadmin\n";
-        let err = Users::parse(plain, &roles).unwrap_err();
-        assert!(err.contains("line 1") && err.contains("salted hash"), "{err}");
+        // 3.4's file: plaintext, accepted and said so; converted in place.
+        let plain = "# 3.4\nusername:password:pgoadmin\n";
+        let users = Users::parse(plain, &roles).unwrap();
+        assert_eq!(users.in_plaintext(), ["username"]);
+        let (text, converted) =
+            hash_plaintext(plain, |p| hash_password(p).map_err(|e| e.to_string())).unwrap();
+        assert_eq!(converted, ["username"]);
+        assert!(text.starts_with("# 3.4\n"), "{text}");
+        let users = Users::parse(&text, &roles).unwrap();
+        assert!(users.in_plaintext().is_empty());
+        assert!(super::super::verify_password(
+            "password",
+            &users.get("username").unwrap().hash
+        ));
+        assert!(
+            Users::parse("u::pgoadmin\n", &roles)
+                .unwrap_err()
+                .contains("empty")
+        );
 
         let bad_role = format!("admin:{h}:pgoadmin\nx:{h}:nosuch\n");
         let err = Users::parse(&bad_role, &roles).unwrap_err();

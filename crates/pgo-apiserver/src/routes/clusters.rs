@@ -79,17 +79,6 @@ pub async fn create(
 /// nothing is made.
 async fn restorable(state: &AppState, from: &pgo_api::cluster::RestoreFrom) -> Result<(), ApiError> {
     let source = &from.cluster;
-    if !state.platform.backup_support().repository_outlives_cluster
-        && Api::<Pgcluster>::new(state.store.clone())
-            .get_opt(source)
-            .await?
-            .is_none()
-    {
-        return Err(ApiError::BadRequest(format!(
-            "--restore-from: cluster {source} does not exist; on the {} platform its repository is reached through its repository host, which went with it",
-            state.platform.name()
-        )));
-    }
     super::backups::check_target(state, source, from.target.as_ref(), "--restore-from").await?;
     passwords_kept(state, source, "--restore-from").await
 }

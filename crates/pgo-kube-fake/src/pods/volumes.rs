@@ -242,12 +242,17 @@ fn object_files(
     base64: bool,
 ) -> Result<Vec<(String, Vec<u8>, u32)>, String> {
     let name = name.ok_or_else(|| format!("a volume names no object: {src}"))?;
-    let object = api.get(coll, name).ok_or_else(|| {
-        format!(
+    let Some(object) = api.get(coll, name) else {
+        // As the kubelet does: an optional source that is missing is an
+        // empty volume; any other keeps the pod from starting.
+        if src["optional"] == true {
+            return Ok(Vec::new());
+        }
+        return Err(format!(
             "{} {name} does not exist",
             if base64 { "Secret" } else { "ConfigMap" }
-        )
-    })?;
+        ));
+    };
     let data = object["data"].as_object().cloned().unwrap_or_default();
     let decode = |v: &Value| -> Result<Vec<u8>, String> {
         let s = v.as_str().unwrap_or_default();

@@ -5,7 +5,7 @@
 use super::apply::{api_error, not_ours, ours};
 use super::managers::ManagerAddr;
 use super::stopping::{self, PodStop};
-use super::{KubePlatform, pods, secrets};
+use super::{KubePlatform, pods, secrets, seeds};
 use crate::render::{self, CREATED_AS, config_map_name};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod, Secret, Service};
@@ -44,6 +44,11 @@ pub async fn ensure(p: &KubePlatform, spec: &InstanceSpec, rollout: Rollout) -> 
         && !ours(&d.metadata)
     {
         return Err(not_ours("Deployment", &spec.name));
+    }
+    // A first volume a Job fills (a copy, a deleted cluster's
+    // repository): its first pod starts on that data.
+    if existing.is_none() && seeds::ensure(p, spec).await? == seeds::Seeded::Filling {
+        return Ok(());
     }
     if existing.is_none() {
         // Deleted behind pgo's back (or never made): made again now, not
@@ -99,7 +104,7 @@ async fn push_config(
     let text = config_map
         .data
         .as_ref()
-        .and_then(|d| d.get("instance.json"))
+        .and_then(|d| d.get(render::INSTANCE_CONFIG_KEY))
         .cloned()
         .unwrap_or_default();
     let already = p
@@ -143,10 +148,14 @@ async fn push_config(
 pub async fn observe(p: &KubePlatform, name: &str) -> Result<Option<InstanceObservation>, PlatformError> {
     let all = pods::of(p, name).await?;
     let Some(pod) = all.first() else {
-        let exists = p.get_opt::<Deployment>(name).await?.is_some();
-        return Ok(exists.then(|| InstanceObservation {
+        let message = if p.get_opt::<Deployment>(name).await?.is_some() {
+            Some(format!("Deployment {name} has no pod yet"))
+        } else {
+            seeds::underway(p, name).await?
+        };
+        return Ok(message.map(|message| InstanceObservation {
             name: name.to_string(),
-            message: Some(format!("Deployment {name} has no pod yet")),
+            message: Some(message),
             ..Default::default()
         }));
     };
@@ -203,6 +212,8 @@ pub async fn remove(p: &KubePlatform, name: &str) -> Result<(), PlatformError> {
         pods::set_role(p, pod, None).await?;
     }
     p.delete_ours::<Deployment>(name).await?;
+    // A copy still going into its volume stops with it.
+    super::jobs::remove(p, &crate::volume_jobs::seed_job_name(name)).await?;
     p.delete_ours::<ConfigMap>(&config_map_name(name)).await?;
     p.delete_ours::<Secret>(&render::manager_secret(name)).await?;
     p.applied.forget("Deployment", name);

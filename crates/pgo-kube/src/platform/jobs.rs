@@ -6,11 +6,12 @@
 
 use super::apply::{api_error, not_ours, ours};
 use super::{KubePlatform, instances, post_params};
-use crate::render::{CopyJob, JOB_LABEL, Rendered, render_backup};
-use crate::repo_host;
+use crate::render::{self, CopyJob, JOB_LABEL, Rendered, render_backup};
+use crate::{repo_host, volume_jobs};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use pgo_api::cluster::MemberRole;
+use pgo_api::instance::InstanceConfig;
 use pgo_core::job::{JobSpec, JobState, JobWork};
 use pgo_core::names;
 use pgo_platform::PlatformError;
@@ -43,13 +44,47 @@ pub async fn start(p: &KubePlatform, job: &JobSpec) -> Result<(), PlatformError>
             .map_err(|e| PlatformError::Invalid(e.to_string()))?;
             create(p, &job.name, &rendered).await
         }
-        JobWork::Restore { .. } => Err(PlatformError::Invalid(
-            "restores from pgBackRest are not built on Kubernetes yet".into(),
-        )),
+        JobWork::Restore {
+            instance,
+            volume,
+            target,
+            options,
+        } => {
+            let config = instance_config(p, instance).await?;
+            let rendered = volume_jobs::render_restore(
+                &volume_jobs::RestoreJob {
+                    name: &job.name,
+                    cluster: &job.cluster,
+                    repository: volume_jobs::Reach::Host {
+                        cluster: &job.cluster,
+                    },
+                    pvc: volume,
+                    config: &config,
+                    target: target.as_ref(),
+                    options,
+                },
+                &p.templates,
+                &p.opts,
+            )
+            .map_err(|e| PlatformError::Invalid(e.to_string()))?;
+            create(p, &job.name, &rendered).await
+        }
     }
 }
 
-async fn create(p: &KubePlatform, name: &str, rendered: &Job) -> Result<(), PlatformError> {
+/// Instance `instance`'s manager config, as its ConfigMap holds it.
+pub(super) async fn instance_config(
+    p: &KubePlatform,
+    instance: &str,
+) -> Result<InstanceConfig, PlatformError> {
+    let map = p
+        .get_opt::<ConfigMap>(&render::config_map_name(instance))
+        .await?
+        .ok_or_else(|| PlatformError::Invalid(format!("instance {instance} does not exist")))?;
+    render::config_in(&map).map_err(|e| PlatformError::Invalid(format!("instance {instance}: {e}")))
+}
+
+pub(super) async fn create(p: &KubePlatform, name: &str, rendered: &Job) -> Result<(), PlatformError> {
     match p.api::<Job>().create(&post_params(), rendered).await {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 409 => {}

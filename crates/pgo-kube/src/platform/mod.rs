@@ -16,6 +16,7 @@ mod reads;
 mod repo_host;
 mod rmdata;
 mod secrets;
+mod seeds;
 pub mod stopping;
 mod volumes;
 
@@ -123,10 +124,10 @@ impl Platform for KubePlatform {
 
     async fn check(&self, want: &DesiredCluster) -> Result<(), PlatformError> {
         let invalid = |e: render::RenderError| PlatformError::Invalid(e.to_string());
-        if want.instances.iter().any(|i| i.seed.is_some()) {
-            return Err(PlatformError::Invalid(
-                "clusters made from pg_basebackup copies are not built on Kubernetes yet".into(),
-            ));
+        for i in &want.instances {
+            if let Some(from) = seeds::wanted(i) {
+                seeds::render(self, i, &from).map_err(invalid)?;
+            }
         }
         if let Some(i) = want.instances.iter().find(|i| i.backrest.is_some()) {
             crate::repo_host::render(&self.templates, &self.opts, i).map_err(invalid)?;
@@ -317,15 +318,10 @@ impl Platform for KubePlatform {
     }
 
     /// Archiving, backups (from a replica too) and restores through the
-    /// cluster's repository host, which goes with the cluster; restores
-    /// into a new volume and clusters from copies are not built here yet.
+    /// cluster's repository host; restores into new volumes, clusters from
+    /// copies and from a deleted cluster's repository by Jobs.
     fn backup_support(&self) -> pgo_core::validate::BackupSupport {
-        pgo_core::validate::BackupSupport {
-            backrest: true,
-            restores: true,
-            standby_backups: true,
-            ..pgo_core::validate::BackupSupport::NONE
-        }
+        pgo_core::validate::BackupSupport::ALL
     }
 
     async fn start_job(&self, job: &pgo_core::job::JobSpec) -> Result<(), PlatformError> {

@@ -588,3 +588,15 @@ pub fn backrest_server(cluster_yaml: &str) -> Server {
         std::fs::write(home.join("pgo.yaml"), yaml).unwrap();
     })
 }
+
+/// What `pgo show pvc -o json` lists: each volume's name and what it holds.
+pub fn volumes_held(pvcs: &serde_json::Value) -> Vec<(String, String)> {
+    pvcs.as_array()
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            (text("name"), text("holds"))
+        })
+        .collect()
+}
