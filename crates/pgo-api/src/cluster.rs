@@ -57,6 +57,19 @@ pub struct PgclusterSpec {
     /// Name of a custom configuration (`--custom-config`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub custom_config: Option<String>,
+    /// The files of that custom configuration as the cluster took them (at
+    /// create, and at each `pgo reload`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_config_files: Option<crate::custom_config::CustomFiles>,
+    /// Counts `pgo reload`s: each one makes every instance read its
+    /// configuration again.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub reloads: u64,
+    /// Counts `pgo restart`s: an instance started before the latest one is
+    /// outdated, and restarted by the rolling update (replicas first, then
+    /// a switchover).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub restarts: u64,
     /// Run a metrics exporter beside each instance (`--metrics`).
     pub metrics: bool,
     /// Automatic failover for this cluster (`--autofail`).
@@ -86,6 +99,10 @@ pub struct PgclusterSpec {
     /// (`--secret-from`; a restore takes its source's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_from: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A pg_basebackup copy a cluster's first data comes from.
@@ -379,6 +396,12 @@ pub struct MemberStatus {
     /// A primary's WAL archiving, from `pg_stat_archiver`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub archive: Option<ArchiveStatus>,
+    /// Settings changed by a reload that wait for a restart (`pgo restart`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_restart: Vec<String>,
+    /// The cluster's `pgo restart` count when it last started.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub restarts: u64,
 }
 
 /// How WAL archiving goes on a primary (`pg_stat_archiver`), and whether

@@ -91,6 +91,16 @@ pub struct InstanceConfig {
     /// made by initdb.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<PathBuf>,
+    /// A custom configuration's postgresql.conf, pg_hba.conf and setup.sql.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<crate::custom_config::CustomFiles>,
+    /// The cluster's `pgo reload` count: a new one reloads PostgreSQL.
+    #[serde(default)]
+    pub reloads: u64,
+    /// The cluster's `pgo restart` count when this config was written; a
+    /// manager reports the one it started with.
+    #[serde(default)]
+    pub restarts: u64,
 }
 
 /// Where a new data directory is restored from, and to which moment.
@@ -251,6 +261,11 @@ pub struct ConfigChanges {
     pub sync_standbys: Vec<String>,
     #[serde(default)]
     pub synchronous: bool,
+    /// A custom configuration, changed by `pgo reload`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<crate::custom_config::CustomFiles>,
+    #[serde(default)]
+    pub reloads: u64,
 }
 
 impl InstanceConfig {
@@ -276,6 +291,8 @@ impl InstanceConfig {
             primary: self.primary.clone(),
             sync_standbys: self.sync_standbys.clone(),
             synchronous: self.synchronous,
+            custom: self.custom.clone(),
+            reloads: self.reloads,
         }
     }
 
@@ -286,6 +303,8 @@ impl InstanceConfig {
             primary: changes.primary.clone(),
             sync_standbys: changes.sync_standbys.clone(),
             synchronous: changes.synchronous,
+            custom: changes.custom.clone(),
+            reloads: changes.reloads,
             ..self.clone()
         }
     }
@@ -329,6 +348,15 @@ impl ConfigChanges {
         }
         for name in &self.sync_standbys {
             check_name("syncStandbys", name, is_instance_char)?;
+        }
+        if let Some(c) = &self.custom {
+            check_name("custom.configMap", &c.config_map, is_host_char)?;
+            if let Some(conf) = &c.postgresql_conf {
+                crate::custom_config::check_postgresql_conf(conf).map_err(|e| format!("custom: {e}"))?;
+            }
+            if let Some(hba) = &c.pg_hba_conf {
+                crate::custom_config::check_pg_hba_conf(hba).map_err(|e| format!("custom: {e}"))?;
+            }
         }
         Ok(())
     }
@@ -412,6 +440,12 @@ pub struct InstanceReport {
     /// A primary's WAL archiving, when it archives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive: Option<crate::cluster::ArchiveStatus>,
+    /// The `restarts` of the config this manager started with.
+    pub restarts: u64,
+    /// Settings changed in the config files that take effect only when
+    /// PostgreSQL restarts (`pg_settings.pending_restart`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_restart: Vec<String>,
 }
 
 #[cfg(test)]

@@ -7,6 +7,10 @@ pub const CLUSTER: &str = "pg-cluster";
 pub const ROLE: &str = "role";
 /// Set on the primary when a custom configuration was used.
 pub const CUSTOM_CONFIG: &str = "custom-config";
+/// On a ConfigMap made by `pgo create configmap` (value `user`): one of
+/// the user's, which `pgo show configmap` lists.
+pub const USER_CONFIG_MAP: &str = "pgo.dev/configmap";
+pub const USER_CONFIG_MAP_VALUE: &str = "user";
 /// Marks objects created by the operator; nothing else is touched.
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Value of [`MANAGED_BY`].

@@ -8,6 +8,7 @@ pub mod backup;
 pub mod cluster;
 pub mod config;
 pub mod crd;
+pub mod custom_config;
 pub mod instance;
 pub mod job;
 pub mod labels;

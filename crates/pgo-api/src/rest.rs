@@ -37,6 +37,10 @@ pub struct CreateClusterRequest {
 }
 
 /// A cluster as `pgo show cluster` presents it.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ClusterView {
@@ -61,6 +65,16 @@ pub struct ClusterView {
     /// WAL is archived to the cluster's pgBackRest repository, and backups
     /// go there.
     pub backrest: bool,
+    /// The cluster's labels (pgo's, the custom configuration's, the user's).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// The custom configuration it took, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_config: Option<String>,
+    /// `pgo restart`s asked for; a member whose `restarts` is lower has
+    /// not restarted since the latest.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub restarts: u64,
     /// Only with `--show-secrets`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets: Option<Vec<SecretView>>,
@@ -350,4 +364,53 @@ pub struct ScheduleView {
     pub last_run: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// `POST /configmaps`: `pgo create configmap NAME --from-file=…`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct CreateConfigMapRequest {
+    pub name: String,
+    /// Each file by its key (the file's name, as kubectl names them).
+    pub data: std::collections::BTreeMap<String, String>,
+    /// Replace the content of one that exists.
+    pub overwrite: bool,
+}
+
+/// A ConfigMap as `pgo show configmap` presents it.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConfigMapView {
+    pub name: String,
+    pub data: std::collections::BTreeMap<String, String>,
+    /// The clusters that took it as their custom configuration.
+    pub used_by: Vec<String>,
+}
+
+/// `POST /reload`: `pgo reload NAME…|--selector=…`.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ReloadRequest {
+    pub clusters: Vec<String>,
+    /// `key=value[,key=value]`: every cluster whose labels hold them all.
+    pub selector: Option<String>,
+}
+
+/// What a reload did to each cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ReloadResponse {
+    pub results: Vec<ReloadResult>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ReloadResult {
+    pub cluster: String,
+    /// The ConfigMap it took again, if it has a custom configuration.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<String>,
+    /// What changed, and what the user should know (settings pgo keeps,
+    /// trust lines).
+    pub messages: Vec<String>,
 }

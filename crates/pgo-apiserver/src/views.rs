@@ -5,10 +5,29 @@ use pgo_api::rest::ClusterView;
 
 pub fn cluster(c: &Pgcluster) -> ClusterView {
     let status = c.status.clone().unwrap_or_default();
+    // What a custom configuration makes the user should know (a trust
+    // line, settings pgo keeps) is part of the cluster's message.
+    let warnings = c
+        .spec
+        .custom_config_files
+        .as_ref()
+        .map(|f| f.warnings())
+        .unwrap_or_default();
+    let message = status
+        .message
+        .into_iter()
+        .chain(warnings)
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut labels = c.spec.user_labels.clone();
+    labels.extend(c.metadata.labels.clone().unwrap_or_default());
     ClusterView {
         name: c.metadata.name.clone().unwrap_or_default(),
         phase: status.phase,
-        message: status.message,
+        message: (!message.is_empty()).then_some(message),
+        labels,
+        custom_config: c.spec.custom_config.clone(),
+        restarts: c.spec.restarts,
         primary: status.primary,
         replicas: c.spec.replicas,
         database: c.spec.database.clone(),

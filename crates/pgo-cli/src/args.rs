@@ -129,6 +129,34 @@ pub enum Command {
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
     },
+    /// Apply clusters' configuration again: each takes its custom
+    /// configuration's files anew (checked first; a refused one changes
+    /// nothing) and PostgreSQL reloads. Settings that need a restart show
+    /// as pending restart in 'pgo show cluster'.
+    Reload {
+        names: Vec<String>,
+        /// Every cluster whose labels hold these (key=value[,key=value]).
+        #[arg(long, short = 'l')]
+        selector: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        no_prompt: bool,
+    },
+    /// Restart a cluster's PostgreSQL (settings pending restart take
+    /// effect): replicas one at a time, then a switchover to a restarted
+    /// replica, and the old primary back as a replica.
+    Restart {
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        no_prompt: bool,
+        /// Return once the restart is accepted.
+        #[arg(long)]
+        no_wait: bool,
+        /// Seconds to wait for every member to have restarted.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
     /// Connect to every service and instance of a cluster: UP or DOWN each.
     Test {
         name: String,
@@ -173,6 +201,19 @@ pub struct Backup {
 
 #[derive(Subcommand, Debug)]
 pub enum CreateWhat {
+    /// Create a ConfigMap from files, as kubectl does: a custom
+    /// configuration (postgresql.conf, pg_hba.conf, setup.sql,
+    /// pgbackrest.conf) is one.
+    Configmap {
+        name: String,
+        /// A file (its name is the key), KEY=FILE, or a directory (each
+        /// file in it); repeat for more.
+        #[arg(long, required = true)]
+        from_file: Vec<String>,
+        /// Replace the content of a ConfigMap that exists.
+        #[arg(long)]
+        overwrite: bool,
+    },
     /// Create a PostgreSQL cluster and wait until its primary is ready.
     Cluster(Box<CreateCluster>),
     /// Back a cluster up on a cron schedule (evaluated in UTC).
@@ -265,6 +306,19 @@ pub struct CreateCluster {
 
 #[derive(Subcommand, Debug)]
 pub enum ShowWhat {
+    /// Show the configuration the server runs with: its pgo.yaml, every
+    /// default filled in (YAML unless -o json).
+    Config {
+        #[arg(short, long, value_enum, default_value_t = Format::Yaml)]
+        output: Format,
+    },
+    /// Show ConfigMaps (all, or one with its files) and the clusters that
+    /// use each.
+    Configmap {
+        name: Option<String>,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+    },
     /// Show clusters: names, or `all`.
     Cluster {
         #[arg(required = true)]
@@ -299,6 +353,13 @@ pub enum ShowWhat {
 
 #[derive(Subcommand, Debug)]
 pub enum DeleteWhat {
+    /// Delete a ConfigMap no cluster uses.
+    Configmap {
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        no_prompt: bool,
+    },
     /// Expire a backup (and the backups that depend on it) from a
     /// cluster's pgBackRest repository.
     Backup {

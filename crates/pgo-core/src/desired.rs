@@ -45,6 +45,15 @@ pub struct InstanceSpec {
     pub node_name: Option<String>,
     #[serde(default)]
     pub custom_config: Option<String>,
+    /// The custom configuration's files, as the cluster last took them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_files: Option<pgo_api::custom_config::CustomFiles>,
+    /// The cluster's `pgo reload` count.
+    #[serde(default)]
+    pub reloads: u64,
+    /// The cluster's `pgo restart` count: one started before it is outdated.
+    #[serde(default)]
+    pub restarts: u64,
     /// PostgreSQL's port where the platform does not choose one itself.
     pub port: u16,
     pub labels: BTreeMap<String, String>,
@@ -245,6 +254,9 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
             app_secret: names::secret(name, &spec.user),
             node_name: None,
             custom_config: spec.custom_config.clone(),
+            custom_files: spec.custom_config_files.clone(),
+            reloads: spec.reloads,
+            restarts: spec.restarts,
             port: spec.port,
             labels,
             follows: None,

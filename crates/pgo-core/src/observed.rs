@@ -30,6 +30,10 @@ pub struct InstanceObservation {
     pub outdated: bool,
     /// A primary's WAL archiving, when it archives.
     pub archive: Option<pgo_api::cluster::ArchiveStatus>,
+    /// Settings that wait for a restart to take effect.
+    pub pending_restart: Vec<String>,
+    /// The cluster's `pgo restart` count when this instance last started.
+    pub restarts: u64,
 }
 
 /// Where a service accepts connections.

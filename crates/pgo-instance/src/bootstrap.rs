@@ -2,6 +2,7 @@
 //! users and database.
 
 use crate::osuser::RunAs;
+use pgo_api::custom_config;
 use pgo_api::instance::{InstanceConfig, PostgresTls};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,6 +14,9 @@ const SETUP_PENDING: &str = ".pgo-setup-pending";
 const RESTORE_PENDING: &str = ".pgo-restore-pending";
 /// The file of settings pgo writes; postgresql.conf includes it last.
 const PGO_CONF: &str = "pgo.conf";
+/// A custom configuration's postgresql.conf, included by pgo.conf between
+/// the defaults pgo chooses and the settings it owns.
+const CUSTOM_CONF: &str = "pgo-custom.conf";
 
 pub fn read_secret(dir: &Path, file: &str) -> Result<String, String> {
     let path = dir.join(file);
@@ -343,27 +347,48 @@ pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), Strin
         .validate()
         .map_err(|e| format!("the instance config is refused: {e}"))?;
     let pgdata = config.pgdata();
-    let settings = [
+    // pgo's choices, which a custom postgresql.conf may change.
+    let defaults = [
+        ("max_wal_senders", "10".into()),
+        ("max_replication_slots", "10".into()),
+        ("log_line_prefix", conf_literal("%m [%p] ")),
+        // The default 5 s would add 5 s to every promotion before the
+        // other replicas look for the new primary.
+        ("wal_retrieve_retry_interval", conf_literal("500ms")),
+    ];
+    // What the manager, replication and failover depend on; the custom
+    // file's lines for these are comments (custom_config::OWNED).
+    let owned = [
         ("listen_addresses", conf_literal(&config.listen_address)),
         ("port", config.port.to_string()),
         // TCP only: nothing to get wrong about socket directories and peers.
         ("unix_socket_directories", conf_literal("")),
         ("password_encryption", conf_literal("scram-sha-256")),
         ("wal_level", conf_literal("replica")),
-        ("max_wal_senders", "10".into()),
-        ("max_replication_slots", "10".into()),
         ("hot_standby", "on".into()),
         // pg_rewind needs it to bring a former primary back.
         ("wal_log_hints", "on".into()),
         ("logging_collector", "off".into()),
-        ("log_line_prefix", conf_literal("%m [%p] ")),
-        // The default 5 s would add 5 s to every promotion before the
-        // other replicas look for the new primary.
-        ("wal_retrieve_retry_interval", conf_literal("500ms")),
     ];
     let mut conf =
         String::from("# Written by the pgo instance manager at every start and reload; edits are lost.\n");
-    for (k, v) in settings {
+    for (k, v) in defaults {
+        conf.push_str(&format!("{k} = {v}\n"));
+    }
+    let custom = config.custom.as_ref().and_then(|c| c.postgresql_conf.as_deref());
+    let custom_path = pgdata.join(CUSTOM_CONF);
+    match custom {
+        Some(text) => {
+            run_as.write(&custom_path, &custom_config::without_owned(text))?;
+            conf.push_str(&format!("include_if_exists = '{CUSTOM_CONF}'\n"));
+        }
+        None => match std::fs::remove_file(&custom_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot remove {}: {e}", custom_path.display())),
+        },
+    }
+    for (k, v) in owned {
         conf.push_str(&format!("{k} = {v}\n"));
     }
     if let Some(b) = &config.backrest {
@@ -414,10 +439,18 @@ pub fn write_config(config: &InstanceConfig, run_as: &RunAs) -> Result<(), Strin
     run_as.write(&pgdata.join(PGO_CONF), &conf)?;
 
     let replication_user = read_secret(&config.replication_secret, "username")?;
-    run_as.write(
-        &pgdata.join("pg_hba.conf"),
-        &hba(&config.allowed_cidrs, &replication_user, tls.is_some()),
-    )
+    let mut rules = hba(&config.allowed_cidrs, &replication_user, tls.is_some());
+    if let Some(c) = &config.custom
+        && let Some(custom) = &c.pg_hba_conf
+    {
+        rules.push_str(&format!(
+            "\n# From the custom configuration {}; pgo's rules above come first.\n",
+            c.config_map
+        ));
+        rules.push_str(custom);
+        rules.push('\n');
+    }
+    run_as.write(&pgdata.join("pg_hba.conf"), &rules)
 }
 
 /// The TLS files, when every one of them is there. A pod made from a

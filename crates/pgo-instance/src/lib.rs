@@ -12,6 +12,7 @@
 pub mod backrest;
 mod backrest_server;
 mod bootstrap;
+pub mod conf_check;
 pub mod copies;
 mod http;
 pub mod https;
@@ -23,6 +24,7 @@ mod postmaster;
 pub mod probe;
 mod replay;
 pub mod repo_host;
+mod setup_sql;
 mod stanza;
 mod supervisor;
 pub mod volume;

@@ -29,6 +29,8 @@ pub struct Probe {
     pub received_lsn: Option<String>,
     /// `pg_stat_archiver` (its failure fields as PostgreSQL keeps them).
     pub archive: pgo_api::cluster::ArchiveStatus,
+    /// Settings a reload read that wait for a restart.
+    pub pending_restart: Vec<String>,
 }
 
 const QUERY: &str = r#"SELECT pg_is_in_recovery(),
@@ -40,7 +42,8 @@ const QUERY: &str = r#"SELECT pg_is_in_recovery(),
     a.archived_count, a.last_archived_wal,
     to_char(a.last_archived_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
     a.failed_count, a.last_failed_wal,
-    to_char(a.last_failed_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+    to_char(a.last_failed_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+    (SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_settings WHERE pending_restart)
   FROM pg_stat_archiver a"#;
 
 /// The file the storage check writes, on the volume but outside PGDATA so
@@ -83,8 +86,14 @@ pub async fn probe(config: &InstanceConfig) -> Result<Probe, String> {
         repository_error: None,
         stanza_ready: false,
     };
+    let pending: String = row.get(10);
     Ok(Probe {
         archive,
+        pending_restart: pending
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
         received_lsn: received,
         role: if in_recovery {
             MemberRole::Replica

@@ -213,6 +213,8 @@ impl Supervisor {
             }
             let mut postmaster = match Postmaster::adopt(&pgdata) {
                 Some(p) => {
+                    let started = started_restarts(&self.config);
+                    self.shared.update(|r| r.restarts = started);
                     // The config was just written; what it runs with may be
                     // older (a primary to follow that changed while no
                     // manager was there to reload it).
@@ -241,6 +243,16 @@ impl Supervisor {
                 ) {
                     Ok(p) => {
                         tracing::info!(pid = p.pid, "started postgres");
+                        // Which `pgo restart` this start answers, kept
+                        // for a manager that adopts this postmaster.
+                        let restarts = self.config.restarts;
+                        if let Err(e) = self.run_as.write(
+                            &self.config.volume_dir.join(STARTED_RESTARTS),
+                            &restarts.to_string(),
+                        ) {
+                            tracing::warn!("{e}");
+                        }
+                        self.shared.update(|r| r.restarts = restarts);
                         p
                     }
                     Err(e) => {
@@ -461,6 +473,20 @@ impl Supervisor {
                         tracing::info!("restore finished: promoted, recovery settings reset");
                     }
                     if bootstrap::setup_pending(&self.config) {
+                        match crate::setup_sql::run(&self.config, &self.run_as, &self.bin).await {
+                            Ok(()) => {}
+                            Err(crate::setup_sql::Failure::Script(why)) => {
+                                // Not half made and called ready: failed,
+                                // with PostgreSQL's words.
+                                shared.update(|r| r.fatal = Some(why.clone()));
+                                self.not_ready(why);
+                                continue;
+                            }
+                            Err(crate::setup_sql::Failure::Again(why)) => {
+                                self.not_ready(why);
+                                continue;
+                            }
+                        }
                         let setup = match bootstrap::connect(&self.config).await {
                             Ok(client) => bootstrap::setup(&self.config, &client).await,
                             Err(e) => Err(e),
@@ -497,6 +523,7 @@ impl Supervisor {
                         r.wal_lsn = p.wal_lsn;
                         r.received_lsn = p.received_lsn;
                         r.archive = archive;
+                        r.pending_restart = p.pending_restart;
                         r.message = None;
                         r.fatal = None;
                     });
@@ -524,6 +551,16 @@ impl Supervisor {
             }
         }
     }
+}
+
+/// The `restarts` of the config PostgreSQL was last started with.
+const STARTED_RESTARTS: &str = ".pgo-started-restarts";
+
+fn started_restarts(config: &InstanceConfig) -> u64 {
+    std::fs::read_to_string(config.volume_dir.join(STARTED_RESTARTS))
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 enum Exit {

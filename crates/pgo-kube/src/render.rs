@@ -267,6 +267,9 @@ pub(crate) fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec
             )),
         }),
         seed: None,
+        custom: i.custom_files.clone(),
+        reloads: i.reloads,
+        restarts: i.restarts,
         tls: Some(manager),
     }
 }
@@ -426,7 +429,19 @@ pub fn render_instance(
         MemberRole::Primary => format!("cluster-deployment-{strategy}.json"),
         MemberRole::Replica => format!("cluster-replica-deployment-{strategy}.json"),
     };
-    let mut deployment = render(templates, &file, &ctx, "Deployment")?;
+    let mut deployment: Deployment = render(templates, &file, &ctx, "Deployment")?;
+    if i.restarts > 0
+        && let Some(spec) = deployment.spec.as_mut()
+    {
+        // As `kubectl rollout restart` does: a new template, so each pod is
+        // outdated and the rolling update restarts it.
+        spec.template
+            .metadata
+            .get_or_insert_with(Default::default)
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(RESTARTS.to_string(), i.restarts.to_string());
+    }
     stamp_pod_template(&mut deployment)?;
     Ok((config_map, deployment))
 }
@@ -452,6 +467,8 @@ pub fn carried_pod_labels(i: &InstanceSpec) -> BTreeMap<String, String> {
 /// pod whose stamp is not the one the operator renders now is outdated,
 /// and a rolling update restarts it.
 pub const POD_TEMPLATE: &str = "pgo.dev/pod-template";
+/// On a pod template: the cluster's `pgo restart` count.
+pub const RESTARTS: &str = "pgo.dev/restarts";
 
 /// Stamps the pod template with a digest of itself. FNV-1a: the same bytes
 /// give the same stamp in every build, so a new operator with the same

@@ -11,7 +11,7 @@ pub mod pki;
 mod random;
 
 pub use error_chain::error_chain;
-pub use pgo_instance::find_pg_bin_dir;
+pub use pgo_instance::{conf_check, find_pg_bin_dir};
 pub use random::{password, suffix};
 
 pub use pgo_api::rest::VolumeUsage;
@@ -82,6 +82,11 @@ pub trait Platform: Send + Sync + 'static {
     /// The deployment strategies this platform can build.
     fn strategies(&self) -> Vec<String> {
         pgo_core::validate::shipped_strategies()
+    }
+    /// The PostgreSQL binaries instances here run, when this process knows
+    /// them (a custom postgresql.conf is checked with them).
+    fn pg_bin_dir(&self) -> Option<std::path::PathBuf> {
+        None
     }
     /// Whether it can take pg_basebackup copies as jobs.
     fn runs_copies(&self) -> bool {
@@ -159,6 +164,34 @@ pub trait Platform: Send + Sync + 'static {
         Ok(())
     }
     async fn remove_service(&self, name: &str) -> Result<(), PlatformError>;
+
+    /// Writes a user's ConfigMap (`pgo create configmap`), replacing what
+    /// one of that name held.
+    async fn put_config_map(
+        &self,
+        name: &str,
+        _data: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), PlatformError> {
+        Err(PlatformError::Invalid(format!(
+            "configmap {name}: the {} platform keeps no ConfigMaps",
+            self.name()
+        )))
+    }
+    /// A ConfigMap's files; `None` when there is no such ConfigMap.
+    async fn config_map(
+        &self,
+        _name: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, PlatformError> {
+        Ok(None)
+    }
+    /// The names of the ConfigMaps `pgo create configmap` made.
+    async fn config_maps(&self) -> Result<Vec<String>, PlatformError> {
+        Ok(vec![])
+    }
+    /// Removes a user's ConfigMap; gone is done.
+    async fn remove_config_map(&self, _name: &str) -> Result<(), PlatformError> {
+        Ok(())
+    }
 
     /// Starts a job unless it was started; it runs to its end on its own.
     async fn start_job(&self, job: &JobSpec) -> Result<(), PlatformError> {

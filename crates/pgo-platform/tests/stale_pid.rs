@@ -48,6 +48,9 @@ fn config(dir: &Path, volume: &Path) -> InstanceConfig {
         backrest: None,
         restore: None,
         seed: None,
+        custom: None,
+        reloads: 0,
+        restarts: 0,
     }
 }
 

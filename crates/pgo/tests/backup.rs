@@ -125,8 +125,11 @@ async fn the_new_primary_archives_to_the_same_repository_after_a_failover() {
     server.pgo_ok(&["failover", "fo", &format!("--target={replica}"), "--no-prompt"]);
     let mut last = Value::Null;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    // Until the stanza is checked from the new primary too: pgBackRest's
+    // lock is the manager's until then, and a check run meanwhile fails.
     while !(server.show_json("fo")["primary"] == replica.as_str()
-        && last["archivedCount"].as_i64().unwrap_or(0) > 0)
+        && last["archivedCount"].as_i64().unwrap_or(0) > 0
+        && last["stanzaReady"] == true)
     {
         // What the archiver and PostgreSQL said, should it never come.
         let log =

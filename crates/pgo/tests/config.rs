@@ -71,6 +71,12 @@ fn a_stock_3_4_pgo_yaml_is_taken_and_what_it_sets_in_vain_is_said_once() {
         view["backrest"] == false,
         "3.4's file turns pgBackRest off: {view:#}"
     );
+    // What the server made of it, defaults filled in.
+    let shown = server.pgo_ok(&["show", "config"]);
+    let effective: serde_yaml::Value = serde_yaml::from_str(&shown).unwrap();
+    assert_eq!(effective["Cluster"]["ReplicaCount"], 1, "{shown}");
+    assert_eq!(effective["Cluster"]["Backrest"], false, "{shown}");
+    assert_eq!(effective["Pgo"]["AutofailSleepSeconds"], 9, "{shown}");
 }
 
 #[test]

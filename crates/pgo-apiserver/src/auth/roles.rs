@@ -38,6 +38,10 @@ permissions!(
     ShowSchedule,
     DeleteSchedule,
     ShowPVC,
+    CreateConfigMap,
+    ShowConfigMap,
+    DeleteConfigMap,
+    Restart,
     // 3.4's names for what later issues build (custom configs, users,
     // policies, labels, upgrades, workflows) and for what pgo does not
     // have (pgbouncer, pgpool, ingest, load): a 3.4 pgorole is read as
@@ -82,7 +86,7 @@ impl Permission {
 pub fn default_roles_file() -> String {
     // '*', not today's list: permissions added by a later pgo reach the
     // admin role without editing the file.
-    "# role: Permission, Permission, ...   ('*' is every permission)\npgoadmin: *\npgoreader: ShowCluster, TestCluster, DfCluster, Status, Version, ShowMetrics, ShowBackup, ShowSchedule, ShowPVC\n".to_string()
+    "# role: Permission, Permission, ...   ('*' is every permission)\npgoadmin: *\npgoreader: ShowCluster, TestCluster, DfCluster, Status, Version, ShowMetrics, ShowBackup, ShowSchedule, ShowPVC, ShowConfigMap, ShowConfig\n".to_string()
 }
 
 #[derive(Clone, Debug, Default)]

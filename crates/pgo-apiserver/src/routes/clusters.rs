@@ -28,7 +28,7 @@ pub async fn create(
     super::ApiJson(req): super::ApiJson<CreateClusterRequest>,
 ) -> Result<(StatusCode, Json<ClusterView>), ApiError> {
     caller.require(Permission::CreateCluster)?;
-    let spec = validate::create_request(
+    let mut spec = validate::create_request(
         &req,
         &state.config,
         &state.platform.strategies(),
@@ -57,11 +57,24 @@ pub async fn create(
     if let Some(source) = &spec.secret_from {
         passwords_kept(&state, source, "--secret-from").await?;
     }
-    let mut cluster = Pgcluster::new(&req.name, spec);
-    cluster.metadata.labels = Some(BTreeMap::from([
+    let custom = super::custom_config::take(
+        &state,
+        spec.custom_config.as_deref(),
+        spec.backrest.is_some(),
+        "--custom-config",
+    )
+    .await?;
+    spec.custom_config = custom.as_ref().map(|c| c.config_map.clone());
+    spec.custom_config_files = custom;
+    let mut labels = BTreeMap::from([
         (labels::CLUSTER.to_string(), req.name.clone()),
         (labels::MANAGED_BY.to_string(), labels::MANAGER.to_string()),
-    ]));
+    ]);
+    if let Some(name) = &spec.custom_config {
+        labels.insert(labels::CUSTOM_CONFIG.to_string(), name.clone());
+    }
+    let mut cluster = Pgcluster::new(&req.name, spec);
+    cluster.metadata.labels = Some(labels);
     // Deletion always goes through the operator, which stops the instances.
     cluster.metadata.finalizers = Some(vec![labels::CLUSTER_FINALIZER.to_string()]);
     let created = api(&state).create(&cluster).await.map_err(|e| match e {

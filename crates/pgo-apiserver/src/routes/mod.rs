@@ -2,9 +2,13 @@
 
 pub(crate) mod backups;
 mod clusters;
+mod config_maps;
+mod custom_config;
 mod failover;
 mod health;
 mod pvcs;
+mod reload;
+mod restart;
 mod restore;
 mod scale;
 mod schedules;
@@ -24,6 +28,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/livez", get(system::livez))
         .route("/version", get(system::version))
         .route("/status", get(system::status))
+        .route("/config", get(system::config))
         .route("/metrics", get(crate::metrics::scrape))
         .route("/clusters", get(clusters::list).post(clusters::create))
         .route("/clusters/{name}", get(clusters::show).delete(clusters::delete))
@@ -31,6 +36,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/clusters/{name}/failover", post(failover::failover))
         .route("/clusters/{name}/scaledown", post(scale::scaledown))
         .route("/clusters/{name}/restore", post(restore::restore))
+        .route("/clusters/{name}/restart", post(restart::restart))
         .route("/clusters/{name}/test", get(health::test))
         .route("/clusters/{name}/df", get(health::df))
         .route(
@@ -40,6 +46,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/backups/{name}", get(backups::show))
         .route("/tasks/{name}", get(system::task))
         .route("/pvcs", get(pvcs::list))
+        .route("/configmaps", get(config_maps::list).post(config_maps::create))
+        .route(
+            "/configmaps/{name}",
+            get(config_maps::show).delete(config_maps::delete),
+        )
+        .route("/reload", post(reload::reload))
         .route("/schedules", get(schedules::list).post(schedules::create))
         .route("/schedules/{name}", axum::routing::delete(schedules::delete))
         .fallback(unknown)
@@ -100,6 +112,31 @@ async fn find_cluster(state: &AppState, name: &str) -> Result<pgo_api::Pgcluster
         .get_opt(name)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("cluster {name:?} not found")))
+}
+
+/// Changes a cluster's spec by `change`, on the version just read; one the
+/// operator wrote meanwhile (its status, a finalizer) is read again, so a
+/// verb that only adds to the spec is never refused for it. `change` may
+/// refuse the cluster as it finds it.
+async fn update_cluster(
+    state: &AppState,
+    name: &str,
+    change: impl Fn(&mut pgo_api::Pgcluster) -> Result<(), ApiError>,
+) -> Result<pgo_api::Pgcluster, ApiError> {
+    let api = pgo_store::Api::<pgo_api::Pgcluster>::new(state.store.clone());
+    let mut tries = 0;
+    loop {
+        let mut c = find_cluster(state, name).await?;
+        if c.metadata.deletion_timestamp.is_some() {
+            return Err(ApiError::Conflict(format!("cluster {name:?} is being deleted")));
+        }
+        change(&mut c)?;
+        match api.replace(&c).await {
+            Ok(updated) => return Ok(updated),
+            Err(e) if e.is_conflict() && tries < 10 => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Unknown routes also need credentials: nothing is said to a stranger.

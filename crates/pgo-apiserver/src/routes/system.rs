@@ -128,3 +128,13 @@ pub async fn task(
         .ok_or_else(|| ApiError::NotFound(format!("task {name:?} not found")))?;
     Ok(Json(task_view(&found)))
 }
+
+/// `GET /config`: the configuration the server runs with (pgo.yaml with
+/// every default filled in), as `pgo show config` prints it.
+pub async fn config(
+    caller: Caller,
+    State(state): State<Arc<AppState>>,
+) -> Result<axum::Json<pgo_api::config::PgoConfig>, ApiError> {
+    caller.require(Permission::ShowConfig)?;
+    Ok(axum::Json(state.config.clone()))
+}

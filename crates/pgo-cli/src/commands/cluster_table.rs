@@ -18,6 +18,21 @@ pub fn render(c: &ClusterView) -> String {
     if let Some(m) = &c.message {
         out.push_str(&format!("  message: {m}\n"));
     }
+    if !c.labels.is_empty() {
+        let labels: Vec<String> = c.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        out.push_str(&format!("  labels: {}\n", labels.join(" ")));
+    }
+    if let Some(cc) = &c.custom_config {
+        out.push_str(&format!("  custom config: {cc}\n"));
+    }
+    for m in c.members.iter().filter(|m| !m.pending_restart.is_empty()) {
+        out.push_str(&format!(
+            "  pending restart: {} waits for a restart to take {} ('pgo restart {}')\n",
+            m.name,
+            m.pending_restart.join(", "),
+            c.name
+        ));
+    }
     let members: Vec<Vec<String>> = c
         .members
         .iter()

@@ -2,11 +2,13 @@
 
 mod backup;
 mod cluster_table;
+mod configmap;
 mod create;
 mod delete;
 mod failover;
 mod health;
 mod pvc;
+mod restart;
 mod restore;
 mod scale;
 mod schedule;
@@ -62,6 +64,43 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 Command::Show {
                     what: ShowWhat::Pvc { name, output },
                 } => pvc::show(&client, name, *output).await,
+                Command::Create {
+                    what:
+                        CreateWhat::Configmap {
+                            name,
+                            from_file,
+                            overwrite,
+                        },
+                } => configmap::create(&client, name, from_file, *overwrite).await,
+                Command::Show {
+                    what: ShowWhat::Config { output },
+                } => {
+                    let config: pgo_api::config::PgoConfig = client.get("/config").await?;
+                    // A table of a nested file reads worse than the file.
+                    let format = match output {
+                        crate::args::Format::Table => crate::args::Format::Yaml,
+                        f => *f,
+                    };
+                    crate::output::structured(format, &config)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Command::Show {
+                    what: ShowWhat::Configmap { name, output },
+                } => configmap::show(&client, name.as_deref(), *output).await,
+                Command::Delete {
+                    what: DeleteWhat::Configmap { name, no_prompt },
+                } => configmap::delete(&client, name, *no_prompt).await,
+                Command::Restart {
+                    name,
+                    no_prompt,
+                    no_wait,
+                    timeout,
+                } => restart::run(&client, name, *no_prompt, *no_wait, *timeout).await,
+                Command::Reload {
+                    names,
+                    selector,
+                    no_prompt,
+                } => configmap::reload(&client, names, selector.as_deref(), *no_prompt).await,
                 Command::Show {
                     what: ShowWhat::Schedule { name, output },
                 } => schedule::show(&client, name, *output).await,

@@ -460,6 +460,8 @@ fn member(instance: &InstanceSpec, seen: Option<&InstanceObservation>, primary_r
             lag_bytes: None,
             outdated: s.outdated,
             archive: s.archive.clone(),
+            pending_restart: s.pending_restart.clone(),
+            restarts: s.restarts,
             message: if s.ready {
                 None
             } else {

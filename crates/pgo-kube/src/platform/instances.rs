@@ -173,6 +173,13 @@ pub async fn observe(p: &KubePlatform, name: &str) -> Result<Option<InstanceObse
         host: pods::ip(pod).unwrap_or_default(),
         port: pods::port(pod).unwrap_or(5432),
         message: (!condition_ready).then(|| pods::why_not_ready(pod)),
+        restarts: pod
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(render::RESTARTS))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         outdated: p.stamps.lock().ok().is_some_and(|stamps| {
             stamps
                 .get(name)
@@ -193,6 +200,7 @@ pub async fn observe(p: &KubePlatform, name: &str) -> Result<Option<InstanceObse
                 seen.fatal = r.fatal;
                 seen.failing_for_ms = r.failing_for_ms;
                 seen.archive = r.archive;
+                seen.pending_restart = r.pending_restart;
                 if !seen.ready {
                     seen.message = r.message.or(seen.message);
                 }

@@ -7,6 +7,7 @@
 mod apply;
 pub mod ca;
 mod cache;
+mod config_maps;
 mod events;
 mod instances;
 mod jobs;
@@ -334,6 +335,29 @@ impl Platform for KubePlatform {
 
     async fn remove_job(&self, name: &str) -> Result<(), PlatformError> {
         jobs::remove(self, name).await
+    }
+
+    async fn put_config_map(
+        &self,
+        name: &str,
+        data: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), PlatformError> {
+        config_maps::put(self, name, data).await
+    }
+
+    async fn config_map(
+        &self,
+        name: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, PlatformError> {
+        config_maps::get(self, name).await
+    }
+
+    async fn config_maps(&self) -> Result<Vec<String>, PlatformError> {
+        config_maps::list(self).await
+    }
+
+    async fn remove_config_map(&self, name: &str) -> Result<(), PlatformError> {
+        config_maps::remove(self, name).await
     }
 
     async fn remove_service(&self, name: &str) -> Result<(), PlatformError> {

@@ -241,6 +241,9 @@ pub async fn ensure(
             remote: None,
         }),
         seed: spec.seed.as_ref().map(|s| layout.volume(&s.volume).join(&s.path)),
+        custom: spec.custom_files.clone(),
+        reloads: spec.reloads,
+        restarts: spec.restarts,
     };
     let pending = dir.join(RELOAD_PENDING);
     if existing.as_deref() != Some(&config) {
@@ -426,6 +429,10 @@ pub async fn observe(
             seen.fatal = r.fatal;
             seen.failing_for_ms = r.failing_for_ms;
             seen.archive = r.archive;
+            seen.pending_restart = r.pending_restart;
+            // Started before the cluster's latest `pgo restart`.
+            seen.outdated = r.restarts < config.restarts;
+            seen.restarts = r.restarts;
         }
         Err(e) => {
             seen.running = running_manager(&dir).is_some();
@@ -533,6 +540,14 @@ async fn refuses(host: &str, port: u16) -> bool {
         Ok(Err(e)) => e.kind() == std::io::ErrorKind::ConnectionRefused,
         // A listener that no one serves: not fenced yet.
         Err(_) => false,
+    }
+}
+
+/// Stops the instance's manager, which shuts PostgreSQL down (fast) as it
+/// exits; its files and ports stay, for the ensure that starts it again.
+pub async fn stop_manager(layout: &Layout, name: &str) {
+    if let Some(pid) = running_manager(&layout.instance(name)) {
+        process::stop(pid, Signal::SIGTERM, Duration::from_secs(60)).await;
     }
 }
 

@@ -19,7 +19,13 @@ impl Layout {
     }
 
     pub fn create(&self) -> Result<(), PlatformError> {
-        for dir in [self.instances(), self.secrets(), self.services(), self.jobs()] {
+        for dir in [
+            self.instances(),
+            self.secrets(),
+            self.services(),
+            self.jobs(),
+            self.config_maps(),
+        ] {
             super::files::private_dir(&dir)?;
         }
         // Each volume below is owned by PostgreSQL's user, mode 0700; the
@@ -48,6 +54,12 @@ impl Layout {
     }
     pub fn service(&self, name: &str) -> PathBuf {
         self.services().join(format!("{name}.json"))
+    }
+    pub fn config_maps(&self) -> PathBuf {
+        self.home.join("configmaps")
+    }
+    pub fn config_map(&self, name: &str) -> PathBuf {
+        self.config_maps().join(name)
     }
     pub fn jobs(&self) -> PathBuf {
         self.home.join("jobs")

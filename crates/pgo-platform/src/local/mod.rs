@@ -7,6 +7,7 @@
 //! server that stops or is killed leaves PostgreSQL serving; the next server
 //! adopts them from the pid files below.
 
+mod config_maps;
 mod files;
 mod instances;
 mod jobs;
@@ -98,6 +99,10 @@ impl Platform for LocalPlatform {
         "local"
     }
 
+    fn pg_bin_dir(&self) -> Option<PathBuf> {
+        self.settings.pg_bin_dir.clone()
+    }
+
     async fn nodes(&self) -> Result<Vec<String>, PlatformError> {
         Ok(vec![self.node.clone()])
     }
@@ -173,6 +178,13 @@ impl Platform for LocalPlatform {
         instances::observe(&self.layout, &self.http, &self.hung, &self.node, name).await
     }
 
+    /// A new manager and PostgreSQL, on the same data, ports and config.
+    async fn restart_instance(&self, spec: &InstanceSpec) -> Result<(), PlatformError> {
+        instances::stop_manager(&self.layout, &spec.name).await;
+        self.hung.forget(&spec.name);
+        self.ensure_instance(spec).await
+    }
+
     async fn remove_instance(&self, name: &str) -> Result<(), PlatformError> {
         self.hung.forget(name);
         instances::remove(&self.layout, name).await?;
@@ -226,5 +238,28 @@ impl Platform for LocalPlatform {
 
     async fn remove_job(&self, name: &str) -> Result<(), PlatformError> {
         jobs::remove(&self.layout, name)
+    }
+
+    async fn put_config_map(
+        &self,
+        name: &str,
+        data: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), PlatformError> {
+        config_maps::put(&self.layout, name, data)
+    }
+
+    async fn config_map(
+        &self,
+        name: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, PlatformError> {
+        config_maps::get(&self.layout, name)
+    }
+
+    async fn config_maps(&self) -> Result<Vec<String>, PlatformError> {
+        config_maps::list(&self.layout)
+    }
+
+    async fn remove_config_map(&self, name: &str) -> Result<(), PlatformError> {
+        config_maps::remove(&self.layout, name)
     }
 }
