@@ -190,7 +190,7 @@ fn the_originals_custom_config_runs_and_reload_takes_a_new_one() {
     assert!(out.contains(&format!("restarted: primary {replica}")), "{out}");
     assert_eq!(show(&server, "cc", "shared_buffers"), "96MB");
     let after = server.show_json("cc");
-    assert_eq!(support::members(&after, "Replica"), [primary.clone()], "{after}");
+    assert_eq!(support::members(&after, "Replica"), [primary], "{after}");
     for m in after["members"].as_array().unwrap() {
         assert!(m["pendingRestart"].is_null(), "{m}");
         assert_eq!(m["restarts"], 1, "{m}");
