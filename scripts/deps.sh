@@ -12,6 +12,8 @@ fi
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 # WAL archiving and backups (every cluster has a repository by default).
 command -v pgbackrest >/dev/null 2>&1 || missing+=(pgbackrest)
+# The metrics exporter beside each instance of a cluster made with --metrics.
+command -v prometheus-postgres-exporter >/dev/null 2>&1 || missing+=(prometheus-postgres-exporter)
 if [ "${1:-}" = "--test" ]; then
   # The terminal tests: openssl s_client, and util-linux's script for a TTY.
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)

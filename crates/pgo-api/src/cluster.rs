@@ -402,6 +402,9 @@ pub struct MemberStatus {
     /// The cluster's `pgo restart` count when it last started.
     #[serde(skip_serializing_if = "is_zero")]
     pub restarts: u64,
+    /// Its metrics exporter's endpoint (`http://host:port/metrics`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<String>,
 }
 
 /// How WAL archiving goes on a primary (`pg_stat_archiver`), and whether

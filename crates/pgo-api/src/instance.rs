@@ -101,6 +101,24 @@ pub struct InstanceConfig {
     /// manager reports the one it started with.
     #[serde(default)]
     pub restarts: u64,
+    /// postgres_exporter beside this instance, connecting as a `pg_monitor`
+    /// member the primary's manager keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exporter: Option<ExporterConfig>,
+}
+
+/// The metrics exporter of an instance.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ExporterConfig {
+    /// Where its `/metrics` listens.
+    pub listen_address: String,
+    pub port: u16,
+    /// The exporter user's secret directory (`username`, `password`).
+    pub secret: PathBuf,
+    /// The manager runs the exporter itself; unset where a sidecar does.
+    #[serde(default)]
+    pub supervise: bool,
 }
 
 /// Where a new data directory is restored from, and to which moment.

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod config;
 pub mod crd;
 pub mod custom_config;
+pub mod exporter;
 pub mod instance;
 pub mod job;
 pub mod labels;

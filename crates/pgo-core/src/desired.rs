@@ -72,9 +72,13 @@ pub struct InstanceSpec {
     /// from the node the cluster's primary was placed on).
     #[serde(default)]
     pub avoid_node: Option<String>,
-    /// Runs a metrics sidecar (on platforms that have sidecars).
+    /// Runs a metrics exporter beside PostgreSQL (a sidecar on Kubernetes,
+    /// a process the manager supervises on the local platform).
     #[serde(default)]
     pub metrics: bool,
+    /// The exporter's user's secret, with `metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exporter_secret: Option<String>,
     /// The deployment strategy (the template set, on Kubernetes).
     #[serde(default)]
     pub strategy: String,
@@ -210,11 +214,22 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
         username: user.to_string(),
         copy_from: source.map(|s| names::secret(s, user)),
     };
-    let secrets = vec![
+    let mut secrets = vec![
         secret(names::SUPERUSER),
         secret(names::REPLICATION_USER),
         secret(&spec.user),
     ];
+    // Its own password, whatever the source had: the primary's manager
+    // sets the role's from this secret.
+    let exporter_secret = spec.metrics.then(|| names::exporter_secret(name));
+    if let Some(s) = &exporter_secret {
+        secrets.push(SecretSpec {
+            name: s.clone(),
+            cluster: name.to_string(),
+            username: names::EXPORTER_USER.to_string(),
+            copy_from: None,
+        });
+    }
     let primary_volume = names::volume_of(name, spec.pvc_name.as_deref(), primary);
     let mut volumes = Vec::new();
     // A shared volume (CLUSTER.PVC_NAME) exists already: it is not ours to create.
@@ -264,6 +279,7 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
             synchronous: false,
             avoid_node: None,
             metrics: spec.metrics,
+            exporter_secret: exporter_secret.clone(),
             strategy: spec.strategy.clone(),
             owner_uid: None,
             resources: spec.resources.clone(),

@@ -29,6 +29,14 @@ pub fn secret(cluster: &str, user: &str) -> String {
 pub const SUPERUSER: &str = "postgres";
 /// The user replicas stream as.
 pub const REPLICATION_USER: &str = "primaryuser";
+/// The user the metrics exporter connects as: a member of `pg_monitor`
+/// and nothing more.
+pub const EXPORTER_USER: &str = "pgo_exporter";
+
+/// The exporter user's secret (a Secret's name takes no '_').
+pub fn exporter_secret(cluster: &str) -> String {
+    secret(cluster, "exporter")
+}
 
 /// A replica: `<cluster>-<suffix>`, the suffix random and kept for life.
 pub fn replica(cluster: &str, suffix: &str) -> String {

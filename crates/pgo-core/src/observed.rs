@@ -34,6 +34,8 @@ pub struct InstanceObservation {
     pub pending_restart: Vec<String>,
     /// The cluster's `pgo restart` count when this instance last started.
     pub restarts: u64,
+    /// Where its metrics exporter serves (`http://host:port/metrics`).
+    pub metrics: Option<String>,
 }
 
 /// Where a service accepts connections.

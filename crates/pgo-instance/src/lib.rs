@@ -14,6 +14,7 @@ mod backrest_server;
 mod bootstrap;
 pub mod conf_check;
 pub mod copies;
+pub mod exporter;
 mod http;
 pub mod https;
 mod isolation;

@@ -88,6 +88,12 @@ pub async fn run(
         tokio::spawn(isolation::watch(config.clone(), check, seen.clone()));
         (seen, bound)
     });
+    // Where no sidecar runs it: started with the manager, stopped with it.
+    let exporter = config
+        .exporter
+        .as_ref()
+        .filter(|e| e.supervise)
+        .map(|e| crate::exporter::Supervised::start(&config, e, &run_as));
     Supervisor {
         config_path,
         config,
@@ -97,9 +103,13 @@ pub async fn run(
         stop,
         isolation,
         stanza: crate::stanza::Stanza::default(),
+        exporter_role: false,
     }
     .run()
     .await;
+    if let Some(e) = exporter {
+        e.stop().await;
+    }
     Ok(())
 }
 
@@ -115,6 +125,9 @@ struct Supervisor {
     isolation: Option<(Arc<RwLock<isolation::Confirmation>>, Duration)>,
     /// pgBackRest's stanza, made once this instance serves as a primary.
     stanza: crate::stanza::Stanza,
+    /// The exporter's role was made sure of since PostgreSQL last started
+    /// as a primary.
+    exporter_role: bool,
 }
 
 impl Supervisor {
@@ -499,6 +512,19 @@ impl Supervisor {
                     }
                     if !ready {
                         tracing::info!(role = %p.role, "ready");
+                    }
+                    if let Some(e) = &self.config.exporter
+                        && p.role == pgo_api::cluster::MemberRole::Primary
+                        && !self.exporter_role
+                    {
+                        let made = match bootstrap::connect(&self.config).await {
+                            Ok(client) => crate::exporter::ensure_role(e, &client).await,
+                            Err(e) => Err(e),
+                        };
+                        match made {
+                            Ok(()) => self.exporter_role = true,
+                            Err(e) => tracing::warn!("{e}"),
+                        }
                     }
                     let archive = match (&self.config.backrest, p.role) {
                         (Some(_), pgo_api::cluster::MemberRole::Primary) => {

@@ -13,7 +13,8 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use pgo_api::cluster::{MemberRole, Resources};
 use pgo_api::instance::{
-    InstanceBackrest, InstanceConfig, InstanceRestore, IsolationCheck, ManagerTls, PostgresTls, Upstream,
+    ExporterConfig, InstanceBackrest, InstanceConfig, InstanceRestore, IsolationCheck, ManagerTls,
+    PostgresTls, Upstream,
 };
 use pgo_api::{Pgcluster, Pgreplica, labels};
 use pgo_core::desired::{self, InstanceSpec, ReplicaInput, ServiceSpec, VolumeSpec};
@@ -270,6 +271,13 @@ pub(crate) fn instance_config(name: &str, opts: &RenderOptions, i: &InstanceSpec
         custom: i.custom_files.clone(),
         reloads: i.reloads,
         restarts: i.restarts,
+        // The sidecar runs the exporter; the manager keeps its role.
+        exporter: i.exporter_secret.as_ref().map(|_| ExporterConfig {
+            listen_address: "0.0.0.0".into(),
+            port: METRICS_PORT as u16,
+            secret: PathBuf::from(SECRETS).join("exporter"),
+            supervise: false,
+        }),
         tls: Some(manager),
     }
 }
@@ -410,7 +418,9 @@ pub fn render_instance(
             "superuser": i.superuser_secret,
             "replication": i.replication_secret,
             "app": i.app_secret,
+            "exporter": i.exporter_secret,
         },
+        "exporter_queries": pgo_api::exporter::QUERIES,
         "image": opts.image,
         "metrics_image": opts.metrics_image,
         "priority_class": opts.priority_class,

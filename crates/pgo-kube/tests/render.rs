@@ -237,6 +237,32 @@ fn a_shared_volume_is_used_and_custom_config_labels_the_primary_and_metrics_adds
     assert_eq!(primary.metadata.labels.as_ref().unwrap()["custom-config"], "olap");
     let pod = primary.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
     assert_eq!(pod.containers.len(), 2);
+    // The exporter connects as its own pg_monitor user, from its secret,
+    // and runs pgo's queries from the instance's ConfigMap.
+    let sidecar = &pod.containers[1];
+    let env: std::collections::BTreeMap<_, _> = sidecar
+        .env
+        .iter()
+        .flatten()
+        .map(|e| (e.name.as_str(), e.value.clone().unwrap_or_default()))
+        .collect();
+    assert_eq!(env["DATA_SOURCE_USER_FILE"], "/etc/pgo/secrets/exporter/username");
+    assert_eq!(env["DATA_SOURCE_PASS_FILE"], "/etc/pgo/secrets/exporter/password");
+    assert!(!env.values().any(|v| v.contains("superuser")), "{env:?}");
+    assert_eq!(
+        sidecar.args.as_deref(),
+        Some(&["--extend.query-path=/etc/pgo/instance/queries.yaml".to_string()][..])
+    );
+    let projected = serde_json::to_string(&pod.volumes).unwrap();
+    assert!(projected.contains("db-exporter-secret"), "{projected}");
+    let map = objects
+        .iter()
+        .find_map(|o| match o {
+            Rendered::ConfigMap(m) if o.name() == "db-instance" => Some(m),
+            _ => None,
+        })
+        .unwrap();
+    assert!(map.data.as_ref().unwrap()["queries.yaml"].contains("pg_replication:"));
     let claim = pod.volumes.as_ref().unwrap()[0]
         .persistent_volume_claim
         .as_ref()

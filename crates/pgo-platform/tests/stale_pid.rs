@@ -51,6 +51,7 @@ fn config(dir: &Path, volume: &Path) -> InstanceConfig {
         custom: None,
         reloads: 0,
         restarts: 0,
+        exporter: None,
     }
 }
 

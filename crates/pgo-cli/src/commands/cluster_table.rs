@@ -92,6 +92,11 @@ pub fn render(c: &ClusterView) -> String {
         ));
     }
     out.push_str(&archive_line(c));
+    for m in &c.members {
+        if let Some(url) = &m.metrics {
+            out.push_str(&format!("  metrics: {} {url}\n", m.name));
+        }
+    }
     if !c.failovers.is_empty() {
         let rows: Vec<Vec<String>> = c
             .failovers

@@ -462,6 +462,7 @@ fn member(instance: &InstanceSpec, seen: Option<&InstanceObservation>, primary_r
             archive: s.archive.clone(),
             pending_restart: s.pending_restart.clone(),
             restarts: s.restarts,
+            metrics: s.metrics.clone(),
             message: if s.ready {
                 None
             } else {

@@ -171,6 +171,9 @@ pub async fn observe(p: &KubePlatform, name: &str) -> Result<Option<InstanceObse
             .and_then(|s| s.node_name.clone())
             .unwrap_or_default(),
         host: pods::ip(pod).unwrap_or_default(),
+        metrics: pods::ip(pod)
+            .filter(|_| pods::has_container(pod, "metrics"))
+            .map(|ip| format!("http://{ip}:{}/metrics", render::METRICS_PORT)),
         port: pods::port(pod).unwrap_or(5432),
         message: (!condition_ready).then(|| pods::why_not_ready(pod)),
         restarts: pod

@@ -39,6 +39,13 @@ pub fn ip(pod: &Pod) -> Option<String> {
         .filter(|ip| !ip.is_empty())
 }
 
+/// Whether `pod` runs a container of that name (the metrics sidecar).
+pub fn has_container(pod: &Pod, name: &str) -> bool {
+    pod.spec
+        .as_ref()
+        .is_some_and(|s| s.containers.iter().any(|c| c.name == name))
+}
+
 /// The manager of `pod`: its instance (label) and its IP.
 pub fn manager(pod: &Pod) -> Option<ManagerAddr> {
     let instance = pod.metadata.labels.as_ref()?.get(INSTANCE_LABEL)?.clone();

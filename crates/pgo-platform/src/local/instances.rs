@@ -9,7 +9,7 @@ use super::{Layout, LocalSettings, files};
 use crate::{InstanceObservation, PlatformError};
 use nix::sys::signal::Signal;
 use pgo_api::instance::{
-    InstanceBackrest, InstanceConfig, InstanceReport, InstanceRestore, SlotRequest, Upstream,
+    ExporterConfig, InstanceBackrest, InstanceConfig, InstanceReport, InstanceRestore, SlotRequest, Upstream,
 };
 use pgo_core::desired::InstanceSpec;
 use std::collections::HashMap;
@@ -162,10 +162,14 @@ pub fn ports_in_use(layout: &Layout) -> Result<Vec<(u16, String)>, PlatformError
         .into_iter()
         .flat_map(|c| {
             [
-                (c.port, port_owner(&c.name, "postgres")),
-                (c.http_port, port_owner(&c.name, "http")),
+                Some((c.port, port_owner(&c.name, "postgres"))),
+                Some((c.http_port, port_owner(&c.name, "http"))),
+                c.exporter
+                    .as_ref()
+                    .map(|e| (e.port, port_owner(&c.name, "metrics"))),
             ]
         })
+        .flatten()
         .collect())
 }
 
@@ -244,6 +248,16 @@ pub async fn ensure(
         custom: spec.custom_files.clone(),
         reloads: spec.reloads,
         restarts: spec.restarts,
+        exporter: match &spec.exporter_secret {
+            Some(secret) => Some(ExporterConfig {
+                listen_address: "127.0.0.1".into(),
+                // The same owner gets the same port, across every pass.
+                port: ports.allocate(&port_owner(&spec.name, "metrics"))?,
+                secret: layout.secret(secret),
+                supervise: true,
+            }),
+            None => None,
+        },
     };
     let pending = dir.join(RELOAD_PENDING);
     if existing.as_deref() != Some(&config) {
@@ -397,6 +411,10 @@ pub async fn observe(
         node: node.to_string(),
         host: config.listen_address.clone(),
         port: config.port,
+        metrics: config
+            .exporter
+            .as_ref()
+            .map(|e| format!("http://{}:{}/metrics", e.listen_address, e.port)),
         ..Default::default()
     };
     let report =
@@ -505,6 +523,7 @@ pub async fn fence(layout: &Layout, name: &str) -> Result<(), PlatformError> {
     for &pid in &doomed {
         process::signal(pid, Signal::SIGKILL);
     }
+    pgo_instance::exporter::stop_orphan(&config);
     let deadline = Instant::now() + FENCE_WAIT;
     loop {
         let postmaster_gone = postmaster.is_none_or(|pm| !is_alive(pm));
@@ -575,6 +594,9 @@ pub async fn remove(layout: &Layout, name: &str) -> Result<(), PlatformError> {
         if is_alive(pid) {
             process::signal(pid, Signal::SIGKILL);
         }
+    }
+    if let Some(config) = read_config(&dir)? {
+        pgo_instance::exporter::stop_orphan(&config);
     }
     std::fs::remove_dir_all(&dir)
         .map_err(|e| PlatformError::io(format!("cannot remove {}", dir.display()), e))?;
