@@ -13,6 +13,8 @@ chmod 755 "$work"
 cleanup() {
   [ -n "${server:-}" ] && kill -9 "$server" 2>/dev/null || true
   for pidfile in "$work"/home/instances/*/manager.pid; do [ -f "$pidfile" ] && kill -9 "$(cat "$pidfile")" 2>/dev/null || true; done
+  # Metrics exporters the managers ran (their command lines name the volume).
+  pkill -9 -f "prometheus-postgres-exporter.*$work" 2>/dev/null || true
   # SIGQUIT (an immediate shutdown) lets each postmaster remove its shared
   # memory; SIGKILL would leave it behind, and after a few runs initdb fails
   # for want of segments. Whatever is left after 10 s is killed.

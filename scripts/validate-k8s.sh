@@ -38,6 +38,17 @@ cluster shared "  replicas: 1
 cluster custom "  customConfig: olap" >"$out/custom.in"
 cluster metrics "  metrics: true
   replicas: 1" >"$out/metrics.in"
+# Storage configs of pgo.yaml (3.4's NFS example: a supplemental group;
+# a class with an fsGroup; a slow class for the backups).
+storage_cluster() {
+  cluster storage "  replicas: 1
+  backupStorage: { size: 5Gi, storageClass: slow, config: backups }
+  backrest: { archiveTimeoutSeconds: 60, retentionFull: 2 }
+  resources: { requests: { cpu: 250m, memory: 256Mi }, limits: { cpu: 250m, memory: 256Mi } }" |
+    sed -e 's/^  primaryStorage: .*/  primaryStorage: { size: 3G, accessMode: ReadWriteOnce, supplementalGroups: [65534], config: nfsstorage }/' \
+        -e 's/^  replicaStorage: .*/  replicaStorage: { size: 2Gi, storageClass: fast, fsGroup: 26, config: storageos }/'
+}
+storage_cluster >"$out/storage.in"
 cluster archived "  replicas: 1
   backrest: { archiveTimeoutSeconds: 60, retentionFull: 2 }" >"$out/archived.in"
 cluster everything "  replicas: 3

@@ -47,6 +47,10 @@ pub struct PgclusterSpec {
     pub primary_storage: StorageSpec,
     /// Storage of each replica's volume.
     pub replica_storage: StorageSpec,
+    /// Storage of the backup volumes (the pgBackRest repository and
+    /// pg_basebackup copies); unset, the primary's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_storage: Option<StorageSpec>,
     /// A shared volume (`CLUSTER.PVC_NAME`): when set no volume is created for
     /// the primary and this one is used.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,6 +107,15 @@ pub struct PgclusterSpec {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+impl PgclusterSpec {
+    /// Where backups go: `backup_storage`, else the primary's storage.
+    pub fn backups_storage(&self) -> StorageSpec {
+        self.backup_storage
+            .clone()
+            .unwrap_or_else(|| self.primary_storage.clone())
+    }
 }
 
 /// A pg_basebackup copy a cluster's first data comes from.
@@ -238,6 +251,37 @@ pub struct StorageSpec {
     /// Access mode (`ReadWriteOnce` unless told otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub access_mode: Option<String>,
+    /// Kubernetes: the pods' fsGroup, from the storage config.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fs_group: Option<u32>,
+    /// Kubernetes: the pods' supplemental groups (an NFS export's group).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub supplemental_groups: Vec<u32>,
+    /// Local platform: the directory the volume is made in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096))]
+    pub path: Option<String>,
+    /// The pgo.yaml storage config it came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub config: Option<String>,
+}
+
+impl StorageSpec {
+    /// As a data volume's storage: one node at a time. 3.4's NFS configs
+    /// say ReadWriteMany, which would let a second pod (a stuck one's
+    /// replacement on another node) start a second postmaster on the same
+    /// data; such a config makes ReadWriteOnce data volumes, and keeps its
+    /// mode for backup volumes.
+    pub fn for_data(mut self) -> StorageSpec {
+        if matches!(
+            self.access_mode.as_deref(),
+            Some("ReadWriteMany" | "ReadOnlyMany")
+        ) {
+            self.access_mode = Some("ReadWriteOnce".into());
+        }
+        self
+    }
 }
 
 /// Where the cluster is in its life.

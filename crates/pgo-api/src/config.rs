@@ -16,6 +16,119 @@ pub struct PgoConfig {
     /// The one a cluster gets when it names none.
     #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "empty_is_none")]
     pub default_container_resources: Option<String>,
+    /// The storage config of a new cluster's primary volume, of its
+    /// replicas' and of its backup volumes (`--storage-config`,
+    /// `--replica-storage-config` choose others).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "empty_is_none")]
+    pub primary_storage: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "empty_is_none")]
+    pub replica_storage: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "empty_is_none")]
+    pub backup_storage: Option<String>,
+    /// Named storage configs, as 3.4's pgo.yaml has them.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage: BTreeMap<String, StorageConfig>,
+}
+
+/// One `Storage` entry: how a volume is made. 3.4's keys, and `Path`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "PascalCase", default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `ReadWriteOnce` (the default), `ReadWriteMany`, `ReadOnlyMany`,
+    /// `ReadWriteOncePod`.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "empty_is_none")]
+    pub access_mode: Option<String>,
+    /// A Kubernetes quantity; unset, `Cluster.StorageSize`.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_quantity")]
+    pub size: Option<String>,
+    /// 3.4's `create` or `dynamic`: a PVC either way here, dynamic when a
+    /// class is named.
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "empty_is_none")]
+    pub storage_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "empty_is_none")]
+    pub storage_class: Option<String>,
+    /// The pods' fsGroup (Kubernetes).
+    #[serde(rename = "Fsgroup", skip_serializing_if = "Option::is_none")]
+    pub fsgroup: Option<u32>,
+    /// The pods' supplemental groups, comma separated (Kubernetes).
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "some_quantity")]
+    pub supplemental_groups: Option<String>,
+    /// Local platform: the directory this config's volumes are made in
+    /// (another disk, say); unset, the data directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<std::path::PathBuf>,
+}
+
+const ACCESS_MODES: &[&str] = &[
+    "ReadWriteOnce",
+    "ReadWriteMany",
+    "ReadOnlyMany",
+    "ReadWriteOncePod",
+];
+
+impl StorageConfig {
+    /// The config as a volume's storage, `default_size` where it names no
+    /// size; an error names what is wrong in it.
+    pub fn spec(&self, name: &str, default_size: &str) -> Result<crate::cluster::StorageSpec, String> {
+        let err = |m: String| format!("pgo.yaml Storage.{name}: {m}");
+        if let Some(mode) = &self.access_mode
+            && !ACCESS_MODES.contains(&mode.as_str())
+        {
+            return Err(err(format!(
+                "AccessMode {mode:?} is not one of {}",
+                ACCESS_MODES.join(", ")
+            )));
+        }
+        if let Some(t) = &self.storage_type
+            && !matches!(t.as_str(), "create" | "dynamic")
+        {
+            return Err(err(format!("StorageType {t:?} is not create or dynamic")));
+        }
+        let size = self.size.clone().unwrap_or_else(|| default_size.to_string());
+        if !is_quantity(&size) {
+            return Err(err(format!(
+                "Size {size:?} is not a quantity such as 1G or 500Mi"
+            )));
+        }
+        let supplemental_groups = match &self.supplemental_groups {
+            None => vec![],
+            Some(list) => list
+                .split(',')
+                .map(|g| {
+                    g.trim()
+                        .parse::<u32>()
+                        .map_err(|_| err(format!("SupplementalGroups {list:?} is not a list of group ids")))
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        if let Some(p) = &self.path
+            && !p.is_absolute()
+        {
+            return Err(err(format!("Path {} is not an absolute path", p.display())));
+        }
+        Ok(crate::cluster::StorageSpec {
+            size,
+            storage_class: self.storage_class.clone(),
+            access_mode: self.access_mode.clone(),
+            fs_group: self.fsgroup,
+            supplemental_groups,
+            path: self.path.as_ref().map(|p| p.display().to_string()),
+            config: Some(name.to_string()),
+        })
+    }
+}
+
+/// `1G`, `500Mi`, `1024`: what the Pgcluster CRD's rule accepts.
+fn is_quantity(s: &str) -> bool {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &s[digits.len()..];
+    !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && matches!(unit, "" | "K" | "M" | "G" | "T" | "Ki" | "Mi" | "Gi" | "Ti")
+}
+
+fn some_quantity<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Some(quantity(d)?).filter(|s| !s.trim().is_empty()))
 }
 
 /// One `ContainerResources` entry. Quantities may be written as numbers
@@ -102,6 +215,9 @@ pub struct ClusterDefaults {
     /// Differential backups each repository keeps; unbounded when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backrest_retention_diff: Option<u32>,
+    /// A metrics exporter beside every instance of new clusters
+    /// (`--metrics` for one).
+    pub metrics: bool,
 }
 
 impl Default for ClusterDefaults {
@@ -122,6 +238,7 @@ impl Default for ClusterDefaults {
             archive_timeout: 60,
             backrest_retention_full: 2,
             backrest_retention_diff: None,
+            metrics: false,
         }
     }
 }
@@ -159,10 +276,6 @@ impl Default for OperatorSettings {
 /// stock 3.4 file is accepted, and these are listed once at start.
 pub const IGNORED_3_4_KEYS: &[&str] = &[
     "BasicAuth",
-    "PrimaryStorage",
-    "BackupStorage",
-    "ReplicaStorage",
-    "Storage",
     "DefaultLoadResources",
     "DefaultLspvcResources",
     "DefaultRmdataResources",
@@ -174,7 +287,6 @@ pub const IGNORED_3_4_KEYS: &[&str] = &[
     "Cluster.CCPImagePrefix",
     "Cluster.CCPImageTag",
     "Cluster.Policies",
-    "Cluster.Metrics",
     "Cluster.Badger",
     "Cluster.ArchiveMode",
     "Cluster.PasswordAgeDays",
@@ -190,6 +302,43 @@ pub const IGNORED_3_4_KEYS: &[&str] = &[
 ];
 
 impl PgoConfig {
+    /// The storage config named `name`, as a volume's storage; the error
+    /// names what pgo.yaml lacks or holds wrong.
+    pub fn storage_spec(&self, name: &str) -> Result<crate::cluster::StorageSpec, String> {
+        match self.storage.get(name) {
+            Some(s) => s.spec(name, &self.cluster.storage_size),
+            None => {
+                let known: Vec<&str> = self.storage.keys().map(String::as_str).collect();
+                Err(format!(
+                    "no storage config {name:?} in pgo.yaml's Storage (known: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            }
+        }
+    }
+
+    /// Every storage config, and the defaults naming one that exists: a
+    /// file with a wrong one stops the server at start.
+    pub fn check_storage(&self) -> Result<(), String> {
+        for name in self.storage.keys() {
+            self.storage_spec(name)?;
+        }
+        for (key, named) in [
+            ("PrimaryStorage", &self.primary_storage),
+            ("ReplicaStorage", &self.replica_storage),
+            ("BackupStorage", &self.backup_storage),
+        ] {
+            if let Some(n) = named {
+                self.storage_spec(n).map_err(|e| format!("pgo.yaml {key}: {e}"))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Parses `pgo.yaml`. Keys of 3.4's that pgo does not act on are
     /// ignored ([`PgoConfig::from_yaml_listing_ignored`] names them); any
     /// other unknown key is an error, so a typo is not silently ignored.
@@ -267,19 +416,52 @@ mod tests {
         assert!(!c.cluster.backrest, "3.4's file turns pgBackRest off");
         assert_eq!(c.pgo.autofail_sleep_seconds, 9);
         assert_eq!(c.container_resources["large"].limits_cpu, "4");
-        for key in [
-            "Cluster.CCPImageTag",
-            "Storage",
-            "Pgo.COImageTag",
-            "DefaultPgpoolResources",
-        ] {
+        for key in ["Cluster.CCPImageTag", "Pgo.COImageTag", "DefaultPgpoolResources"] {
             assert!(
                 ignored.contains(&key.to_string()),
                 "{key} not listed: {ignored:?}"
             );
         }
+        // Its storage configs are read, and each is a volume's storage.
+        assert!(!ignored.iter().any(|k| k.contains("Storage")), "{ignored:?}");
+        assert_eq!(c.primary_storage.as_deref(), Some("nfsstorage"));
+        assert_eq!(c.check_storage(), Ok(()));
+        let nfs = c.storage_spec("nfsstorage").unwrap();
+        assert_eq!(nfs.access_mode.as_deref(), Some("ReadWriteMany"));
+        assert_eq!(nfs.supplemental_groups, [65534]);
+        let fast = c.storage_spec("storageos").unwrap();
+        assert_eq!(
+            (fast.storage_class.as_deref(), fast.fs_group),
+            (Some("fast"), Some(26))
+        );
+        assert!(!c.cluster.metrics);
         let (c, _) = PgoConfig::from_yaml_listing_ignored("Cluster:\n  Replicas: 2\n").unwrap();
         assert_eq!(c.cluster.replica_count, 2, "3.4's name for ReplicaCount");
+    }
+
+    #[test]
+    fn a_storage_config_that_cannot_be_is_named() {
+        let cases = [
+            (
+                "AccessMode: ReadWriteSometimes",
+                "AccessMode \"ReadWriteSometimes\"",
+            ),
+            ("Size: lots", "Size \"lots\""),
+            ("StorageType: magic", "StorageType \"magic\""),
+            ("SupplementalGroups: nfs", "SupplementalGroups"),
+            ("Path: relative/dir", "Path relative/dir"),
+        ];
+        for (line, named) in cases {
+            let c = PgoConfig::from_yaml(&format!("Storage:\n  s1:\n    {line}\n")).unwrap();
+            let err = c.check_storage().unwrap_err();
+            assert!(err.contains("Storage.s1") && err.contains(named), "{line}: {err}");
+        }
+        let c = PgoConfig::from_yaml("PrimaryStorage: nope\n").unwrap();
+        let err = c.check_storage().unwrap_err();
+        assert!(
+            err.contains("PrimaryStorage") && err.contains("\"nope\""),
+            "{err}"
+        );
     }
 
     #[test]

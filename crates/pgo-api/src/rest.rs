@@ -13,6 +13,12 @@ pub struct CreateClusterRequest {
     pub node_name: Option<String>,
     pub custom_config: Option<String>,
     pub storage_size: Option<String>,
+    /// A pgo.yaml storage config for the primary's volume (3.4's
+    /// `--storage-config`); unset, `PrimaryStorage`.
+    pub storage_config: Option<String>,
+    /// One for the replicas' volumes; unset, `ReplicaStorage`, else the
+    /// primary's.
+    pub replica_storage_config: Option<String>,
     pub pvc_name: Option<String>,
     pub metrics: bool,
     pub autofail: Option<bool>,
@@ -149,6 +155,8 @@ pub struct VolumeView {
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct ScaleRequest {
     pub replica_count: u32,
+    /// A pgo.yaml storage config for the new replicas' volumes.
+    pub storage_config: Option<String>,
 }
 
 /// `POST /clusters/{name}/scaledown`.

@@ -54,6 +54,9 @@ pub enum Command {
         name: String,
         #[arg(long)]
         replica_count: u32,
+        /// A storage config of pgo.yaml for the new replicas' volumes.
+        #[arg(long)]
+        storage_config: Option<String>,
         /// Return without waiting for the new replicas.
         #[arg(long)]
         no_wait: bool,
@@ -251,6 +254,14 @@ pub struct CreateCluster {
     /// Size of each volume (Kubernetes quantity, e.g. 1G).
     #[arg(long)]
     pub storage_size: Option<String>,
+    /// A storage config of pgo.yaml for the primary's volume (its
+    /// PrimaryStorage by default).
+    #[arg(long)]
+    pub storage_config: Option<String>,
+    /// A storage config of pgo.yaml for the replicas' volumes (its
+    /// ReplicaStorage by default, else the primary's).
+    #[arg(long)]
+    pub replica_storage_config: Option<String>,
     /// Use this existing (shared) volume for the primary.
     #[arg(long)]
     pub pvc_name: Option<String>,

@@ -79,6 +79,12 @@ pub struct InstanceSpec {
     /// The exporter's user's secret, with `metrics`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exporter_secret: Option<String>,
+    /// The pod's fsGroup from the cluster's storage configs (Kubernetes);
+    /// the same for every member, so a failover changes no pod template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fs_group: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supplemental_groups: Vec<u32>,
     /// The deployment strategy (the template set, on Kubernetes).
     #[serde(default)]
     pub strategy: String,
@@ -249,9 +255,18 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
         volumes.push(VolumeSpec {
             name: b.repo_volume.clone(),
             cluster: name.to_string(),
-            storage: spec.primary_storage.clone(),
+            storage: spec.backups_storage(),
         });
     }
+    let mut supplemental_groups: Vec<u32> = spec
+        .primary_storage
+        .supplemental_groups
+        .iter()
+        .chain(&spec.replica_storage.supplemental_groups)
+        .copied()
+        .collect();
+    supplemental_groups.sort_unstable();
+    supplemental_groups.dedup();
     let instance = |instance: &str, role: MemberRole, volume: String| {
         let mut labels = spec.user_labels.clone();
         labels.insert(labels::CLUSTER.into(), name.to_string());
@@ -280,6 +295,8 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
             avoid_node: None,
             metrics: spec.metrics,
             exporter_secret: exporter_secret.clone(),
+            fs_group: spec.primary_storage.fs_group.or(spec.replica_storage.fs_group),
+            supplemental_groups: supplemental_groups.clone(),
             strategy: spec.strategy.clone(),
             owner_uid: None,
             resources: spec.resources.clone(),

@@ -115,7 +115,7 @@ pub fn config(config: &PgoConfig) -> Result<(), ValidationError> {
             "DefaultContainerResources names {name:?}, which ContainerResources does not have"
         )));
     }
-    Ok(())
+    config.check_storage().map_err(ValidationError::Unsupported)
 }
 
 /// The resources a new cluster gets: the entry of pgo.yaml it names, else
@@ -351,10 +351,36 @@ pub fn create_request(
     if let Some(s) = &req.secret_from {
         cluster_name(s)?;
     }
-    let storage = StorageSpec {
-        size,
-        storage_class: None,
-        access_mode: None,
+    let named = |flag: &str, name: &str| {
+        config
+            .storage_spec(name)
+            .map_err(|e| ValidationError::Unsupported(format!("{flag}: {e}")))
+    };
+    let named_data = |flag: &str, name: &str| named(flag, name).map(StorageSpec::for_data);
+    let storage = match req.storage_config.as_ref().or(config.primary_storage.as_ref()) {
+        Some(name) => {
+            let mut s = named_data("--storage-config", name)?;
+            if let Some(size) = &req.storage_size {
+                s.size = size.clone();
+            }
+            s
+        }
+        None => StorageSpec {
+            size,
+            ..Default::default()
+        },
+    };
+    let replica_storage = match req
+        .replica_storage_config
+        .as_ref()
+        .or(config.replica_storage.as_ref())
+    {
+        Some(name) => named_data("--replica-storage-config", name)?,
+        None => storage.clone(),
+    };
+    let backup_storage = match &config.backup_storage {
+        Some(name) => Some(named("BackupStorage", name)?),
+        None => None,
     };
     Ok(PgclusterSpec {
         replicas,
@@ -362,15 +388,16 @@ pub fn create_request(
         strategy,
         database: config.cluster.database.clone(),
         user: config.cluster.user.clone(),
-        primary_storage: storage.clone(),
-        replica_storage: storage,
+        primary_storage: storage,
+        replica_storage,
+        backup_storage,
         pvc_name: req.pvc_name.clone().or(config.cluster.pvc_name.clone()),
         node_name: req.node_name.clone(),
         custom_config: req.custom_config.clone(),
         custom_config_files: None,
         reloads: 0,
         restarts: 0,
-        metrics: req.metrics,
+        metrics: req.metrics || config.cluster.metrics,
         autofail: req.autofail.unwrap_or(config.cluster.autofail),
         sync_replication: req.sync_replication,
         user_labels: Default::default(),

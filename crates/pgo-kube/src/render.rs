@@ -135,6 +135,21 @@ pub(crate) fn pod_security(opts: &RenderOptions) -> serde_json::Value {
     sc
 }
 
+/// An instance's pod: the groups its storage configs name (an NFS
+/// export's, say), unless the platform assigns the fsGroup itself.
+fn instance_pod_security(opts: &RenderOptions, i: &InstanceSpec) -> serde_json::Value {
+    let mut sc = pod_security(opts);
+    if opts.fs_group.is_some()
+        && let Some(gid) = i.fs_group
+    {
+        sc["fsGroup"] = json!(gid);
+    }
+    if !i.supplemental_groups.is_empty() {
+        sc["supplementalGroups"] = json!(i.supplemental_groups);
+    }
+    sc
+}
+
 impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
@@ -424,7 +439,7 @@ pub fn render_instance(
         "image": opts.image,
         "metrics_image": opts.metrics_image,
         "priority_class": opts.priority_class,
-        "pod_security": pod_security(opts),
+        "pod_security": instance_pod_security(opts, i),
         "resources": i.resources.clone().unwrap_or_else(Resources::guaranteed_default),
         // The exporter's own, requests equal to limits like the database's,
         // so the pod stays Guaranteed.

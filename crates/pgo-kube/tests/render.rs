@@ -686,3 +686,42 @@ fn a_network_policy_lets_through_what_each_port_needs() {
         assert_eq!(rules, want, "metrics {metrics}");
     }
 }
+
+#[test]
+fn storage_configs_make_the_claims_and_the_pods_groups() {
+    let config = pgo_api::config::PgoConfig::from_yaml(
+        "Storage:\n  nfs:\n    AccessMode: ReadWriteMany\n    Size: 3G\n    SupplementalGroups: 65534\n  ssd:\n    StorageClass: fast\n    Fsgroup: 26\n    Size: 2Gi\n",
+    )
+    .unwrap();
+    let mut c = cluster("db");
+    c.spec.primary_storage = config.storage_spec("nfs").unwrap().for_data();
+    c.spec.replica_storage = config.storage_spec("ssd").unwrap();
+    let mut r = replica("db", "db-abcd");
+    r.spec.storage = c.spec.replica_storage.clone();
+    let objects = render(&c, &[r]);
+    let claim = |name: &str| {
+        objects
+            .iter()
+            .find_map(|o| match o {
+                Rendered::PersistentVolumeClaim(p) if o.name() == name => Some(p.spec.clone().unwrap()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    // A data volume is one node's at a time, whatever 3.4's NFS config said.
+    let primary = claim("db");
+    assert_eq!(primary.access_modes.unwrap(), ["ReadWriteOnce"]);
+    assert_eq!(primary.resources.unwrap().requests.unwrap()["storage"].0, "3G");
+    let replica_claim = claim("db-abcd");
+    assert_eq!(replica_claim.storage_class_name.as_deref(), Some("fast"));
+    assert_eq!(
+        replica_claim.resources.unwrap().requests.unwrap()["storage"].0,
+        "2Gi"
+    );
+    // Every member's pod has the groups, so a failover changes no template.
+    for name in ["db", "db-abcd"] {
+        let sc = pod_spec(&objects, name).security_context.clone().unwrap();
+        assert_eq!(sc.fs_group, Some(26), "{name}");
+        assert_eq!(sc.supplemental_groups.as_deref(), Some(&[65534][..]), "{name}");
+    }
+}

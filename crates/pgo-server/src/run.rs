@@ -87,6 +87,20 @@ fn local(args: &RunArgs, home: &Home) -> Result<Backend, ServerError> {
         ))
     })?;
     let config = read_config(&home.config())?.unwrap_or_default();
+    // A storage config's Path is made now, and PostgreSQL's user must
+    // reach it as it reaches the data directory.
+    for (name, storage) in &config.storage {
+        let Some(path) = &storage.path else { continue };
+        std::fs::create_dir_all(path)
+            .map_err(|e| start_err(format!("pgo.yaml Storage.{name}.Path {}: {e}", path.display())))?;
+        crate::reach::check(path, run_as.uid, run_as.gid).map_err(|why| {
+            start_err(format!(
+                "pgo.yaml Storage.{name}.Path: PostgreSQL's OS user {} cannot reach {}: {why}",
+                run_as.name,
+                path.display()
+            ))
+        })?;
+    }
     // The managers prove readiness at least as often as the operator looks.
     let probe = pgo_api::instance::ProbeSettings {
         period_ms: config.pgo.probe_period_ms.clamp(50, 500),

@@ -101,7 +101,7 @@ pub async fn create(
             backup_type,
             backup_opts: opts,
             standby: req.standby,
-            storage: cluster.spec.primary_storage.clone(),
+            storage: cluster.spec.backups_storage(),
             expire_requested: None,
         },
     );

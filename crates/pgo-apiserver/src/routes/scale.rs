@@ -27,6 +27,14 @@ pub async fn scale(
     super::restore::refuse_while_busy(&state, &name).await?;
     c.spec.replicas = validate::scale(c.spec.replicas, req.replica_count)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // The replicas made from now on take it; those there keep theirs.
+    if let Some(name) = &req.storage_config {
+        c.spec.replica_storage = state
+            .config
+            .storage_spec(name)
+            .map_err(|e| ApiError::BadRequest(format!("--storage-config: {e}")))?
+            .for_data();
+    }
     // Against the version read: a concurrent change gets 409, not a lost update.
     let updated = Api::<Pgcluster>::new(state.store.clone()).replace(&c).await?;
     caller.audit(Permission::ScaleCluster, &format!("pgcluster/{name}"));

@@ -165,9 +165,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                 Command::Scale {
                     name,
                     replica_count,
+                    storage_config,
                     no_wait,
                     timeout,
-                } => scale::scale(&client, name, *replica_count, *no_wait, *timeout).await,
+                } => {
+                    scale::scale(
+                        &client,
+                        name,
+                        *replica_count,
+                        storage_config.as_deref(),
+                        *no_wait,
+                        *timeout,
+                    )
+                    .await
+                }
                 Command::Scaledown {
                     name,
                     query,

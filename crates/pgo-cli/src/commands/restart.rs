@@ -6,7 +6,7 @@ use crate::CliError;
 use crate::client::Client;
 use crate::output::{self, sayln};
 use crate::wait::{self, Look};
-use pgo_api::cluster::ClusterPhase;
+use pgo_api::cluster::{ClusterPhase, MemberRole};
 use pgo_api::rest::ClusterView;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -45,7 +45,16 @@ pub async fn run(
                 .filter(|m| m.restarts < wanted)
                 .map(|m| m.name.as_str())
                 .collect();
-            let all_ready = v.members.iter().all(|m| m.ready);
+            // Every member ready in the role the cluster gives it: the
+            // switchover seen through, not only asked for.
+            let all_ready = v.members.iter().all(|m| {
+                let role = if v.primary.as_deref() == Some(m.name.as_str()) {
+                    MemberRole::Primary
+                } else {
+                    MemberRole::Replica
+                };
+                m.ready && m.role == role
+            });
             Ok(match v.phase {
                 ClusterPhase::Failed => Look::Failed(format!(
                     "cluster {name} failed: {}",

@@ -15,13 +15,16 @@ pub async fn scale(
     client: &Client,
     name: &str,
     add: u32,
+    storage_config: Option<&str>,
     no_wait: bool,
     timeout: u64,
 ) -> Result<ExitCode, CliError> {
     let path = format!("/clusters/{}", segment(name));
-    let view: ClusterView = client
-        .post(&format!("{path}/scale"), &ScaleRequest { replica_count: add })
-        .await?;
+    let req = ScaleRequest {
+        replica_count: add,
+        storage_config: storage_config.map(String::from),
+    };
+    let view: ClusterView = client.post(&format!("{path}/scale"), &req).await?;
     sayln!("cluster {}: {} replica(s) wanted", view.name, view.replicas);
     if no_wait {
         return Ok(ExitCode::SUCCESS);

@@ -113,7 +113,7 @@ pub async fn reconcile(ctx: &Context, task: &Pgtask) -> Result<Outcome, StoreErr
                 backup_type: tool,
                 backup_opts,
                 standby: false,
-                storage: cluster.spec.primary_storage.clone(),
+                storage: cluster.spec.backups_storage(),
                 expire_requested: None,
             },
         );

@@ -1,5 +1,7 @@
 //! A volume is a directory under the data dir, marked with a small record
-//! that says which cluster it belongs to.
+//! that says which cluster it belongs to. A storage config with a `Path`
+//! puts the directory there (another disk) and a symbolic link to it in
+//! the data dir, so every volume is found by its name in one place.
 
 use super::{Layout, files};
 use crate::{PlatformError, VolumeInfo};
@@ -28,8 +30,21 @@ pub fn ensure(layout: &Layout, spec: &VolumeSpec) -> Result<(), PlatformError> {
         }
         return Ok(());
     }
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| PlatformError::io(format!("cannot create volume {}", dir.display()), e))?;
+    match &spec.storage.path {
+        Some(elsewhere) if std::fs::symlink_metadata(&dir).is_err() => {
+            let target = std::path::Path::new(elsewhere).join(&spec.name);
+            std::fs::create_dir_all(&target)
+                .map_err(|e| PlatformError::io(format!("cannot create volume {}", target.display()), e))?;
+            std::os::unix::fs::symlink(&target, &dir).map_err(|e| {
+                PlatformError::io(
+                    format!("cannot link volume {} to {}", dir.display(), target.display()),
+                    e,
+                )
+            })?;
+        }
+        _ => std::fs::create_dir_all(&dir)
+            .map_err(|e| PlatformError::io(format!("cannot create volume {}", dir.display()), e))?,
+    }
     files::write_json(
         &record,
         &VolumeRecord {
@@ -51,10 +66,12 @@ pub fn list(layout: &Layout) -> Result<Vec<VolumeInfo>, PlatformError> {
     for entry in entries.flatten() {
         let path = entry.path();
         if let Some(record) = files::read_json::<VolumeRecord>(&path.join(RECORD))? {
+            // Where it is: through the link, for one made elsewhere.
+            let location = std::fs::canonicalize(&path).unwrap_or(path);
             out.push(VolumeInfo {
                 name: record.name,
                 cluster: record.cluster,
-                location: path.display().to_string(),
+                location: location.display().to_string(),
             });
         }
     }
@@ -62,9 +79,17 @@ pub fn list(layout: &Layout) -> Result<Vec<VolumeInfo>, PlatformError> {
     Ok(out)
 }
 
-/// Removes a volume and all its data.
+/// Removes a volume and all its data (where a link points too).
 pub fn remove(layout: &Layout, name: &str) -> Result<(), PlatformError> {
-    files::remove_dir(&layout.volume(name))
+    let dir = layout.volume(name);
+    if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        if let Ok(target) = std::fs::read_link(&dir) {
+            files::remove_dir(&target)?;
+        }
+        return std::fs::remove_file(&dir)
+            .map_err(|e| PlatformError::io(format!("cannot remove {}", dir.display()), e));
+    }
+    files::remove_dir(&dir)
 }
 
 /// What a volume holds and what is free where it is.
