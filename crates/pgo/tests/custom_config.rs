@@ -19,6 +19,17 @@ fn files(dir: &Path, files: &[(&str, &str)]) -> String {
     dir.display().to_string()
 }
 
+/// `pgo create configmap NAME --from-file=FROM --overwrite`.
+fn overwrite(server: &Server, name: &str, from: &str) {
+    server.pgo_ok(&[
+        "create",
+        "configmap",
+        name,
+        &format!("--from-file={from}"),
+        "--overwrite",
+    ]);
+}
+
 /// `SHOW setting` as the superuser through the cluster's primary service.
 fn show(server: &Server, cluster: &str, setting: &str) -> String {
     let view = server.show_json(cluster);
@@ -79,13 +90,7 @@ fn the_originals_custom_config_runs_and_reload_takes_a_new_one() {
     assert!(!server.pgo_ok(&["show", "cluster", "all"]).contains("cluster cc "));
     let fixed = STOCK_CONF.replace("wal_keep_segments = 400", "wal_keep_size = 6400");
     files(&dir, &[("postgresql.conf", &fixed)]);
-    server.pgo_ok(&[
-        "create",
-        "configmap",
-        "olap",
-        &format!("--from-file={from}"),
-        "--overwrite",
-    ]);
+    overwrite(&server, "olap", &from);
 
     server.pgo_ok(&[
         "create",
@@ -151,13 +156,7 @@ fn the_originals_custom_config_runs_and_reload_takes_a_new_one() {
         .replace("work_mem = 4MB", "work_mem = 16MB")
         .replace("shared_buffers = 128MB", "shared_buffers = 96MB");
     files(&dir, &[("postgresql.conf", &changed)]);
-    server.pgo_ok(&[
-        "create",
-        "configmap",
-        "olap",
-        &format!("--from-file={from}"),
-        "--overwrite",
-    ]);
+    overwrite(&server, "olap", &from);
     assert_eq!(
         show(&server, "cc", "work_mem"),
         "4MB",
@@ -239,22 +238,10 @@ fn what_postgresql_would_refuse_is_refused_before_anything_changes() {
 
     // A cluster with a good one; a bad reload changes nothing.
     files(&dir, &[("postgresql.conf", "work_mem = '8MB'\n")]);
-    server.pgo_ok(&[
-        "create",
-        "configmap",
-        "bad",
-        &format!("--from-file={from}"),
-        "--overwrite",
-    ]);
+    overwrite(&server, "bad", &from);
     server.pgo_ok(&["create", "cluster", "ok", "--custom-config=bad"]);
     files(&dir, &[("postgresql.conf", "work_mem = 'lots'\n")]);
-    server.pgo_ok(&[
-        "create",
-        "configmap",
-        "bad",
-        &format!("--from-file={from}"),
-        "--overwrite",
-    ]);
+    overwrite(&server, "bad", &from);
     let before = server.show_json("ok");
     let err = server.pgo_err(&["reload", "ok", "--no-prompt"]);
     assert!(err.contains("work_mem") && err.contains("lots"), "{err}");

@@ -122,19 +122,24 @@ pub async fn list(
     Ok(Json(out))
 }
 
+/// A ConfigMap with the clusters that use it; 404 when there is none.
+async fn find(state: &AppState, name: String) -> Result<ConfigMapView, ApiError> {
+    let data = state
+        .platform
+        .config_map(&name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("configmap {name:?} not found")))?;
+    let used_by = users(state, &name).await?;
+    Ok(ConfigMapView { name, data, used_by })
+}
+
 pub async fn show(
     caller: Caller,
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
 ) -> Result<Json<ConfigMapView>, ApiError> {
     caller.require(Permission::ShowConfigMap)?;
-    let data = state
-        .platform
-        .config_map(&name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("configmap {name:?} not found")))?;
-    let used_by = users(&state, &name).await?;
-    Ok(Json(ConfigMapView { name, data, used_by }))
+    Ok(Json(find(&state, name).await?))
 }
 
 pub async fn delete(
@@ -143,23 +148,15 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> Result<Json<ConfigMapView>, ApiError> {
     caller.require(Permission::DeleteConfigMap)?;
-    let data = state
-        .platform
-        .config_map(&name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("configmap {name:?} not found")))?;
-    let used_by = users(&state, &name).await?;
-    if !used_by.is_empty() {
+    let found = find(&state, name).await?;
+    if !found.used_by.is_empty() {
         return Err(ApiError::Conflict(format!(
-            "configmap {name} is the custom configuration of cluster {}; it is kept while a cluster uses it",
-            used_by.join(", ")
+            "configmap {} is the custom configuration of cluster {}; it is kept while a cluster uses it",
+            found.name,
+            found.used_by.join(", ")
         )));
     }
-    state.platform.remove_config_map(&name).await?;
-    caller.audit(Permission::DeleteConfigMap, &format!("configmap/{name}"));
-    Ok(Json(ConfigMapView {
-        name,
-        data,
-        used_by: vec![],
-    }))
+    state.platform.remove_config_map(&found.name).await?;
+    caller.audit(Permission::DeleteConfigMap, &format!("configmap/{}", found.name));
+    Ok(Json(found))
 }
