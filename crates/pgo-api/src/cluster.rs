@@ -443,6 +443,10 @@ pub struct MemberStatus {
     /// Settings changed by a reload that wait for a restart (`pgo restart`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pending_restart: Vec<String>,
+    /// Of those, settings lowered that a replica may not have above its
+    /// primary's: the primary restarts first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_lower: Vec<String>,
     /// The cluster's `pgo restart` count when it last started.
     #[serde(skip_serializing_if = "is_zero")]
     pub restarts: u64,

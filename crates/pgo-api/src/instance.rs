@@ -464,6 +464,10 @@ pub struct InstanceReport {
     /// PostgreSQL restarts (`pg_settings.pending_restart`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pending_restart: Vec<String>,
+    /// Of those, the ones the files lower that a replica must have at
+    /// least as high as its primary (`max_connections`, …).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pending_lower: Vec<String>,
 }
 
 #[cfg(test)]

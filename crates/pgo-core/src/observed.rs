@@ -32,6 +32,8 @@ pub struct InstanceObservation {
     pub archive: Option<pgo_api::cluster::ArchiveStatus>,
     /// Settings that wait for a restart to take effect.
     pub pending_restart: Vec<String>,
+    /// Of those, hot-standby settings the files lower.
+    pub pending_lower: Vec<String>,
     /// The cluster's `pgo restart` count when this instance last started.
     pub restarts: u64,
     /// Where its metrics exporter serves (`http://host:port/metrics`).

@@ -31,6 +31,9 @@ pub struct Probe {
     pub archive: pgo_api::cluster::ArchiveStatus,
     /// Settings a reload read that wait for a restart.
     pub pending_restart: Vec<String>,
+    /// Of those, the ones a replica must have at least as high as its
+    /// primary, and that the files lower.
+    pub pending_lower: Vec<String>,
 }
 
 const QUERY: &str = r#"SELECT pg_is_in_recovery(),
@@ -43,7 +46,17 @@ const QUERY: &str = r#"SELECT pg_is_in_recovery(),
     to_char(a.last_archived_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
     a.failed_count, a.last_failed_wal,
     to_char(a.last_failed_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    (SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_settings WHERE pending_restart)
+    (SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_settings WHERE pending_restart),
+    CASE WHEN EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart) THEN
+      (SELECT coalesce(string_agg(s.name, ',' ORDER BY s.name), '')
+         FROM pg_settings s,
+              LATERAL (SELECT f.setting FROM pg_file_settings f WHERE f.name = s.name
+                        ORDER BY f.seqno DESC LIMIT 1) f
+        WHERE s.pending_restart
+          AND s.name IN ('max_connections', 'max_worker_processes', 'max_wal_senders',
+                         'max_prepared_transactions', 'max_locks_per_transaction')
+          AND f.setting ~ '^[0-9]+$' AND f.setting::bigint < s.setting::bigint)
+    ELSE '' END
   FROM pg_stat_archiver a"#;
 
 /// The file the storage check writes, on the volume but outside PGDATA so
@@ -87,13 +100,13 @@ pub async fn probe(config: &InstanceConfig) -> Result<Probe, String> {
         stanza_ready: false,
     };
     let pending: String = row.get(10);
+    let lower: String = row.get(11);
+    let list =
+        |s: &str| -> Vec<String> { s.split(',').filter(|s| !s.is_empty()).map(String::from).collect() };
     Ok(Probe {
         archive,
-        pending_restart: pending
-            .split(',')
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect(),
+        pending_restart: list(&pending),
+        pending_lower: list(&lower),
         received_lsn: received,
         role: if in_recovery {
             MemberRole::Replica

@@ -550,6 +550,7 @@ impl Supervisor {
                         r.received_lsn = p.received_lsn;
                         r.archive = archive;
                         r.pending_restart = p.pending_restart;
+                        r.pending_lower = p.pending_lower;
                         r.message = None;
                         r.fatal = None;
                     });

@@ -344,3 +344,46 @@ fn the_default_custom_config_is_used_by_every_new_cluster() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_restart_that_lowers_max_connections_restarts_the_primary_first() {
+    let server = support::fast_server();
+    let dir = server.dir().join("conns");
+    let from = files(
+        &dir,
+        &[
+            ("postgresql.conf", "max_connections = 100\n"),
+            ("pgbackrest.conf", PGBACKREST_CONF),
+        ],
+    );
+    server.pgo_ok(&["create", "configmap", "conns", &format!("--from-file={from}")]);
+    server.pgo_ok(&[
+        "create",
+        "cluster",
+        "lc",
+        "--custom-config=conns",
+        "--replica-count=1",
+    ]);
+    let view = server.show_json("lc");
+    let primary = view["primary"].as_str().unwrap().to_string();
+    files(&dir, &[("postgresql.conf", "max_connections = 90\n")]);
+    overwrite(&server, "conns", &from);
+    server.pgo_ok(&["reload", "lc", "--no-prompt"]);
+    server.wait_until(10, "the primary to say it lowers max_connections", || {
+        let v = server.show_json("lc");
+        member(&v, &primary)["pendingLower"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|s| s == "max_connections"))
+    });
+    // Replicas first would stop the replica ("insufficient parameter
+    // settings"): the primary goes first, in place, and keeps its role.
+    let out = server.pgo_ok(&["restart", "lc", "--no-prompt", "--timeout=120"]);
+    assert!(out.contains(&format!("restarted: primary {primary}")), "{out}");
+    let after = server.show_json("lc");
+    for m in after["members"].as_array().unwrap() {
+        let port = m["port"].as_u64().unwrap() as u16;
+        let shown = psql(port, &password(&after, "postgres"), "SHOW max_connections");
+        assert_eq!(shown.trim(), "90", "{m}");
+    }
+    assert!(after["failovers"].as_array().unwrap().is_empty(), "{after}");
+}

@@ -365,9 +365,14 @@ fn rolling_update(
     members: &[MemberStatus],
 ) -> Vec<Action> {
     let outdated: Vec<&MemberStatus> = members.iter().filter(|m| m.outdated).collect();
-    let Some(first) = outdated
+    // A replica started with max_connections (and the like) above its
+    // primary's stops: a restart that lowers one goes primary first, in
+    // place, at the cost of that restart's downtime.
+    let lowers = outdated
         .iter()
-        .find(|m| m.name != primary)
+        .find(|m| m.name == primary && !m.pending_lower.is_empty());
+    let Some(first) = lowers
+        .or_else(|| outdated.iter().find(|m| m.name != primary))
         .or_else(|| outdated.first())
     else {
         return Vec::new();
@@ -379,6 +384,16 @@ fn rolling_update(
             Action::RestartInstance(Box::new(spec.clone())),
         ])
     };
+    if first.name == primary && !first.pending_lower.is_empty() {
+        return restart(
+            primary,
+            format!(
+                "restarting primary {primary} first, in place: it lowers {}, which no replica may have above its primary's",
+                first.pending_lower.join(", ")
+            ),
+        )
+        .unwrap_or_default();
+    }
     if first.name != primary {
         let left = outdated.len();
         return restart(
@@ -461,6 +476,7 @@ fn member(instance: &InstanceSpec, seen: Option<&InstanceObservation>, primary_r
             outdated: s.outdated,
             archive: s.archive.clone(),
             pending_restart: s.pending_restart.clone(),
+            pending_lower: s.pending_lower.clone(),
             restarts: s.restarts,
             metrics: s.metrics.clone(),
             message: if s.ready {

@@ -632,6 +632,26 @@ fn a_rolling_update_restarts_one_member_at_a_time_replicas_first() {
             outdated(seen(&[("db", false), ("db-a", true), ("db-b", true)]), &["db"]),
             None,
         ),
+        (
+            "the primary lowers max_connections: it goes first, in place",
+            &two,
+            {
+                let mut s = outdated(all(), &["db", "db-a", "db-b"]);
+                s.instances.get_mut("db").unwrap().pending_lower = vec!["max_connections".into()];
+                s
+            },
+            Some("restart db"),
+        ),
+        (
+            "a replica that lowers it: replicas first as ever",
+            &two,
+            {
+                let mut s = outdated(all(), &["db", "db-a", "db-b"]);
+                s.instances.get_mut("db-b").unwrap().pending_lower = vec!["max_connections".into()];
+                s
+            },
+            Some("restart db-a"),
+        ),
     ];
     for (case, replicas, seen, want) in cases {
         let p = status(

@@ -204,6 +204,7 @@ pub async fn observe(p: &KubePlatform, name: &str) -> Result<Option<InstanceObse
                 seen.failing_for_ms = r.failing_for_ms;
                 seen.archive = r.archive;
                 seen.pending_restart = r.pending_restart;
+                seen.pending_lower = r.pending_lower;
                 if !seen.ready {
                     seen.message = r.message.or(seen.message);
                 }

@@ -448,6 +448,7 @@ pub async fn observe(
             seen.failing_for_ms = r.failing_for_ms;
             seen.archive = r.archive;
             seen.pending_restart = r.pending_restart;
+            seen.pending_lower = r.pending_lower;
             // Started before the cluster's latest `pgo restart`.
             seen.outdated = r.restarts < config.restarts;
             seen.restarts = r.restarts;
