@@ -19,6 +19,7 @@ fn replica(cluster: &str, name: &str) -> Pgreplica {
                 size: "2G".into(),
                 ..Default::default()
             },
+            resources: None,
             node_name: None,
         },
     )
