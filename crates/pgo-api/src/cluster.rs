@@ -47,10 +47,6 @@ pub struct PgclusterSpec {
     pub primary_storage: StorageSpec,
     /// Storage of each replica's volume.
     pub replica_storage: StorageSpec,
-    /// CPU and memory of the replicas made from now on (`pgo scale
-    /// --resources-config`); unset, `resources`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replica_resources: Option<Resources>,
     /// Storage of the backup volumes (the pgBackRest repository and
     /// pg_basebackup copies); unset, the primary's.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -22,10 +22,6 @@ pub struct PgreplicaSpec {
     /// The cluster this replica belongs to.
     pub cluster_name: String,
     pub storage: StorageSpec,
-    /// CPU and memory of this replica's container (`pgo scale
-    /// --resources-config`); unset, the cluster's.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub resources: Option<crate::cluster::Resources>,
     /// Preferred node, when the cluster asks for placement.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,

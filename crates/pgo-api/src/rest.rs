@@ -157,8 +157,6 @@ pub struct ScaleRequest {
     pub replica_count: u32,
     /// A pgo.yaml storage config for the new replicas' volumes.
     pub storage_config: Option<String>,
-    /// A pgo.yaml ContainerResources entry for the new replicas.
-    pub resources_config: Option<String>,
 }
 
 /// `POST /clusters/{name}/scaledown`.

@@ -149,8 +149,6 @@ pub struct Follow {
 pub struct ReplicaInput {
     pub name: String,
     pub storage: StorageSpec,
-    /// Its own CPU and memory; unset, the cluster's.
-    pub resources: Option<pgo_api::cluster::Resources>,
     pub node_name: Option<String>,
 }
 
@@ -159,7 +157,6 @@ impl ReplicaInput {
         ReplicaInput {
             name: r.metadata.name.clone().unwrap_or_default(),
             storage: r.spec.storage.clone(),
-            resources: r.spec.resources.clone(),
             node_name: r.spec.node_name.clone(),
         }
     }
@@ -349,9 +346,6 @@ pub fn cluster(name: &str, spec: &PgclusterSpec, primary: &str, replicas: &[Repl
             });
         }
         let mut i = instance(&r.name, MemberRole::Replica, volume);
-        if r.resources.is_some() {
-            i.resources = r.resources.clone();
-        }
         i.node_name = r.node_name.clone();
         i.avoid_node = spec.node_name.clone();
         i.follows = Some(Follow {
@@ -423,7 +417,6 @@ mod tests {
         ReplicaInput {
             name: name.into(),
             storage: StorageSpec::default(),
-            resources: None,
             node_name: None,
         }
     }

@@ -635,7 +635,11 @@ pub fn render_cluster(
     let inputs: Vec<ReplicaInput> = replicas
         .iter()
         .filter(|r| r.spec.cluster_name == name)
-        .map(ReplicaInput::of)
+        .map(|r| ReplicaInput {
+            name: r.metadata.name.clone().unwrap_or_default(),
+            storage: r.spec.storage.clone(),
+            node_name: r.spec.node_name.clone(),
+        })
         .collect();
     let want = desired::cluster(&name, spec, &primary, &inputs).owned_by(cluster.metadata.uid.as_deref());
     let mut out = Vec::new();

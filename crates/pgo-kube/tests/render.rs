@@ -19,7 +19,6 @@ fn replica(cluster: &str, name: &str) -> Pgreplica {
                 size: "2G".into(),
                 ..Default::default()
             },
-            resources: None,
             node_name: None,
         },
     )

@@ -86,7 +86,6 @@ pub fn run(args: Args<'_>) -> Result<(), ServerError> {
                 PgreplicaSpec {
                     cluster_name: name.clone(),
                     storage: cluster.spec.replica_storage.clone(),
-                    resources: cluster.spec.replica_resources.clone(),
                     node_name: None,
                 },
             ));

@@ -27,12 +27,6 @@ pub async fn scale(
     super::restore::refuse_while_busy(&state, &name).await?;
     c.spec.replicas = validate::scale(c.spec.replicas, req.replica_count)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if let Some(name) = &req.resources_config {
-        c.spec.replica_resources = Some(
-            validate::named_resources(&state.config, name)
-                .map_err(|e| ApiError::BadRequest(format!("--resources-config: {e}")))?,
-        );
-    }
     // The replicas made from now on take it; those there keep theirs.
     if let Some(name) = &req.storage_config {
         c.spec.replica_storage = state

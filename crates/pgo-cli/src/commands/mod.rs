@@ -166,7 +166,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     name,
                     replica_count,
                     storage_config,
-                    resources_config,
                     no_wait,
                     timeout,
                 } => {
@@ -175,7 +174,6 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                         name,
                         *replica_count,
                         storage_config.as_deref(),
-                        resources_config.as_deref(),
                         *no_wait,
                         *timeout,
                     )

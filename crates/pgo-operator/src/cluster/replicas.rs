@@ -24,8 +24,7 @@ pub async fn create(ctx: &Context, cluster: &Pgcluster, count: u32) -> Result<()
             source: pgo_store::StoreError::Backend("the system random source failed".into()),
         })?;
         let replica_name = names::replica(&name, &suffix);
-        let mut replica = new(&name, &replica_name, cluster.spec.replica_storage.clone());
-        replica.spec.resources = cluster.spec.replica_resources.clone();
+        let replica = new(&name, &replica_name, cluster.spec.replica_storage.clone());
         match api(ctx).create(&replica).await {
             Ok(_) => tracing::info!(cluster = %name, replica = %replica_name, "replica added"),
             // A name taken by chance: the next pass draws another.
@@ -49,7 +48,6 @@ fn new(cluster: &str, replica: &str, storage: StorageSpec) -> Pgreplica {
         PgreplicaSpec {
             cluster_name: cluster.to_string(),
             storage,
-            resources: None,
             node_name: None,
         },
     );
