@@ -157,6 +157,9 @@ pub struct ScaleRequest {
     pub replica_count: u32,
     /// A pgo.yaml storage config for the new replicas' volumes.
     pub storage_config: Option<String>,
+    /// A pgo.yaml ContainerResources entry for the cluster from now on:
+    /// every member takes it, one at a time (the rolling update).
+    pub resources_config: Option<String>,
 }
 
 /// `POST /clusters/{name}/scaledown`.

@@ -57,6 +57,10 @@ pub enum Command {
         /// A storage config of pgo.yaml for the new replicas' volumes.
         #[arg(long)]
         storage_config: Option<String>,
+        /// A ContainerResources entry of pgo.yaml for the cluster from now
+        /// on: the new replicas, and every member one at a time.
+        #[arg(long, short = 'r')]
+        resources_config: Option<String>,
         /// Return without waiting for the new replicas.
         #[arg(long)]
         no_wait: bool,

@@ -145,6 +145,20 @@ fn resources_of(
     entry_resources(name, entry).map(Some)
 }
 
+/// The ContainerResources entry `name` of pgo.yaml (`pgo scale
+/// --resources-config`); an error names the ones there are.
+pub fn named_resources(
+    config: &PgoConfig,
+    name: &str,
+) -> Result<pgo_api::cluster::Resources, ValidationError> {
+    let req = CreateClusterRequest {
+        resources_config: Some(name.to_string()),
+        ..Default::default()
+    };
+    resources_of(&req, config)?
+        .ok_or_else(|| ValidationError::Unsupported(format!("--resources-config: {name:?}")))
+}
+
 /// A ContainerResources entry of pgo.yaml, checked; an error names it.
 fn entry_resources(
     name: &str,

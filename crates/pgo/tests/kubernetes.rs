@@ -287,3 +287,44 @@ fn a_restarted_operator_keeps_its_ca_and_admin_password() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// `pgo scale --resources-config`: the cluster's resources from then on,
+/// every member rolled onto them one at a time, the new replica made so.
+#[test]
+fn scale_with_resources_config_rolls_every_member_onto_them() {
+    use pgo_kube_fake::DEPLOYMENTS;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("operator-conf");
+    operator_conf(&conf);
+    let (api, kubeconfig) = support::kube::stand_in_api(dir.path());
+    let yaml = "ContainerResources:\n  small:\n    RequestsMemory: 256Mi\n    RequestsCPU: 0.1\n    LimitsMemory: 256Mi\n    LimitsCPU: 0.1\n";
+    let server = support::kube::start_with(&conf, &kubeconfig, Some(yaml));
+    server.pgo_ok(&[
+        "create",
+        "cluster",
+        "db",
+        "--replica-count=1",
+        "--pgbackrest=false",
+        "--timeout=15",
+    ]);
+    let err = server.pgo_err(&["scale", "db", "--replica-count=1", "--resources-config=huge"]);
+    assert!(err.contains("\"huge\"") && err.contains("known: small"), "{err}");
+    server.pgo_ok(&["scale", "db", "--replica-count=1", "-r", "small", "--timeout=30"]);
+    let limits = |d: &str| {
+        api.get(DEPLOYMENTS, d).unwrap()["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+            ["memory"]
+            .clone()
+    };
+    server.wait_until(60, "every member on the new resources, the cluster whole", || {
+        let v = server.show_json("db");
+        let names = api.names(DEPLOYMENTS);
+        names.len() == 3
+            && names.iter().all(|d| limits(d) == "256Mi")
+            && v["phase"] == "Ready"
+            && v["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|m| m["ready"] == true && m["outdated"].is_null())
+    });
+}

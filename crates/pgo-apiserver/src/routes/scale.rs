@@ -27,6 +27,14 @@ pub async fn scale(
     super::restore::refuse_while_busy(&state, &name).await?;
     c.spec.replicas = validate::scale(c.spec.replicas, req.replica_count)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    // The whole cluster's, so a member's pod does not change with its
+    // role: the rolling update restarts each one on it, replicas first.
+    if let Some(name) = &req.resources_config {
+        c.spec.resources = Some(
+            validate::named_resources(&state.config, name)
+                .map_err(|e| ApiError::BadRequest(format!("--resources-config: {e}")))?,
+        );
+    }
     // The replicas made from now on take it; those there keep theirs.
     if let Some(name) = &req.storage_config {
         c.spec.replica_storage = state

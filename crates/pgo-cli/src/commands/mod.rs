@@ -166,6 +166,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                     name,
                     replica_count,
                     storage_config,
+                    resources_config,
                     no_wait,
                     timeout,
                 } => {
@@ -174,6 +175,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
                         name,
                         *replica_count,
                         storage_config.as_deref(),
+                        resources_config.as_deref(),
                         *no_wait,
                         *timeout,
                     )

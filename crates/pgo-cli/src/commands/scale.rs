@@ -16,6 +16,7 @@ pub async fn scale(
     name: &str,
     add: u32,
     storage_config: Option<&str>,
+    resources_config: Option<&str>,
     no_wait: bool,
     timeout: u64,
 ) -> Result<ExitCode, CliError> {
@@ -23,6 +24,7 @@ pub async fn scale(
     let req = ScaleRequest {
         replica_count: add,
         storage_config: storage_config.map(String::from),
+        resources_config: resources_config.map(String::from),
     };
     let view: ClusterView = client.post(&format!("{path}/scale"), &req).await?;
     sayln!("cluster {}: {} replica(s) wanted", view.name, view.replicas);
