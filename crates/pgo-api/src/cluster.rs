@@ -105,7 +105,7 @@ pub struct PgclusterSpec {
     pub secret_from: Option<String>,
 }
 
-fn is_zero(n: &u64) -> bool {
+pub(crate) fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 

@@ -43,10 +43,6 @@ pub struct CreateClusterRequest {
 }
 
 /// A cluster as `pgo show cluster` presents it.
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ClusterView {
@@ -79,7 +75,7 @@ pub struct ClusterView {
     pub custom_config: Option<String>,
     /// `pgo restart`s asked for; a member whose `restarts` is lower has
     /// not restarted since the latest.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(skip_serializing_if = "crate::cluster::is_zero")]
     pub restarts: u64,
     /// Only with `--show-secrets`.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -3,6 +3,14 @@
 use pgo_api::Pgcluster;
 use pgo_api::rest::ClusterView;
 
+/// A cluster's labels as `pgo show cluster` lists them and `--selector`
+/// matches them: the user's, and pgo's own (which win).
+pub fn cluster_labels(c: &Pgcluster) -> std::collections::BTreeMap<String, String> {
+    let mut labels = c.spec.user_labels.clone();
+    labels.extend(c.metadata.labels.clone().unwrap_or_default());
+    labels
+}
+
 pub fn cluster(c: &Pgcluster) -> ClusterView {
     let status = c.status.clone().unwrap_or_default();
     // What a custom configuration makes the user should know (a trust
@@ -19,13 +27,11 @@ pub fn cluster(c: &Pgcluster) -> ClusterView {
         .chain(warnings)
         .collect::<Vec<_>>()
         .join("; ");
-    let mut labels = c.spec.user_labels.clone();
-    labels.extend(c.metadata.labels.clone().unwrap_or_default());
     ClusterView {
         name: c.metadata.name.clone().unwrap_or_default(),
         phase: status.phase,
         message: (!message.is_empty()).then_some(message),
-        labels,
+        labels: cluster_labels(c),
         custom_config: c.spec.custom_config.clone(),
         restarts: c.spec.restarts,
         primary: status.primary,

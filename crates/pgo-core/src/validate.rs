@@ -124,13 +124,22 @@ fn resources_of(
     req: &CreateClusterRequest,
     config: &PgoConfig,
 ) -> Result<Option<pgo_api::cluster::Resources>, ValidationError> {
-    let Some(name) = req
+    match req
         .resources_config
         .as_ref()
         .or(config.default_container_resources.as_ref())
-    else {
-        return Ok(None);
-    };
+    {
+        Some(name) => named_resources(config, name).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The ContainerResources entry `name` of pgo.yaml (`--resources-config`
+/// of create and scale); an error names the ones there are.
+pub fn named_resources(
+    config: &PgoConfig,
+    name: &str,
+) -> Result<pgo_api::cluster::Resources, ValidationError> {
     let Some(entry) = config.container_resources.get(name) else {
         let known: Vec<&str> = config.container_resources.keys().map(String::as_str).collect();
         return Err(ValidationError::Unsupported(format!(
@@ -142,21 +151,7 @@ fn resources_of(
             }
         )));
     };
-    entry_resources(name, entry).map(Some)
-}
-
-/// The ContainerResources entry `name` of pgo.yaml (`pgo scale
-/// --resources-config`); an error names the ones there are.
-pub fn named_resources(
-    config: &PgoConfig,
-    name: &str,
-) -> Result<pgo_api::cluster::Resources, ValidationError> {
-    let req = CreateClusterRequest {
-        resources_config: Some(name.to_string()),
-        ..Default::default()
-    };
-    resources_of(&req, config)?
-        .ok_or_else(|| ValidationError::Unsupported(format!("--resources-config: {name:?}")))
+    entry_resources(name, entry)
 }
 
 /// A ContainerResources entry of pgo.yaml, checked; an error names it.

@@ -162,11 +162,7 @@ pub fn write(config: &InstanceConfig, b: &InstanceBackrest, run_as: &RunAs) -> R
     }
     let superuser = read_secret(&config.superuser_secret, "username")?;
     let password = read_secret(&config.superuser_secret, "password")?;
-    let escape = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
-    run_as.write(
-        &p.passfile,
-        &format!("*:*:*:{}:{}\n", escape(&superuser), escape(&password)),
-    )?;
+    run_as.write(&p.passfile, &crate::bootstrap::pgpass_line(&superuser, &password))?;
     run_as.write(&p.conf, &conf(config, b, &superuser))
 }
 

@@ -303,10 +303,15 @@ pub(crate) fn tail(stderr: &[u8]) -> String {
 fn write_passfile(config: &InstanceConfig, run_as: &RunAs) -> Result<PathBuf, String> {
     let user = read_secret(&config.replication_secret, "username")?;
     let password = read_secret(&config.replication_secret, "password")?;
-    let escape = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
     let path = config.volume_dir.join(".pgpass");
-    run_as.write(&path, &format!("*:*:*:{}:{}\n", escape(&user), escape(&password)))?;
+    run_as.write(&path, &pgpass_line(&user, &password))?;
     Ok(path)
+}
+
+/// A libpq password file's line for `user` on every host, port and database.
+pub(crate) fn pgpass_line(user: &str, password: &str) -> String {
+    let escape = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
+    format!("*:*:*:{}:{}\n", escape(user), escape(password))
 }
 
 /// A value inside a libpq connection string.
@@ -509,11 +514,11 @@ fn hba(cidrs: &[String], replication_user: &str, tls: bool) -> String {
     hba
 }
 
-fn ident(s: &str) -> String {
+pub(crate) fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-fn literal(s: &str) -> String {
+pub(crate) fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 

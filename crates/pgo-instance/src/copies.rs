@@ -87,13 +87,9 @@ pub async fn take(from: &Source<'_>, volume: &Path, path: &str) -> Result<String
     }
     let user = read_secret(from.secret_dir, "username")?;
     let password = read_secret(from.secret_dir, "password")?;
-    let escape = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
     let passfile = parent.join(".pgpass");
-    std::fs::write(
-        &passfile,
-        format!("*:*:*:{}:{}\n", escape(&user), escape(&password)),
-    )
-    .map_err(|e| format!("cannot write {}: {e}", passfile.display()))?;
+    std::fs::write(&passfile, crate::bootstrap::pgpass_line(&user, &password))
+        .map_err(|e| format!("cannot write {}: {e}", passfile.display()))?;
     own(&passfile, 0o600)?;
     let (host, port) = (from.host, from.port);
     println!(

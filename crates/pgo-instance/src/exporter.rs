@@ -2,7 +2,7 @@
 //! local platform the exporter process itself, supervised by the manager
 //! (on Kubernetes a sidecar container runs it).
 
-use crate::bootstrap::{describe, read_secret};
+use crate::bootstrap::{describe, ident, literal, read_secret};
 use crate::osuser::RunAs;
 use pgo_api::instance::{ExporterConfig, InstanceConfig};
 use std::path::{Path, PathBuf};
@@ -25,8 +25,7 @@ pub async fn ensure_role(e: &ExporterConfig, client: &tokio_postgres::Client) ->
         .map_err(|e| err("look up", e))?
         .is_some();
     let verb = if exists { "ALTER" } else { "CREATE" };
-    let ident = format!("\"{}\"", user.replace('"', "\"\""));
-    let literal = format!("'{}'", password.replace('\'', "''"));
+    let (ident, literal) = (ident(&user), literal(&password));
     client
         .batch_execute(&format!(
             "{verb} ROLE {ident} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD {literal}; GRANT pg_monitor TO {ident}"

@@ -36,7 +36,11 @@ pub struct Probe {
     pub pending_lower: Vec<String>,
 }
 
-const QUERY: &str = r#"SELECT pg_is_in_recovery(),
+// `pending` is read from pg_settings once per probe; pg_file_settings
+// (which parses the config files) only for a pending setting, and only
+// for the five a replica must have at least as high as its primary.
+const QUERY: &str = r#"WITH pending AS (SELECT name, setting FROM pg_settings WHERE pending_restart)
+  SELECT pg_is_in_recovery(),
     (CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END)::text,
     CASE WHEN pg_is_in_recovery() THEN coalesce((SELECT received_tli FROM pg_stat_wal_receiver),
                                                 (SELECT timeline_id FROM pg_control_checkpoint()))
@@ -46,17 +50,14 @@ const QUERY: &str = r#"SELECT pg_is_in_recovery(),
     to_char(a.last_archived_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
     a.failed_count, a.last_failed_wal,
     to_char(a.last_failed_time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-    (SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pg_settings WHERE pending_restart),
-    CASE WHEN EXISTS (SELECT 1 FROM pg_settings WHERE pending_restart) THEN
-      (SELECT coalesce(string_agg(s.name, ',' ORDER BY s.name), '')
-         FROM pg_settings s,
-              LATERAL (SELECT f.setting FROM pg_file_settings f WHERE f.name = s.name
-                        ORDER BY f.seqno DESC LIMIT 1) f
-        WHERE s.pending_restart
-          AND s.name IN ('max_connections', 'max_worker_processes', 'max_wal_senders',
-                         'max_prepared_transactions', 'max_locks_per_transaction')
-          AND f.setting ~ '^[0-9]+$' AND f.setting::bigint < s.setting::bigint)
-    ELSE '' END
+    (SELECT coalesce(string_agg(name, ',' ORDER BY name), '') FROM pending),
+    (SELECT coalesce(string_agg(p.name, ',' ORDER BY p.name), '')
+       FROM pending p,
+            LATERAL (SELECT f.setting FROM pg_file_settings f WHERE f.name = p.name
+                      ORDER BY f.seqno DESC LIMIT 1) f
+      WHERE p.name IN ('max_connections', 'max_worker_processes', 'max_wal_senders',
+                       'max_prepared_transactions', 'max_locks_per_transaction')
+        AND f.setting ~ '^[0-9]+$' AND f.setting::bigint < p.setting::bigint)
   FROM pg_stat_archiver a"#;
 
 /// The file the storage check writes, on the volume but outside PGDATA so

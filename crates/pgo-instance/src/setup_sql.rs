@@ -2,7 +2,7 @@
 //! and before pgo's own users and database are made sure of, as the
 //! original's containers ran it (psql meta-commands such as `\c` work).
 
-use crate::bootstrap::read_secret;
+use crate::bootstrap::{pgpass_line, read_secret};
 use crate::osuser::RunAs;
 use pgo_api::custom_config::{Placeholders, substitute};
 use pgo_api::instance::InstanceConfig;
@@ -84,16 +84,14 @@ fn passfile(
     superuser: &str,
     p: &Placeholders,
 ) -> Result<PathBuf, String> {
-    let escape = |s: &str| s.replace('\\', "\\\\").replace(':', "\\:");
-    let root = read_secret(&config.superuser_secret, "password")?;
-    let mut text = String::new();
-    for (user, password) in [
-        (superuser, root.as_str()),
+    let text: String = [
+        (superuser, &p.root_password),
         (&p.primary_user, &p.primary_password),
         (&p.user, &p.password),
-    ] {
-        text.push_str(&format!("*:*:*:{}:{}\n", escape(user), escape(password)));
-    }
+    ]
+    .into_iter()
+    .map(|(user, password)| pgpass_line(user, password))
+    .collect();
     let path = config.volume_dir.join(".pgpass-setup");
     run_as.write(&path, &text)?;
     Ok(path)

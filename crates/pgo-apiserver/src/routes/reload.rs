@@ -10,7 +10,6 @@ use axum::extract::State;
 use pgo_api::Pgcluster;
 use pgo_api::rest::{ReloadRequest, ReloadResponse, ReloadResult};
 use pgo_store::Api;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// `key=value[,key=value]`, every pair required.
@@ -23,12 +22,6 @@ fn parse_selector(s: &str) -> Result<Vec<(String, String)>, ApiError> {
             Ok((k.trim().to_string(), v.trim().to_string()))
         })
         .collect()
-}
-
-fn labels_of(c: &Pgcluster) -> BTreeMap<String, String> {
-    let mut labels = c.spec.user_labels.clone();
-    labels.extend(c.metadata.labels.clone().unwrap_or_default());
-    labels
 }
 
 pub async fn reload(
@@ -47,7 +40,7 @@ pub async fn reload(
         let chosen: Vec<Pgcluster> = all
             .into_iter()
             .filter(|c| {
-                let labels = labels_of(c);
+                let labels = crate::views::cluster_labels(c);
                 wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
             })
             .collect();

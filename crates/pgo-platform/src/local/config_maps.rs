@@ -38,12 +38,10 @@ pub fn get(layout: &Layout, name: &str) -> Result<Option<BTreeMap<String, String
     for entry in entries {
         let entry = entry.map_err(|e| PlatformError::io(format!("cannot read {}", dir.display()), e))?;
         let path = entry.path();
+        // Written whole beside it and renamed in: no partial file here.
         let Some(key) = path.file_name().and_then(|n| n.to_str()).map(String::from) else {
             continue;
         };
-        if key.ends_with(".tmp") {
-            continue;
-        }
         data.insert(key, read(&path)?);
     }
     Ok(Some(data))

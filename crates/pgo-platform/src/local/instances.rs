@@ -251,8 +251,11 @@ pub async fn ensure(
         exporter: match &spec.exporter_secret {
             Some(secret) => Some(ExporterConfig {
                 listen_address: "127.0.0.1".into(),
-                // The same owner gets the same port, across every pass.
-                port: ports.allocate(&port_owner(&spec.name, "metrics"))?,
+                // Kept for life, as the instance's other ports are.
+                port: match existing.as_ref().and_then(|c| c.exporter.as_ref()) {
+                    Some(e) => e.port,
+                    None => ports.allocate(&port_owner(&spec.name, "metrics"))?,
+                },
                 secret: layout.secret(secret),
                 supervise: true,
             }),
